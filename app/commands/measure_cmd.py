@@ -1,0 +1,108 @@
+"""``liverburden measure``: one series and its segmentation to numbers (contracts/measure.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from app.commands._common import fail
+
+
+def _format_text(result: dict[str, Any]) -> str:
+    s = result["series"]
+    lines = [
+        f"series      {s['series_instance_uid'] or '(no UID)'}  {s['modality']}  "
+        f"{s['slices']} slices  spacing z,y,x = "
+        + ", ".join(f"{v:.4g}" for v in s["spacing_mm"])
+        + " mm",
+    ]
+
+    def _fmt(v: float | None, unit: str, digits: int = 3) -> str:
+        return "n/a" if v is None else f"{v:.{digits}f} {unit}"
+
+    elig = result["eligibility"]
+
+    def _flag(v: bool | None) -> str:
+        return "n/a" if v is None else ("yes" if v else "no")
+
+    lines += [
+        f"liver       {_fmt(result['liver_volume_ml'], 'mL')}",
+        f"tumour      {_fmt(result['tumor_volume_ml'], 'mL')}",
+        "burden      "
+        + ("n/a" if result["burden_fraction"] is None else f"{100 * result['burden_fraction']:.2f} %"),
+        f"eligibility burden <= 70 %: {_flag(elig['burden_le_70pct'])}   "
+        f"burden > 25 %: {_flag(elig['burden_gt_25pct'])}   "
+        f"measurable liver lesion: {_flag(elig['measurable_liver_lesion'])}",
+        f"lesions     {len(result['lesions'])}",
+    ]
+    for les in result["lesions"]:
+        lines.append(
+            f"  {les['lesion_id']:<4} {les['volume_ml']:10.3f} mL  long {les['long_axis_mm']:7.2f} mm"
+            f"  short {les['short_axis_mm']:7.2f} mm  slice {les['slice_index']:<4}"
+            f"  {'measurable' if les['measurable'] else 'not measurable'}"
+        )
+    for w in result.get("warnings", []):
+        lines.append(f"warning     {w}")
+    lines.append(f"algorithm   {result['algorithm_version']}")
+    return "\n".join(lines)
+
+
+def measure(
+    series: Annotated[
+        Path, typer.Option("--series", help="DICOM folder, .zip, or NIfTI/NRRD image.")
+    ],
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="Label map (NIfTI/NRRD), DICOM SEG or RTSTRUCT file."),
+    ] = None,
+    liver_label: Annotated[
+        str | None,
+        typer.Option("--liver-label", help="Liver label value or name (wildcards); 'none'."),
+    ] = None,
+    tumor_label: Annotated[
+        list[str] | None,
+        typer.Option("--tumor-label", help="Tumour label value or name; repeatable; 'none'."),
+    ] = None,
+    liver_mask: Annotated[
+        Path | None, typer.Option("--liver-mask", help="Binary liver mask (NIfTI/NRRD).")
+    ] = None,
+    tumor_mask: Annotated[
+        list[Path] | None,
+        typer.Option("--tumor-mask", help="Binary tumour mask (NIfTI/NRRD); repeatable."),
+    ] = None,
+    series_uid: Annotated[
+        str | None, typer.Option("--series-uid", help="Pick this series from a folder.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the contract JSON.")] = False,
+) -> None:
+    """Measure liver and tumour volumes, burden and lesion diameters of one series."""
+    # Heavy imports here, not at module import: keeps `liverburden --help` and other commands fast.
+    from app.pipeline import MeasureRequest, run_measurement
+    from dicomio.errors import DicomIOError
+    from recist.errors import RecistError
+    from volumetrics.errors import VolumetricsError
+
+    try:
+        request = MeasureRequest(
+            series=series,
+            labels=labels,
+            liver_label=liver_label,
+            tumor_labels=tuple(tumor_label or ()),
+            liver_mask=liver_mask,
+            tumor_masks=tuple(tumor_mask or ()),
+            series_uid=series_uid,
+        )
+        result = run_measurement(request)
+    except (DicomIOError, VolumetricsError, RecistError) as exc:
+        fail(str(exc))
+    except MemoryError:
+        fail("the input is too large to measure in the available memory")
+    if as_json:
+        json.dump(result, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        typer.echo(_format_text(result))

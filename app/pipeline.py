@@ -1,0 +1,264 @@
+"""The one measurement pipeline: a series plus its segmentation in, the measure JSON out.
+
+``liverburden measure``, the batch runner and the service's measurement jobs all call
+:func:`run_measurement`, so the same inputs give the same numbers everywhere
+(contracts/measure.md).
+
+Flow: dicomio reads the series header (pixels are not needed to measure masks) and the
+segmentation onto the series grid -> volumetrics (lesions, volumes, burden) -> recist (diameters,
+measurability) -> a plain JSON-ready dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+import dicomio
+import volumetrics
+from app.version import ALGORITHM_VERSION
+from recist import criteria
+from recist.diameters import Diameters, measure_diameters
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float, str], None]
+
+__all__ = ["MeasureRequest", "input_digest", "run_measurement"]
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureRequest:
+    """What to measure. Exactly one of ``labels`` or (``liver_mask`` / ``tumor_masks``) is used."""
+
+    series: Path
+    labels: Path | None = None
+    liver_label: str | None = None
+    tumor_labels: tuple[str, ...] = ()
+    liver_mask: Path | None = None
+    tumor_masks: tuple[Path, ...] = ()
+    series_uid: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        uses_masks = self.liver_mask is not None or bool(self.tumor_masks)
+        if self.labels is not None and uses_masks:
+            raise dicomio.LabelError(
+                "give either --labels or --liver-mask/--tumor-mask, not both"
+            )
+        if self.labels is None and not uses_masks:
+            raise dicomio.LabelError(
+                "no segmentation given: expected --labels PATH, or --liver-mask and --tumor-mask"
+            )
+        if uses_masks and (self.liver_label is not None or self.tumor_labels):
+            raise dicomio.LabelError(
+                "--liver-label/--tumor-label apply to --labels only, not to binary mask files"
+            )
+
+
+def _noop(_fraction: float, _message: str) -> None:
+    return None
+
+
+def _digest(parts: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def input_digest(
+    series_sha256: Sequence[str], labels_sha256: Sequence[str], choices: dict[str, Any]
+) -> str:
+    """One SHA-256 over the input files' hashes and the label choices (not the version)."""
+    return _digest(
+        [
+            "series:" + ",".join(sorted(series_sha256)),
+            "labels:" + ",".join(labels_sha256),
+            "choices:" + json.dumps(choices, sort_keys=True),
+        ]
+    )
+
+
+def _crop_measure(
+    mask: npt.NDArray[np.bool_], spacing: tuple[float, float, float]
+) -> Diameters:
+    objects = ndimage.find_objects(mask.astype(np.uint8, copy=False))
+    box = objects[0]
+    assert box is not None
+    offset = (box[0].start, box[1].start, box[2].start)
+    return measure_diameters(mask[box], spacing, offset_zyx=offset)
+
+
+def _lesion_record(
+    volume_ml: float,
+    voxels: int,
+    diam: Diameters,
+    thickness_mm: float | None,
+    segment_name: str | None,
+) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "lesion_id": "",
+        "volume_ml": volume_ml,
+        "voxels": voxels,
+        "long_axis_mm": diam.long_axis_mm,
+        "short_axis_mm": diam.short_axis_mm,
+        "slice_index": diam.slice_index,
+        "measurable": criteria.is_measurable(diam.long_axis_mm, thickness_mm),
+        "long_axis_endpoints_rc": [list(p) for p in diam.long_axis_endpoints_rc],
+        "short_axis_endpoints_rc": [list(p) for p in diam.short_axis_endpoints_rc],
+    }
+    if segment_name is not None:
+        rec["segment"] = segment_name
+    return rec
+
+
+def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Measure one series; return the contract's JSON as a dict (plus documented extras).
+
+    Raises
+    ------
+    dicomio.DicomIOError, volumetrics.VolumetricsError, recist.RecistError
+        Bad input: the message says what was wrong and what was expected.
+    """
+    report = progress or _noop
+    report(0.0, "reading series")
+    volume = dicomio.read_series(req.series, req.series_uid, pixels=False)
+    geometry = volume.geometry
+    info = volume.info
+    report(0.3, "reading segmentation")
+
+    segment_names: list[str | None] = []
+    lesion_masks: list[npt.NDArray[np.bool_]] | None = None
+    choices: dict[str, Any]
+    if req.labels is not None:
+        labelmap = dicomio.read_labels(req.labels, volume)
+        labels_sha = list(labelmap.file_sha256)
+        liver_spec = req.liver_label
+        liver_ids = dicomio.select_segments(labelmap, liver_spec, "liver")
+        tumor_ids: list[int] = []
+        if req.tumor_labels:
+            for spec in req.tumor_labels:
+                for n in dicomio.select_segments(labelmap, spec, "tumor"):
+                    if n not in tumor_ids:
+                        tumor_ids.append(n)
+        else:
+            tumor_ids = dicomio.select_segments(labelmap, None, "tumor")
+        overlap = set(liver_ids) & set(tumor_ids)
+        if overlap:
+            raise dicomio.LabelError(
+                f"label(s) {sorted(overlap)} chosen as both liver and tumour; expected distinct labels"
+            )
+        liver_none = liver_spec is not None and liver_spec.strip().lower() == "none"
+        liver_mask = None if liver_none else labelmap.mask(liver_ids)
+        tumor_mask = labelmap.mask(tumor_ids)
+        segments = [labelmap.segment(n) for n in tumor_ids]
+        if len(segments) > 1 and all(s.single_lesion for s in segments):
+            lesion_masks = [labelmap.mask([s.number]) for s in segments]
+            segment_names = [s.name for s in segments]
+        choices = {
+            "liver_label": liver_spec,
+            "liver_segments": liver_ids,
+            "tumor_labels": list(req.tumor_labels),
+            "tumor_segments": tumor_ids,
+        }
+        warnings = list(labelmap.warnings)
+    else:
+        liver_mask = (
+            dicomio.read_mask(req.liver_mask, volume) if req.liver_mask is not None else None
+        )
+        labels_sha = []
+        if req.liver_mask is not None:
+            labels_sha.append(dicomio.sha256_file(req.liver_mask))
+        tumor_mask = np.zeros(geometry.shape_zyx, dtype=bool)
+        for path in req.tumor_masks:
+            tumor_mask |= dicomio.read_mask(path, volume)
+            labels_sha.append(dicomio.sha256_file(path))
+        choices = {"liver_mask": req.liver_mask is not None, "tumor_masks": len(req.tumor_masks)}
+        warnings = []
+
+    report(0.6, "measuring volumes")
+    spacing = geometry.spacing_zyx_mm
+    burden, lesion_labels = volumetrics.measure_burden(
+        tumor_mask,
+        liver_mask,
+        spacing,
+        voxel_volume_mm3=geometry.voxel_volume_mm3,
+        lesion_masks=lesion_masks,
+    )
+    report(0.8, "measuring diameters")
+    thickness = info.slice_thickness_mm
+    thickness_for_rule = thickness if thickness is not None else spacing[0]
+    lesions: list[dict[str, Any]] = []
+    if lesion_masks is not None:
+        for lv, mask, name in zip(burden.lesions, lesion_masks, segment_names, strict=True):
+            diam = _crop_measure(mask, spacing)
+            lesions.append(_lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, name))
+    else:
+        for lv in burden.lesions:
+            crop = lesion_labels[lv.bbox_zyx] == lv.label
+            offset = (lv.bbox_zyx[0].start, lv.bbox_zyx[1].start, lv.bbox_zyx[2].start)
+            diam = measure_diameters(crop, spacing, offset_zyx=offset)
+            lesions.append(_lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, None))
+    lesions.sort(key=lambda r: (-r["long_axis_mm"], r["slice_index"], -r["voxels"]))
+    for i, rec in enumerate(lesions, start=1):
+        rec["lesion_id"] = f"L{i}"
+
+    any_measurable = any(r["measurable"] for r in lesions)
+    series_sha = list(info.file_sha256)
+    result: dict[str, Any] = {
+        "series": {
+            "series_instance_uid": info.series_instance_uid,
+            "study_instance_uid": info.study_instance_uid,
+            "modality": info.modality,
+            "slices": geometry.shape_zyx[0],
+            "rows": geometry.shape_zyx[1],
+            "columns": geometry.shape_zyx[2],
+            "spacing_mm": list(spacing),
+            "slice_thickness_mm": thickness,
+            "voxel_volume_mm3": geometry.voxel_volume_mm3,
+            "phase": str(info.phase),
+            "missing_slices": list(info.missing_slices),
+            "source_format": info.source_format,
+        },
+        "liver_volume_ml": burden.liver_volume_ml,
+        "tumor_volume_ml": burden.tumor_volume_ml,
+        "burden_fraction": burden.burden_fraction,
+        "eligibility": {
+            "burden_le_70pct": burden.burden_le_70pct,
+            "burden_gt_25pct": burden.burden_gt_25pct,
+            "measurable_liver_lesion": None if liver_mask is None else any_measurable,
+            "measurable_lesion": any_measurable,
+        },
+        "lesions": lesions,
+        "lesion_count": len(lesions),
+        "liver_voxels": burden.liver_voxels,
+        "tumor_voxels": burden.tumor_voxels,
+        "label_choices": choices,
+        "inputs": {
+            "series_sha256": _digest(sorted(series_sha)),
+            "series_files": len(series_sha),
+            "labels_sha256": labels_sha,
+            "input_sha256": input_digest(series_sha, labels_sha, choices),
+        },
+        "warnings": [*info.warnings, *warnings],
+        "algorithm_version": ALGORITHM_VERSION,
+    }
+    report(1.0, "done")
+    logger.info(
+        "measured series: %d slices, %d lesions, burden %s",
+        geometry.shape_zyx[0],
+        len(lesions),
+        burden.burden_fraction,
+    )
+    return result
