@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from app.commands import measure_cmd, recist_cmd
+from app.commands import batch_cmd, measure_cmd, recist_cmd
 
 app = typer.Typer(
     name="liverburden",
@@ -19,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("measure")(measure_cmd.measure)
+app.command("batch")(batch_cmd.batch)
 app.add_typer(recist_cmd.app, name="recist")
 
 

@@ -1,0 +1,49 @@
+"""RECIST 1.1: lesion diameters, and response assessment over time (mRECIST as an option).
+
+Pure package: numpy arrays and plain values in, frozen dataclasses out; no I/O, no other
+first-party package. Numeric criteria live in :mod:`recist.criteria`.
+"""
+
+from __future__ import annotations
+
+from recist.assess import assess, assess_subject
+from recist.errors import RecistError, RecistInputError
+from recist.model import (
+    Assessment,
+    AssessmentInput,
+    Criteria,
+    HepaticProgression,
+    Lesion,
+    LesionRole,
+    Measurement,
+    NewLesion,
+    NonTargetStatus,
+    Options,
+    ResponseCategory,
+    ScopeResult,
+    TargetStatus,
+    Timepoint,
+    TimepointResult,
+)
+
+__all__ = [
+    "Assessment",
+    "AssessmentInput",
+    "Criteria",
+    "HepaticProgression",
+    "Lesion",
+    "LesionRole",
+    "Measurement",
+    "NewLesion",
+    "NonTargetStatus",
+    "Options",
+    "RecistError",
+    "RecistInputError",
+    "ResponseCategory",
+    "ScopeResult",
+    "TargetStatus",
+    "Timepoint",
+    "TimepointResult",
+    "assess",
+    "assess_subject",
+]

@@ -3,7 +3,7 @@
 Every threshold used by the response rules lives here, so that rule code has no magic numbers and
 each number can be traced to the guideline text.
 
-Measurability (Eisenhauer et al. 2009, section 3.1.1 and Appendix II):
+Measurability (Eisenhauer et al. 2009, sections 3.1.1-3.1.2 and Appendix II):
 
 - :data:`MIN_MEASURABLE_MM` -- a non-nodal lesion is measurable when its longest diameter is at
   least 10 mm on CT with slice thickness no greater than :data:`THICK_SLICE_MM` (5 mm); on thicker
@@ -13,14 +13,14 @@ Measurability (Eisenhauer et al. 2009, section 3.1.1 and Appendix II):
   normal (non-pathological); nodes of 10 mm to < 15 mm are pathological but non-measurable and may
   only be non-target lesions.
 
-Target selection (section 3.3.1): at most :data:`MAX_TARGETS` (5) target lesions in total and
+Target selection (section 4.2): at most :data:`MAX_TARGETS` (5) target lesions in total and
 :data:`MAX_TARGETS_PER_ORGAN` (2) per organ; all lymph nodes together count as one organ.
 
-Sums (section 3.3.1 and Appendix II, "target lesions that become too small to measure"): a
+Sums (sections 4.2 and 4.3.1, "target lesions that become 'too small to measure'"): a
 target lesion that is present but too small to measure is recorded as :data:`TOO_SMALL_DEFAULT_MM`
 (5 mm); a lesion that has disappeared counts :data:`ABSENT_MM` (0 mm).
 
-Target response (section 4.3.1, Table 1):
+Target response (section 4.3.1):
 
 - PD: the sum increases by at least :data:`PD_RELATIVE_INCREASE` (20 %) over the nadir **and** by
   at least :data:`PD_ABSOLUTE_INCREASE_MM` (5 mm), both inclusive.
@@ -28,9 +28,10 @@ Target response (section 4.3.1, Table 1):
 - CR: every non-nodal target has disappeared and every nodal target has a short axis below
   :data:`NODE_NORMAL_MAX_MM` (10 mm).
 
-Best overall response (section 4.4): confirmation of CR/PR no less than
-:data:`CONFIRMATION_MIN_DAYS_DEFAULT` (4 weeks) later (section 4.4.1 / Table 3); SD must be met at
-least once after a protocol-defined minimum, :data:`SD_MIN_DAYS_DEFAULT` here (6 weeks).
+Best overall response (section 4.4.3, Table 3): confirmation of CR/PR no less than
+:data:`CONFIRMATION_MIN_DAYS_DEFAULT` (4 weeks) later (section 4.6.1); SD must be met at least
+once after a protocol-defined minimum (sections 4.4.3, 4.6.3), :data:`SD_MIN_DAYS_DEFAULT` here
+(6 weeks).
 
 mRECIST (Lencioni & Llovet 2010) uses the same thresholds on the viable (arterially enhancing)
 diameter of typical hepatocellular carcinoma lesions; it has no "too small" default.
@@ -74,7 +75,7 @@ __all__ = [
     "is_measurable_node",
 ]
 
-# --- Measurability (section 3.1.1, Appendix II) -------------------------------------------------
+# --- Measurability (sections 3.1.1-3.1.2, Appendix II) -------------------------------------------
 #: Minimum longest diameter of a measurable non-nodal lesion on CT (mm).
 MIN_MEASURABLE_MM: Final = Decimal("10")
 #: Slice thickness above which the minimum size becomes a multiple of the thickness (mm).
@@ -86,13 +87,13 @@ NODE_TARGET_MIN_SHORT_AXIS_MM: Final = Decimal("15")
 #: A node whose short axis is below this is normal: "absent" / non-pathological (mm).
 NODE_NORMAL_MAX_MM: Final = Decimal("10")
 
-# --- Target selection (section 3.3.1) ------------------------------------------------------------
+# --- Target selection (section 4.2) --------------------------------------------------------------
 #: Maximum number of target lesions in total.
 MAX_TARGETS: Final = 5
 #: Maximum number of target lesions per organ (all lymph nodes are one organ).
 MAX_TARGETS_PER_ORGAN: Final = 2
 
-# --- Sums (section 3.3.1, Appendix II) -----------------------------------------------------------
+# --- Sums (sections 4.2, 4.3.1) ------------------------------------------------------------------
 #: Value recorded for a target that is present but too small to measure (mm).
 TOO_SMALL_DEFAULT_MM: Final = Decimal("5")
 #: Value recorded for a target that has disappeared (mm).
@@ -108,7 +109,7 @@ PR_DECREASE: Final = Decimal("0.30")
 #: PR when sum <= this fraction of the baseline sum (1 - :data:`PR_DECREASE`).
 PR_MAX_FRACTION_OF_BASELINE: Final = Decimal(1) - PR_DECREASE
 
-# --- Best overall response (section 4.4) ---------------------------------------------------------
+# --- Best overall response (sections 4.4.3, 4.6) -------------------------------------------------
 #: Default minimum interval between a CR/PR and its confirmation (days; "no less than 4 weeks").
 CONFIRMATION_MIN_DAYS_DEFAULT: Final = 28
 #: Default minimum time from the reference date for SD to count as best response (days).

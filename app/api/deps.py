@@ -1,0 +1,87 @@
+"""FastAPI dependencies: settings, database session, blob store, and the caller's permission.
+
+Every route but ``/healthz`` takes ``Annotated[Principal, Depends(require(Permission.X))]``: a
+missing or bad key is a 401 problem, a role without ``X`` a 403 problem (app.security).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from app.blobstore import BlobStore
+from app.jobs import LocalJobEngine
+from app.security import Permission, Principal, authenticate, check_permission
+from app.settings import Settings
+
+__all__ = [
+    "BlobsDep",
+    "JobsDep",
+    "SessionDep",
+    "SettingsDep",
+    "require",
+]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lbk_...`")
+
+
+def get_settings_dep(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session for one request; rolled back unless the route committed."""
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def get_blobstore(request: Request) -> BlobStore:
+    """The blob store."""
+    blobs: BlobStore = request.app.state.blobstore
+    return blobs
+
+
+def get_jobs(request: Request) -> LocalJobEngine:
+    """The job engine."""
+    jobs: LocalJobEngine = request.app.state.jobs
+    return jobs
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+BlobsDep = Annotated[BlobStore, Depends(get_blobstore)]
+JobsDep = Annotated[LocalJobEngine, Depends(get_jobs)]
+
+
+def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller of a valid API key (its own short session, closed before the route runs)."""
+    header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
+    with request.app.state.session_factory() as session:
+        try:
+            return authenticate(session, header)
+        finally:
+            session.rollback()
+
+
+def require(permission: Permission) -> Callable[..., Principal]:
+    """A dependency that authenticates and checks one permission."""
+
+    def _dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        check_permission(principal, permission)
+        return principal
+
+    _dependency.__name__ = f"require_{permission.value}"
+    return _dependency

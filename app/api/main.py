@@ -1,0 +1,109 @@
+"""The FastAPI application: :func:`create_app` wires settings, database, blob store and jobs.
+
+At start (lifespan) logging is configured once, the home folder is created, the Alembic migrations
+are applied, the job engine starts (requeueing jobs of dead workers and running queued ones); at
+the end the engine finishes running jobs and the database engine is disposed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from app.api.limits import BodySizeLimitMiddleware
+from app.api.problems import install_problem_handlers
+from app.api.routes import (
+    admin,
+    eligibility,
+    health,
+    lesions,
+    measurements,
+    recist,
+    segmentations,
+    subjects,
+    uploads,
+)
+from app.blobstore import BlobStore
+from app.db import dispose_engine, get_engine, make_session_factory, upgrade_database
+from app.jobs import JobContext, LocalJobEngine
+from app.settings import Settings, get_settings
+from app.version import ALGORITHM_VERSION
+
+__all__ = ["configure_logging", "create_app"]
+
+logger = logging.getLogger(__name__)
+_LOGGING_LOCK = threading.Lock()
+_logging_configured = False
+
+DESCRIPTION = """Liver tumour burden and RECIST 1.1 measurements for a trial's imaging core lab.
+
+Every route but `/healthz` needs `Authorization: Bearer <api key>` (create keys with
+`liverburden keys create --role ...`). Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def configure_logging(level: str) -> None:
+    """Configure the root logger once per process (no-op when a handler is already set)."""
+    global _logging_configured
+    with _LOGGING_LOCK:
+        if _logging_configured:
+            return
+        _logging_configured = True
+        root = logging.getLogger()
+        if not root.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+            )
+            root.addHandler(handler)
+            root.setLevel(level.upper())
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service application for ``settings`` (default: :func:`get_settings`)."""
+    settings = settings or get_settings()
+    url = settings.resolved_database_url
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        settings.resolved_home.mkdir(parents=True, exist_ok=True)
+        await run_in_threadpool(upgrade_database, url)
+        engine = get_engine(url)
+        ctx = JobContext(
+            session_factory=make_session_factory(engine),
+            blobstore=BlobStore(settings.blob_dir),
+            scratch_dir=settings.resolved_home / "tmp",
+            worker_id=JobContext.from_settings(settings).worker_id,
+        )
+        app.state.session_factory = ctx.session_factory
+        app.state.blobstore = ctx.blobstore
+        jobs = LocalJobEngine(ctx, settings.workers)
+        await run_in_threadpool(jobs.start, settings.job_stale_seconds)
+        app.state.jobs = jobs
+        logger.info("liverburden service ready (algorithm %s)", ALGORITHM_VERSION)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(jobs.shutdown)
+            dispose_engine(url)
+
+    app = FastAPI(
+        title="liverburden",
+        version=ALGORITHM_VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    install_problem_handlers(app)
+    for module in (health, uploads, subjects, lesions, segmentations, measurements, recist,
+                   eligibility, admin):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,56 @@
+"""The lesion table per subject and its measurements per timepoint (edits need a reason)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from app.api.deps import SessionDep, require
+from app.api.responses import problems
+from app.db import repo
+from app.lesions import lesion_table, put_lesions, put_timepoint_lesions
+from app.schemas import LesionsPut, TimepointLesionsPut
+from app.security import Permission, Principal
+
+router = APIRouter(tags=["lesions"])
+
+Editor = Annotated[Principal, Depends(require(Permission.EDIT_LESIONS))]
+Reader = Annotated[Principal, Depends(require(Permission.READ))]
+
+
+@router.put("/v1/subjects/{subject_id}/lesions", summary="Replace the lesion table",
+            responses=problems(401, 403, 404, 422))
+def replace_lesions(
+    subject_id: str, body: LesionsPut, principal: Editor, session: SessionDep
+) -> dict[str, Any]:
+    """Define the subject's lesions (role, organ, node); audited with the reason."""
+    subject = repo.get_subject(session, subject_id)
+    put_lesions(session, subject, body, principal.actor)
+    session.commit()
+    return lesion_table(session, subject)
+
+
+@router.get("/v1/subjects/{subject_id}/lesions", summary="The lesion table",
+            responses=problems(401, 403, 404))
+def get_lesions(subject_id: str, _: Reader, session: SessionDep) -> dict[str, Any]:
+    """Lesions with their measurements per timepoint and the new lesions per timepoint."""
+    return lesion_table(session, repo.get_subject(session, subject_id))
+
+
+@router.put("/v1/subjects/{subject_id}/timepoints/{timepoint_id}/lesions",
+            summary="Record a timepoint's lesion measurements",
+            responses=problems(401, 403, 404, 422))
+def replace_timepoint_lesions(
+    subject_id: str,
+    timepoint_id: str,
+    body: TimepointLesionsPut,
+    principal: Editor,
+    session: SessionDep,
+) -> dict[str, Any]:
+    """Diameters (caliper or from a stored measurement's lesion), statuses and new lesions."""
+    subject = repo.get_subject(session, subject_id)
+    tp = repo.get_timepoint(session, timepoint_id, subject)
+    put_timepoint_lesions(session, subject, tp, body, principal.actor)
+    session.commit()
+    return lesion_table(session, subject)

@@ -1,0 +1,67 @@
+"""Measurement requests (202 + job), results, and job status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from app.api.deps import JobsDep, SessionDep, require
+from app.api.responses import problems
+from app.db import repo
+from app.jobs import submit_measurement
+from app.schemas import JobAccepted, JobPublic, MeasurementCreate
+from app.security import Permission, Principal
+
+router = APIRouter(tags=["measurements"])
+
+Reader = Annotated[Principal, Depends(require(Permission.READ))]
+
+
+@router.post("/v1/measurements", status_code=202, response_model=JobAccepted,
+             summary="Request a measurement", responses=problems(401, 403, 404, 422))
+def request_measurement(
+    body: MeasurementCreate,
+    principal: Annotated[Principal, Depends(require(Permission.MEASURE))],
+    session: SessionDep,
+    jobs: JobsDep,
+) -> JSONResponse:
+    """Queue a job (an identical earlier request returns its job unless ``force``).
+
+    Answers 202 with ``Location: /v1/jobs/{job_id}``.
+    """
+    job, created = submit_measurement(
+        session, body.model_dump(exclude={"force"}), principal.actor, force=body.force
+    )
+    session.commit()
+    if created:
+        jobs.enqueue(job.id)
+    return JSONResponse({"job_id": job.id}, status_code=202,
+                        headers={"Location": f"/v1/jobs/{job.id}"})
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobPublic, summary="Job status",
+            responses=problems(401, 403, 404))
+def get_job(job_id: str, _: Reader, session: SessionDep) -> JobPublic:
+    """Status, progress 0..1, ``result_url`` when succeeded, ``error`` when failed."""
+    return JobPublic.from_domain(repo.get_job(session, job_id))
+
+
+@router.get("/v1/measurements/{measurement_id}", summary="A measurement result",
+            responses=problems(401, 403, 404))
+def get_measurement(measurement_id: str, _: Reader, session: SessionDep) -> dict[str, Any]:
+    """The ``liverburden measure`` JSON plus its identity, inputs and provenance."""
+    m = repo.get_measurement(session, measurement_id)
+    return {
+        **m.result,
+        "measurement_id": m.id,
+        "timepoint_id": m.timepoint_id,
+        "input_sha256": m.input_sha256,
+        "request_sha256": m.request_sha256,
+        "version": m.version,
+        "segmentation_ref": m.segmentation_ref,
+        "job_id": m.job_id,
+        "created_at": m.created_at.isoformat(),
+        "created_by": m.created_by,
+    }

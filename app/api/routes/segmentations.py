@@ -1,0 +1,79 @@
+"""``POST /v1/segmentations``: a NIfTI/NRRD label map for a stored series.
+
+DICOM SEG and RTSTRUCT objects are instances: send them with ``POST /v1/uploads`` (or STOW-RS)
+and name them by SOP Instance UID in the measurement request.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, BinaryIO
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+
+from app import audit
+from app.api.deps import BlobsDep, SessionDep, SettingsDep, require
+from app.api.responses import problems
+from app.db import repo
+from app.db.models import Segmentation
+from app.errors import UnsupportedMediaError, UploadTooLargeError
+from app.schemas import SegmentationPublic
+from app.security import Permission, Principal
+
+router = APIRouter(tags=["segmentations"])
+
+#: Accepted suffixes and how their first bytes look (gzip; NIfTI-1 magic at 344; NRRD magic).
+_SUFFIXES = (".nii.gz", ".nii", ".nrrd")
+
+
+def _suffix(name: str) -> str:
+    lower = name.lower()
+    for suffix in _SUFFIXES:
+        if lower.endswith(suffix):
+            return suffix
+    raise UnsupportedMediaError(
+        "expected a NIfTI (.nii, .nii.gz) or NRRD (.nrrd) label map; send DICOM SEG/RTSTRUCT "
+        "with POST /v1/uploads"
+    )
+
+
+def _check_magic(fp: BinaryIO, suffix: str) -> None:
+    head = fp.read(352)
+    fp.seek(0)
+    ok = {
+        ".nii.gz": head[:2] == b"\x1f\x8b",
+        ".nii": head[344:348] in (b"n+1\x00", b"ni1\x00") or head[4:8] == b"n+2\x00",
+        ".nrrd": head[:4] == b"NRRD",
+    }[suffix]
+    if not ok:
+        raise UnsupportedMediaError(f"the file's content is not {suffix} data")
+
+
+@router.post("/v1/segmentations", status_code=201, response_model=SegmentationPublic,
+             summary="Upload a label map", responses=problems(401, 403, 404, 413, 415, 422))
+def upload_segmentation(
+    file: Annotated[UploadFile, File(description="NIfTI/NRRD label map on the series' grid.")],
+    series_instance_uid: Annotated[str, Form(pattern=r"^[0-9]+(\.[0-9]+)*$", max_length=64)],
+    principal: Annotated[Principal, Depends(require(Permission.UPLOAD))],
+    session: SessionDep,
+    blobs: BlobsDep,
+    settings: SettingsDep,
+) -> SegmentationPublic:
+    """Store the label map; ``segmentation_upload_id`` names it in a measurement request."""
+    suffix = _suffix(file.filename or "")
+    repo.get_series(session, series_instance_uid)
+    session.rollback()  # no transaction held during the blob write
+    _check_magic(file.file, suffix)
+    try:
+        ref = blobs.put_stream(file.file, max_bytes=settings.max_upload_bytes)
+    except ValueError as exc:
+        raise UploadTooLargeError(str(exc)) from exc
+    row = Segmentation(series_instance_uid=series_instance_uid, kind="labelmap",
+                       file_suffix=suffix, sha256=ref.sha256, blob_path=ref.relpath,
+                       size_bytes=ref.size_bytes, created_by=principal.actor)
+    session.add(row)
+    session.flush()
+    audit.record(session, principal.actor, "segmentation.uploaded", "segmentation", row.id,
+                 {"sha256": ref.sha256, "size_bytes": ref.size_bytes,
+                  "series_instance_uid": series_instance_uid})
+    session.commit()
+    return SegmentationPublic.from_domain(row)

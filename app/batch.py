@@ -1,0 +1,215 @@
+"""Batch re-measurement from a manifest (contracts/http.md, Batch).
+
+Each manifest row names a series and its labels; every row runs through the same
+:func:`app.pipeline.run_measurement` as ``liverburden measure``. Results are appended to a JSON-lines
+file, one line per row, flushed and fsynced as each row finishes, so an interrupted batch loses at
+most the rows that were running. A re-run skips rows whose *batch key* -- the hashes of every input
+file, the label choices and the algorithm version -- already has a ``succeeded`` line.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.version import ALGORITHM_VERSION
+from dicomio.hashing import sha256_file
+
+__all__ = [
+    "MANIFEST_COLUMNS",
+    "BatchRow",
+    "ManifestError",
+    "ResultsLog",
+    "batch_key",
+    "measure_row",
+    "read_manifest",
+]
+
+MANIFEST_COLUMNS = ("row_id", "subject_id", "timepoint", "series", "labels", "liver_label",
+                    "tumor_label")
+_REQUIRED = ("row_id", "series", "labels")
+
+
+class ManifestError(ValueError):
+    """The manifest itself is unusable (missing columns, duplicate row ids, unreadable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    """One manifest row, with paths resolved against the manifest's folder."""
+
+    row_id: str
+    subject_id: str
+    timepoint: str
+    series: Path
+    labels: Path
+    liver_label: str | None
+    tumor_labels: tuple[str, ...]
+
+
+def read_manifest(path: Path) -> list[BatchRow]:
+    """Parse a manifest CSV; relative paths are taken relative to the manifest's folder."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"cannot read manifest {path.name}: {exc.__class__.__name__}") from exc
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in _REQUIRED if c not in header]
+    if missing:
+        raise ManifestError(
+            f"manifest {path.name} lacks column(s) {', '.join(missing)}; expected columns: "
+            + ", ".join(MANIFEST_COLUMNS)
+        )
+    rows: list[BatchRow] = []
+    seen: set[str] = set()
+    base = path.resolve().parent
+    for lineno, raw in enumerate(reader, start=2):
+        rec = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+        row_id = rec.get("row_id", "")
+        if not row_id:
+            raise ManifestError(f"manifest line {lineno}: empty row_id")
+        if row_id in seen:
+            raise ManifestError(f"manifest line {lineno}: duplicate row_id {row_id!r}")
+        seen.add(row_id)
+        if not rec.get("series") or not rec.get("labels"):
+            raise ManifestError(f"manifest line {lineno} (row {row_id}): series and labels are required")
+        tumor = rec.get("tumor_label", "")
+        rows.append(
+            BatchRow(
+                row_id=row_id,
+                subject_id=rec.get("subject_id", ""),
+                timepoint=rec.get("timepoint", ""),
+                series=(base / rec["series"]).resolve(),
+                labels=(base / rec["labels"]).resolve(),
+                liver_label=rec.get("liver_label") or None,
+                tumor_labels=tuple(t.strip() for t in tumor.split("|") if t.strip()) if tumor else (),
+            )
+        )
+    if not rows:
+        raise ManifestError(f"manifest {path.name} has no rows")
+    return rows
+
+
+def _files_under(path: Path) -> Iterator[Path]:
+    if path.is_dir():
+        for p in sorted(path.rglob("*")):
+            if p.is_file() and not p.name.startswith("."):
+                yield p
+    elif path.is_file():
+        yield path
+
+
+def batch_key(row: BatchRow) -> str | None:
+    """Hash of every input file, the label choices and the algorithm version; None if unreadable."""
+    h = hashlib.sha256()
+    try:
+        for part, root in (("series", row.series), ("labels", row.labels)):
+            digests = sorted(sha256_file(p) for p in _files_under(root))
+            if not digests:
+                return None
+            h.update(f"{part}:{','.join(digests)}\n".encode())
+    except OSError:
+        return None
+    h.update(f"liver:{row.liver_label}\ntumor:{'|'.join(row.tumor_labels)}\n".encode())
+    h.update(f"algorithm:{ALGORITHM_VERSION}\n".encode())
+    return h.hexdigest()
+
+
+def measure_row(row: BatchRow, done_keys: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Measure one row unless its batch key is in ``done_keys``; never raises for bad input.
+
+    Runs in a worker process: hashing the inputs happens there too, in parallel. A row whose key
+    is already done comes back as ``{"status": "skipped", "batch_key": ...}`` without measuring.
+    """
+    from app.pipeline import MeasureRequest, run_measurement
+    from dicomio.errors import DicomIOError
+    from recist.errors import RecistError
+    from volumetrics.errors import VolumetricsError
+
+    key = batch_key(row)
+    base: dict[str, Any] = {
+        "row_id": row.row_id,
+        "subject_id": row.subject_id,
+        "timepoint": row.timepoint,
+        "batch_key": key,
+        "algorithm_version": ALGORITHM_VERSION,
+    }
+    if key is not None and key in done_keys:
+        return {**base, "status": "skipped"}
+    try:
+        result = run_measurement(
+            MeasureRequest(
+                series=row.series,
+                labels=row.labels,
+                liver_label=row.liver_label,
+                tumor_labels=row.tumor_labels,
+            )
+        )
+    except (DicomIOError, VolumetricsError, RecistError) as exc:
+        return {**base, "status": "failed", "error": " ".join(str(exc).split())}
+    except MemoryError:
+        return {**base, "status": "failed", "error": "out of memory measuring this row"}
+    except Exception as exc:  # noqa: BLE001 - one row's internal fault must not stop the batch
+        return {**base, "status": "failed", "error": f"internal error ({exc.__class__.__name__})"}
+    return {**result, **base, "status": "succeeded"}
+
+
+class ResultsLog:
+    """Append-only JSON-lines results file; knows which batch keys already succeeded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.done: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut by a crash mid-write: that row simply runs again
+                key = rec.get("batch_key")
+                if rec.get("status") in ("succeeded", "skipped") and key:
+                    self.done[key] = rec
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        # A crash may have left a partial last line; start ours on a fresh line.
+        if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+            self._fh.write("\n")
+
+    def previous(self, key: str | None) -> dict[str, Any] | None:
+        return self.done.get(key) if key else None
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(record, sort_keys=False) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        if record.get("status") == "succeeded" and record.get("batch_key"):
+            self.done[record["batch_key"]] = record
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> ResultsLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def skipped_record(row: BatchRow, key: str, previous: dict[str, Any]) -> dict[str, Any]:
+    """The line written for a row whose identical inputs were already measured."""
+    return {**previous, "row_id": row.row_id, "subject_id": row.subject_id,
+            "timepoint": row.timepoint, "batch_key": key, "status": "skipped"}
+
+
+def summarize(statuses: Iterable[str]) -> tuple[int, int, int]:
+    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    for s in statuses:
+        counts[s] = counts.get(s, 0) + 1
+    return counts["succeeded"], counts["failed"], counts["skipped"]

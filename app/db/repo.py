@@ -1,0 +1,136 @@
+"""Look-ups shared by the routes and the jobs; each raises NotFoundError with a clear message."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.db.models import (
+    Instance,
+    Job,
+    Measurement,
+    Segmentation,
+    Series,
+    Subject,
+    Timepoint,
+)
+from app.errors import NotFoundError
+
+__all__ = [
+    "get_instance",
+    "get_job",
+    "get_measurement",
+    "get_segmentation",
+    "get_series",
+    "get_subject",
+    "get_timepoint",
+    "latest_measurement",
+    "next_version",
+    "series_instances",
+    "subject_timepoints",
+]
+
+
+def get_subject(session: Session, subject_id: str) -> Subject:
+    """The subject with this trial subject id."""
+    found = session.execute(
+        select(Subject).where(Subject.subject_id == subject_id)
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFoundError(f"no subject {subject_id!r}; create it with POST /v1/subjects")
+    return found
+
+
+def get_timepoint(session: Session, timepoint_id: str, subject: Subject | None = None) -> Timepoint:
+    """A timepoint by id (of ``subject`` when given)."""
+    found = session.get(Timepoint, timepoint_id)
+    if found is None or (subject is not None and found.subject_pk != subject.id):
+        raise NotFoundError(f"no timepoint {timepoint_id!r} for this subject")
+    return found
+
+
+def subject_timepoints(session: Session, subject: Subject) -> list[Timepoint]:
+    """A subject's timepoints by date (then label)."""
+    stmt = (
+        select(Timepoint)
+        .where(Timepoint.subject_pk == subject.id)
+        .order_by(Timepoint.date, Timepoint.label)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def get_series(session: Session, series_instance_uid: str) -> Series:
+    """A stored series by its UID."""
+    found = session.execute(
+        select(Series).where(Series.series_instance_uid == series_instance_uid)
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFoundError(
+            f"no stored series {series_instance_uid!r}; upload it first (POST /v1/uploads)"
+        )
+    return found
+
+
+def series_instances(session: Session, series: Series) -> list[Instance]:
+    """The instances of a series, by instance number then SOP Instance UID."""
+    stmt = (
+        select(Instance)
+        .where(Instance.series_pk == series.id)
+        .order_by(Instance.instance_number, Instance.sop_instance_uid)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def get_instance(session: Session, sop_instance_uid: str) -> Instance:
+    """A stored instance by its SOP Instance UID."""
+    found = session.execute(
+        select(Instance).where(Instance.sop_instance_uid == sop_instance_uid)
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFoundError(f"no stored instance {sop_instance_uid!r}")
+    return found
+
+
+def get_segmentation(session: Session, segmentation_upload_id: str) -> Segmentation:
+    """An uploaded label map by id."""
+    found = session.get(Segmentation, segmentation_upload_id)
+    if found is None:
+        raise NotFoundError(f"no segmentation upload {segmentation_upload_id!r}")
+    return found
+
+
+def get_job(session: Session, job_id: str) -> Job:
+    """A job by id."""
+    found = session.get(Job, job_id)
+    if found is None:
+        raise NotFoundError(f"no job {job_id!r}")
+    return found
+
+
+def get_measurement(session: Session, measurement_id: str) -> Measurement:
+    """A measurement by id."""
+    found = session.get(Measurement, measurement_id)
+    if found is None:
+        raise NotFoundError(f"no measurement {measurement_id!r}")
+    return found
+
+
+def latest_measurement(session: Session, timepoint: Timepoint) -> Measurement | None:
+    """The newest measurement of a timepoint (latest created; highest version breaks ties)."""
+    stmt = (
+        select(Measurement)
+        .where(Measurement.timepoint_id == timepoint.id)
+        .order_by(Measurement.created_at.desc(), Measurement.version.desc())
+        .limit(1)
+    )
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def next_version(session: Session, timepoint_id: str, series_uid: str, seg_ref: str) -> int:
+    """One more than the highest version of (timepoint, series, segmentation); 1 for the first."""
+    stmt = select(func.max(Measurement.version)).where(
+        Measurement.timepoint_id == timepoint_id,
+        Measurement.series_instance_uid == series_uid,
+        Measurement.segmentation_ref == seg_ref,
+    )
+    return int(session.execute(stmt).scalar_one() or 0) + 1

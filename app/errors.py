@@ -1,0 +1,163 @@
+"""Errors of the service layer, and the ONE table mapping every domain error to HTTP.
+
+Every error a request can meet is answered as RFC 9457 ``application/problem+json`` with
+``type``, ``title``, ``status`` and ``detail``; the status and type come from :data:`PROBLEMS`,
+looked up along the exception's MRO (most specific class first). A test walks every error class of
+dicomio, volumetrics, recist and app and checks that each one has its own row here.
+
+::
+
+    AppError
+     +-- AuthenticationError: no, malformed, unknown or revoked API key (401)
+     +-- PermissionDeniedError: the key's role may not do this (403)
+     +-- NotFoundError (also LookupError): no such subject, timepoint, job, ... (404)
+     +-- ConflictError: the request contradicts stored state (409)
+     |    +-- InstanceConflictError (also ValueError): same SOP Instance UID, different content
+     |    +-- AlreadyExistsError: the subject or timepoint exists already
+     +-- UploadTooLargeError (also ValueError): the body or an archive is over the limits (413)
+     +-- UnsupportedMediaError (also ValueError): a file type this route does not accept (415)
+     +-- InvalidRequestError (also ValueError): well-formed but unusable request (422)
+
+References
+----------
+RFC 9457, Problem Details for HTTP APIs. https://www.rfc-editor.org/rfc/rfc9457
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dicomio import errors as dio
+from recist import errors as rec
+from volumetrics import errors as vol
+
+__all__ = [
+    "PROBLEMS",
+    "PROBLEM_TYPE_PREFIX",
+    "AlreadyExistsError",
+    "AppError",
+    "AuthenticationError",
+    "ConflictError",
+    "InstanceConflictError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "Problem",
+    "UnsupportedMediaError",
+    "UploadTooLargeError",
+    "problem_body",
+    "problem_for",
+]
+
+PROBLEM_TYPE_PREFIX = "urn:liverburden:problem:"
+
+
+class AppError(Exception):
+    """Base class of every error raised by the service layer."""
+
+
+class AuthenticationError(AppError):
+    """No, malformed, unknown or revoked API key."""
+
+
+class PermissionDeniedError(AppError):
+    """The API key's role may not use this route."""
+
+
+class NotFoundError(AppError, LookupError):
+    """A subject, timepoint, series, job, measurement, ... does not exist."""
+
+
+class ConflictError(AppError):
+    """The request contradicts what is stored."""
+
+
+class InstanceConflictError(ConflictError, ValueError):
+    """An instance with this SOP Instance UID is stored with different content."""
+
+
+class AlreadyExistsError(ConflictError):
+    """The subject, timepoint or other named record exists already."""
+
+
+class UploadTooLargeError(AppError, ValueError):
+    """The request body, or an archive inside it, is over the configured limits."""
+
+
+class UnsupportedMediaError(AppError, ValueError):
+    """A file of a type this route does not accept."""
+
+
+class InvalidRequestError(AppError, ValueError):
+    """A well-formed request that cannot be carried out as asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """How one error class is answered: HTTP status, problem type slug and title."""
+
+    status: int
+    slug: str
+    title: str
+
+    @property
+    def type(self) -> str:
+        """The problem type URI."""
+        return PROBLEM_TYPE_PREFIX + self.slug
+
+
+#: The one mapping of domain errors to HTTP answers. Every error class has its own row.
+PROBLEMS: dict[type[BaseException], Problem] = {
+    # app
+    AppError: Problem(400, "bad-request", "Bad request"),
+    AuthenticationError: Problem(401, "unauthenticated", "Missing or invalid API key"),
+    PermissionDeniedError: Problem(403, "forbidden", "Not allowed for this role"),
+    NotFoundError: Problem(404, "not-found", "Not found"),
+    ConflictError: Problem(409, "conflict", "Conflict with stored state"),
+    InstanceConflictError: Problem(409, "instance-conflict", "Conflicting DICOM instance"),
+    AlreadyExistsError: Problem(409, "already-exists", "Already exists"),
+    UploadTooLargeError: Problem(413, "upload-too-large", "Upload too large"),
+    UnsupportedMediaError: Problem(415, "unsupported-media-type", "Unsupported file type"),
+    InvalidRequestError: Problem(422, "invalid-request", "Invalid request"),
+    # dicomio
+    dio.DicomIOError: Problem(422, "dicom-input", "Unusable imaging input"),
+    dio.InputNotFoundError: Problem(422, "input-not-found", "Input not found"),
+    dio.NotDicomError: Problem(415, "not-dicom", "Not a DICOM file"),
+    dio.CorruptFileError: Problem(422, "corrupt-file", "Corrupt file"),
+    dio.UnsupportedError: Problem(422, "unsupported-dicom", "Unsupported DICOM object"),
+    dio.SeriesSelectionError: Problem(422, "series-selection", "Series selection failed"),
+    dio.GeometryError: Problem(422, "geometry", "Unusable image geometry"),
+    dio.LabelError: Problem(422, "label", "Segmentation does not fit the series"),
+    dio.ArchiveError: Problem(400, "unsafe-archive", "Unsafe or unreadable archive"),
+    # volumetrics
+    vol.VolumetricsError: Problem(422, "volumetrics", "Volumetric measurement failed"),
+    vol.MaskError: Problem(422, "mask", "Unusable mask"),
+    # recist
+    rec.RecistError: Problem(422, "recist", "RECIST assessment failed"),
+    rec.RecistInputError: Problem(422, "recist-input", "Invalid RECIST input"),
+    rec.MeasurementError: Problem(422, "recist-measurement", "Lesion cannot be measured"),
+}
+
+INTERNAL = Problem(500, "internal-error", "Internal server error")
+
+
+def problem_for(exc: BaseException) -> Problem:
+    """The row of :data:`PROBLEMS` for ``exc`` (its most specific mapped class), else 500."""
+    for cls in type(exc).__mro__:
+        found = PROBLEMS.get(cls)
+        if found is not None:
+            return found
+    return INTERNAL
+
+
+def problem_body(problem: Problem, detail: str, **extra: Any) -> dict[str, Any]:
+    """An RFC 9457 problem document."""
+    body: dict[str, Any] = {
+        "type": problem.type,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": detail,
+    }
+    body.update(extra)
+    return body

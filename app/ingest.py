@@ -1,0 +1,251 @@
+"""Store one DICOM instance: blob first, then its rows; idempotent by SOP Instance UID.
+
+Shared by the REST uploads and DICOMweb STOW-RS. The bytes are written to the blob store (atomic,
+fsynced) *before* the instance row commits, so an acknowledged instance survives a crash. A second
+copy of the same instance is a no-op (``duplicate``); the same SOP Instance UID with different bytes
+is an :class:`~app.errors.InstanceConflictError` (409). Non-DICOM input is a
+:class:`dicomio.errors.NotDicomError` (415). Only the header is parsed (``stop_before_pixels``).
+
+References
+----------
+DICOM PS3.10 section 7.1 (Part 10 file format: preamble, ``DICM``, file meta information).
+DICOM PS3.18 section 10.5 (STOW-RS: a repeated instance is not an error).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from typing import BinaryIO, Literal
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.blobstore import BlobStore
+from app.db.models import Instance, Series, Study
+from app.errors import InstanceConflictError, InvalidRequestError
+from dicomio.errors import CorruptFileError, NotDicomError
+
+__all__ = ["DicomHeader", "InstanceResult", "ingest_instance", "read_header"]
+
+logger = logging.getLogger(__name__)
+
+_UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class DicomHeader:
+    """The identifying attributes of an instance (no patient data)."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    modality: str
+    instance_number: int | None
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceResult:
+    """What :func:`ingest_instance` did with one instance."""
+
+    status: Literal["stored", "duplicate"]
+    header: DicomHeader
+    sha256: str
+    size_bytes: int
+
+
+def _uid(ds: pydicom.Dataset, keyword: str, name: str) -> str:
+    value = str(ds.get(keyword, "") or "").strip()
+    if not value or len(value) > 64 or not _UID_RE.match(value):
+        raise InvalidRequestError(
+            f"{name}: missing or invalid {keyword}; expected a DICOM UID (digits and dots, <= 64)"
+        )
+    return value
+
+
+def _phase(ds: pydicom.Dataset) -> str:
+    """The contrast phase dicomio reads from the header; ``unknown`` when it cannot tell."""
+    try:
+        from dicomio import phase_of_dataset  # type: ignore[attr-defined]
+    except ImportError:
+        return "unknown"
+    try:
+        return str(phase_of_dataset(ds))
+    except Exception:  # phase is informative only; never fail an upload on it
+        logger.warning("could not classify the contrast phase of an instance", exc_info=True)
+        return "unknown"
+
+
+def read_header(fp: BinaryIO, name: str = "file") -> DicomHeader:
+    """Parse a Part 10 file's header (no pixel data); ``name`` is used in error messages only."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # odd-but-readable headers are not our concern here
+            ds = pydicom.dcmread(fp, stop_before_pixels=True)
+    except InvalidDicomError as exc:
+        raise NotDicomError(
+            f"{name} is not a DICOM file; expected a DICOM Part 10 file (128-byte preamble, 'DICM')"
+        ) from exc
+    except Exception as exc:
+        raise CorruptFileError(f"{name}: unreadable DICOM header ({type(exc).__name__})") from exc
+    sop_class = str(ds.get("SOPClassUID", "") or getattr(ds.file_meta, "MediaStorageSOPClassUID", ""))
+    if sop_class == _MEDIA_DIRECTORY:
+        raise NotDicomError(f"{name} is a DICOMDIR index, not an instance; send the instances")
+    number = ds.get("InstanceNumber")
+    return DicomHeader(
+        sop_instance_uid=_uid(ds, "SOPInstanceUID", name),
+        sop_class_uid=sop_class,
+        series_instance_uid=_uid(ds, "SeriesInstanceUID", name),
+        study_instance_uid=_uid(ds, "StudyInstanceUID", name),
+        modality=str(ds.get("Modality", "") or "")[:16],
+        instance_number=int(number) if number not in (None, "") else None,
+        phase=_phase(ds),
+    )
+
+
+def _hash_stream(fp: BinaryIO) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    while chunk := fp.read(_CHUNK):
+        h.update(chunk)
+        size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _stored_sha(session: Session, sop_uid: str) -> str | None:
+    """The stored digest of an instance, in a read transaction that is ended before returning."""
+    stmt = select(Instance.sha256).where(Instance.sop_instance_uid == sop_uid)
+    try:
+        return session.execute(stmt).scalar_one_or_none()
+    finally:
+        session.rollback()
+
+
+def _existing(stored_sha: str, header: DicomHeader, sha: str, size: int) -> InstanceResult:
+    if stored_sha != sha:
+        raise InstanceConflictError(
+            f"SOP Instance UID {header.sop_instance_uid} is stored with different content "
+            f"(stored sha256 {stored_sha[:12]}..., received {sha[:12]}...); "
+            "expected the identical instance or a new SOP Instance UID"
+        )
+    return InstanceResult("duplicate", header, sha, size)
+
+
+def _study(session: Session, uid: str) -> Study:
+    found = session.execute(select(Study).where(Study.study_instance_uid == uid)).scalar_one_or_none()
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            study = Study(study_instance_uid=uid)
+            session.add(study)
+        return study
+    except IntegrityError:  # created by a concurrent writer
+        return session.execute(select(Study).where(Study.study_instance_uid == uid)).scalar_one()
+
+
+def _series(session: Session, header: DicomHeader, study: Study) -> Series:
+    uid = header.series_instance_uid
+    stmt = select(Series).where(Series.series_instance_uid == uid)
+    found = session.execute(stmt).scalar_one_or_none()
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            series = Series(
+                series_instance_uid=uid,
+                study_pk=study.id,
+                modality=header.modality,
+                phase=header.phase,
+            )
+            session.add(series)
+        return series
+    except IntegrityError:
+        return session.execute(stmt).scalar_one()
+
+
+def ingest_instance(
+    session: Session, blobstore: BlobStore, data: bytes | BinaryIO, who: str, name: str = "file"
+) -> InstanceResult:
+    """Store one DICOM Part 10 instance and commit; idempotent by SOP Instance UID.
+
+    Parameters
+    ----------
+    session
+        A session with no pending work; this function commits (or rolls back) it.
+    blobstore
+        Where the bytes go.
+    data
+        The file's bytes, or a seekable binary file positioned at its start.
+    who
+        The actor recorded in the instance row and the audit event.
+    name
+        A display name for error messages (a file name, never a full path).
+
+    Raises
+    ------
+    dicomio.errors.NotDicomError
+        Not a DICOM Part 10 file (or a DICOMDIR).
+    app.errors.InstanceConflictError
+        The SOP Instance UID is stored with different bytes.
+    """
+    fp: BinaryIO = io.BytesIO(bytes(data)) if isinstance(data, bytes | bytearray) else data
+    start = fp.tell()
+    header = read_header(fp, name)
+    fp.seek(start)
+    sha, size = _hash_stream(fp)
+    # The lookup's transaction ends before the (slow, fsynced) blob write.
+    stored = _stored_sha(session, header.sop_instance_uid)
+    if stored is not None:
+        return _existing(stored, header, sha, size)
+    fp.seek(start)
+    ref = blobstore.put_stream(fp)
+    if ref.sha256 != sha:
+        raise CorruptFileError(f"{name} changed while it was being stored; send it again")
+    try:
+        study = _study(session, header.study_instance_uid)
+        series = _series(session, header, study)
+        session.add(
+            Instance(
+                sop_instance_uid=header.sop_instance_uid,
+                sop_class_uid=header.sop_class_uid,
+                series_pk=series.id,
+                instance_number=header.instance_number,
+                sha256=sha,
+                blob_path=ref.relpath,
+                size_bytes=size,
+                created_by=who,
+            )
+        )
+        session.flush()
+        audit.record(
+            session,
+            who,
+            "instance.stored",
+            "instance",
+            header.sop_instance_uid,
+            {"sha256": sha, "size_bytes": size, "series_instance_uid": header.series_instance_uid},
+        )
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        stored = _stored_sha(session, header.sop_instance_uid)
+        if stored is None:
+            raise
+        return _existing(stored, header, sha, size)
+    except BaseException:
+        session.rollback()
+        raise
+    return InstanceResult("stored", header, sha, size)

@@ -1,0 +1,401 @@
+"""Measurement jobs: the job table is the source of truth; engines only carry job ids.
+
+:func:`submit_measurement` validates a request, deduplicates it (same inputs and algorithm
+version -> the existing job) and writes a ``queued`` row. :func:`run_job` is what any engine calls
+with a job id: it claims the job atomically (``UPDATE jobs SET status='running' ... WHERE
+status='queued'``), so a job delivered twice runs once; it materialises the stored series and
+segmentation from the blob store into a temporary folder, calls :func:`app.pipeline.run_measurement`
+and stores an immutable, versioned :class:`~app.db.models.Measurement`. The embedded engine is
+:class:`LocalJobEngine` (a thread pool in the server process); a Celery engine only needs to call
+``run_job(job_id)`` in its task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import audit
+from app.blobstore import BlobStore
+from app.db import repo
+from app.db.models import Job, Measurement, utcnow
+from app.db.session import get_engine, make_session_factory, session_scope
+from app.errors import AppError, InvalidRequestError, problem_for
+from app.settings import Settings, get_settings
+from app.version import ALGORITHM_VERSION
+from dicomio.errors import DicomIOError
+from recist.errors import RecistError
+from volumetrics.errors import VolumetricsError
+
+__all__ = [
+    "JobContext",
+    "LocalJobEngine",
+    "claim_job",
+    "requeue_stale_jobs",
+    "run_job",
+    "submit_measurement",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+_PROGRESS_INTERVAL_S = 0.5
+_SEG_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.66.4": "seg",  # Segmentation Storage
+    "1.2.840.10008.5.1.4.1.1.481.3": "rtstruct",  # RT Structure Set Storage
+}
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What a worker needs: sessions, the blob store, a scratch folder and its own name."""
+
+    session_factory: sessionmaker[Session]
+    blobstore: BlobStore
+    scratch_dir: Path
+    worker_id: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobContext:
+        """A context for the database and home folder of ``settings``."""
+        engine = get_engine(settings.resolved_database_url)
+        return cls(
+            session_factory=make_session_factory(engine),
+            blobstore=BlobStore(settings.blob_dir),
+            scratch_dir=settings.resolved_home / "tmp",
+            worker_id=f"{socket.gethostname()}:{os.getpid()}",
+        )
+
+
+def _digest(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _segmentation(session: Session, body: dict[str, Any], series_uid: str) -> dict[str, Any]:
+    sop_uid = body.get("segmentation_sop_instance_uid")
+    upload_id = body.get("segmentation_upload_id")
+    if bool(sop_uid) == bool(upload_id):
+        raise InvalidRequestError(
+            "give exactly one of segmentation_sop_instance_uid (a stored SEG/RTSTRUCT) "
+            "or segmentation_upload_id (POST /v1/segmentations)"
+        )
+    if upload_id:
+        seg = repo.get_segmentation(session, str(upload_id))
+        if seg.series_instance_uid != series_uid:
+            raise InvalidRequestError(
+                f"segmentation upload {upload_id} belongs to series {seg.series_instance_uid}, "
+                f"not to {series_uid}"
+            )
+        return {"kind": "upload", "id": seg.id, "sha256": seg.sha256, "suffix": seg.file_suffix}
+    inst = repo.get_instance(session, str(sop_uid))
+    if inst.sop_class_uid not in _SEG_SOP_CLASSES:
+        raise InvalidRequestError(
+            f"instance {sop_uid} is not a DICOM SEG or RTSTRUCT; expected one of those"
+        )
+    return {"kind": _SEG_SOP_CLASSES[inst.sop_class_uid], "sop_instance_uid": inst.sop_instance_uid,
+            "sha256": inst.sha256}
+
+
+def _seg_ref(seg: dict[str, Any]) -> str:
+    return f"upload:{seg['id']}" if seg["kind"] == "upload" else f"sop:{seg['sop_instance_uid']}"
+
+
+def submit_measurement(
+    session: Session, body: dict[str, Any], actor: str, *, force: bool = False
+) -> tuple[Job, bool]:
+    """Queue a measurement job; return ``(job, created)``; the caller commits and enqueues.
+
+    An identical request (same timepoint, series bytes, segmentation bytes, label choices and
+    algorithm version) returns the existing queued, running or succeeded job unless ``force``.
+    """
+    timepoint = repo.get_timepoint(session, str(body["timepoint_id"]))
+    series_uid = str(body["series_instance_uid"])
+    series = repo.get_series(session, series_uid)
+    instances = repo.series_instances(session, series)
+    seg = _segmentation(session, body, series_uid)
+    choices = {"liver_label": body.get("liver_label"),
+               "tumor_labels": list(body.get("tumor_labels") or [])}
+    request_sha = _digest(
+        {
+            "timepoint_id": timepoint.id,
+            "series_sha256": sorted(i.sha256 for i in instances),
+            "segmentation_sha256": seg["sha256"],
+            "choices": choices,
+        }
+    )
+    if not force:
+        existing = session.execute(
+            select(Job)
+            .where(
+                Job.request_sha256 == request_sha,
+                Job.algorithm_version == ALGORITHM_VERSION,
+                Job.status.in_(("queued", "running", "succeeded")),
+            )
+            .order_by(Job.created_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if existing is not None:
+            return existing, False
+    job = Job(
+        kind="measurement",
+        request={
+            "timepoint_id": timepoint.id,
+            "series_instance_uid": series_uid,
+            "segmentation": seg,
+            "segmentation_ref": _seg_ref(seg),
+            **choices,
+        },
+        request_sha256=request_sha,
+        algorithm_version=ALGORITHM_VERSION,
+        created_by=actor,
+    )
+    session.add(job)
+    session.flush()
+    audit.record(session, actor, "measurement.requested", "job", job.id,
+                 {"request_sha256": request_sha, "timepoint_id": timepoint.id,
+                  "series_instance_uid": series_uid, "segmentation": _seg_ref(seg),
+                  "algorithm_version": ALGORITHM_VERSION, "force": force})
+    return job, True
+
+
+def claim_job(session: Session, job_id: str, worker_id: str) -> bool:
+    """Atomically move a queued job to running for ``worker_id``; False if someone else has it."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued")
+        .values(status="running", claimed_by=worker_id, attempts=Job.attempts + 1,
+                started_at=now, heartbeat_at=now, progress=0.0, message="claimed")
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def _dead_local_worker(claimed_by: str | None) -> bool:
+    """Whether a job was claimed by a process of this host that no longer exists."""
+    host, _, pid = (claimed_by or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def requeue_stale_jobs(session: Session, stale_after_s: float) -> list[str]:
+    """Put running jobs whose worker died or went silent back in the queue (fail after retries).
+
+    A worker is dead when its heartbeat is older than ``stale_after_s``, or at once when it was a
+    process of this host that no longer exists (a server killed and restarted).
+    """
+    cutoff = utcnow().timestamp() - stale_after_s
+    stale = [
+        j for j in session.execute(select(Job).where(Job.status == "running")).scalars()
+        if j.heartbeat_at is None or j.heartbeat_at.timestamp() < cutoff
+        or _dead_local_worker(j.claimed_by)
+    ]
+    requeued = []
+    for job in stale:
+        if job.attempts >= MAX_ATTEMPTS:
+            job.status, job.finished_at = "failed", utcnow()
+            job.error = f"the worker stopped responding {job.attempts} times; giving up"
+            job.error_type = "internal-error"
+        else:
+            job.status, job.claimed_by, job.message = "queued", None, "requeued"
+            requeued.append(job.id)
+    return requeued
+
+
+class _Progress:
+    """Writes progress to the job row, at most every half second (also the heartbeat)."""
+
+    def __init__(self, ctx: JobContext, job_id: str) -> None:
+        self.ctx, self.job_id, self.last = ctx, job_id, 0.0
+
+    def __call__(self, fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if now - self.last < _PROGRESS_INTERVAL_S and fraction < 1.0:
+            return
+        self.last = now
+        with session_scope(self.ctx.session_factory) as s:
+            s.execute(
+                update(Job)
+                .where(Job.id == self.job_id, Job.status == "running",
+                       Job.claimed_by == self.ctx.worker_id)
+                .values(progress=min(max(float(fraction), 0.0), 0.99), message=message[:200],
+                        heartbeat_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _materialise(ctx: JobContext, session: Session, request: dict[str, Any], tmp: Path) -> Any:
+    from app.pipeline import MeasureRequest
+
+    series = repo.get_series(session, request["series_instance_uid"])
+    series_dir = tmp / "series"
+    series_dir.mkdir()
+    for n, inst in enumerate(repo.series_instances(session, series), start=1):
+        _link(ctx.blobstore.path(inst.sha256), series_dir / f"{n:06d}.dcm")
+    seg = request["segmentation"]
+    if seg["kind"] == "upload":
+        labels = tmp / f"labels{seg['suffix']}"
+    else:
+        labels = tmp / "seg.dcm"
+    _link(ctx.blobstore.path(seg["sha256"]), labels)
+    return MeasureRequest(
+        series=series_dir,
+        labels=labels,
+        liver_label=request.get("liver_label"),
+        tumor_labels=tuple(request.get("tumor_labels") or ()),
+        series_uid=request["series_instance_uid"],
+    )
+
+
+def _finish(ctx: JobContext, job_id: str, **values: Any) -> bool:
+    with session_scope(ctx.session_factory) as s:
+        result = s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running", Job.claimed_by == ctx.worker_id)
+            .values(finished_at=utcnow(), **values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def _store_result(ctx: JobContext, job_id: str, result: dict[str, Any]) -> str:
+    for _attempt in range(5):  # a concurrent version number is retried
+        try:
+            with session_scope(ctx.session_factory) as s:
+                job = repo.get_job(s, job_id)
+                if job.status != "running" or job.claimed_by != ctx.worker_id:
+                    raise RuntimeError("the job was taken away from this worker")
+                req = job.request
+                m = Measurement(
+                    timepoint_id=req["timepoint_id"],
+                    series_instance_uid=req["series_instance_uid"],
+                    segmentation_ref=req["segmentation_ref"],
+                    version=repo.next_version(s, req["timepoint_id"], req["series_instance_uid"],
+                                              req["segmentation_ref"]),
+                    input_sha256=str(result["inputs"]["input_sha256"]),
+                    request_sha256=job.request_sha256,
+                    algorithm_version=str(result.get("algorithm_version", ALGORITHM_VERSION)),
+                    result=result,
+                    job_id=job.id,
+                    created_by=job.created_by,
+                )
+                s.add(m)
+                s.flush()
+                job.status, job.progress, job.message = "succeeded", 1.0, "done"
+                job.measurement_id, job.finished_at = m.id, utcnow()
+                audit.record(s, job.created_by, "measurement.created", "measurement", m.id,
+                             {"job_id": job.id, "input_sha256": m.input_sha256,
+                              "request_sha256": m.request_sha256, "version": m.version,
+                              "algorithm_version": m.algorithm_version,
+                              "timepoint_id": m.timepoint_id})
+                return m.id
+        except IntegrityError:
+            continue
+    raise RuntimeError("could not allocate a measurement version")
+
+
+def run_job(job_id: str, ctx: JobContext | None = None) -> str:
+    """Run one job if it is still queued (idempotent); return its final status.
+
+    Domain errors (bad input) fail the job with their message and problem type; anything else
+    fails it with a generic message (the details go to the server log only).
+    """
+    from app.pipeline import run_measurement
+
+    ctx = ctx or JobContext.from_settings(get_settings())
+    with session_scope(ctx.session_factory) as s:
+        if not claim_job(s, job_id, ctx.worker_id):
+            return repo.get_job(s, job_id).status
+    logger.info("job %s claimed by %s", job_id, ctx.worker_id)
+    try:
+        ctx.scratch_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="job-", dir=ctx.scratch_dir) as tmp:
+            with session_scope(ctx.session_factory) as s:
+                request = _materialise(ctx, s, dict(repo.get_job(s, job_id).request), Path(tmp))
+            result = run_measurement(request, progress=_Progress(ctx, job_id))
+        _store_result(ctx, job_id, result)
+        logger.info("job %s succeeded", job_id)
+        return "succeeded"
+    except (DicomIOError, VolumetricsError, RecistError, AppError) as exc:
+        problem = problem_for(exc)
+        logger.info("job %s failed: %s", job_id, problem.slug)
+        _finish(ctx, job_id, status="failed", error=str(exc), error_type=problem.type)
+        return "failed"
+    except Exception:
+        logger.exception("job %s failed unexpectedly", job_id)
+        _finish(ctx, job_id, status="failed", error="internal error while measuring",
+                error_type=problem_for(Exception()).type)
+        return "failed"
+
+
+class LocalJobEngine:
+    """The embedded engine: a thread pool in the server process, fed by job ids."""
+
+    def __init__(self, ctx: JobContext, workers: int) -> None:
+        self.ctx = ctx
+        self.workers = workers
+        self._pool = (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lb-job") if workers else None
+        )
+        self._lock = threading.Lock()
+
+    def enqueue(self, job_id: str) -> None:
+        """Run ``job_id`` on a worker thread (no-op with zero workers: the job stays queued)."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.submit(self._run, job_id)
+
+    def _run(self, job_id: str) -> None:
+        try:
+            run_job(job_id, self.ctx)
+        except Exception:  # never let a worker thread die silently
+            logger.exception("worker crashed on job %s", job_id)
+
+    def start(self, stale_after_s: float) -> None:
+        """Requeue jobs of dead workers and enqueue everything queued (after a restart)."""
+        with session_scope(self.ctx.session_factory) as s:
+            requeue_stale_jobs(s, stale_after_s)
+        with session_scope(self.ctx.session_factory) as s:
+            queued = list(
+                s.execute(select(Job.id).where(Job.status == "queued").order_by(Job.created_at))
+                .scalars()
+            )
+        for job_id in queued:
+            self.enqueue(job_id)
+
+    def shutdown(self) -> None:
+        """Finish running jobs, drop queued futures (their rows stay queued for next start)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

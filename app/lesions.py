@@ -1,0 +1,209 @@
+"""The lesion table a radiologist records per subject and timepoint, and the RECIST input it makes.
+
+Edits need a reason and are audited with the table before and after. A lesion measurement is a
+caliper diameter, split fragments, a status, or a mask-derived diameter copied from a stored
+measurement of the same timepoint (long axis; short axis for lymph nodes, RECIST 1.1 section
+3.1.2). :func:`assessment_input` builds the document of contracts/recist-assess.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.db import repo
+from app.db.models import Lesion, LesionMeasurement, Subject, Timepoint, utcnow
+from app.errors import InvalidRequestError
+from app.schemas import LesionsPut, TimepointLesionsPut
+
+__all__ = [
+    "assessment_input",
+    "lesion_table",
+    "put_lesions",
+    "put_timepoint_lesions",
+    "study_timepoints",
+]
+
+
+def _lesions(session: Session, subject: Subject) -> list[Lesion]:
+    stmt = select(Lesion).where(Lesion.subject_pk == subject.id).order_by(Lesion.lesion_id)
+    return list(session.execute(stmt).scalars())
+
+
+def _lesion_dict(lesion: Lesion) -> dict[str, Any]:
+    return {"lesion_id": lesion.lesion_id, "organ": lesion.organ,
+            "lymph_node": lesion.lymph_node, "role": lesion.role}
+
+
+def _measurements(session: Session, lesions: Sequence[Lesion]) -> list[LesionMeasurement]:
+    if not lesions:
+        return []
+    stmt = select(LesionMeasurement).where(LesionMeasurement.lesion_pk.in_([x.id for x in lesions]))
+    return list(session.execute(stmt).scalars())
+
+
+def _measurement_dict(m: LesionMeasurement) -> dict[str, Any]:
+    out: dict[str, Any] = {"timepoint_id": m.timepoint_id, "source": m.source}
+    if m.diameter_mm is not None:
+        out["diameter_mm"] = m.diameter_mm
+    if m.fragments_mm is not None:
+        out["fragments_mm"] = m.fragments_mm
+    if m.status is not None:
+        out["status"] = m.status
+    if m.measurement_id is not None:
+        out["measurement_id"] = m.measurement_id
+        out["measurement_lesion_id"] = m.source_lesion_id
+    return out
+
+
+def lesion_table(session: Session, subject: Subject) -> dict[str, Any]:
+    """The subject's lesions with their measurements per timepoint, and new lesions."""
+    lesions = _lesions(session, subject)
+    by_lesion: dict[int, list[dict[str, Any]]] = {x.id: [] for x in lesions}
+    for m in _measurements(session, lesions):
+        by_lesion[m.lesion_pk].append(_measurement_dict(m))
+    timepoints = repo.subject_timepoints(session, subject)
+    return {
+        "subject_id": subject.subject_id,
+        "lesions": [{**_lesion_dict(x), "measurements": by_lesion[x.id]} for x in lesions],
+        "new_lesions": {tp.id: tp.new_lesions for tp in timepoints if tp.new_lesions},
+    }
+
+
+def put_lesions(session: Session, subject: Subject, body: LesionsPut, actor: str) -> None:
+    """Replace the subject's lesion definitions (lesions left out lose their measurements)."""
+    ids = [x.lesion_id for x in body.lesions]
+    if len(set(ids)) != len(ids):
+        raise InvalidRequestError("lesion_id values must be unique within a subject")
+    existing = {x.lesion_id: x for x in _lesions(session, subject)}
+    before = [_lesion_dict(x) for x in existing.values()]
+    for lesion_id, row in existing.items():
+        if lesion_id not in ids:
+            session.execute(delete(LesionMeasurement).where(LesionMeasurement.lesion_pk == row.id))
+            session.delete(row)
+    for item in body.lesions:
+        row = existing.get(item.lesion_id)
+        if row is None:
+            row = Lesion(subject_pk=subject.id, lesion_id=item.lesion_id, updated_by=actor,
+                         organ=item.organ, lymph_node=item.lymph_node, role=item.role)
+            session.add(row)
+        else:
+            row.organ, row.lymph_node, row.role = item.organ, item.lymph_node, item.role
+            row.updated_by = actor
+    session.flush()
+    audit.record(session, actor, "lesions.replaced", "subject", subject.subject_id,
+                 {"reason": body.reason, "before": before,
+                  "after": [x.model_dump() for x in body.lesions]})
+
+
+def _mask_diameter(session: Session, tp: Timepoint, lesion: Lesion, mid: str, lid: str) -> float:
+    measurement = repo.get_measurement(session, mid)
+    if measurement.timepoint_id != tp.id:
+        raise InvalidRequestError(f"measurement {mid} belongs to another timepoint")
+    for rec in measurement.result.get("lesions", []):
+        if rec.get("lesion_id") == lid:
+            key = "short_axis_mm" if lesion.lymph_node else "long_axis_mm"
+            return float(rec[key])
+    raise InvalidRequestError(f"measurement {mid} has no lesion {lid!r}")
+
+
+def put_timepoint_lesions(
+    session: Session, subject: Subject, tp: Timepoint, body: TimepointLesionsPut, actor: str
+) -> None:
+    """Replace one timepoint's lesion measurements and new lesions."""
+    lesions = {x.lesion_id: x for x in _lesions(session, subject)}
+    seen: set[str] = set()
+    for item in body.measurements:
+        if item.lesion_id not in lesions:
+            raise InvalidRequestError(
+                f"unknown lesion {item.lesion_id!r}; define it first with PUT .../lesions"
+            )
+        if item.lesion_id in seen:
+            raise InvalidRequestError(f"lesion {item.lesion_id!r} is given twice")
+        seen.add(item.lesion_id)
+    before = [_measurement_dict(m) | {"lesion_pk": m.lesion_pk}
+              for m in _measurements(session, list(lesions.values())) if m.timepoint_id == tp.id]
+    session.execute(delete(LesionMeasurement).where(LesionMeasurement.timepoint_id == tp.id))
+    for item in body.measurements:
+        lesion = lesions[item.lesion_id]
+        row = LesionMeasurement(lesion_pk=lesion.id, timepoint_id=tp.id, updated_by=actor,
+                                updated_at=utcnow(), diameter_mm=item.diameter_mm,
+                                fragments_mm=item.fragments_mm, status=item.status)
+        if item.measurement_id is not None and item.measurement_lesion_id is not None:
+            row.diameter_mm = _mask_diameter(session, tp, lesion, item.measurement_id,
+                                             item.measurement_lesion_id)
+            row.source, row.measurement_id = "mask", item.measurement_id
+            row.source_lesion_id = item.measurement_lesion_id
+        session.add(row)
+    tp.new_lesions = [x.model_dump() for x in body.new_lesions]
+    session.flush()
+    audit.record(session, actor, "lesion_measurements.replaced", "timepoint", tp.id,
+                 {"reason": body.reason, "subject_id": subject.subject_id, "before": before,
+                  "after": [x.model_dump(exclude_none=True) for x in body.measurements],
+                  "new_lesions": tp.new_lesions})
+
+
+def study_timepoints(session: Session, subject: Subject) -> tuple[Timepoint, list[Timepoint]]:
+    """The baseline and the timepoints from it on (by date); 422-type error without a baseline."""
+    timepoints = repo.subject_timepoints(session, subject)
+    baselines = [tp for tp in timepoints if tp.baseline]
+    if not baselines:
+        raise InvalidRequestError(
+            f"subject {subject.subject_id} has no baseline timepoint; expected one with "
+            "baseline=true"
+        )
+    base = baselines[0]
+    return base, [tp for tp in timepoints if tp is base or tp.date > base.date]
+
+
+def _measurement_entry(lesion: Lesion, m: LesionMeasurement) -> dict[str, Any]:
+    entry: dict[str, Any] = {"lesion_id": lesion.lesion_id}
+    if m.fragments_mm is not None:
+        entry["fragments_mm"] = m.fragments_mm
+    elif m.diameter_mm is not None:
+        entry["diameter_mm"] = m.diameter_mm
+    elif m.status is not None:
+        entry["status"] = m.status
+    return entry
+
+
+def assessment_input(
+    session: Session,
+    subject: Subject,
+    timepoints: Sequence[Timepoint],
+    *,
+    organ: str | None = None,
+    options: dict[str, Any] | None = None,
+    reference_date: dt.date | None = None,
+) -> dict[str, Any]:
+    """The RECIST engine's input document for ``timepoints`` (the first is the baseline).
+
+    ``organ`` keeps only lesions (and new lesions) of that organ, e.g. ``"liver"``.
+    """
+    lesions = [x for x in _lesions(session, subject)
+               if organ is None or x.organ.strip().lower() == organ]
+    rows = _measurements(session, lesions)
+    by_key = {(m.lesion_pk, m.timepoint_id): m for m in rows}
+    doc_timepoints = []
+    for n, tp in enumerate(timepoints):
+        entries = [_measurement_entry(x, by_key[(x.id, tp.id)])
+                   for x in lesions if (x.id, tp.id) in by_key]
+        new = [nl for nl in (tp.new_lesions or [])
+               if organ is None or str(nl.get("organ", "")).strip().lower() == organ]
+        doc_timepoints.append({"date": tp.date.isoformat(), "baseline": n == 0,
+                               "measurements": entries, "new_lesions": new})
+    doc: dict[str, Any] = {
+        "subject_id": subject.subject_id,
+        "lesions": [_lesion_dict(x) for x in lesions],
+        "timepoints": doc_timepoints,
+    }
+    if reference_date is not None or timepoints:
+        doc["reference_date"] = (reference_date or timepoints[0].date).isoformat()
+    if options:
+        doc["options"] = options
+    return doc

@@ -1,0 +1,338 @@
+"""Request and response bodies of the HTTP API (pydantic): ``*Create``/``*In`` in, ``*Public`` out.
+
+``from_domain`` builds a public body from a database row; field names follow contracts/http.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.db.models import ApiKey, AuditEvent, Job, Segmentation, Subject, Timepoint
+
+__all__ = [
+    "AuditEventPublic",
+    "AuditVerifyPublic",
+    "EligibilityPublic",
+    "JobAccepted",
+    "JobPublic",
+    "KeyCreate",
+    "KeyCreated",
+    "KeyPublic",
+    "LesionIn",
+    "LesionMeasurementIn",
+    "LesionsPut",
+    "MeasurementCreate",
+    "NewLesionIn",
+    "SegmentationPublic",
+    "SubjectCreate",
+    "SubjectPublic",
+    "TimepointCreate",
+    "TimepointLesionsPut",
+    "TimepointPublic",
+    "UploadPublic",
+]
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_UID = r"^[0-9]+(\.[0-9]+)*$"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SubjectCreate(_In):
+    """A trial subject: its trial subject id (never a patient name or hospital ID) and arm."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"subject_id": "S-001", "arm": "TAE"}]})
+    subject_id: str = Field(pattern=_ID)
+    arm: str | None = Field(default=None, max_length=64)
+
+
+class SubjectPublic(BaseModel):
+    """A subject as stored."""
+
+    subject_id: str
+    arm: str | None
+    created_at: dt.datetime
+
+    @classmethod
+    def from_domain(cls, row: Subject) -> Self:
+        return cls(subject_id=row.subject_id, arm=row.arm, created_at=row.created_at)
+
+
+class TimepointCreate(_In):
+    """An imaging visit; scans dated on or before the baseline are pre-enrolment scans."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"label": "baseline", "date": "2020-01-01",
+                 "study_instance_uid": "1.2.826.0.1.3680043.8.498.1", "baseline": True}
+            ]
+        }
+    )
+    label: str = Field(pattern=_ID)
+    date: dt.date
+    study_instance_uid: str | None = Field(default=None, pattern=_UID, max_length=64)
+    baseline: bool = False
+
+
+class TimepointPublic(BaseModel):
+    """A timepoint as stored."""
+
+    timepoint_id: str
+    subject_id: str
+    label: str
+    date: dt.date
+    study_instance_uid: str | None
+    baseline: bool
+
+    @classmethod
+    def from_domain(cls, row: Timepoint, subject_id: str) -> Self:
+        return cls(timepoint_id=row.id, subject_id=subject_id, label=row.label, date=row.date,
+                   study_instance_uid=row.study_instance_uid, baseline=row.baseline)
+
+
+class UploadSeries(BaseModel):
+    """A series touched by an upload; ``instances`` counts its instances in this upload."""
+
+    series_instance_uid: str
+    modality: str
+    instances: int
+    phase: str
+
+
+class UploadStudy(BaseModel):
+    """A study touched by an upload."""
+
+    study_instance_uid: str
+    series: list[UploadSeries]
+
+
+class UploadSkipped(BaseModel):
+    """An archive member that is not a DICOM instance (file name only)."""
+
+    name: str
+    reason: str
+
+
+class UploadPublic(BaseModel):
+    """What an upload stored: studies and series, new and already-stored instance counts."""
+
+    studies: list[UploadStudy]
+    stored: int = 0
+    duplicates: int = 0
+    skipped: list[UploadSkipped] = Field(default_factory=list)
+
+
+class SegmentationPublic(BaseModel):
+    """An uploaded label map."""
+
+    segmentation_upload_id: str
+    series_instance_uid: str
+    sha256: str
+    size_bytes: int
+
+    @classmethod
+    def from_domain(cls, row: Segmentation) -> Self:
+        return cls(segmentation_upload_id=row.id, series_instance_uid=row.series_instance_uid,
+                   sha256=row.sha256, size_bytes=row.size_bytes)
+
+
+class MeasurementCreate(_In):
+    """A measurement request; ``force`` re-runs an identical request as a new version."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"timepoint_id": "5d9e...", "series_instance_uid": "1.2.3.4",
+                 "segmentation_upload_id": "0b7c...", "liver_label": "1", "tumor_labels": ["2"]}
+            ]
+        }
+    )
+    timepoint_id: str
+    series_instance_uid: str = Field(pattern=_UID, max_length=64)
+    segmentation_sop_instance_uid: str | None = Field(default=None, pattern=_UID, max_length=64)
+    segmentation_upload_id: str | None = None
+    liver_label: str | None = Field(default=None, max_length=64)
+    tumor_labels: list[str] | None = None
+    force: bool = False
+
+    @model_validator(mode="after")
+    def _one_segmentation(self) -> Self:
+        if (self.segmentation_sop_instance_uid is None) == (self.segmentation_upload_id is None):
+            raise ValueError(
+                "give exactly one of segmentation_sop_instance_uid or segmentation_upload_id"
+            )
+        return self
+
+
+class JobAccepted(BaseModel):
+    """A queued (or deduplicated) job."""
+
+    job_id: str
+
+
+class JobPublic(BaseModel):
+    """A job's state; ``result_url`` once it succeeded, ``error`` once it failed."""
+
+    job_id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    progress: float = Field(ge=0.0, le=1.0)
+    message: str = ""
+    result_url: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    attempts: int = 0
+    created_at: dt.datetime
+    finished_at: dt.datetime | None = None
+
+    @classmethod
+    def from_domain(cls, row: Job) -> Self:
+        url = f"/v1/measurements/{row.measurement_id}" if row.measurement_id else None
+        return cls(job_id=row.id, status=row.status, progress=row.progress,  # type: ignore[arg-type]
+                   message=row.message, result_url=url, error=row.error,
+                   error_type=row.error_type, attempts=row.attempts, created_at=row.created_at,
+                   finished_at=row.finished_at)
+
+
+class LesionIn(_In):
+    """A lesion followed for a subject (RECIST 1.1 section 4.2)."""
+
+    lesion_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,32}$")
+    organ: str = Field(min_length=1, max_length=64)
+    lymph_node: bool = False
+    role: Literal["target", "non_target"]
+
+
+class LesionsPut(_In):
+    """The subject's whole lesion table; lesions left out are removed. ``reason`` is audited."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"reason": "baseline read",
+                 "lesions": [{"lesion_id": "T1", "organ": "liver", "lymph_node": False,
+                              "role": "target"}]}
+            ]
+        }
+    )
+    reason: str = Field(min_length=3, max_length=500)
+    lesions: list[LesionIn]
+
+
+class LesionMeasurementIn(_In):
+    """One lesion at one timepoint: a caliper diameter, fragments, a status, or a mask lesion.
+
+    ``measurement_id`` + ``measurement_lesion_id`` take the diameter from a stored measurement of
+    this timepoint (long axis; short axis for lymph nodes).
+    """
+
+    lesion_id: str
+    diameter_mm: float | None = Field(default=None, ge=0.0)
+    fragments_mm: list[float] | None = None
+    status: str | None = None
+    measurement_id: str | None = None
+    measurement_lesion_id: str | None = None
+
+    @model_validator(mode="after")
+    def _one_value(self) -> Self:
+        given = [self.diameter_mm is not None, self.fragments_mm is not None,
+                 self.status is not None, self.measurement_id is not None]
+        if sum(given) != 1:
+            raise ValueError(
+                "give exactly one of diameter_mm, fragments_mm, status, or measurement_id with "
+                "measurement_lesion_id"
+            )
+        if (self.measurement_id is None) != (self.measurement_lesion_id is None):
+            raise ValueError("measurement_id and measurement_lesion_id go together")
+        return self
+
+
+class NewLesionIn(_In):
+    """A new lesion seen at a timepoint."""
+
+    organ: str = Field(min_length=1, max_length=64)
+    equivocal: bool = False
+
+
+class TimepointLesionsPut(_In):
+    """All lesion measurements and new lesions of one timepoint; ``reason`` is audited."""
+
+    reason: str = Field(min_length=3, max_length=500)
+    measurements: list[LesionMeasurementIn]
+    new_lesions: list[NewLesionIn] = Field(default_factory=list)
+
+
+class EligibilityPublic(BaseModel):
+    """The EDC's eligibility read (contracts/http.md), from the baseline's latest measurement."""
+
+    subject_id: str
+    timepoint_id: str
+    measurement_id: str
+    burden_fraction: float | None
+    burden_le_70pct: bool | None
+    burden_gt_25pct: bool | None
+    measurable_liver_lesion: bool | None
+    liver_progression_by_recist: bool | None
+    algorithm_version: str
+
+
+class KeyCreate(_In):
+    """A new API key."""
+
+    role: Literal["radiologist", "edc", "admin"]
+    name: str = Field(default="", max_length=200)
+
+
+class KeyPublic(BaseModel):
+    """An API key's public part (never the key or its hash)."""
+
+    key_id: str
+    role: str
+    name: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+    @classmethod
+    def from_domain(cls, row: ApiKey) -> Self:
+        return cls(key_id=row.key_id, role=row.role, name=row.name, created_at=row.created_at,
+                   revoked_at=row.revoked_at)
+
+
+class KeyCreated(KeyPublic):
+    """A new key: ``key`` is shown this once and never stored."""
+
+    key: str
+
+
+class AuditEventPublic(BaseModel):
+    """One audit event with its chain hashes."""
+
+    seq: int
+    ts: str
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def from_domain(cls, row: AuditEvent) -> Self:
+        return cls(seq=row.seq, ts=row.ts, actor=row.actor, action=row.action,
+                   entity_type=row.entity_type, entity_id=row.entity_id, details=row.details,
+                   prev_hash=row.prev_hash, hash=row.hash)
+
+
+class AuditVerifyPublic(BaseModel):
+    """The outcome of a chain verification."""
+
+    ok: bool
+    events: int
+    head_seq: int
+    problems: list[str]

@@ -1,0 +1,73 @@
+"""Service configuration, read from ``LIVERBURDEN_*`` environment variables.
+
+Read it through :func:`get_settings` (cached; tests call ``get_settings.cache_clear()``), never
+through an import-time global, so that a process can be pointed at another home or database by its
+environment alone.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+_MIB = 1 << 20
+
+
+class Settings(BaseSettings):
+    """Where state lives and how much an upload may hold.
+
+    The embedded default keeps everything under ``home``: a SQLite database file and the
+    content-addressed blob folder. ``database_url`` (PostgreSQL) and ``broker_url`` (Redis, for
+    Celery workers) switch to the production engines.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LIVERBURDEN_", extra="ignore")
+
+    home: Path = Field(default=Path(".liverburden"), description="State folder (database, blobs).")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default sqlite:///$LIVERBURDEN_HOME/liverburden.db.",
+    )
+    broker_url: str | None = Field(default=None, description="Celery broker (redis://...).")
+    workers: int = Field(default=2, ge=0, le=64, description="In-process measurement workers.")
+    max_upload_bytes: int = Field(default=2048 * _MIB, gt=0, description="Request body limit.")
+    max_upload_files: int = Field(default=10_000, gt=0, description="Files in one upload form.")
+    max_zip_members: int = Field(default=20_000, gt=0, description="Files allowed in one zip.")
+    max_zip_ratio: float = Field(
+        default=200.0, gt=1.0, description="Largest uncompressed/compressed size ratio per member."
+    )
+    max_zip_uncompressed_bytes: int = Field(
+        default=8192 * _MIB, gt=0, description="Largest total uncompressed size of one zip."
+    )
+    log_level: str = Field(default="INFO", description="Root log level of the service.")
+    job_stale_seconds: float = Field(
+        default=600.0, gt=0, description="A running job without a heartbeat this long is requeued."
+    )
+
+    @property
+    def resolved_home(self) -> Path:
+        """The home folder as an absolute path."""
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file under the home folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'liverburden.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        """Root of the content-addressed blob store."""
+        return self.resolved_home / "blobs"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

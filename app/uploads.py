@@ -1,0 +1,166 @@
+"""REST uploads: DICOM files and zips of them, with zip-slip and zip-bomb defences.
+
+Each archive is checked before anything in it is read: member count, encrypted or symlinked
+members, absolute or ``..`` names (zip slip: refused although nothing is extracted by name), nested
+archives, the declared total size, and each member's compression ratio. While a member is read its
+real size is counted against the declared one and against the total, so a lying header cannot
+inflate it. Members go to a spooled temporary file (memory up to a few MiB, then disk) and then to
+:func:`app.ingest.ingest_instance`. Non-DICOM members of a zip are skipped and listed; a non-DICOM
+file sent directly is refused (415).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import stat
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
+from sqlalchemy.orm import Session
+
+from app.blobstore import BlobStore
+from app.errors import InvalidRequestError
+from app.ingest import InstanceResult, ingest_instance
+from app.schemas import UploadPublic, UploadSeries, UploadSkipped, UploadStudy
+from app.settings import Settings
+from dicomio.errors import ArchiveError, NotDicomError
+
+__all__ = ["ingest_upload", "iter_zip_members"]
+
+_SPOOL_BYTES = 8 << 20
+_CHUNK = 1 << 20
+_RATIO_MIN_BYTES = 1 << 20  # small members may compress extremely well and are harmless
+_IGNORED = ("__MACOSX/", ".DS_Store", "Thumbs.db")
+
+
+def _is_zip(fp: BinaryIO) -> bool:
+    start = fp.tell()
+    head = fp.read(4)
+    fp.seek(start)
+    return head in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _safe_member_name(name: str) -> str:
+    """The member's file name; refuses absolute names and ``..`` (zip slip)."""
+    norm = name.replace("\\", "/")
+    if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
+        raise ArchiveError("archive member with an absolute path (zip slip); expected relative names")
+    if ".." in PurePosixPath(norm).parts:
+        raise ArchiveError("archive member name contains '..' (zip slip); expected names inside")
+    return posixpath.basename(norm.rstrip("/"))
+
+
+def iter_zip_members(
+    fp: BinaryIO, settings: Settings
+) -> Iterator[tuple[str, tempfile.SpooledTemporaryFile[bytes]]]:
+    """Yield ``(file name, spooled file)`` per regular member after the safety checks."""
+    try:
+        zf = zipfile.ZipFile(fp)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ArchiveError("unreadable zip archive; expected a valid .zip file") from exc
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        if len(infos) > settings.max_zip_members:
+            raise ArchiveError(
+                f"zip has {len(infos)} files; at most {settings.max_zip_members} are accepted"
+            )
+        declared = 0
+        for info in infos:
+            base = _safe_member_name(info.filename)
+            if info.flag_bits & 0x1:
+                raise ArchiveError(f"zip member {base} is encrypted; expected plain members")
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise ArchiveError(f"zip member {base} is a symbolic link; expected plain files")
+            if base.lower().endswith(".zip"):
+                raise ArchiveError(f"zip member {base} is an archive; nested archives are refused")
+            if info.file_size > _RATIO_MIN_BYTES and (
+                info.file_size > settings.max_zip_ratio * max(info.compress_size, 1)
+            ):
+                raise ArchiveError(
+                    f"zip member {base} expands {info.file_size / max(info.compress_size, 1):.0f}"
+                    f"-fold (zip bomb?); at most {settings.max_zip_ratio:.0f}-fold is accepted"
+                )
+            declared += info.file_size
+        if declared > settings.max_zip_uncompressed_bytes:
+            raise ArchiveError(
+                f"zip expands to {declared} bytes; at most {settings.max_zip_uncompressed_bytes}"
+            )
+        total = 0
+        for info in infos:
+            base = posixpath.basename(info.filename.replace("\\", "/"))
+            if any(part in info.filename for part in _IGNORED):
+                continue
+            spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(
+                max_size=_SPOOL_BYTES
+            )
+            try:
+                with zf.open(info) as member:
+                    size = 0
+                    while chunk := member.read(_CHUNK):
+                        size += len(chunk)
+                        total += len(chunk)
+                        if size > info.file_size or total > settings.max_zip_uncompressed_bytes:
+                            raise ArchiveError(
+                                f"zip member {base} is larger than its header says (zip bomb?)"
+                            )
+                        spool.write(chunk)
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                spool.close()
+                raise ArchiveError(f"zip member {base} is corrupt or unreadable") from exc
+            except BaseException:
+                spool.close()
+                raise
+            spool.seek(0)
+            with spool:
+                yield base, spool
+
+
+def _summary(results: Sequence[InstanceResult], skipped: list[UploadSkipped]) -> UploadPublic:
+    studies: dict[str, dict[str, UploadSeries]] = {}
+    for r in results:
+        h = r.header
+        series = studies.setdefault(h.study_instance_uid, {})
+        entry = series.get(h.series_instance_uid)
+        if entry is None:
+            entry = UploadSeries(series_instance_uid=h.series_instance_uid, modality=h.modality,
+                                 instances=0, phase=h.phase)
+            series[h.series_instance_uid] = entry
+        entry.instances += 1
+    return UploadPublic(
+        studies=[UploadStudy(study_instance_uid=uid, series=list(s.values()))
+                 for uid, s in studies.items()],
+        stored=sum(r.status == "stored" for r in results),
+        duplicates=sum(r.status == "duplicate" for r in results),
+        skipped=skipped,
+    )
+
+
+def ingest_upload(
+    session: Session,
+    blobs: BlobStore,
+    files: Sequence[tuple[str, BinaryIO]],
+    who: str,
+    settings: Settings,
+) -> UploadPublic:
+    """Store every DICOM instance of the uploaded files and zips; each one commits on its own."""
+    if not files:
+        raise InvalidRequestError("no files in the form field 'files'")
+    results: list[InstanceResult] = []
+    skipped: list[UploadSkipped] = []
+    for raw_name, fp in files:
+        name = posixpath.basename((raw_name or "file").replace("\\", "/")) or "file"
+        if _is_zip(fp):
+            for member_name, member in iter_zip_members(fp, settings):
+                try:
+                    results.append(ingest_instance(session, blobs, member, who, member_name))
+                except NotDicomError as exc:
+                    skipped.append(UploadSkipped(name=member_name, reason=str(exc)))
+        else:
+            results.append(ingest_instance(session, blobs, fp, who, name))
+    if not results:
+        raise NotDicomError("the upload holds no DICOM instance; expected DICOM files or a zip")
+    return _summary(results, skipped)
+

@@ -1,0 +1,170 @@
+"""Decode the pixel data of a series into one preallocated (z, y, x) array.
+
+Decoding goes through pydicom's pixel backends (native, RLE, deflate and big endian built in;
+JPEG baseline/extended/lossless, JPEG-LS and JPEG 2000 through pylibjpeg, pyjpegls or GDCM). The
+output array is allocated once; each file is decoded, rescaled and written into its slot, so the
+peak memory is the volume plus one decoded file.
+
+Output values:
+
+- CT: Hounsfield units, ``stored * RescaleSlope + RescaleIntercept``. int16 when every slope is
+  1, every intercept is integral and the values fit; float32 otherwise.
+- MR and other modalities: as stored, unless a non-identity rescale is present (then float32).
+- Missing slices (inserted to keep a regular grid) are filled with -1024 HU for CT, or the
+  volume's minimum otherwise.
+
+References
+----------
+.. [1] DICOM PS3.3 section C.11.1.1.2, "Modality LUT Operation" (Rescale Slope/Intercept).
+.. [2] DICOM PS3.5 section 8, "Encoding of Pixel, Overlay and Waveform Data", and annex A.4.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pydicom
+from pydicom.pixels import pixel_array
+
+from dicomio._headers import Header
+from dicomio._multiframe import FrameGeom
+from dicomio.errors import CorruptFileError
+
+__all__ = ["CT_AIR_HU", "decode_volume", "output_dtype"]
+
+logger = logging.getLogger(__name__)
+
+#: Fill value of inserted CT slices (air).
+CT_AIR_HU = -1024
+
+
+def _rescale(g: FrameGeom) -> tuple[float, float]:
+    slope = g.rescale_slope if g.rescale_slope is not None else 1.0
+    intercept = g.rescale_intercept if g.rescale_intercept is not None else 0.0
+    return slope, intercept
+
+
+def output_dtype(headers: Sequence[Header], geoms: Sequence[FrameGeom], modality: str) -> np.dtype:
+    """The dtype of the output volume (see the module docstring)."""
+    rescales = {_rescale(g) for g in geoms}
+    identity = rescales == {(1.0, 0.0)}
+    integral = all(s == 1.0 and float(i).is_integer() for s, i in rescales)
+    if modality == "CT":
+        if not integral:
+            return np.dtype(np.float32)
+        # Integral rescale: int16. Values that do not fit (possible with unsigned 16-bit data)
+        # are caught while decoding, which then widens the volume to float32.
+        return np.dtype(np.int16)
+    if not identity:
+        return np.dtype(np.float32)
+    h = headers[0]
+    bits = h.bits_allocated if h.bits_allocated in (8, 16, 32) else 16
+    kind = "int" if h.pixel_representation == 1 else "uint"
+    return np.dtype(f"{kind}{bits}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:200]
+
+
+def _decode_file(path: Path) -> npt.NDArray[np.generic]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return np.asarray(pixel_array(str(path)))
+        except Exception as first:  # noqa: BLE001 - retry through a full read, then wrap
+            try:
+                ds = pydicom.dcmread(str(path), force=True)
+                return np.asarray(ds.pixel_array)
+            except Exception as exc:
+                raise CorruptFileError(
+                    f"pixel data of {path.name!r} cannot be decoded ({_one_line(first)}); "
+                    "expected complete, decodable pixel data"
+                ) from exc
+
+
+def decode_volume(
+    items: Sequence[tuple[Header, int, FrameGeom]],
+    slots: Sequence[int],
+    shape_zyx: tuple[int, int, int],
+    missing: Sequence[int],
+    modality: str,
+) -> npt.NDArray[np.generic]:
+    """Decode every frame into its slot of a new ``shape_zyx`` array.
+
+    Parameters
+    ----------
+    items
+        ``(header, frame index, frame geometry)`` per frame.
+    slots
+        The k index of each item.
+    shape_zyx
+        Grid shape.
+    missing
+        k indices to fill (no frame there).
+    modality
+        ``"CT"`` selects Hounsfield units.
+    """
+    headers = list({id(h): h for h, _, _ in items}.values())
+    dtype = output_dtype(headers, [g for _, _, g in items], modality)
+    out: npt.NDArray[np.generic] = np.empty(shape_zyx, dtype=dtype)
+    by_file: dict[int, list[tuple[int, int, FrameGeom]]] = defaultdict(list)
+    header_of: dict[int, Header] = {}
+    for (h, frame, geom), k in zip(items, slots, strict=True):
+        by_file[id(h)].append((frame, k, geom))
+        header_of[id(h)] = h
+    for key, frames in by_file.items():
+        h = header_of[key]
+        arr = _decode_file(h.path)
+        if arr.ndim == 2:
+            arr = arr[np.newaxis]
+        if arr.shape[1:] != shape_zyx[1:] or arr.shape[0] < max(f for f, _, _ in frames) + 1:
+            raise CorruptFileError(
+                f"pixel data of {h.name!r} decodes to shape {arr.shape}, expected frames of "
+                f"{shape_zyx[1]}x{shape_zyx[2]}"
+            )
+        for frame, k, geom in frames:
+            out = _store(out, k, arr[frame], geom, modality)
+        del arr
+    if missing:
+        present = sorted(set(range(shape_zyx[0])) - set(missing))
+        if modality == "CT":
+            fill: float = CT_AIR_HU
+        else:
+            fill = float(min(np.min(out[k]) for k in present))
+        out[list(missing)] = fill
+    return out
+
+
+def _store(
+    out: npt.NDArray[np.generic],
+    k: int,
+    frame: npt.NDArray[np.generic],
+    geom: FrameGeom,
+    modality: str,
+) -> npt.NDArray[np.generic]:
+    slope, intercept = _rescale(geom)
+    identity = slope == 1.0 and intercept == 0.0
+    if out.dtype == np.float32:
+        if identity and modality != "CT":
+            out[k] = frame
+        else:
+            out[k] = frame.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+        return out
+    if modality == "CT":
+        values = frame.astype(np.int32) + int(intercept)
+        info = np.iinfo(out.dtype)
+        if values.size and (int(values.min()) < info.min or int(values.max()) > info.max):
+            logger.info("CT values exceed %s; widening the volume to float32", out.dtype)
+            out = out.astype(np.float32)
+        out[k] = values
+        return out
+    out[k] = frame
+    return out

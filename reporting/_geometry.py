@@ -1,0 +1,145 @@
+"""Source-image geometry: which DICOM frame is slice k, and where pixel (row, col) lies in LPS.
+
+The source series is given as pydicom datasets in slice order: one single-frame image per slice,
+or one multi-frame (enhanced) image whose frames are the slices. A point on slice ``k`` at pixel
+centre ``(row, col)`` maps to patient coordinates by the Image Plane module (PS3.3 C.7.6.2.1.1):
+``P = IPP + col * dc * X + row * dr * Y`` with ``X``, ``Y`` the row and column direction cosines
+of Image Orientation (Patient) and ``(dr, dc)`` the Pixel Spacing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydicom import Dataset
+
+from reporting.errors import SourceImageError
+
+__all__ = ["SourceFrame", "source_frames"]
+
+_TOL_MM = 1e-3
+
+
+@dataclass(frozen=True, eq=False)
+class SourceFrame:
+    """One slice of the source series: its SOP instance (and frame) and its plane."""
+
+    dataset: Dataset
+    sop_class_uid: str
+    sop_instance_uid: str
+    frame_number: int | None
+    frame_of_reference_uid: str
+    position_lps_mm: npt.NDArray[np.float64]
+    row_direction: npt.NDArray[np.float64]
+    column_direction: npt.NDArray[np.float64]
+    pixel_spacing_mm: tuple[float, float]
+    rows: int
+    columns: int
+
+    def rc_to_lps(self, points_rc: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Map ``(..., 2)`` pixel-centre ``(row, col)`` coordinates to LPS points ``(..., 3)``."""
+        rc = np.asarray(points_rc, dtype=np.float64)
+        dr, dc = self.pixel_spacing_mm
+        return np.asarray(
+            self.position_lps_mm
+            + rc[..., 1:2] * dc * self.row_direction
+            + rc[..., 0:1] * dr * self.column_direction
+        )
+
+
+def _attr(ds: Dataset | Any, keyword: str, what: str) -> Any:
+    value = getattr(ds, keyword, None)
+    if value is None or value == "":
+        raise SourceImageError(f"source image has no {keyword}; expected {what}")
+    return value
+
+
+def _plane(
+    position: Sequence[float], orientation: Sequence[float], spacing: Sequence[float]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], tuple[float, float]]:
+    pos = np.asarray([float(v) for v in position], dtype=np.float64)
+    iop = np.asarray([float(v) for v in orientation], dtype=np.float64)
+    if pos.shape != (3,) or iop.shape != (6,) or len(spacing) != 2:
+        raise SourceImageError("source image plane attributes have the wrong number of values")
+    return pos, iop[:3], iop[3:], (float(spacing[0]), float(spacing[1]))
+
+
+def _multiframe(ds: Dataset) -> list[SourceFrame]:
+    shared = getattr(ds, "SharedFunctionalGroupsSequence", [Dataset()])[0]
+    per_frame = _attr(ds, "PerFrameFunctionalGroupsSequence", "per-frame functional groups")
+    frames = []
+    for n, item in enumerate(per_frame, start=1):
+
+        def group(keyword: str, item: Dataset = item) -> Dataset:
+            seq = getattr(item, keyword, None) or getattr(shared, keyword, None)
+            if not seq:
+                raise SourceImageError(f"frame {n} has no {keyword}; expected a plane definition")
+            return seq[0]
+
+        pos, row_dir, col_dir, spacing = _plane(
+            group("PlanePositionSequence").ImagePositionPatient,
+            group("PlaneOrientationSequence").ImageOrientationPatient,
+            group("PixelMeasuresSequence").PixelSpacing,
+        )
+        frames.append(
+            SourceFrame(ds, str(ds.SOPClassUID), str(ds.SOPInstanceUID), n,
+                        str(_attr(ds, "FrameOfReferenceUID", "a frame of reference")),
+                        pos, row_dir, col_dir, spacing, int(ds.Rows), int(ds.Columns))
+        )
+    return frames
+
+
+def _single(ds: Dataset) -> SourceFrame:
+    pos, row_dir, col_dir, spacing = _plane(
+        _attr(ds, "ImagePositionPatient", "an image position"),
+        _attr(ds, "ImageOrientationPatient", "an image orientation"),
+        _attr(ds, "PixelSpacing", "a pixel spacing"),
+    )
+    return SourceFrame(
+        ds, str(_attr(ds, "SOPClassUID", "a SOP class")),
+        str(_attr(ds, "SOPInstanceUID", "a SOP instance UID")), None,
+        str(_attr(ds, "FrameOfReferenceUID", "a frame of reference")),
+        pos, row_dir, col_dir, spacing, int(ds.Rows), int(ds.Columns),
+    )
+
+
+def source_frames(source_images: Sequence[Dataset]) -> list[SourceFrame]:
+    """The slices of the source series, in the given order, checked for consistency.
+
+    Raises
+    ------
+    SourceImageError
+        When a plane attribute is missing, the images mix frames of reference, sizes or
+        orientations, or they are not in slice order (positions not monotonic along the normal).
+    """
+    if not source_images:
+        raise SourceImageError("no source images given; expected the series' DICOM datasets")
+    if len(source_images) == 1 and int(getattr(source_images[0], "NumberOfFrames", 1) or 1) > 1:
+        frames = _multiframe(source_images[0])
+    else:
+        frames = [_single(ds) for ds in source_images]
+    first = frames[0]
+    normal = np.cross(first.row_direction, first.column_direction)
+    for f in frames[1:]:
+        if f.frame_of_reference_uid != first.frame_of_reference_uid:
+            raise SourceImageError("source images mix frames of reference; expected one series")
+        if (f.rows, f.columns) != (first.rows, first.columns):
+            raise SourceImageError("source images differ in size; expected one series")
+        if not (
+            np.allclose(f.row_direction, first.row_direction, atol=1e-4)
+            and np.allclose(f.column_direction, first.column_direction, atol=1e-4)
+        ):
+            raise SourceImageError("source images differ in orientation; expected one series")
+    if len(frames) > 1:
+        along = np.array([float(f.position_lps_mm @ normal) for f in frames])
+        steps = np.diff(along)
+        if not (np.all(steps > _TOL_MM) or np.all(steps < -_TOL_MM)):
+            raise SourceImageError(
+                "source images are not in slice order; expected them sorted by position "
+                "along the slice normal, as the masks' z axis"
+            )
+    return frames

@@ -1,0 +1,312 @@
+"""DICOM Structured Report (TID 1500 Measurement Report) of one measurement, with highdicom.
+
+Content of the report (Comprehensive 3D SR, PS3.3 A.35.13):
+
+- One **planar ROI measurement group** (TID 1410) per lesion: tracking identifier (the lesion id,
+  ``"L1"``, and a Tracking Unique Identifier that stays the same across timepoints when the
+  caller supplies it), finding type Lesion (SCT 52988006), finding site Liver (SCT 10200004;
+  only when the measurement has a liver), the image region = the long axis as an SCOORD3D
+  POLYLINE in patient coordinates (LPS mm) on the frame of reference of the source series, and
+  the measurements Long axis (SCT 103339001), Short axis (SCT 103340004), each with its own
+  SCOORD3D line and the source slice it was measured on, and Volume (SCT 118565006, mL).
+- One **measurement group** (TID 1501) "Liver": Volume of the total liver (mL).
+- One **measurement group** "Hepatic tumor burden": hepatic tumour volume (mL) and the tumour
+  burden fraction of the liver volume (%; private code TUMBURDN, see :mod:`reporting._codes`).
+- When an assessment is given, one **measurement group** "RECIST 1.1 response" for the
+  timepoint of this measurement: Response Evaluation Method = RECIST 1.1 (DCM 126081), the sum
+  of diameters (mm), target and non-target responses (DICOM CID 6144 codes where they exist),
+  new-lesion progression, and the overall and hepatic responses.
+- Evidence: the whole source series (Current Requested Procedure Evidence Sequence); the Image
+  Library lists the slices the lesions were measured on.
+
+References
+----------
+.. [1] DICOM PS3.16 TID 1500, TID 1410, TID 1501, TID 1502 (time point context).
+.. [2] Herz C, et al. highdicom: a Python library for standardized encoding of image annotations
+   and machine learning model outputs in pathology and radiology. J Digit Imaging 2022;35:1719.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import highdicom as hd
+import numpy as np
+from pydicom import Dataset
+from pydicom.uid import generate_uid
+
+from reporting import _codes as codes
+from reporting._geometry import SourceFrame, source_frames
+from reporting._parse import as_date
+from reporting.errors import ReportingInputError, SourceImageError
+from reporting.model import AssessmentSummary, LesionMeasurement, MeasurementSummary
+
+__all__ = ["build_sr"]
+
+logger = logging.getLogger(__name__)
+
+_DEVICE_UID = str(generate_uid(entropy_srcs=["liverburden", "measurement device"]))
+
+
+def _algorithm(version: str) -> hd.sr.AlgorithmIdentification:
+    return hd.sr.AlgorithmIdentification(name="liverburden", version=version)
+
+
+def _line(frame: SourceFrame, points_rc: Any) -> np.ndarray:
+    return np.asarray(frame.rc_to_lps(np.asarray(points_rc, dtype=np.float64)), dtype=np.float64)
+
+
+def _source_image(frame: SourceFrame) -> hd.sr.SourceImageForMeasurement:
+    return hd.sr.SourceImageForMeasurement(
+        referenced_sop_class_uid=frame.sop_class_uid,
+        referenced_sop_instance_uid=frame.sop_instance_uid,
+        referenced_frame_numbers=None if frame.frame_number is None else [frame.frame_number],
+    )
+
+
+def _axis_measurement(
+    name: hd.sr.CodedConcept, value_mm: float, frame: SourceFrame, version: str
+) -> hd.sr.Measurement:
+    return hd.sr.Measurement(
+        name=name,
+        value=value_mm,
+        unit=codes.MM,
+        algorithm_id=_algorithm(version),
+        referenced_images=[_source_image(frame)],
+    )
+
+
+def _lesion_group(
+    lesion: LesionMeasurement,
+    frames: Sequence[SourceFrame],
+    tracking_uid: str | None,
+    hepatic: bool,
+    version: str,
+    time_point: hd.sr.TimePointContext | None,
+) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
+    if lesion.slice_index >= len(frames):
+        raise SourceImageError(
+            f"lesion {lesion.lesion_id} lies on slice {lesion.slice_index} but the source series "
+            f"has {len(frames)} slices; expected the series the measurement was made on"
+        )
+    frame = frames[lesion.slice_index]
+    if lesion.long_axis_endpoints_rc is None:
+        raise ReportingInputError(
+            f"lesion {lesion.lesion_id}: long_axis_endpoints_rc is missing; the SR image region "
+            "needs the long axis endpoints"
+        )
+    region = hd.sr.ImageRegion3D(
+        graphic_type=hd.sr.GraphicTypeValues3D.POLYLINE,
+        graphic_data=_line(frame, lesion.long_axis_endpoints_rc),
+        frame_of_reference_uid=frame.frame_of_reference_uid,
+    )
+    measurements = [
+        _axis_measurement(codes.LONG_AXIS, lesion.long_axis_mm, frame, version),
+        _axis_measurement(codes.SHORT_AXIS, lesion.short_axis_mm, frame, version),
+        hd.sr.Measurement(name=codes.VOLUME, value=lesion.volume_ml, unit=codes.ML,
+                          algorithm_id=_algorithm(version)),
+    ]
+    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(
+            uid=tracking_uid or hd.UID(), identifier=lesion.lesion_id
+        ),
+        referenced_region=region,
+        time_point_context=time_point,
+        finding_type=codes.LESION,
+        finding_sites=[hd.sr.FindingSite(codes.LIVER)] if hepatic else None,
+        algorithm_id=_algorithm(version),
+        measurements=measurements,
+    )
+
+
+def _liver_groups(
+    m: MeasurementSummary, time_point: hd.sr.TimePointContext | None
+) -> list[hd.sr.MeasurementsAndQualitativeEvaluations]:
+    if m.liver_volume_ml is None:
+        return []
+    liver = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="Liver"),
+        time_point_context=time_point,
+        finding_type=codes.LIVER,
+        algorithm_id=_algorithm(m.algorithm_version),
+        measurements=[hd.sr.Measurement(codes.VOLUME, m.liver_volume_ml, codes.ML)],
+    )
+    burden_measurements = [hd.sr.Measurement(codes.VOLUME, m.tumor_volume_ml, codes.ML)]
+    if m.burden_fraction is not None:
+        burden_measurements.append(
+            hd.sr.Measurement(codes.BURDEN_FRACTION, 100.0 * m.burden_fraction, codes.PERCENT)
+        )
+    burden = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(
+            uid=hd.UID(), identifier="Hepatic tumor burden"
+        ),
+        time_point_context=time_point,
+        finding_type=codes.NEOPLASM,
+        finding_sites=[hd.sr.FindingSite(codes.LIVER)],
+        algorithm_id=_algorithm(m.algorithm_version),
+        measurements=burden_measurements,
+    )
+    return [liver, burden]
+
+
+def _response_group(
+    assessment: AssessmentSummary, date: dt.date, time_point: hd.sr.TimePointContext | None,
+    version: str,
+) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    tp = assessment.timepoint(date)
+    if tp is None:
+        raise ReportingInputError(
+            f"the assessment has no timepoint dated {date.isoformat()}; expected one of "
+            + ", ".join(t.date.isoformat() for t in assessment.timepoints)
+        )
+    evaluations = [hd.sr.QualitativeEvaluation(codes.RESPONSE_METHOD, codes.RECIST_1_1)]
+    pairs = (
+        (codes.TARGET_RESPONSE, codes.TARGET_RESPONSE_CODES, tp.target_response),
+        (codes.NON_TARGET_RESPONSE, codes.NON_TARGET_RESPONSE_CODES, tp.non_target_response),
+        (codes.OVERALL_RESPONSE, codes.OVERALL_RESPONSE_CODES, tp.overall_response),
+        (codes.HEPATIC_RESPONSE, codes.OVERALL_RESPONSE_CODES, tp.hepatic_response),
+    )
+    for name, table, value in pairs:
+        if value is not None:
+            evaluations.append(hd.sr.QualitativeEvaluation(name, table[value]))
+    if not tp.baseline:
+        evaluations.append(
+            hd.sr.QualitativeEvaluation(
+                codes.NEW_LESION_PROGRESSION, codes.YES if tp.new_lesions else codes.NO
+            )
+        )
+    measurements = []
+    if tp.sum_mm is not None:
+        measurements.append(hd.sr.Measurement(codes.SUM_OF_DIAMETERS, tp.sum_mm, codes.MM))
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="RECIST 1.1 response"),
+        time_point_context=time_point,
+        algorithm_id=_algorithm(version),
+        measurements=measurements or None,
+        qualitative_evaluations=evaluations,
+    )
+
+
+def _coding_scheme_identification() -> Dataset:
+    item = Dataset()
+    item.CodingSchemeDesignator = codes.PRIVATE_SCHEME
+    item.CodingSchemeName = codes.PRIVATE_SCHEME_NAME
+    item.CodingSchemeResponsibleOrganization = "liverburden core lab"
+    return item
+
+
+def build_sr(
+    measurement: Mapping[str, Any] | MeasurementSummary,
+    source_images: Sequence[Dataset],
+    *,
+    assessment: Mapping[str, Any] | AssessmentSummary | None = None,
+    timepoint_date: dt.date | str | None = None,
+    time_point_label: str | None = None,
+    lesion_uids: Mapping[str, str] | None = None,
+    series_instance_uid: str | None = None,
+    sop_instance_uid: str | None = None,
+    series_number: int = 901,
+    instance_number: int = 1,
+    manufacturer: str = "liverburden",
+) -> hd.sr.Comprehensive3DSR:
+    """Build the TID 1500 measurement report of one measurement (see the module docstring).
+
+    Parameters
+    ----------
+    measurement
+        The measure JSON (contracts/measure.md), with each lesion's ``slice_index``,
+        ``long_axis_endpoints_rc`` and ``short_axis_endpoints_rc``.
+    source_images
+        The measured series as pydicom datasets in slice order (the measurement's ``k``): one
+        per slice, or one multi-frame image. Pixel data is not needed.
+    assessment
+        Optional assessment output (contracts/recist-assess.md) of the subject; the response of
+        the timepoint ``timepoint_date`` is reported.
+    timepoint_date
+        Date of this measurement's timepoint in ``assessment``; defaults to the source images'
+        StudyDate.
+    time_point_label
+        Time point (TID 1502) written in every group, e.g. ``"BASELINE"``; none when omitted.
+    lesion_uids
+        Lesion id -> Tracking Unique Identifier to reuse (same lesion across timepoints); lesions
+        not listed get a new UID.
+
+    Returns
+    -------
+    highdicom.sr.Comprehensive3DSR
+        The SR instance; ``.save_as(path)`` or ``dcmwrite`` it.
+
+    Raises
+    ------
+    ReportingInputError
+        The measurement or assessment is invalid, or does not belong to the source series.
+    SourceImageError
+        The source images are incomplete or out of slice order.
+    """
+    m = measurement if isinstance(measurement, MeasurementSummary) else (
+        MeasurementSummary.from_json(measurement)
+    )
+    frames = source_frames(source_images)
+    first = frames[0].dataset
+    if m.series_instance_uid and m.series_instance_uid != str(first.SeriesInstanceUID):
+        raise SourceImageError(
+            "the source images belong to another series than the measurement; expected series "
+            f"{m.series_instance_uid}"
+        )
+    time_point = hd.sr.TimePointContext(time_point_label) if time_point_label else None
+    uids = dict(lesion_uids or {})
+    hepatic = m.liver_volume_ml is not None
+    groups: list[Any] = [
+        _lesion_group(les, frames, uids.get(les.lesion_id), hepatic, m.algorithm_version,
+                      time_point)
+        for les in m.lesions
+    ]
+    groups.extend(_liver_groups(m, time_point))
+    if assessment is not None:
+        summary = assessment if isinstance(assessment, AssessmentSummary) else (
+            AssessmentSummary.from_json(assessment)
+        )
+        raw_date = timepoint_date if timepoint_date is not None else getattr(first, "StudyDate", "")
+        date = as_date(
+            raw_date if not isinstance(raw_date, str) or "-" in raw_date
+            else f"{raw_date[:4]}-{raw_date[4:6]}-{raw_date[6:8]}",
+            "timepoint_date",
+        )
+        groups.append(_response_group(summary, date, time_point, m.algorithm_version))
+
+    observer = hd.sr.ObserverContext(
+        observer_type=hd.sr.CodedConcept("121007", "DCM", "Device"),
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=_DEVICE_UID, name="liverburden", manufacturer_name=manufacturer,
+            model_name=f"liverburden {m.algorithm_version}",
+        ),
+    )
+    procedure = codes.MR_PROCEDURE if str(first.get("Modality", "")) == "MR" else codes.CT_PROCEDURE
+    library = sorted({les.slice_index for les in m.lesions})
+    referenced = [frames[k].dataset for k in library] if frames[0].frame_number is None else [first]
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        procedure_reported=procedure,
+        imaging_measurements=groups,
+        referenced_images=referenced or None,
+    )
+    evidence = [first] if frames[0].frame_number is not None else [f.dataset for f in frames]
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=evidence,
+        content=report,
+        series_instance_uid=series_instance_uid or hd.UID(),
+        series_number=series_number,
+        sop_instance_uid=sop_instance_uid or hd.UID(),
+        instance_number=instance_number,
+        manufacturer=manufacturer,
+        is_complete=True,
+        is_final=True,
+        series_description="liverburden measurement report",
+    )
+    sr.CodingSchemeIdentificationSequence = [_coding_scheme_identification()]
+    sr.SoftwareVersions = m.algorithm_version
+    logger.info("built SR with %d lesion groups", len(m.lesions))
+    return sr
