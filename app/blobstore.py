@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 __all__ = ["BlobRef", "BlobStore"]
 
@@ -65,7 +65,7 @@ class BlobStore:
         """Whether the blob of this digest is stored."""
         return self.path(sha256).is_file()
 
-    def open(self, sha256: str) -> BinaryIO:
+    def open(self, sha256: str) -> IO[bytes]:
         """Open a stored blob for reading."""
         return open(self.path(sha256), "rb")
 
@@ -96,7 +96,7 @@ class BlobStore:
         _fsync_dir(final.parent)
         return BlobRef(digest, self.relpath(digest), len(data), created=True)
 
-    def put_stream(self, stream: BinaryIO, max_bytes: int | None = None) -> BlobRef:
+    def put_stream(self, stream: IO[bytes], max_bytes: int | None = None) -> BlobRef:
         """Store a stream read in chunks; ``max_bytes`` bounds it (ValueError beyond).
 
         The digest is known only at the end, so the temporary file lives in ``.incoming`` (same

@@ -22,6 +22,13 @@ app.command("measure")(measure_cmd.measure)
 app.command("batch")(batch_cmd.batch)
 app.add_typer(recist_cmd.app, name="recist")
 
+# The service's commands (issue 4): serve, keys, audit.
+from app.commands import audit_cmd, keys_cmd, serve_cmd  # noqa: E402
+
+app.command("serve")(serve_cmd.serve)
+app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(audit_cmd.app, name="audit")
+
 
 def main() -> None:
     """Console-script entry point."""

@@ -74,15 +74,17 @@ def burden_summary(session: Session, subject: Subject) -> dict[str, Any]:
     rows = []
     for tp in repo.subject_timepoints(session, subject):
         m = repo.latest_measurement(session, tp)
-        rows.append({
-            "timepoint_id": tp.id,
-            "label": tp.label,
-            "date": tp.date.isoformat(),
-            "baseline": tp.baseline,
-            "measurement_id": m.id if m else None,
-            "liver_volume_ml": m.result.get("liver_volume_ml") if m else None,
-            "tumor_volume_ml": m.result.get("tumor_volume_ml") if m else None,
-            "burden_fraction": m.result.get("burden_fraction") if m else None,
-            "algorithm_version": m.algorithm_version if m else None,
-        })
+        rows.append(
+            {
+                "timepoint_id": tp.id,
+                "label": tp.label,
+                "date": tp.date.isoformat(),
+                "baseline": tp.baseline,
+                "measurement_id": m.id if m else None,
+                "liver_volume_ml": m.result.get("liver_volume_ml") if m else None,
+                "tumor_volume_ml": m.result.get("tumor_volume_ml") if m else None,
+                "burden_fraction": m.result.get("burden_fraction") if m else None,
+                "algorithm_version": m.algorithm_version if m else None,
+            }
+        )
     return {"subject_id": subject.subject_id, "timepoints": rows}

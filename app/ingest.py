@@ -20,10 +20,11 @@ import logging
 import re
 import warnings
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import IO, Literal
 
 import pydicom
 from pydicom.errors import InvalidDicomError
+from pydicom.valuerep import TM
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
 from app.errors import InstanceConflictError, InvalidRequestError
 from dicomio.errors import CorruptFileError, NotDicomError
+from dicomio.phase import PhaseClues, classify_phase
 
 __all__ = ["DicomHeader", "InstanceResult", "ingest_instance", "read_header"]
 
@@ -75,20 +77,31 @@ def _uid(ds: pydicom.Dataset, keyword: str, name: str) -> str:
     return value
 
 
+def _seconds(value: object) -> float | None:
+    try:
+        t = TM(str(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+    if t is None:
+        return None
+    return t.hour * 3600.0 + t.minute * 60.0 + t.second + t.microsecond / 1e6
+
+
 def _phase(ds: pydicom.Dataset) -> str:
-    """The contrast phase dicomio reads from the header; ``unknown`` when it cannot tell."""
-    try:
-        from dicomio import phase_of_dataset  # type: ignore[attr-defined]
-    except ImportError:
-        return "unknown"
-    try:
-        return str(phase_of_dataset(ds))
-    except Exception:  # phase is informative only; never fail an upload on it
-        logger.warning("could not classify the contrast phase of an instance", exc_info=True)
-        return "unknown"
+    """The contrast phase by dicomio's rules 1-3 (description, agent, bolus timing)."""
+    agent = ds.get("ContrastBolusAgent")
+    start = _seconds(ds.get("ContrastBolusStartTime"))
+    acquired = _seconds(ds.get("AcquisitionTime"))
+    clues = PhaseClues(
+        description=str(ds.get("SeriesDescription", "") or ""),
+        contrast_agent=None if agent is None else str(agent),
+        contrast_route=str(ds.get("ContrastBolusRoute", "") or ""),
+        contrast_delay_s=None if start is None or acquired is None else acquired - start,
+    )
+    return str(classify_phase(clues))
 
 
-def read_header(fp: BinaryIO, name: str = "file") -> DicomHeader:
+def read_header(fp: IO[bytes], name: str = "file") -> DicomHeader:
     """Parse a Part 10 file's header (no pixel data); ``name`` is used in error messages only."""
     try:
         with warnings.catch_warnings():
@@ -100,7 +113,9 @@ def read_header(fp: BinaryIO, name: str = "file") -> DicomHeader:
         ) from exc
     except Exception as exc:
         raise CorruptFileError(f"{name}: unreadable DICOM header ({type(exc).__name__})") from exc
-    sop_class = str(ds.get("SOPClassUID", "") or getattr(ds.file_meta, "MediaStorageSOPClassUID", ""))
+    sop_class = str(
+        ds.get("SOPClassUID", "") or getattr(ds.file_meta, "MediaStorageSOPClassUID", "")
+    )
     if sop_class == _MEDIA_DIRECTORY:
         raise NotDicomError(f"{name} is a DICOMDIR index, not an instance; send the instances")
     number = ds.get("InstanceNumber")
@@ -115,7 +130,7 @@ def read_header(fp: BinaryIO, name: str = "file") -> DicomHeader:
     )
 
 
-def _hash_stream(fp: BinaryIO) -> tuple[str, int]:
+def _hash_stream(fp: IO[bytes]) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
     while chunk := fp.read(_CHUNK):
@@ -144,7 +159,9 @@ def _existing(stored_sha: str, header: DicomHeader, sha: str, size: int) -> Inst
 
 
 def _study(session: Session, uid: str) -> Study:
-    found = session.execute(select(Study).where(Study.study_instance_uid == uid)).scalar_one_or_none()
+    found = session.execute(
+        select(Study).where(Study.study_instance_uid == uid)
+    ).scalar_one_or_none()
     if found is not None:
         return found
     try:
@@ -177,7 +194,7 @@ def _series(session: Session, header: DicomHeader, study: Study) -> Series:
 
 
 def ingest_instance(
-    session: Session, blobstore: BlobStore, data: bytes | BinaryIO, who: str, name: str = "file"
+    session: Session, blobstore: BlobStore, data: bytes | IO[bytes], who: str, name: str = "file"
 ) -> InstanceResult:
     """Store one DICOM Part 10 instance and commit; idempotent by SOP Instance UID.
 
@@ -201,7 +218,7 @@ def ingest_instance(
     app.errors.InstanceConflictError
         The SOP Instance UID is stored with different bytes.
     """
-    fp: BinaryIO = io.BytesIO(bytes(data)) if isinstance(data, bytes | bytearray) else data
+    fp: IO[bytes] = io.BytesIO(bytes(data)) if isinstance(data, bytes | bytearray) else data
     start = fp.tell()
     header = read_header(fp, name)
     fp.seek(start)

@@ -108,8 +108,11 @@ def _segmentation(session: Session, body: dict[str, Any], series_uid: str) -> di
         raise InvalidRequestError(
             f"instance {sop_uid} is not a DICOM SEG or RTSTRUCT; expected one of those"
         )
-    return {"kind": _SEG_SOP_CLASSES[inst.sop_class_uid], "sop_instance_uid": inst.sop_instance_uid,
-            "sha256": inst.sha256}
+    return {
+        "kind": _SEG_SOP_CLASSES[inst.sop_class_uid],
+        "sop_instance_uid": inst.sop_instance_uid,
+        "sha256": inst.sha256,
+    }
 
 
 def _seg_ref(seg: dict[str, Any]) -> str:
@@ -129,8 +132,10 @@ def submit_measurement(
     series = repo.get_series(session, series_uid)
     instances = repo.series_instances(session, series)
     seg = _segmentation(session, body, series_uid)
-    choices = {"liver_label": body.get("liver_label"),
-               "tumor_labels": list(body.get("tumor_labels") or [])}
+    choices = {
+        "liver_label": body.get("liver_label"),
+        "tumor_labels": list(body.get("tumor_labels") or []),
+    }
     request_sha = _digest(
         {
             "timepoint_id": timepoint.id,
@@ -167,10 +172,21 @@ def submit_measurement(
     )
     session.add(job)
     session.flush()
-    audit.record(session, actor, "measurement.requested", "job", job.id,
-                 {"request_sha256": request_sha, "timepoint_id": timepoint.id,
-                  "series_instance_uid": series_uid, "segmentation": _seg_ref(seg),
-                  "algorithm_version": ALGORITHM_VERSION, "force": force})
+    audit.record(
+        session,
+        actor,
+        "measurement.requested",
+        "job",
+        job.id,
+        {
+            "request_sha256": request_sha,
+            "timepoint_id": timepoint.id,
+            "series_instance_uid": series_uid,
+            "segmentation": _seg_ref(seg),
+            "algorithm_version": ALGORITHM_VERSION,
+            "force": force,
+        },
+    )
     return job, True
 
 
@@ -180,8 +196,15 @@ def claim_job(session: Session, job_id: str, worker_id: str) -> bool:
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == "queued")
-        .values(status="running", claimed_by=worker_id, attempts=Job.attempts + 1,
-                started_at=now, heartbeat_at=now, progress=0.0, message="claimed")
+        .values(
+            status="running",
+            claimed_by=worker_id,
+            attempts=Job.attempts + 1,
+            started_at=now,
+            heartbeat_at=now,
+            progress=0.0,
+            message="claimed",
+        )
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
@@ -209,8 +232,10 @@ def requeue_stale_jobs(session: Session, stale_after_s: float) -> list[str]:
     """
     cutoff = utcnow().timestamp() - stale_after_s
     stale = [
-        j for j in session.execute(select(Job).where(Job.status == "running")).scalars()
-        if j.heartbeat_at is None or j.heartbeat_at.timestamp() < cutoff
+        j
+        for j in session.execute(select(Job).where(Job.status == "running")).scalars()
+        if j.heartbeat_at is None
+        or j.heartbeat_at.timestamp() < cutoff
         or _dead_local_worker(j.claimed_by)
     ]
     requeued = []
@@ -239,10 +264,16 @@ class _Progress:
         with session_scope(self.ctx.session_factory) as s:
             s.execute(
                 update(Job)
-                .where(Job.id == self.job_id, Job.status == "running",
-                       Job.claimed_by == self.ctx.worker_id)
-                .values(progress=min(max(float(fraction), 0.0), 0.99), message=message[:200],
-                        heartbeat_at=utcnow())
+                .where(
+                    Job.id == self.job_id,
+                    Job.status == "running",
+                    Job.claimed_by == self.ctx.worker_id,
+                )
+                .values(
+                    progress=min(max(float(fraction), 0.0), 0.99),
+                    message=message[:200],
+                    heartbeat_at=utcnow(),
+                )
                 .execution_options(synchronize_session=False)
             )
 
@@ -263,10 +294,7 @@ def _materialise(ctx: JobContext, session: Session, request: dict[str, Any], tmp
     for n, inst in enumerate(repo.series_instances(session, series), start=1):
         _link(ctx.blobstore.path(inst.sha256), series_dir / f"{n:06d}.dcm")
     seg = request["segmentation"]
-    if seg["kind"] == "upload":
-        labels = tmp / f"labels{seg['suffix']}"
-    else:
-        labels = tmp / "seg.dcm"
+    labels = tmp / (f"labels{seg['suffix']}" if seg["kind"] == "upload" else "seg.dcm")
     _link(ctx.blobstore.path(seg["sha256"]), labels)
     return MeasureRequest(
         series=series_dir,
@@ -300,8 +328,9 @@ def _store_result(ctx: JobContext, job_id: str, result: dict[str, Any]) -> str:
                     timepoint_id=req["timepoint_id"],
                     series_instance_uid=req["series_instance_uid"],
                     segmentation_ref=req["segmentation_ref"],
-                    version=repo.next_version(s, req["timepoint_id"], req["series_instance_uid"],
-                                              req["segmentation_ref"]),
+                    version=repo.next_version(
+                        s, req["timepoint_id"], req["series_instance_uid"], req["segmentation_ref"]
+                    ),
                     input_sha256=str(result["inputs"]["input_sha256"]),
                     request_sha256=job.request_sha256,
                     algorithm_version=str(result.get("algorithm_version", ALGORITHM_VERSION)),
@@ -313,11 +342,21 @@ def _store_result(ctx: JobContext, job_id: str, result: dict[str, Any]) -> str:
                 s.flush()
                 job.status, job.progress, job.message = "succeeded", 1.0, "done"
                 job.measurement_id, job.finished_at = m.id, utcnow()
-                audit.record(s, job.created_by, "measurement.created", "measurement", m.id,
-                             {"job_id": job.id, "input_sha256": m.input_sha256,
-                              "request_sha256": m.request_sha256, "version": m.version,
-                              "algorithm_version": m.algorithm_version,
-                              "timepoint_id": m.timepoint_id})
+                audit.record(
+                    s,
+                    job.created_by,
+                    "measurement.created",
+                    "measurement",
+                    m.id,
+                    {
+                        "job_id": job.id,
+                        "input_sha256": m.input_sha256,
+                        "request_sha256": m.request_sha256,
+                        "version": m.version,
+                        "algorithm_version": m.algorithm_version,
+                        "timepoint_id": m.timepoint_id,
+                    },
+                )
                 return m.id
         except IntegrityError:
             continue
@@ -353,8 +392,13 @@ def run_job(job_id: str, ctx: JobContext | None = None) -> str:
         return "failed"
     except Exception:
         logger.exception("job %s failed unexpectedly", job_id)
-        _finish(ctx, job_id, status="failed", error="internal error while measuring",
-                error_type=problem_for(Exception()).type)
+        _finish(
+            ctx,
+            job_id,
+            status="failed",
+            error="internal error while measuring",
+            error_type=problem_for(Exception()).type,
+        )
         return "failed"
 
 
@@ -365,7 +409,9 @@ class LocalJobEngine:
         self.ctx = ctx
         self.workers = workers
         self._pool = (
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lb-job") if workers else None
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lb-job")
+            if workers
+            else None
         )
         self._lock = threading.Lock()
 
@@ -387,8 +433,9 @@ class LocalJobEngine:
             requeue_stale_jobs(s, stale_after_s)
         with session_scope(self.ctx.session_factory) as s:
             queued = list(
-                s.execute(select(Job.id).where(Job.status == "queued").order_by(Job.created_at))
-                .scalars()
+                s.execute(
+                    select(Job.id).where(Job.status == "queued").order_by(Job.created_at)
+                ).scalars()
             )
         for job_id in queued:
             self.enqueue(job_id)

@@ -36,8 +36,12 @@ def _lesions(session: Session, subject: Subject) -> list[Lesion]:
 
 
 def _lesion_dict(lesion: Lesion) -> dict[str, Any]:
-    return {"lesion_id": lesion.lesion_id, "organ": lesion.organ,
-            "lymph_node": lesion.lymph_node, "role": lesion.role}
+    return {
+        "lesion_id": lesion.lesion_id,
+        "organ": lesion.organ,
+        "lymph_node": lesion.lymph_node,
+        "role": lesion.role,
+    }
 
 
 def _measurements(session: Session, lesions: Sequence[Lesion]) -> list[LesionMeasurement]:
@@ -87,18 +91,30 @@ def put_lesions(session: Session, subject: Subject, body: LesionsPut, actor: str
             session.execute(delete(LesionMeasurement).where(LesionMeasurement.lesion_pk == row.id))
             session.delete(row)
     for item in body.lesions:
-        row = existing.get(item.lesion_id)
-        if row is None:
-            row = Lesion(subject_pk=subject.id, lesion_id=item.lesion_id, updated_by=actor,
-                         organ=item.organ, lymph_node=item.lymph_node, role=item.role)
-            session.add(row)
+        current = existing.get(item.lesion_id)
+        if current is None:
+            session.add(
+                Lesion(
+                    subject_pk=subject.id,
+                    lesion_id=item.lesion_id,
+                    updated_by=actor,
+                    organ=item.organ,
+                    lymph_node=item.lymph_node,
+                    role=item.role,
+                )
+            )
         else:
-            row.organ, row.lymph_node, row.role = item.organ, item.lymph_node, item.role
-            row.updated_by = actor
+            current.organ, current.lymph_node = item.organ, item.lymph_node
+            current.role, current.updated_by = item.role, actor
     session.flush()
-    audit.record(session, actor, "lesions.replaced", "subject", subject.subject_id,
-                 {"reason": body.reason, "before": before,
-                  "after": [x.model_dump() for x in body.lesions]})
+    audit.record(
+        session,
+        actor,
+        "lesions.replaced",
+        "subject",
+        subject.subject_id,
+        {"reason": body.reason, "before": before, "after": [x.model_dump() for x in body.lesions]},
+    )
 
 
 def _mask_diameter(session: Session, tp: Timepoint, lesion: Lesion, mid: str, lid: str) -> float:
@@ -126,26 +142,46 @@ def put_timepoint_lesions(
         if item.lesion_id in seen:
             raise InvalidRequestError(f"lesion {item.lesion_id!r} is given twice")
         seen.add(item.lesion_id)
-    before = [_measurement_dict(m) | {"lesion_pk": m.lesion_pk}
-              for m in _measurements(session, list(lesions.values())) if m.timepoint_id == tp.id]
+    before = [
+        _measurement_dict(m) | {"lesion_pk": m.lesion_pk}
+        for m in _measurements(session, list(lesions.values()))
+        if m.timepoint_id == tp.id
+    ]
     session.execute(delete(LesionMeasurement).where(LesionMeasurement.timepoint_id == tp.id))
     for item in body.measurements:
         lesion = lesions[item.lesion_id]
-        row = LesionMeasurement(lesion_pk=lesion.id, timepoint_id=tp.id, updated_by=actor,
-                                updated_at=utcnow(), diameter_mm=item.diameter_mm,
-                                fragments_mm=item.fragments_mm, status=item.status)
+        row = LesionMeasurement(
+            lesion_pk=lesion.id,
+            timepoint_id=tp.id,
+            updated_by=actor,
+            updated_at=utcnow(),
+            diameter_mm=item.diameter_mm,
+            fragments_mm=item.fragments_mm,
+            status=item.status,
+        )
         if item.measurement_id is not None and item.measurement_lesion_id is not None:
-            row.diameter_mm = _mask_diameter(session, tp, lesion, item.measurement_id,
-                                             item.measurement_lesion_id)
+            row.diameter_mm = _mask_diameter(
+                session, tp, lesion, item.measurement_id, item.measurement_lesion_id
+            )
             row.source, row.measurement_id = "mask", item.measurement_id
             row.source_lesion_id = item.measurement_lesion_id
         session.add(row)
     tp.new_lesions = [x.model_dump() for x in body.new_lesions]
     session.flush()
-    audit.record(session, actor, "lesion_measurements.replaced", "timepoint", tp.id,
-                 {"reason": body.reason, "subject_id": subject.subject_id, "before": before,
-                  "after": [x.model_dump(exclude_none=True) for x in body.measurements],
-                  "new_lesions": tp.new_lesions})
+    audit.record(
+        session,
+        actor,
+        "lesion_measurements.replaced",
+        "timepoint",
+        tp.id,
+        {
+            "reason": body.reason,
+            "subject_id": subject.subject_id,
+            "before": before,
+            "after": [x.model_dump(exclude_none=True) for x in body.measurements],
+            "new_lesions": tp.new_lesions,
+        },
+    )
 
 
 def study_timepoints(session: Session, subject: Subject) -> tuple[Timepoint, list[Timepoint]]:
@@ -185,18 +221,29 @@ def assessment_input(
 
     ``organ`` keeps only lesions (and new lesions) of that organ, e.g. ``"liver"``.
     """
-    lesions = [x for x in _lesions(session, subject)
-               if organ is None or x.organ.strip().lower() == organ]
+    lesions = [
+        x for x in _lesions(session, subject) if organ is None or x.organ.strip().lower() == organ
+    ]
     rows = _measurements(session, lesions)
     by_key = {(m.lesion_pk, m.timepoint_id): m for m in rows}
     doc_timepoints = []
     for n, tp in enumerate(timepoints):
-        entries = [_measurement_entry(x, by_key[(x.id, tp.id)])
-                   for x in lesions if (x.id, tp.id) in by_key]
-        new = [nl for nl in (tp.new_lesions or [])
-               if organ is None or str(nl.get("organ", "")).strip().lower() == organ]
-        doc_timepoints.append({"date": tp.date.isoformat(), "baseline": n == 0,
-                               "measurements": entries, "new_lesions": new})
+        entries = [
+            _measurement_entry(x, by_key[(x.id, tp.id)]) for x in lesions if (x.id, tp.id) in by_key
+        ]
+        new = [
+            nl
+            for nl in (tp.new_lesions or [])
+            if organ is None or str(nl.get("organ", "")).strip().lower() == organ
+        ]
+        doc_timepoints.append(
+            {
+                "date": tp.date.isoformat(),
+                "baseline": n == 0,
+                "measurements": entries,
+                "new_lesions": new,
+            }
+        )
     doc: dict[str, Any] = {
         "subject_id": subject.subject_id,
         "lesions": [_lesion_dict(x) for x in lesions],

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -46,7 +46,9 @@ class _In(BaseModel):
 class SubjectCreate(_In):
     """A trial subject: its trial subject id (never a patient name or hospital ID) and arm."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"subject_id": "S-001", "arm": "TAE"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"subject_id": "S-001", "arm": "TAE"}]}
+    )
     subject_id: str = Field(pattern=_ID)
     arm: str | None = Field(default=None, max_length=64)
 
@@ -69,8 +71,12 @@ class TimepointCreate(_In):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"label": "baseline", "date": "2020-01-01",
-                 "study_instance_uid": "1.2.826.0.1.3680043.8.498.1", "baseline": True}
+                {
+                    "label": "baseline",
+                    "date": "2020-01-01",
+                    "study_instance_uid": "1.2.826.0.1.3680043.8.498.1",
+                    "baseline": True,
+                }
             ]
         }
     )
@@ -92,8 +98,14 @@ class TimepointPublic(BaseModel):
 
     @classmethod
     def from_domain(cls, row: Timepoint, subject_id: str) -> Self:
-        return cls(timepoint_id=row.id, subject_id=subject_id, label=row.label, date=row.date,
-                   study_instance_uid=row.study_instance_uid, baseline=row.baseline)
+        return cls(
+            timepoint_id=row.id,
+            subject_id=subject_id,
+            label=row.label,
+            date=row.date,
+            study_instance_uid=row.study_instance_uid,
+            baseline=row.baseline,
+        )
 
 
 class UploadSeries(BaseModel):
@@ -138,8 +150,12 @@ class SegmentationPublic(BaseModel):
 
     @classmethod
     def from_domain(cls, row: Segmentation) -> Self:
-        return cls(segmentation_upload_id=row.id, series_instance_uid=row.series_instance_uid,
-                   sha256=row.sha256, size_bytes=row.size_bytes)
+        return cls(
+            segmentation_upload_id=row.id,
+            series_instance_uid=row.series_instance_uid,
+            sha256=row.sha256,
+            size_bytes=row.size_bytes,
+        )
 
 
 class MeasurementCreate(_In):
@@ -148,8 +164,13 @@ class MeasurementCreate(_In):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"timepoint_id": "5d9e...", "series_instance_uid": "1.2.3.4",
-                 "segmentation_upload_id": "0b7c...", "liver_label": "1", "tumor_labels": ["2"]}
+                {
+                    "timepoint_id": "5d9e...",
+                    "series_instance_uid": "1.2.3.4",
+                    "segmentation_upload_id": "0b7c...",
+                    "liver_label": "1",
+                    "tumor_labels": ["2"],
+                }
             ]
         }
     )
@@ -176,11 +197,14 @@ class JobAccepted(BaseModel):
     job_id: str
 
 
+JobStatus = Literal["queued", "running", "succeeded", "failed"]
+
+
 class JobPublic(BaseModel):
     """A job's state; ``result_url`` once it succeeded, ``error`` once it failed."""
 
     job_id: str
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: JobStatus
     progress: float = Field(ge=0.0, le=1.0)
     message: str = ""
     result_url: str | None = None
@@ -193,10 +217,18 @@ class JobPublic(BaseModel):
     @classmethod
     def from_domain(cls, row: Job) -> Self:
         url = f"/v1/measurements/{row.measurement_id}" if row.measurement_id else None
-        return cls(job_id=row.id, status=row.status, progress=row.progress,  # type: ignore[arg-type]
-                   message=row.message, result_url=url, error=row.error,
-                   error_type=row.error_type, attempts=row.attempts, created_at=row.created_at,
-                   finished_at=row.finished_at)
+        return cls(
+            job_id=row.id,
+            status=cast(JobStatus, row.status),
+            progress=row.progress,
+            message=row.message,
+            result_url=url,
+            error=row.error,
+            error_type=row.error_type,
+            attempts=row.attempts,
+            created_at=row.created_at,
+            finished_at=row.finished_at,
+        )
 
 
 class LesionIn(_In):
@@ -214,9 +246,12 @@ class LesionsPut(_In):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"reason": "baseline read",
-                 "lesions": [{"lesion_id": "T1", "organ": "liver", "lymph_node": False,
-                              "role": "target"}]}
+                {
+                    "reason": "baseline read",
+                    "lesions": [
+                        {"lesion_id": "T1", "organ": "liver", "lymph_node": False, "role": "target"}
+                    ],
+                }
             ]
         }
     )
@@ -240,8 +275,12 @@ class LesionMeasurementIn(_In):
 
     @model_validator(mode="after")
     def _one_value(self) -> Self:
-        given = [self.diameter_mm is not None, self.fragments_mm is not None,
-                 self.status is not None, self.measurement_id is not None]
+        given = [
+            self.diameter_mm is not None,
+            self.fragments_mm is not None,
+            self.status is not None,
+            self.measurement_id is not None,
+        ]
         if sum(given) != 1:
             raise ValueError(
                 "give exactly one of diameter_mm, fragments_mm, status, or measurement_id with "
@@ -299,8 +338,13 @@ class KeyPublic(BaseModel):
 
     @classmethod
     def from_domain(cls, row: ApiKey) -> Self:
-        return cls(key_id=row.key_id, role=row.role, name=row.name, created_at=row.created_at,
-                   revoked_at=row.revoked_at)
+        return cls(
+            key_id=row.key_id,
+            role=row.role,
+            name=row.name,
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+        )
 
 
 class KeyCreated(KeyPublic):
@@ -324,9 +368,17 @@ class AuditEventPublic(BaseModel):
 
     @classmethod
     def from_domain(cls, row: AuditEvent) -> Self:
-        return cls(seq=row.seq, ts=row.ts, actor=row.actor, action=row.action,
-                   entity_type=row.entity_type, entity_id=row.entity_id, details=row.details,
-                   prev_hash=row.prev_hash, hash=row.hash)
+        return cls(
+            seq=row.seq,
+            ts=row.ts,
+            actor=row.actor,
+            action=row.action,
+            entity_type=row.entity_type,
+            entity_id=row.entity_id,
+            details=row.details,
+            prev_hash=row.prev_hash,
+            hash=row.hash,
+        )
 
 
 class AuditVerifyPublic(BaseModel):

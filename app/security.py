@@ -24,7 +24,12 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.db.models import ApiKey, utcnow
-from app.errors import AuthenticationError, InvalidRequestError, NotFoundError, PermissionDeniedError
+from app.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 
 __all__ = [
     "ROLE_PERMISSIONS",
@@ -115,7 +120,9 @@ def create_key(session: Session, role: Role | str, name: str, actor: str) -> tup
     row = ApiKey(key_id=key_id, key_hash=hash_key(key), role=role.value, name=name)
     session.add(row)
     session.flush()
-    audit.record(session, actor, "key.created", "api_key", key_id, {"role": role.value, "name": name})
+    audit.record(
+        session, actor, "key.created", "api_key", key_id, {"role": role.value, "name": name}
+    )
     return row, key
 
 

@@ -16,8 +16,10 @@ def list_studies(session: Session, *, limit: int = 100, offset: int = 0) -> list
     """Studies (newest first) with their series' modality, phase and instance count."""
     studies = list(
         session.execute(
-            select(Study).order_by(Study.created_at.desc(), Study.id.desc())
-            .limit(limit).offset(offset)
+            select(Study)
+            .order_by(Study.created_at.desc(), Study.id.desc())
+            .limit(limit)
+            .offset(offset)
         ).scalars()
     )
     if not studies:
@@ -31,11 +33,12 @@ def list_studies(session: Session, *, limit: int = 100, offset: int = 0) -> list
     )
     by_study: dict[int, list[dict[str, Any]]] = {s.id: [] for s in studies}
     for series, count in session.execute(counts):
-        by_study[series.study_pk].append({
-            "series_instance_uid": series.series_instance_uid,
-            "modality": series.modality,
-            "phase": series.phase,
-            "instances": int(count),
-        })
-    return [{"study_instance_uid": s.study_instance_uid, "series": by_study[s.id]}
-            for s in studies]
+        by_study[series.study_pk].append(
+            {
+                "series_instance_uid": series.series_instance_uid,
+                "modality": series.modality,
+                "phase": series.phase,
+                "instances": int(count),
+            }
+        )
+    return [{"study_instance_uid": s.study_instance_uid, "series": by_study[s.id]} for s in studies]

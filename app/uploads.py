@@ -17,7 +17,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import IO
 
 from sqlalchemy.orm import Session
 
@@ -36,7 +36,7 @@ _RATIO_MIN_BYTES = 1 << 20  # small members may compress extremely well and are 
 _IGNORED = ("__MACOSX/", ".DS_Store", "Thumbs.db")
 
 
-def _is_zip(fp: BinaryIO) -> bool:
+def _is_zip(fp: IO[bytes]) -> bool:
     start = fp.tell()
     head = fp.read(4)
     fp.seek(start)
@@ -47,15 +47,36 @@ def _safe_member_name(name: str) -> str:
     """The member's file name; refuses absolute names and ``..`` (zip slip)."""
     norm = name.replace("\\", "/")
     if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
-        raise ArchiveError("archive member with an absolute path (zip slip); expected relative names")
+        raise ArchiveError(
+            "archive member with an absolute path (zip slip); expected relative names"
+        )
     if ".." in PurePosixPath(norm).parts:
         raise ArchiveError("archive member name contains '..' (zip slip); expected names inside")
     return posixpath.basename(norm.rstrip("/"))
 
 
-def iter_zip_members(
-    fp: BinaryIO, settings: Settings
-) -> Iterator[tuple[str, tempfile.SpooledTemporaryFile[bytes]]]:
+def _copy_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, out: IO[bytes], total: int, settings: Settings
+) -> int:
+    """Copy one member, counting its real size; return the archive's running total."""
+    base = posixpath.basename(info.filename.replace("\\", "/"))
+    size = 0
+    try:
+        with zf.open(info) as member:
+            while chunk := member.read(_CHUNK):
+                size += len(chunk)
+                total += len(chunk)
+                if size > info.file_size or total > settings.max_zip_uncompressed_bytes:
+                    raise ArchiveError(
+                        f"zip member {base} is larger than its header says (zip bomb?)"
+                    )
+                out.write(chunk)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ArchiveError(f"zip member {base} is corrupt or unreadable") from exc
+    return total
+
+
+def iter_zip_members(fp: IO[bytes], settings: Settings) -> Iterator[tuple[str, IO[bytes]]]:
     """Yield ``(file name, spooled file)`` per regular member after the safety checks."""
     try:
         zf = zipfile.ZipFile(fp)
@@ -93,28 +114,9 @@ def iter_zip_members(
             base = posixpath.basename(info.filename.replace("\\", "/"))
             if any(part in info.filename for part in _IGNORED):
                 continue
-            spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(
-                max_size=_SPOOL_BYTES
-            )
-            try:
-                with zf.open(info) as member:
-                    size = 0
-                    while chunk := member.read(_CHUNK):
-                        size += len(chunk)
-                        total += len(chunk)
-                        if size > info.file_size or total > settings.max_zip_uncompressed_bytes:
-                            raise ArchiveError(
-                                f"zip member {base} is larger than its header says (zip bomb?)"
-                            )
-                        spool.write(chunk)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                spool.close()
-                raise ArchiveError(f"zip member {base} is corrupt or unreadable") from exc
-            except BaseException:
-                spool.close()
-                raise
-            spool.seek(0)
-            with spool:
+            with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
+                total = _copy_member(zf, info, spool, total, settings)
+                spool.seek(0)
                 yield base, spool
 
 
@@ -125,13 +127,19 @@ def _summary(results: Sequence[InstanceResult], skipped: list[UploadSkipped]) ->
         series = studies.setdefault(h.study_instance_uid, {})
         entry = series.get(h.series_instance_uid)
         if entry is None:
-            entry = UploadSeries(series_instance_uid=h.series_instance_uid, modality=h.modality,
-                                 instances=0, phase=h.phase)
+            entry = UploadSeries(
+                series_instance_uid=h.series_instance_uid,
+                modality=h.modality,
+                instances=0,
+                phase=h.phase,
+            )
             series[h.series_instance_uid] = entry
         entry.instances += 1
     return UploadPublic(
-        studies=[UploadStudy(study_instance_uid=uid, series=list(s.values()))
-                 for uid, s in studies.items()],
+        studies=[
+            UploadStudy(study_instance_uid=uid, series=list(s.values()))
+            for uid, s in studies.items()
+        ],
         stored=sum(r.status == "stored" for r in results),
         duplicates=sum(r.status == "duplicate" for r in results),
         skipped=skipped,
@@ -141,7 +149,7 @@ def _summary(results: Sequence[InstanceResult], skipped: list[UploadSkipped]) ->
 def ingest_upload(
     session: Session,
     blobs: BlobStore,
-    files: Sequence[tuple[str, BinaryIO]],
+    files: Sequence[tuple[str, IO[bytes]]],
     who: str,
     settings: Settings,
 ) -> UploadPublic:
@@ -163,4 +171,3 @@ def ingest_upload(
     if not results:
         raise NotDicomError("the upload holds no DICOM instance; expected DICOM files or a zip")
     return _summary(results, skipped)
-

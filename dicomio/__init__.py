@@ -1,0 +1,59 @@
+"""DICOM and label files in: discover series, read CT/MR volumes, read segmentations.
+
+The public surface of the package; everything else is private (``dicomio._*``).
+"""
+
+from __future__ import annotations
+
+from dicomio.archive import ArchiveLimits, InputFiles, open_input
+from dicomio.discover import SeriesSummary, discover
+from dicomio.errors import (
+    ArchiveError,
+    CorruptFileError,
+    DicomIOError,
+    GeometryError,
+    InputNotFoundError,
+    LabelError,
+    NotDicomError,
+    SeriesSelectionError,
+    UnsupportedError,
+)
+from dicomio.hashing import sha256_bytes, sha256_file
+from dicomio.model import Geometry, ImageVolume, LabelMap, Phase, Segment, SeriesInfo
+from dicomio.phase import PhaseClues, classify_phase, study_phases
+from dicomio.series import read_series, select_series
+
+# --- labels (owned by the labels engineer; the lead adds this line when dicomio.labels lands) ---
+# from dicomio.labels import read_labels, read_mask, select_segments
+# and adds "read_labels", "read_mask", "select_segments" to __all__ below.
+# ------------------------------------------------------------------------------------------------
+
+__all__ = [
+    "ArchiveError",
+    "ArchiveLimits",
+    "CorruptFileError",
+    "DicomIOError",
+    "Geometry",
+    "GeometryError",
+    "ImageVolume",
+    "InputFiles",
+    "InputNotFoundError",
+    "LabelError",
+    "LabelMap",
+    "NotDicomError",
+    "Phase",
+    "PhaseClues",
+    "Segment",
+    "SeriesInfo",
+    "SeriesSelectionError",
+    "SeriesSummary",
+    "UnsupportedError",
+    "classify_phase",
+    "discover",
+    "open_input",
+    "read_series",
+    "select_series",
+    "sha256_bytes",
+    "sha256_file",
+    "study_phases",
+]

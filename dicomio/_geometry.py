@@ -148,7 +148,7 @@ def _regular_grid(along: np.ndarray) -> tuple[float, np.ndarray]:
     resid = np.abs(along - along[0] - ks * spacing)
     if np.max(resid) > SPACING_REL_TOL * spacing or np.any(np.diff(ks) < 1):
         raise GeometryError(
-            f"slice spacing varies from {gmin:.4g} to {float(gaps.max()):.4g} mm along the slice "
+            f"slice spacing varies from {gmin:.3g} to {float(gaps.max()):.3g} mm along the slice "
             "normal; expected a regular grid (equal gaps, or gaps that are whole multiples of one "
             "spacing where slices are missing)"
         )

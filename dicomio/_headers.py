@@ -15,8 +15,8 @@ References
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
+import mmap
 import os
 import struct
 import warnings
@@ -27,31 +27,64 @@ from typing import Any, BinaryIO
 
 import pydicom
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
 
 from dicomio._multiframe import FrameGeom, frame_geometries
-from dicomio._values import as_datetime, as_float, as_floats, as_int, as_str, as_uid, tm_seconds
+from dicomio._values import as_datetime, as_float, as_int, as_str, as_uid, tm_seconds
 from dicomio.errors import CorruptFileError
 
-__all__ = ["Header", "read_header"]
+__all__ = ["Header", "read_header", "sha256_path"]
 
 logger = logging.getLogger(__name__)
 
-_IN_MEMORY_MAX = 64 << 20
 _DEFLATED = "1.2.840.10008.1.2.1.99"
 _PIXEL_TAGS = {(0x7FE0, 0x0010), (0x7FE0, 0x0008), (0x7FE0, 0x0009)}
 
-TAGS = [
-    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
-    "FrameOfReferenceUID", "Modality", "SeriesDescription", "SeriesNumber", "InstanceNumber",
-    "ImageType", "AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime", "SeriesDate",
-    "SeriesTime", "ContentDate", "ContentTime", "StudyDate", "ContrastBolusAgent",
-    "ContrastBolusRoute", "ContrastBolusStartTime", "ContrastBolusAgentSequence", "Rows",
-    "Columns", "NumberOfFrames", "SamplesPerPixel", "BitsAllocated", "BitsStored",
-    "PixelRepresentation", "PhotometricInterpretation", "ImagePositionPatient",
-    "ImageOrientationPatient", "PixelSpacing", "SliceThickness", "SpacingBetweenSlices",
-    "GantryDetectorTilt", "RescaleSlope", "RescaleIntercept", "SharedFunctionalGroupsSequence",
-    "PerFrameFunctionalGroupsSequence", "SpecificCharacterSet",
+_KEYWORDS = [
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "FrameOfReferenceUID",
+    "Modality",
+    "SeriesDescription",
+    "SeriesNumber",
+    "InstanceNumber",
+    "ImageType",
+    "AcquisitionDate",
+    "AcquisitionTime",
+    "AcquisitionDateTime",
+    "SeriesDate",
+    "SeriesTime",
+    "ContentDate",
+    "ContentTime",
+    "StudyDate",
+    "ContrastBolusAgent",
+    "ContrastBolusRoute",
+    "ContrastBolusStartTime",
+    "ContrastBolusAgentSequence",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "PhotometricInterpretation",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "GantryDetectorTilt",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
+    "SpecificCharacterSet",
 ]
+#: The tags read from each header, converted once (pydicom converts keywords on every read).
+TAGS = [Tag(k) for k in _KEYWORDS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,21 +219,27 @@ def _build(path: Path, sha: str | None, ds: Any, fp: BinaryIO, size: int) -> Hea
         frames = 1
     has_pixels = True
     if tsx != _DEFLATED:
-        native = tsx not in ("",) and not tsx.startswith("1.2.840.10008.1.2.4") and tsx != (
-            "1.2.840.10008.1.2.5"
+        native = (
+            tsx not in ("",)
+            and not tsx.startswith("1.2.840.10008.1.2.4")
+            and tsx != ("1.2.840.10008.1.2.5")
         )
         expected = _expected_native_bytes(rows, cols, frames, spp, bits) if native else None
         has_pixels, pix_problem = _pixel_check(fp, size, ds, expected)
         problem = problem or pix_problem
     if has_pixels and not tsx:
         problem = problem or "the file meta has no TransferSyntaxUID"
-    image_type = tuple(as_str(ds.get("ImageType")).upper().split("\\")) if ds.get(
-        "ImageType"
-    ) else ()
+    image_type = (
+        tuple(as_str(ds.get("ImageType")).upper().split("\\")) if ds.get("ImageType") else ()
+    )
     agent = ds.get("ContrastBolusAgent")
     if agent is None and ds.get("ContrastBolusAgentSequence"):
         agent = "APPLIED"
-    multiframe = "SharedFunctionalGroupsSequence" in ds or "PerFrameFunctionalGroupsSequence" in ds
+    multiframe = (
+        frames > 1
+        or "SharedFunctionalGroupsSequence" in ds
+        or "PerFrameFunctionalGroupsSequence" in ds
+    )
     geoms = frame_geometries(ds, frames) if multiframe else (FrameGeom.from_dataset(ds),)
     return Header(
         path=path,
@@ -250,49 +289,60 @@ def _corrupt(path: Path, exc: BaseException) -> CorruptFileError:
     )
 
 
-def read_header(path: Path, *, hash_file: bool = True) -> Header | None:
+def sha256_path(path: Path) -> str:
+    """SHA-256 of a file through a memory map (no copy; the GIL is released while hashing)."""
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return hashlib.sha256(b"").hexdigest()
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            return hashlib.sha256(mm).hexdigest()
+
+
+def read_header(path: Path, *, sha256: str | None = None) -> Header | None:
     """Read one file's header; ``None`` when the file is not DICOM.
+
+    ``sha256`` is stored as the file's digest (computed by the caller, possibly in a thread).
 
     Raises
     ------
     CorruptFileError
         The file starts like DICOM (``DICM`` prefix) but its header cannot be parsed.
+    OSError
+        The file cannot be opened.
     """
-    size = os.path.getsize(path)
-    sha: str | None = None
     with open(path, "rb") as fh:
-        if size <= _IN_MEMORY_MAX:
-            data = fh.read()
-            if hash_file:
-                sha = hashlib.sha256(data).hexdigest()
-            fp: BinaryIO = io.BytesIO(data)
-            head = data[:132]
-        else:
-            if hash_file:
-                sha = hashlib.file_digest(fh, "sha256").hexdigest()
-                fh.seek(0)
-            head = fh.read(132)
-            fh.seek(0)
-            fp = fh
+        size = os.fstat(fh.fileno()).st_size
+        head = fh.read(132)
+        fh.seek(0)
         is_part10 = head[128:132] == b"DICM"
         if not is_part10 and not _looks_like_raw_dataset(head):
             return None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                ds = _parse(fp, force=not is_part10)
+                ds = _parse(fh, force=not is_part10)
             except InvalidDicomError:
                 return None
             except Exception as exc:  # pydicom raises many types on malformed data
                 if not is_part10:
                     return None
                 raise _corrupt(path, exc) from exc
+            if is_part10 and len(ds) == 0:
+                raise CorruptFileError(
+                    f"file {path.name!r} ends within its file meta header (truncated); expected a "
+                    "complete DICOM file"
+                )
             try:
-                header = _build(path, sha, ds, fp, size)
+                header = _build(path, sha256, ds, fh, size)
             except Exception as exc:
                 if not is_part10:
                     return None
                 raise _corrupt(path, exc) from exc
-    if not is_part10 and not header.sop_class_uid:
-        return None
+    if not header.sop_class_uid:
+        if not is_part10:
+            return None
+        raise CorruptFileError(
+            f"file {path.name!r} has no SOP Class UID (neither in the dataset nor in its file "
+            "meta); expected a DICOM instance"
+        )
     return header

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pydicom
-from pydicom.pixels import pixel_array
+from pydicom.pixels.utils import pixel_array
 
 from dicomio._headers import Header
 from dicomio._multiframe import FrameGeom
@@ -79,7 +79,7 @@ def _decode_file(path: Path) -> npt.NDArray[np.generic]:
         warnings.simplefilter("ignore")
         try:
             return np.asarray(pixel_array(str(path)))
-        except Exception as first:  # noqa: BLE001 - retry through a full read, then wrap
+        except Exception as first:
             try:
                 ds = pydicom.dcmread(str(path), force=True)
                 return np.asarray(ds.pixel_array)
@@ -160,7 +160,7 @@ def _store(
         return out
     if modality == "CT":
         values = frame.astype(np.int32) + int(intercept)
-        info = np.iinfo(out.dtype)
+        info = np.iinfo(np.int16)
         if values.size and (int(values.min()) < info.min or int(values.max()) > info.max):
             logger.info("CT values exceed %s; widening the volume to float32", out.dtype)
             out = out.astype(np.float32)

@@ -18,14 +18,19 @@ one fancy-indexing call per axis; oblique pairs slice by slice.
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 import numpy.typing as npt
 
 from dicomio.model import Geometry
 
-__all__ = ["SAME_GRID_TOL_VOXELS", "align_to_grid", "covers_same_region", "same_grid"]
+__all__ = [
+    "SAME_GRID_TOL_VOXELS",
+    "align_to_grid",
+    "covers_same_region",
+    "describe_pair",
+    "same_grid",
+]
 
 #: Largest distance between corresponding voxels of "the same grid", in voxels of the target.
 SAME_GRID_TOL_VOXELS = 1e-3
@@ -45,9 +50,7 @@ def same_grid(source: Geometry, target: Geometry) -> bool:
 
 def _corner_centres(geometry: Geometry) -> npt.NDArray[np.float64]:
     shape = geometry.shape_zyx
-    return np.array(
-        list(itertools.product(*[(0, n - 1) for n in shape])), dtype=np.float64
-    )
+    return np.array(list(itertools.product(*[(0, n - 1) for n in shape])), dtype=np.float64)
 
 
 def _centres_inside(inner: Geometry, outer: Geometry) -> bool:
@@ -157,13 +160,7 @@ def describe_pair(source: Geometry, target: Geometry) -> str:
     def one(g: Geometry) -> str:
         d = g.directions
         # Direction of the column (x), row (y) and slice (z) axes, rounded for reading.
-        axes = ", ".join(
-            "(" + ", ".join(f"{v:+.3g}" for v in d[:, c]) + ")" for c in (2, 1, 0)
-        )
+        axes = ", ".join("(" + ", ".join(f"{v:+.3g}" for v in d[:, c]) + ")" for c in (2, 1, 0))
         return f"{g.describe()}, axes x/y/z along {axes}"
 
     return f"label grid {one(source)}; series grid {one(target)}"
-
-
-def _unused() -> float:  # pragma: no cover - keeps math imported for type checkers
-    return math.pi

@@ -123,4 +123,3 @@ def as_datetime(date_value: Any, time_value: Any, dt_value: Any = None) -> datet
         return None
     d = _da(date_value) or date(1900, 1, 1)
     return datetime.combine(d, time()) + timedelta(seconds=t)
-

@@ -152,9 +152,7 @@ def _nested(name: str) -> ArchiveError:
 
 def _check_limits(infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None:
     if len(infos) > limits.max_members:
-        raise ArchiveError(
-            f"zip has {len(infos)} members; the limit is {limits.max_members}"
-        )
+        raise ArchiveError(f"zip has {len(infos)} members; the limit is {limits.max_members}")
     total = 0
     for info in infos:
         total += info.file_size
@@ -231,7 +229,9 @@ def open_input(path: Path, *, limits: ArchiveLimits | None = None) -> Iterator[I
     """
     path = Path(path)
     if not path.exists():
-        raise InputNotFoundError(f"input {path.name!r} does not exist; expected a folder, file or zip")
+        raise InputNotFoundError(
+            f"input {path.name!r} does not exist; expected a folder, file or zip"
+        )
     if path.is_dir():
         files, skipped = _walk_folder(path)
         if not files:

@@ -15,6 +15,7 @@ References
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -22,9 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from pydicom.uid import generate_uid
-
-from dicomio._headers import Header, read_header
+from dicomio._headers import Header, read_header, sha256_path
 from dicomio.archive import InputFiles, open_input
 from dicomio.errors import CorruptFileError, NotDicomError
 from dicomio.model import Phase
@@ -78,7 +77,8 @@ class SeriesSummary:
         count = (
             f"{self.frame_count} frames in {self.instance_count} file(s)"
             if self.frame_count != self.instance_count
-            else f"{self.instance_count} slice(s)" if self.is_image
+            else f"{self.instance_count} slice(s)"
+            if self.is_image
             else f"{self.instance_count} file(s)"
         )
         return f"{uid}: {self.modality or '?'}, {desc!r}, {count}"
@@ -117,10 +117,17 @@ def _group_key(h: Header) -> str:
     ori = h.frame_geoms[0].orientation
     ori_key = ",".join(f"{v:.3f}" for v in ori) if ori else ""
     parts = [
-        h.study_uid, h.frame_of_reference_uid, h.modality, str(h.series_number),
-        h.series_description, ori_key, f"{h.rows}x{h.columns}", h.sop_class_uid,
+        h.study_uid,
+        h.frame_of_reference_uid,
+        h.modality,
+        str(h.series_number),
+        h.series_description,
+        ori_key,
+        f"{h.rows}x{h.columns}",
+        h.sop_class_uid,
     ]
-    return str(generate_uid(prefix=None, entropy_srcs=["liverburden-series", *parts]))
+    digest = hashlib.sha256("\\".join(["liverburden-series", *parts]).encode()).hexdigest()
+    return f"2.25.{int(digest[:32], 16)}"
 
 
 def _summarise(key: str, headers: Sequence[Header]) -> SeriesSummary:
@@ -168,7 +175,9 @@ def scan_input(inputs: InputFiles, *, hash_files: bool = False) -> Scan:
     corrupt: list[CorruptFileError] = []
     for path in inputs.files:
         try:
-            header = read_header(path, hash_file=hash_files)
+            header = read_header(path)
+            if header is not None and hash_files:
+                header = replace(header, sha256=sha256_path(path))
         except CorruptFileError as exc:
             corrupt.append(exc)
             continue
@@ -185,7 +194,7 @@ def scan_input(inputs: InputFiles, *, hash_files: bool = False) -> Scan:
         if corrupt:
             raise corrupt[0]
         n = len(inputs.files)
-        what = "the file is" if n == 1 else f"none of the {n} files is"
+        what = "the file is not" if n == 1 else f"none of the {n} files is"
         ex = f" (e.g. {not_dicom[0]!r})" if n > 1 else f" ({not_dicom[0]!r})"
         raise NotDicomError(
             f"{what} DICOM{ex}; expected DICOM files (with the 'DICM' prefix), a zip of them, "
@@ -205,8 +214,8 @@ def scan_input(inputs: InputFiles, *, hash_files: bool = False) -> Scan:
     scan = Scan(inputs, dict(groups), summaries, not_dicom, corrupt)
     for w in scan.warnings:
         logger.warning("%s", w)
-    for exc in corrupt:
-        logger.warning("unreadable DICOM file skipped: %s", exc)
+    for problem in corrupt:
+        logger.warning("unreadable DICOM file skipped: %s", problem)
     return scan
 
 

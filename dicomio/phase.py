@@ -66,10 +66,14 @@ _KEYWORDS: tuple[tuple[re.Pattern[str], Phase], ...] = tuple(
             r"pre[ _-]?contrast|without contrast|nc|w/o|wo contrast|sans contraste)" + _E,
             Phase.NON_CONTRAST,
         ),
-        (_W + r"(delayed|delay|equilibrium|equil|late phase|late venous|spaet)" + _E,
-         Phase.DELAYED),
-        (_W + r"(portal|portal[ _-]?venous|portalvenous|pv|pvp|venous|ven|venoes)" + _E,
-         Phase.PORTAL_VENOUS),
+        (
+            _W + r"(delayed|delay|equilibrium|equil|late phase|late venous|spaet)" + _E,
+            Phase.DELAYED,
+        ),
+        (
+            _W + r"(portal|portal[ _-]?venous|portalvenous|pv|pvp|venous|ven|venoes)" + _E,
+            Phase.PORTAL_VENOUS,
+        ),
         (_W + r"(arterial|arteriell|art|hap|early arterial|early)" + _E, Phase.ARTERIAL),
     )
 )

@@ -7,7 +7,15 @@ first-party package. Numeric criteria live in :mod:`recist.criteria`.
 from __future__ import annotations
 
 from recist.assess import assess, assess_subject
-from recist.errors import RecistError, RecistInputError
+from recist.diameters import (
+    Diameters,
+    caliper_length_lps_mm,
+    caliper_length_mm,
+    measure_diameters,
+    measure_lesions,
+    slice_diameters,
+)
+from recist.errors import MeasurementError, RecistError, RecistInputError
 from recist.model import (
     Assessment,
     AssessmentInput,
@@ -30,10 +38,12 @@ __all__ = [
     "Assessment",
     "AssessmentInput",
     "Criteria",
+    "Diameters",
     "HepaticProgression",
     "Lesion",
     "LesionRole",
     "Measurement",
+    "MeasurementError",
     "NewLesion",
     "NonTargetStatus",
     "Options",
@@ -46,4 +56,9 @@ __all__ = [
     "TimepointResult",
     "assess",
     "assess_subject",
+    "caliper_length_lps_mm",
+    "caliper_length_mm",
+    "measure_diameters",
+    "measure_lesions",
+    "slice_diameters",
 ]

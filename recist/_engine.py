@@ -142,7 +142,8 @@ def _assess_scope(
             result = ScopeResult(total, evaluated, None, None, None, False, False, None)
         else:
             nadir = nadir_mm(r.sum_mm for r in history) if scope.targets else None
-            target, notes = _target_component(scope, values, history, nadir)
+            after_cr = _was_in_cr(history[1:])
+            target, notes = _target_component(scope, values, history[0].sum_mm, nadir, after_cr)
             prior = [
                 (tp.date, r.overall_response)
                 for tp, r in zip(timepoints[1:index], history[1:], strict=True)
@@ -154,7 +155,7 @@ def _assess_scope(
                 target,
                 notes,
                 prior,
-                _was_in_cr(history[1:]),
+                after_cr,
                 options,
             )
             result = replace(result, sum_mm=total, evaluated_sum_mm=evaluated, nadir_mm=nadir)
@@ -165,15 +166,14 @@ def _assess_scope(
 def _target_component(
     scope: _Scope,
     values: list[Decimal | None],
-    history: list[ScopeResult],
+    baseline_sum: Decimal | None,
     nadir: Decimal | None,
+    after_cr: bool,
 ) -> tuple[ResponseCategory | None, list[str]]:
     """Target response of a follow-up and notes on missing or reappearing targets."""
     if not scope.targets:
         return None, []
-    baseline_sum = history[0].sum_mm
     assert baseline_sum is not None and nadir is not None  # baseline targets are all measured
-    after_cr = _was_in_cr(history[1:])
     nodes = [lesion.lymph_node for lesion in scope.targets]
     response = target_response(
         list(zip(nodes, values, strict=True)),

@@ -101,7 +101,8 @@ def _date(value: object, where: str) -> dt.date:
 
 
 def _kind(value: object) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number"}  # fmt: skip
     if value is None:
         return "null"
     return names.get(type(value), f"a {type(value).__name__}")

@@ -9,7 +9,9 @@ of Image Orientation (Patient) and ``(dr, dc)`` the Pixel Spacing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +21,12 @@ from pydicom import Dataset
 
 from reporting.errors import SourceImageError
 
-__all__ = ["SourceFrame", "source_frames"]
+__all__ = [
+    "SourceFrame",
+    "character_set",
+    "copied_header_warnings_ignored",
+    "source_frames",
+]
 
 _TOL_MM = 1e-3
 
@@ -60,7 +67,9 @@ def _attr(ds: Dataset | Any, keyword: str, what: str) -> Any:
 
 def _plane(
     position: Sequence[float], orientation: Sequence[float], spacing: Sequence[float]
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], tuple[float, float]]:
+) -> tuple[
+    npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], tuple[float, float]
+]:
     pos = np.asarray([float(v) for v in position], dtype=np.float64)
     iop = np.asarray([float(v) for v in orientation], dtype=np.float64)
     if pos.shape != (3,) or iop.shape != (6,) or len(spacing) != 2:
@@ -74,11 +83,12 @@ def _multiframe(ds: Dataset) -> list[SourceFrame]:
     frames = []
     for n, item in enumerate(per_frame, start=1):
 
-        def group(keyword: str, item: Dataset = item) -> Dataset:
+        def group(keyword: str, item: Dataset = item, n: int = n) -> Dataset:
             seq = getattr(item, keyword, None) or getattr(shared, keyword, None)
             if not seq:
                 raise SourceImageError(f"frame {n} has no {keyword}; expected a plane definition")
-            return seq[0]
+            first: Dataset = seq[0]
+            return first
 
         pos, row_dir, col_dir, spacing = _plane(
             group("PlanePositionSequence").ImagePositionPatient,
@@ -86,9 +96,19 @@ def _multiframe(ds: Dataset) -> list[SourceFrame]:
             group("PixelMeasuresSequence").PixelSpacing,
         )
         frames.append(
-            SourceFrame(ds, str(ds.SOPClassUID), str(ds.SOPInstanceUID), n,
-                        str(_attr(ds, "FrameOfReferenceUID", "a frame of reference")),
-                        pos, row_dir, col_dir, spacing, int(ds.Rows), int(ds.Columns))
+            SourceFrame(
+                ds,
+                str(ds.SOPClassUID),
+                str(ds.SOPInstanceUID),
+                n,
+                str(_attr(ds, "FrameOfReferenceUID", "a frame of reference")),
+                pos,
+                row_dir,
+                col_dir,
+                spacing,
+                int(ds.Rows),
+                int(ds.Columns),
+            )
         )
     return frames
 
@@ -100,10 +120,17 @@ def _single(ds: Dataset) -> SourceFrame:
         _attr(ds, "PixelSpacing", "a pixel spacing"),
     )
     return SourceFrame(
-        ds, str(_attr(ds, "SOPClassUID", "a SOP class")),
-        str(_attr(ds, "SOPInstanceUID", "a SOP instance UID")), None,
+        ds,
+        str(_attr(ds, "SOPClassUID", "a SOP class")),
+        str(_attr(ds, "SOPInstanceUID", "a SOP instance UID")),
+        None,
         str(_attr(ds, "FrameOfReferenceUID", "a frame of reference")),
-        pos, row_dir, col_dir, spacing, int(ds.Rows), int(ds.Columns),
+        pos,
+        row_dir,
+        col_dir,
+        spacing,
+        int(ds.Rows),
+        int(ds.Columns),
     )
 
 
@@ -143,3 +170,35 @@ def source_frames(source_images: Sequence[Dataset]) -> list[SourceFrame]:
                 "along the slice normal, as the masks' z axis"
             )
     return frames
+
+
+@contextlib.contextmanager
+def copied_header_warnings_ignored() -> Iterator[None]:
+    """Ignore highdicom's warning about a one-component person name copied from the source.
+
+    SR and SEG copy the patient and study modules of the source images as they are; a
+    de-identified source often has names such as ``Anonymous`` that highdicom flags. That is
+    the source's value, not something this package can or should change.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message=r"The string .* is unlikely to represent the intended person name",
+            category=UserWarning,
+        )
+        yield
+
+
+def character_set(ds: Dataset) -> str | list[str] | None:
+    """The source's Specific Character Set to copy, or ``None`` for the default repertoire.
+
+    Some scanners write the attribute empty; highdicom refuses an empty value, and an empty value
+    means the default repertoire (PS3.3 C.12.1.1.2), which is the same as leaving it out.
+    """
+    value = ds.get("SpecificCharacterSet")
+    if not value:
+        return None
+    if isinstance(value, str):
+        return value
+    items = [str(v) for v in value]
+    return items if len(items) > 1 else items[0]

@@ -45,8 +45,10 @@ def lesion_labels_from_measurement(
         A lesion's endpoint lies outside every component, or two lesions claim the same one:
         the measurement was not made from this mask.
     """
-    m = measurement if isinstance(measurement, MeasurementSummary) else (
-        MeasurementSummary.from_json(measurement)
+    m = (
+        measurement
+        if isinstance(measurement, MeasurementSummary)
+        else (MeasurementSummary.from_json(measurement))
     )
     tumor = np.asarray(tumor_mask, dtype=bool)
     if tumor.ndim != 3:
@@ -67,7 +69,7 @@ def lesion_labels_from_measurement(
                 f"lesion {lesion.lesion_id}: long_axis_endpoints_rc is missing; "
                 "cannot tell which voxels belong to it"
             )
-        r, c = (int(round(v)) for v in lesion.long_axis_endpoints_rc[0])
+        r, c = (round(v) for v in lesion.long_axis_endpoints_rc[0])
         k = lesion.slice_index
         if not (0 <= k < tumor.shape[0] and 0 <= r < tumor.shape[1] and 0 <= c < tumor.shape[2]):
             raise ReportingInputError(

@@ -85,8 +85,12 @@ def endpoints(
     if value is None:
         return None
     try:
-        (r0, c0), (r1, c1) = value  # type: ignore[misc]
-        pts = ((_as_float(r0, where), _as_float(c0, where)), (_as_float(r1, where), _as_float(c1, where)))
+        raw: Any = value
+        (r0, c0), (r1, c1) = raw
+        pts = (
+            (_as_float(r0, where), _as_float(c0, where)),
+            (_as_float(r1, where), _as_float(c1, where)),
+        )
     except (TypeError, ValueError) as exc:
         raise ReportingInputError(
             f"{where}: {which}_axis_endpoints_rc must be [[row, col], [row, col]]"

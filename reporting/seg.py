@@ -30,7 +30,7 @@ import numpy.typing as npt
 from pydicom import Dataset
 
 from reporting import _codes as codes
-from reporting._geometry import source_frames
+from reporting._geometry import character_set, copied_header_warnings_ignored, source_frames
 from reporting.errors import ReportingInputError, SourceImageError
 
 __all__ = ["build_seg", "seg_label_array"]
@@ -83,12 +83,14 @@ def _descriptions(
     if has_liver:
         out.append(
             hd.seg.SegmentDescription(
-                segment_number=number, segment_label="Liver",
+                segment_number=number,
+                segment_label="Liver",
                 segmented_property_category=codes.ANATOMICAL_STRUCTURE,
                 segmented_property_type=codes.LIVER,
                 algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
                 algorithm_identification=algorithm,
-                tracking_uid=uids.get("Liver") or hd.UID(), tracking_id="Liver",
+                tracking_uid=uids.get("Liver") or hd.UID(),
+                tracking_id="Liver",
                 display_color=_color(_LIVER_RGB),
             )
         )
@@ -96,12 +98,14 @@ def _descriptions(
     for lesion_id in lesion_ids:
         out.append(
             hd.seg.SegmentDescription(
-                segment_number=number, segment_label=lesion_id,
+                segment_number=number,
+                segment_label=lesion_id,
                 segmented_property_category=codes.MORPHOLOGICALLY_ALTERED,
                 segmented_property_type=codes.NEOPLASM,
                 algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
                 algorithm_identification=algorithm,
-                tracking_uid=uids.get(lesion_id) or hd.UID(), tracking_id=lesion_id,
+                tracking_uid=uids.get(lesion_id) or hd.UID(),
+                tracking_id=lesion_id,
                 anatomic_regions=[codes.LIVER] if has_liver else None,
                 display_color=_color(_LESION_RGB),
             )
@@ -172,26 +176,29 @@ def build_seg(
     if liver_mask is None and not lesion_ids:
         raise ReportingInputError("nothing to segment: no liver mask and no lesions")
     array = seg_label_array(labels, len(lesion_ids), liver_mask)
-    descriptions = _descriptions(lesion_ids, liver_mask is not None, dict(lesion_uids or {}),
-                                 algorithm_version)
+    descriptions = _descriptions(
+        lesion_ids, liver_mask is not None, dict(lesion_uids or {}), algorithm_version
+    )
     # highdicom takes a label array with one frame per source frame; for a multi-frame source
     # the frames are the slices in order, which is how source_frames() checked them.
-    seg = hd.seg.Segmentation(
-        source_images=list(source_images),
-        pixel_array=array,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions,
-        series_instance_uid=series_instance_uid or hd.UID(),
-        series_number=series_number,
-        sop_instance_uid=sop_instance_uid or hd.UID(),
-        instance_number=instance_number,
-        manufacturer=manufacturer,
-        manufacturer_model_name="liverburden",
-        software_versions=algorithm_version,
-        device_serial_number="0",
-        series_description="liverburden liver and lesions",
-        content_label="LIVERBURDEN",
-        content_description="Liver and lesions of the measurement",
-    )
+    with copied_header_warnings_ignored():
+        seg = hd.seg.Segmentation(
+            source_images=list(source_images),
+            pixel_array=array,
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=descriptions,
+            series_instance_uid=series_instance_uid or hd.UID(),
+            series_number=series_number,
+            sop_instance_uid=sop_instance_uid or hd.UID(),
+            instance_number=instance_number,
+            manufacturer=manufacturer,
+            manufacturer_model_name="liverburden",
+            software_versions=algorithm_version,
+            device_serial_number="0",
+            series_description="liverburden liver and lesions",
+            content_label="LIVERBURDEN",
+            content_description="Liver and lesions of the measurement",
+            specific_character_set=character_set(frames[0].dataset),
+        )
     logger.info("built SEG with %d segments", len(descriptions))
     return seg

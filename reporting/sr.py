@@ -17,7 +17,7 @@ Content of the report (Comprehensive 3D SR, PS3.3 A.35.13):
   of diameters (mm), target and non-target responses (DICOM CID 6144 codes where they exist),
   new-lesion progression, and the overall and hepatic responses.
 - Evidence: the whole source series (Current Requested Procedure Evidence Sequence); the Image
-  Library lists the slices the lesions were measured on.
+  Library lists the slices the lesions were measured on (single-frame sources).
 
 References
 ----------
@@ -39,7 +39,12 @@ from pydicom import Dataset
 from pydicom.uid import generate_uid
 
 from reporting import _codes as codes
-from reporting._geometry import SourceFrame, source_frames
+from reporting._geometry import (
+    SourceFrame,
+    character_set,
+    copied_header_warnings_ignored,
+    source_frames,
+)
 from reporting._parse import as_date
 from reporting.errors import ReportingInputError, SourceImageError
 from reporting.model import AssessmentSummary, LesionMeasurement, MeasurementSummary
@@ -106,8 +111,12 @@ def _lesion_group(
     measurements = [
         _axis_measurement(codes.LONG_AXIS, lesion.long_axis_mm, frame, version),
         _axis_measurement(codes.SHORT_AXIS, lesion.short_axis_mm, frame, version),
-        hd.sr.Measurement(name=codes.VOLUME, value=lesion.volume_ml, unit=codes.ML,
-                          algorithm_id=_algorithm(version)),
+        hd.sr.Measurement(
+            name=codes.VOLUME,
+            value=lesion.volume_ml,
+            unit=codes.ML,
+            algorithm_id=_algorithm(version),
+        ),
     ]
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(
@@ -153,7 +162,9 @@ def _liver_groups(
 
 
 def _response_group(
-    assessment: AssessmentSummary, date: dt.date, time_point: hd.sr.TimePointContext | None,
+    assessment: AssessmentSummary,
+    date: dt.date,
+    time_point: hd.sr.TimePointContext | None,
     version: str,
 ) -> hd.sr.MeasurementsAndQualitativeEvaluations:
     tp = assessment.timepoint(date)
@@ -182,7 +193,9 @@ def _response_group(
     if tp.sum_mm is not None:
         measurements.append(hd.sr.Measurement(codes.SUM_OF_DIAMETERS, tp.sum_mm, codes.MM))
     return hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="RECIST 1.1 response"),
+        tracking_identifier=hd.sr.TrackingIdentifier(
+            uid=hd.UID(), identifier="RECIST 1.1 response"
+        ),
         time_point_context=time_point,
         algorithm_id=_algorithm(version),
         measurements=measurements or None,
@@ -246,8 +259,10 @@ def build_sr(
     SourceImageError
         The source images are incomplete or out of slice order.
     """
-    m = measurement if isinstance(measurement, MeasurementSummary) else (
-        MeasurementSummary.from_json(measurement)
+    m = (
+        measurement
+        if isinstance(measurement, MeasurementSummary)
+        else (MeasurementSummary.from_json(measurement))
     )
     frames = source_frames(source_images)
     first = frames[0].dataset
@@ -260,18 +275,22 @@ def build_sr(
     uids = dict(lesion_uids or {})
     hepatic = m.liver_volume_ml is not None
     groups: list[Any] = [
-        _lesion_group(les, frames, uids.get(les.lesion_id), hepatic, m.algorithm_version,
-                      time_point)
+        _lesion_group(
+            les, frames, uids.get(les.lesion_id), hepatic, m.algorithm_version, time_point
+        )
         for les in m.lesions
     ]
     groups.extend(_liver_groups(m, time_point))
     if assessment is not None:
-        summary = assessment if isinstance(assessment, AssessmentSummary) else (
-            AssessmentSummary.from_json(assessment)
+        summary = (
+            assessment
+            if isinstance(assessment, AssessmentSummary)
+            else (AssessmentSummary.from_json(assessment))
         )
         raw_date = timepoint_date if timepoint_date is not None else getattr(first, "StudyDate", "")
         date = as_date(
-            raw_date if not isinstance(raw_date, str) or "-" in raw_date
+            raw_date
+            if not isinstance(raw_date, str) or "-" in raw_date
             else f"{raw_date[:4]}-{raw_date[4:6]}-{raw_date[6:8]}",
             "timepoint_date",
         )
@@ -280,32 +299,39 @@ def build_sr(
     observer = hd.sr.ObserverContext(
         observer_type=hd.sr.CodedConcept("121007", "DCM", "Device"),
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=_DEVICE_UID, name="liverburden", manufacturer_name=manufacturer,
+            uid=_DEVICE_UID,
+            name="liverburden",
+            manufacturer_name=manufacturer,
             model_name=f"liverburden {m.algorithm_version}",
         ),
     )
     procedure = codes.MR_PROCEDURE if str(first.get("Modality", "")) == "MR" else codes.CT_PROCEDURE
     library = sorted({les.slice_index for les in m.lesions})
-    referenced = [frames[k].dataset for k in library] if frames[0].frame_number is None else [first]
-    report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
-        procedure_reported=procedure,
-        imaging_measurements=groups,
-        referenced_images=referenced or None,
-    )
-    evidence = [first] if frames[0].frame_number is not None else [f.dataset for f in frames]
-    sr = hd.sr.Comprehensive3DSR(
-        evidence=evidence,
-        content=report,
-        series_instance_uid=series_instance_uid or hd.UID(),
-        series_number=series_number,
-        sop_instance_uid=sop_instance_uid or hd.UID(),
-        instance_number=instance_number,
-        manufacturer=manufacturer,
-        is_complete=True,
-        is_final=True,
-        series_description="liverburden measurement report",
-    )
+    # The Image Library (TID 1600) lists the measured slices; highdicom describes single-frame
+    # images only, so a multi-frame source is referenced by the evidence and the measurements.
+    multiframe = frames[0].frame_number is not None
+    referenced = [] if multiframe else [frames[k].dataset for k in library]
+    with copied_header_warnings_ignored():
+        report = hd.sr.MeasurementReport(
+            observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+            procedure_reported=procedure,
+            imaging_measurements=groups,
+            referenced_images=referenced or None,
+        )
+        evidence = [first] if multiframe else [f.dataset for f in frames]
+        sr = hd.sr.Comprehensive3DSR(
+            evidence=evidence,
+            content=report,
+            series_instance_uid=series_instance_uid or hd.UID(),
+            series_number=series_number,
+            sop_instance_uid=sop_instance_uid or hd.UID(),
+            instance_number=instance_number,
+            manufacturer=manufacturer,
+            is_complete=True,
+            is_final=True,
+            series_description="liverburden measurement report",
+            specific_character_set=character_set(first),
+        )
     sr.CodingSchemeIdentificationSequence = [_coding_scheme_identification()]
     sr.SoftwareVersions = m.algorithm_version
     logger.info("built SR with %d lesion groups", len(m.lesions))

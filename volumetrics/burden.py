@@ -25,9 +25,8 @@ import numpy.typing as npt
 from volumetrics.components import (
     LesionVolume,
     as_mask_3d,
-    label_lesions,
+    label_components,
     labels_from_lesion_masks,
-    lesion_volumes,
     resolve_voxel_volume_mm3,
 )
 from volumetrics.errors import MaskError
@@ -176,8 +175,7 @@ def measure_burden(
             "expected both on the series grid"
         )
     if lesion_masks is None:
-        labels, n = label_lesions(tumor)
-        lesions = lesion_volumes(labels, n, spacing_zyx_mm, voxel)
+        labels, lesions = label_components(tumor, voxel)
     else:
         labels, lesions = labels_from_lesion_masks(lesion_masks, tumor, voxel)
     tumor_voxels = int(np.count_nonzero(tumor))

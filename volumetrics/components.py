@@ -165,11 +165,49 @@ def _bbox(mask: npt.NDArray[np.bool_]) -> SliceZYX | None:
     return (bounds[0], bounds[1], bounds[2])
 
 
+def _label_crop(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.integer], int]:
+    """26-connected labels of a (cropped) mask, in uint16 when that suffices (half the memory)."""
+    try:
+        lab, n = ndimage.label(mask, structure=CONNECTIVITY_26, output=np.uint16)
+    except RuntimeError:  # more than 65535 components: scipy asks for a wider type
+        lab, n = ndimage.label(mask, structure=CONNECTIVITY_26, output=np.int32)
+    return lab, int(n)
+
+
+def label_components(
+    tumor_mask: npt.NDArray[np.bool_], voxel_mm3: float
+) -> tuple[npt.NDArray[np.int32], tuple[LesionVolume, ...]]:
+    """Label 26-connected components and measure each one (the work behind :func:`label_lesions`).
+
+    Only the mask's bounding box is labelled, and the full-size output is written only inside
+    each lesion's own bounding box: the untouched pages of the freshly zeroed array are never
+    committed, which keeps the memory of a large, mostly empty volume low.
+    """
+    mask = as_mask_3d(tumor_mask, "tumor_mask")
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    box = _bbox(mask)
+    if box is None:
+        return labels, ()
+    crop_labels, n = _label_crop(mask[box])
+    full_crop = labels[box]
+    volumes: list[LesionVolume] = []
+    for lab, obj in enumerate(ndimage.find_objects(crop_labels, max_label=n), start=1):
+        assert obj is not None  # scipy numbers its components 1..n without gaps
+        inside = crop_labels[obj] == lab
+        full_crop[obj][inside] = lab
+        count = int(np.count_nonzero(inside))
+        bbox = tuple(
+            slice(outer.start + inner.start, outer.start + inner.stop)
+            for outer, inner in zip(box, obj, strict=True)
+        )
+        volumes.append(
+            LesionVolume(lab, count, count * voxel_mm3 / _MM3_PER_ML, (bbox[0], bbox[1], bbox[2]))
+        )
+    return labels, tuple(volumes)
+
+
 def label_lesions(tumor_mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int32], int]:
     """Label the lesions of a tumour mask as 26-connected components.
-
-    Only the bounding box of the mask is labelled; the rest of the (freshly zeroed) output is never
-    written, which keeps the memory of large, mostly empty volumes low.
 
     Parameters
     ----------
@@ -189,14 +227,8 @@ def label_lesions(tumor_mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int
     MaskError
         If the mask is not a 3-D array.
     """
-    mask = as_mask_3d(tumor_mask, "tumor_mask")
-    labels = np.zeros(mask.shape, dtype=np.int32)
-    box = _bbox(mask)
-    if box is None:
-        return labels, 0
-    crop = labels[box]
-    n = ndimage.label(mask[box], structure=CONNECTIVITY_26, output=crop)
-    return labels, int(n)
+    labels, volumes = label_components(tumor_mask, 1.0)
+    return labels, len(volumes)
 
 
 def _volumes_from_labels(

@@ -103,7 +103,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     install_problem_handlers(app)
-    for module in (health, uploads, subjects, lesions, segmentations, measurements, recist,
-                   eligibility, admin):
+    for module in (
+        health,
+        uploads,
+        subjects,
+        lesions,
+        segmentations,
+        measurements,
+        recist,
+        eligibility,
+        admin,
+    ):
         app.include_router(module.router)
     return app

@@ -21,16 +21,27 @@ __all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_response"]
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-_HTTP_TITLES = {400: "Bad request", 401: "Missing or invalid API key", 403: "Forbidden",
-                404: "Not found", 405: "Method not allowed", 413: "Upload too large",
-                415: "Unsupported media type", 422: "Invalid request"}
+_HTTP_TITLES = {
+    400: "Bad request",
+    401: "Missing or invalid API key",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Upload too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+}
 
 
 def problem_response(problem: Problem, detail: str, **extra: Any) -> JSONResponse:
     """A problem+json response."""
     headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
-    return JSONResponse(problem_body(problem, detail, **extra), status_code=problem.status,
-                        media_type=PROBLEM_JSON, headers=headers)
+    return JSONResponse(
+        problem_body(problem, detail, **extra),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
 
 
 def _mapped(request: Request, exc: Exception) -> JSONResponse:
@@ -43,8 +54,13 @@ def _mapped(request: Request, exc: Exception) -> JSONResponse:
 
 def _internal(request: Request, exc: Exception) -> JSONResponse:
     ref = uuid.uuid4().hex[:12]
-    logger.error("unhandled error on %s %s (reference %s)", request.method, request.url.path, ref,
-                 exc_info=exc)
+    logger.error(
+        "unhandled error on %s %s (reference %s)",
+        request.method,
+        request.url.path,
+        ref,
+        exc_info=exc,
+    )
     return problem_response(INTERNAL, f"an unexpected error occurred; reference {ref}")
 
 

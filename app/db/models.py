@@ -1,8 +1,8 @@
 """The database schema: SQLAlchemy 2 typed models (Alembic migrations in :mod:`app.migrations`).
 
-Public identifiers are UUID strings (timepoints, segmentations, jobs, measurements) or DICOM UIDs and
-trial subject ids; integer primary keys stay internal. No table holds a patient name, patient ID or
-birth date: subjects are known by their trial subject id only.
+Public identifiers are UUID strings (timepoints, segmentations, jobs, measurements), DICOM UIDs
+and trial subject ids; integer primary keys stay internal. No table holds a patient name,
+patient ID or birth date: subjects are known by their trial subject id only.
 
 The job table is the source of truth for measurement work (whatever engine runs it); measurements
 are immutable rows, versioned per (timepoint, series, segmentation); audit events form an
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -102,7 +102,11 @@ class Base(DeclarativeBase):
     """Declarative base with a naming convention (stable constraint names for migrations)."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
 
 
 class ApiKey(Base):
@@ -217,9 +221,7 @@ class Job(Base):
     request: Mapped[dict[str, Any]] = mapped_column(default=dict)
     request_sha256: Mapped[str] = mapped_column(HASH, index=True)
     algorithm_version: Mapped[str] = mapped_column(String(32))
-    measurement_id: Mapped[str | None] = mapped_column(
-        ForeignKey("measurements.id"), default=None
-    )
+    measurement_id: Mapped[str | None] = mapped_column(ForeignKey("measurements.id"), default=None)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -321,6 +321,28 @@ def test_continued_partial_response_after_confirmation() -> None:
     assert result["best_overall_response"] == "PR"
 
 
+def test_continued_partial_response_ends_at_progression() -> None:
+    """EORTC RECIST FAQ: continued PR lasts until PD; after a PD an SD sum is SD again."""
+    data = _subject(
+        [_lesion("T1", "lung")],
+        [_tp(0, {"T1": 50}), _tp(56, {"T1": 30}), _tp(112, {"T1": 30}, new=("bone",)),
+         _tp(168, {"T1": 35.5})],
+    )  # fmt: skip
+    assert _overall(assess(data)) == ["PR", "PD", "SD"]
+
+
+def test_new_lesion_does_not_hide_reappearance_after_complete_response() -> None:
+    """RECIST 1.1 §4.4.3 Table 3 note: CR of all lesions, then a lesion back is PD (new or not)."""
+    data = _subject(
+        [_lesion("T1"), _lesion("T2", "lung")],
+        [_tp(0, {"T1": 40, "T2": 40}), _tp(56, {"T1": 0, "T2": 0}, new=("bone",)),
+         _tp(112, {"T1": 3, "T2": 0})],
+    )  # fmt: skip
+    result = assess(data)
+    assert _overall(result, "target_response") == ["CR", "PD"]
+    assert _overall(result) == ["PD", "PD"]
+
+
 @pytest.mark.parametrize(
     ("new", "expected", "hepatic_date"),
     [

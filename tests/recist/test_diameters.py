@@ -7,7 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from recist.diameters import Diameters, measure_diameters, measure_lesions, slice_diameters
+from recist.diameters import (
+    Diameters,
+    caliper_length_lps_mm,
+    caliper_length_mm,
+    measure_diameters,
+    measure_lesions,
+    slice_diameters,
+)
 from recist.errors import MeasurementError
 
 TOL = 2e-9  # lengths are rounded to 1e-9 mm
@@ -286,3 +293,66 @@ def test_measure_lesions_rejects_missing_labels_and_bad_counts() -> None:
         measure_lesions(labels, -1, (1.0, 1.0, 1.0))
     with pytest.raises(MeasurementError, match="integer"):
         measure_lesions(labels.astype(float), 2, (1.0, 1.0, 1.0))
+
+
+@pytest.mark.parametrize(
+    ("p1", "p2", "spacing", "expected"),
+    [
+        pytest.param((0, 0), (3, 4), (1.0, 1.0), 5.0, id="3-4-5"),
+        pytest.param((10, 10), (13, 14), (2.0, 0.5), math.hypot(6.0, 2.0), id="anisotropic"),
+        pytest.param((1.5, 2.25), (1.5, 2.25), (0.7, 0.7), 0.0, id="zero-length"),
+        pytest.param((0, 0), (20, 0), (0.7, 0.9), 14.0, id="rows-use-row-spacing"),
+        pytest.param((0, 0), (0, 20), (0.9, 0.7), 14.0, id="cols-use-col-spacing"),
+    ],
+)
+def test_caliper_length_uses_row_and_column_spacing(
+    p1: tuple[float, float], p2: tuple[float, float], spacing: tuple[float, float], expected: float
+) -> None:
+    """A caliper between (row, col) points is hypot(drow * row spacing, dcol * col spacing)."""
+    assert caliper_length_mm(p1, p2, spacing) == pytest.approx(expected, abs=1e-9)
+    assert caliper_length_mm(p2, p1, spacing) == caliper_length_mm(p1, p2, spacing)
+
+
+def test_caliper_between_mask_long_axis_endpoints_equals_the_long_axis() -> None:
+    """The caliper of the reported long-axis endpoints reproduces the long axis."""
+    long_mm, _, (a, b), _ = slice_diameters(_ellipse(17, 9), (0.5, 0.9))
+    assert caliper_length_mm(a, b, (0.5, 0.9)) == long_mm
+
+
+@pytest.mark.parametrize(
+    ("p1", "p2", "expected"),
+    [
+        pytest.param((0.0, 0.0, 0.0), (1.0, 2.0, 2.0), 3.0, id="1-2-2"),
+        pytest.param((-10.5, 3.0, 100.0), (-10.5, 3.0, 100.0), 0.0, id="same-point"),
+        pytest.param((1.0, 1.0, -5.0), (1.0, 1.0, 9.0), 14.0, id="along-z"),
+    ],
+)
+def test_caliper_length_lps(
+    p1: tuple[float, float, float], p2: tuple[float, float, float], expected: float
+) -> None:
+    """A caliper between patient (LPS) points is their Euclidean distance in mm."""
+    assert caliper_length_lps_mm(p1, p2) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("p1", "p2", "spacing"),
+    [
+        pytest.param((0, 0), (1, math.nan), (1.0, 1.0), id="nan-point"),
+        pytest.param((0, 0, 0), (1, 1), (1.0, 1.0), id="3d-point"),
+        pytest.param((0, 0), (1, 1), (0.0, 1.0), id="zero-spacing"),
+        pytest.param((0, 0), (1, 1), (1.0,), id="one-spacing"),
+        pytest.param((0, 0), ("a", 1), (1.0, 1.0), id="not-a-number"),
+    ],
+)
+def test_bad_caliper_input_raises(p1: tuple, p2: tuple, spacing: tuple) -> None:
+    """Caliper points must be finite (row, col) pairs and the spacing two values > 0."""
+    with pytest.raises(MeasurementError):
+        caliper_length_mm(p1, p2, spacing)
+
+
+def test_bad_lps_caliper_input_raises() -> None:
+    """LPS caliper points must be three finite numbers."""
+    with pytest.raises(MeasurementError):
+        caliper_length_lps_mm((0.0, 0.0), (1.0, 1.0, 1.0))
+    with pytest.raises(MeasurementError):
+        caliper_length_lps_mm((0.0, 0.0, math.inf), (1.0, 1.0, 1.0))

@@ -6,7 +6,7 @@ import copy
 import datetime as dt
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from recist import assess
@@ -51,7 +51,9 @@ def subjects(draw: st.DrawFn) -> dict[str, Any]:
             return {"status": "present"}
         return {"diameter_mm": draw(_tenths(15 if lesion["lymph_node"] else 10, 60))}
 
-    def follow_up_reading(lesion: dict[str, Any]) -> dict[str, Any]:
+    def follow_up_reading(lesion: dict[str, Any], all_gone: bool) -> dict[str, Any]:
+        if all_gone:  # complete responses make "reappearance after CR" reachable
+            return {"status": "absent"}
         if lesion["role"] == "non_target":
             choices = (
                 ["present"] * 3 + ["absent"] * 3 + ["not_evaluated", "unequivocal_progression"]
@@ -67,10 +69,14 @@ def subjects(draw: st.DrawFn) -> dict[str, Any]:
     day = 0
     for _ in range(draw(st.integers(1, 4))):
         day += draw(st.integers(14, 70))
-        new = draw(st.lists(st.tuples(st.sampled_from(NEW_ORGANS), st.booleans()), max_size=2))
+        found = st.lists(
+            st.tuples(st.sampled_from(NEW_ORGANS), st.booleans()), min_size=1, max_size=2
+        )
+        new = draw(st.one_of(st.just([]), st.just([]), found))
+        all_gone = draw(st.booleans())
         timepoints.append({
             "date": (START + dt.timedelta(days=day)).isoformat(),
-            "measurements": [{"lesion_id": les["lesion_id"], **follow_up_reading(les)}
+            "measurements": [{"lesion_id": les["lesion_id"], **follow_up_reading(les, all_gone)}
                              for les in lesions],
             "new_lesions": [{"organ": organ, "equivocal": eq} for organ, eq in new],
         })  # fmt: skip
@@ -96,15 +102,37 @@ def test_listing_order_never_changes_anything(subject: dict[str, Any], data: st.
     assert assess(shuffled) == assess(subject)
 
 
+def _reading(lesion_id: str, status: str) -> dict[str, str]:
+    return {"lesion_id": lesion_id, "status": status}
+
+
+# All lesions gone at the first follow-up, then only the non-target back: PD by reappearance
+# after CR, which a new lesion at the first follow-up must not turn into something better.
+REAPPEARANCE = {
+    "subject_id": "S-PROP",
+    "lesions": [
+        {"lesion_id": "T1", "organ": "liver", "lymph_node": False, "role": "target"},
+        {"lesion_id": "NT1", "organ": "bone", "lymph_node": False, "role": "non_target"},
+    ],
+    "timepoints": [
+        {"date": "2020-01-01", "baseline": True, "new_lesions": [],
+         "measurements": [{"lesion_id": "T1", "diameter_mm": 20}, _reading("NT1", "present")]},
+        {"date": "2020-03-01", "new_lesions": [],
+         "measurements": [_reading("T1", "absent"), _reading("NT1", "absent")]},
+        {"date": "2020-05-01", "new_lesions": [],
+         "measurements": [_reading("T1", "absent"), _reading("NT1", "present")]},
+    ],
+}  # fmt: skip
+
+
 @FAST
-@given(subjects(), st.data())
+@given(subjects(), st.integers(1, 4), st.sampled_from(NEW_ORGANS))
+@example(REAPPEARANCE, 1, "lung")
 def test_a_new_lesion_never_improves_a_response(
-    subject: dict[str, Any], data: st.DataObject
+    subject: dict[str, Any], k_choice: int, organ: str
 ) -> None:
     """RECIST 1.1 §4.3.4: an unequivocal new lesion is PD and never makes any response better."""
-    follow_ups = len(subject["timepoints"]) - 1
-    k = data.draw(st.integers(1, follow_ups))
-    organ = data.draw(st.sampled_from(NEW_ORGANS))
+    k = min(k_choice, len(subject["timepoints"]) - 1)
     worse = copy.deepcopy(subject)
     worse["timepoints"][k]["new_lesions"].append({"organ": organ, "equivocal": False})
     before, after = assess(subject), assess(worse)
@@ -121,15 +149,24 @@ def test_a_new_lesion_never_improves_a_response(
     )
 
 
-def _same_or_backdated(old: dict[str, Any], new: dict[str, Any]) -> bool:
+def _organs(timepoint: dict[str, Any], *, equivocal: bool, liver_only: bool) -> set[str]:
+    return {
+        n["organ"]
+        for n in timepoint["new_lesions"]
+        if n["equivocal"] is equivocal and (n["organ"] == "liver" or not liver_only)
+    }
+
+
+def _same_or_backdated(old: dict[str, Any], new: dict[str, Any], confirmable: set[str]) -> bool:
+    """Unchanged, or PD dated back for an equivocal lesion the added timepoint confirms."""
     if old == new:
         return True
     unchanged = ("sum_mm", "nadir_mm", "target_response", "non_target_response")
     return (
-        all(old[key] == new[key] for key in unchanged)
+        bool(confirmable)
+        and all(old[key] == new[key] for key in unchanged)
         and new["overall_response"] == "PD"
         and new["new_lesions"]
-        and not old["new_lesions"]
         and new["equivocal_new_lesions"]
     )
 
@@ -139,13 +176,20 @@ def _same_or_backdated(old: dict[str, Any], new: dict[str, Any]) -> bool:
 def test_adding_a_timepoint_never_changes_earlier_ones(subject: dict[str, Any]) -> None:
     """RECIST 1.1 §4.3.4: a new timepoint only changes earlier ones by dating back equivocal PD."""
     prefix = copy.deepcopy(subject)
-    prefix["timepoints"].pop()
+    added = prefix["timepoints"].pop()
     before, after = assess(prefix), assess(subject)
-    for old, new in zip(before["timepoints"], after["timepoints"], strict=False):
-        old_whole = {k: v for k, v in old.items() if k != "hepatic"}
-        new_whole = {k: v for k, v in new.items() if k != "hepatic"}
-        assert _same_or_backdated(old_whole, new_whole)
-        assert _same_or_backdated(old["hepatic"], new["hepatic"])
+    pairs = zip(prefix["timepoints"], before["timepoints"], after["timepoints"], strict=False)
+    for given_tp, old, new in pairs:
+        for liver_only in (False, True):
+            confirmable = _organs(given_tp, equivocal=True, liver_only=liver_only) & _organs(
+                added, equivocal=False, liver_only=liver_only
+            )
+            if liver_only:
+                old_scope, new_scope = old["hepatic"], new["hepatic"]
+            else:
+                old_scope = {k: v for k, v in old.items() if k != "hepatic"}
+                new_scope = {k: v for k, v in new.items() if k != "hepatic"}
+            assert _same_or_backdated(old_scope, new_scope, confirmable)
 
 
 @FAST

@@ -42,9 +42,12 @@ def _uid(*parts: object) -> str:
     return str(generate_uid(entropy_srcs=[str(p) for p in ("tinyct", *parts)]))
 
 
-def _affine(spacing: tuple[float, float, float], origin: tuple[float, float, float],
-            row_dir: tuple[float, float, float], col_dir: tuple[float, float, float]
-            ) -> npt.NDArray[np.float64]:
+def _affine(
+    spacing: tuple[float, float, float],
+    origin: tuple[float, float, float],
+    row_dir: tuple[float, float, float],
+    col_dir: tuple[float, float, float],
+) -> npt.NDArray[np.float64]:
     r = np.asarray(row_dir, dtype=float)
     c = np.asarray(col_dir, dtype=float)
     n = np.cross(r, c)
@@ -56,9 +59,14 @@ def _affine(spacing: tuple[float, float, float], origin: tuple[float, float, flo
     return a
 
 
-def _datasets(hu: npt.NDArray[np.int16], affine: npt.NDArray[np.float64], seed: str,
-              row_dir: tuple[float, float, float], col_dir: tuple[float, float, float],
-              spacing: tuple[float, float, float]) -> list[Dataset]:
+def _datasets(
+    hu: npt.NDArray[np.int16],
+    affine: npt.NDArray[np.float64],
+    seed: str,
+    row_dir: tuple[float, float, float],
+    col_dir: tuple[float, float, float],
+    spacing: tuple[float, float, float],
+) -> list[Dataset]:
     study, series, frame = _uid(seed, "study"), _uid(seed, "series"), _uid(seed, "for")
     out = []
     for k in range(hu.shape[0]):
@@ -124,12 +132,16 @@ def make_tiny_ct(
     kk, jj, ii = np.indices(shape, dtype=float)
     sz, sy, sx = spacing
     cz, cy, cx = (shape[0] - 1) / 2, (shape[1] - 1) / 2, (shape[2] - 1) / 2
-    liver = (((kk - cz) * sz / 14.0) ** 2 + ((jj - cy) * sy / 20.0) ** 2
-             + ((ii - cx) * sx / 22.0) ** 2) <= 1.0
+    liver = (
+        ((kk - cz) * sz / 14.0) ** 2 + ((jj - cy) * sy / 20.0) ** 2 + ((ii - cx) * sx / 22.0) ** 2
+    ) <= 1.0
     labels = np.zeros(shape, dtype=np.int32)
     for n, (centre, radius) in enumerate(lesion_centres_radii, start=1):
-        d2 = (((kk - centre[0]) * sz) ** 2 + ((jj - centre[1]) * sy) ** 2
-              + ((ii - centre[2]) * sx) ** 2)
+        d2 = (
+            ((kk - centre[0]) * sz) ** 2
+            + ((jj - centre[1]) * sy) ** 2
+            + ((ii - centre[2]) * sx) ** 2
+        )
         labels[(d2 <= radius**2) & (labels == 0)] = n
     hu = np.full(shape, -1000, dtype=np.int16)
     body = (((jj - cy) * sy / 24.0) ** 2 + ((ii - cx) * sx / 25.0) ** 2) <= 1.0
@@ -143,13 +155,19 @@ def make_tiny_ct(
     for n in range(1, len(lesion_centres_radii) + 1):
         mask = labels == n
         d = measure_diameters(mask, spacing)
-        lesions.append({
-            "lesion_id": "", "label": n, "volume_ml": float(mask.sum() * voxel_ml),
-            "long_axis_mm": d.long_axis_mm, "short_axis_mm": d.short_axis_mm,
-            "slice_index": d.slice_index, "measurable": d.long_axis_mm >= 10.0,
-            "long_axis_endpoints_rc": [list(p) for p in d.long_axis_endpoints_rc],
-            "short_axis_endpoints_rc": [list(p) for p in d.short_axis_endpoints_rc],
-        })
+        lesions.append(
+            {
+                "lesion_id": "",
+                "label": n,
+                "volume_ml": float(mask.sum() * voxel_ml),
+                "long_axis_mm": d.long_axis_mm,
+                "short_axis_mm": d.short_axis_mm,
+                "slice_index": d.slice_index,
+                "measurable": d.long_axis_mm >= 10.0,
+                "long_axis_endpoints_rc": [list(p) for p in d.long_axis_endpoints_rc],
+                "short_axis_endpoints_rc": [list(p) for p in d.short_axis_endpoints_rc],
+            }
+        )
     lesions.sort(key=lambda r: -r["long_axis_mm"])
     relabel = np.zeros(len(lesions) + 1, dtype=np.int32)
     for i, rec in enumerate(lesions, start=1):
@@ -159,15 +177,22 @@ def make_tiny_ct(
     liver_ml = float((liver | (labels > 0)).sum() * voxel_ml)
     tumor_ml = float((labels > 0).sum() * voxel_ml)
     measurement = {
-        "series": {"series_instance_uid": datasets[0].SeriesInstanceUID,
-                   "study_instance_uid": datasets[0].StudyInstanceUID, "modality": "CT",
-                   "slices": shape[0], "spacing_mm": list(spacing),
-                   "slice_thickness_mm": spacing[0]},
+        "series": {
+            "series_instance_uid": datasets[0].SeriesInstanceUID,
+            "study_instance_uid": datasets[0].StudyInstanceUID,
+            "modality": "CT",
+            "slices": shape[0],
+            "spacing_mm": list(spacing),
+            "slice_thickness_mm": spacing[0],
+        },
         "liver_volume_ml": liver_ml,
         "tumor_volume_ml": tumor_ml,
         "burden_fraction": tumor_ml / liver_ml,
-        "eligibility": {"burden_le_70pct": True, "burden_gt_25pct": False,
-                        "measurable_liver_lesion": True},
+        "eligibility": {
+            "burden_le_70pct": True,
+            "burden_gt_25pct": False,
+            "measurable_liver_lesion": True,
+        },
         "lesions": lesions,
         "inputs": {"input_sha256": "ab" * 32},
         "algorithm_version": "0.1.0",
@@ -175,19 +200,27 @@ def make_tiny_ct(
     return TinyCT(datasets, hu, liver, labels, affine, measurement)
 
 
-def assessment_input(subject_id: str = "S-001", sums: tuple[float, ...] = (30.0, 20.0, 36.0),
-                     start: dt.date = dt.date(2020, 1, 1)) -> dict[str, Any]:
+def assessment_input(
+    subject_id: str = "S-001",
+    sums: tuple[float, ...] = (30.0, 20.0, 36.0),
+    start: dt.date = dt.date(2020, 1, 1),
+) -> dict[str, Any]:
     """A RECIST input with one liver target lesion (T1), a node (N1) and a non-target (NT1)."""
     timepoints = []
     for n, total in enumerate(sums):
         date = start + dt.timedelta(days=56 * n)
-        timepoints.append({
-            "date": date.isoformat(), "baseline": n == 0,
-            "measurements": [{"lesion_id": "T1", "diameter_mm": total - 16.0},
-                             {"lesion_id": "N1", "diameter_mm": 16.0},
-                             {"lesion_id": "NT1", "status": "present"}],
-            "new_lesions": [],
-        })
+        timepoints.append(
+            {
+                "date": date.isoformat(),
+                "baseline": n == 0,
+                "measurements": [
+                    {"lesion_id": "T1", "diameter_mm": total - 16.0},
+                    {"lesion_id": "N1", "diameter_mm": 16.0},
+                    {"lesion_id": "NT1", "status": "present"},
+                ],
+                "new_lesions": [],
+            }
+        )
     return {
         "subject_id": subject_id,
         "reference_date": start.isoformat(),

@@ -113,3 +113,28 @@ def test_totalsegmentator_liver_volumes(
     labels, n = label_lesions(liver)
     sizes = sorted(np.bincount(labels.ravel())[1:].tolist(), reverse=True)
     assert (n, sizes) == (len(components), components)
+
+
+@pytest.mark.parametrize(
+    ("case", "voxels", "volume_ml_ref"),
+    [
+        pytest.param("lung1", 837, 1.3612, id="lung1"),
+        pytest.param("lung2", 24_644, 48.4341, id="lung2"),
+    ],
+)
+def test_pyradiomics_lung_tumour_volumes(
+    shared_data: Path, case: str, voxels: int, volume_ml_ref: float
+) -> None:
+    """pyradiomics lung tumours (no liver): one lesion, volume = voxels x stored spacing."""
+    array, spacing = _read(shared_data / "pyradiomics-lung" / f"{case}_label.nrrd")
+    result, labels = measure_burden(array > 0, None, spacing)
+    assert result.tumor_voxels == voxels
+    assert result.tumor_volume_ml == pytest.approx(volume_ml_ref, abs=5e-5)
+    assert len(result.lesions) == 1
+    assert result.lesions[0].voxel_count == voxels
+    assert (result.liver_volume_ml, result.burden_fraction, result.burden_le_70pct) == (
+        None,
+        None,
+        None,
+    )
+    assert int(labels.max()) == 1

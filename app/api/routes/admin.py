@@ -18,8 +18,13 @@ Keys = Annotated[Principal, Depends(require(Permission.MANAGE_KEYS))]
 Auditor = Annotated[Principal, Depends(require(Permission.READ_AUDIT))]
 
 
-@router.post("/v1/keys", status_code=201, response_model=KeyCreated, summary="Create a key",
-             responses=problems(401, 403, 422))
+@router.post(
+    "/v1/keys",
+    status_code=201,
+    response_model=KeyCreated,
+    summary="Create a key",
+    responses=problems(401, 403, 422),
+)
 def post_key(body: KeyCreate, principal: Keys, session: SessionDep) -> KeyCreated:
     """A new key; the plain key is in this answer only."""
     row, key = create_key(session, body.role, body.name, principal.actor)
@@ -27,15 +32,20 @@ def post_key(body: KeyCreate, principal: Keys, session: SessionDep) -> KeyCreate
     return KeyCreated(**KeyPublic.from_domain(row).model_dump(), key=key)
 
 
-@router.get("/v1/keys", response_model=list[KeyPublic], summary="List keys",
-            responses=problems(401, 403))
+@router.get(
+    "/v1/keys", response_model=list[KeyPublic], summary="List keys", responses=problems(401, 403)
+)
 def get_keys(_: Keys, session: SessionDep) -> list[KeyPublic]:
     """Every key's public part."""
     return [KeyPublic.from_domain(r) for r in list_keys(session)]
 
 
-@router.delete("/v1/keys/{key_id}", response_model=KeyPublic, summary="Revoke a key",
-               responses=problems(401, 403, 404))
+@router.delete(
+    "/v1/keys/{key_id}",
+    response_model=KeyPublic,
+    summary="Revoke a key",
+    responses=problems(401, 403, 404),
+)
 def delete_key(key_id: str, principal: Keys, session: SessionDep) -> KeyPublic:
     """Revoke a key (idempotent)."""
     row = revoke_key(session, key_id, principal.actor)
@@ -43,8 +53,12 @@ def delete_key(key_id: str, principal: Keys, session: SessionDep) -> KeyPublic:
     return KeyPublic.from_domain(row)
 
 
-@router.get("/v1/audit/events", response_model=list[AuditEventPublic],
-            summary="Audit events", responses=problems(401, 403))
+@router.get(
+    "/v1/audit/events",
+    response_model=list[AuditEventPublic],
+    summary="Audit events",
+    responses=problems(401, 403),
+)
 def get_events(
     _: Auditor,
     session: SessionDep,
@@ -57,10 +71,15 @@ def get_events(
     return [AuditEventPublic.from_domain(e) for e in events]
 
 
-@router.get("/v1/audit/verify", response_model=AuditVerifyPublic, summary="Verify the chain",
-            responses=problems(401, 403))
+@router.get(
+    "/v1/audit/verify",
+    response_model=AuditVerifyPublic,
+    summary="Verify the chain",
+    responses=problems(401, 403),
+)
 def get_verify(_: Auditor, session: SessionDep) -> AuditVerifyPublic:
     """Recompute the hash chain; ``ok`` is false when any event was edited or deleted."""
     report = audit.verify(session)
-    return AuditVerifyPublic(ok=report.ok, events=report.events, head_seq=report.head_seq,
-                             problems=list(report.problems))
+    return AuditVerifyPublic(
+        ok=report.ok, events=report.events, head_seq=report.head_seq, problems=list(report.problems)
+    )

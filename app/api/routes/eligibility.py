@@ -18,15 +18,22 @@ router = APIRouter(tags=["edc"])
 Summary = Annotated[Principal, Depends(require(Permission.READ_SUMMARY))]
 
 
-@router.get("/v1/subjects/{subject_id}/eligibility", response_model=EligibilityPublic,
-            summary="Eligibility at baseline", responses=problems(401, 403, 404))
+@router.get(
+    "/v1/subjects/{subject_id}/eligibility",
+    response_model=EligibilityPublic,
+    summary="Eligibility at baseline",
+    responses=problems(401, 403, 404),
+)
 def get_eligibility(subject_id: str, _: Summary, session: SessionDep) -> EligibilityPublic:
     """Burden thresholds and measurable liver lesion from the baseline's latest measurement."""
     return EligibilityPublic(**eligibility(session, repo.get_subject(session, subject_id)))
 
 
-@router.get("/v1/subjects/{subject_id}/burden", summary="Burden per timepoint",
-            responses=problems(401, 403, 404))
+@router.get(
+    "/v1/subjects/{subject_id}/burden",
+    summary="Burden per timepoint",
+    responses=problems(401, 403, 404),
+)
 def get_burden(subject_id: str, _: Summary, session: SessionDep) -> dict[str, Any]:
     """Liver and tumour volumes and burden of each timepoint's latest measurement."""
     return burden_summary(session, repo.get_subject(session, subject_id))

@@ -7,8 +7,11 @@ from fastapi import APIRouter
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness", responses={200: {"content": {"application/json": {
-    "example": {"status": "ok"}}}}})
+@router.get(
+    "/healthz",
+    summary="Liveness",
+    responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+)
 def healthz() -> dict[str, str]:
     """The service is up."""
     return {"status": "ok"}

@@ -19,8 +19,11 @@ Editor = Annotated[Principal, Depends(require(Permission.EDIT_LESIONS))]
 Reader = Annotated[Principal, Depends(require(Permission.READ))]
 
 
-@router.put("/v1/subjects/{subject_id}/lesions", summary="Replace the lesion table",
-            responses=problems(401, 403, 404, 422))
+@router.put(
+    "/v1/subjects/{subject_id}/lesions",
+    summary="Replace the lesion table",
+    responses=problems(401, 403, 404, 422),
+)
 def replace_lesions(
     subject_id: str, body: LesionsPut, principal: Editor, session: SessionDep
 ) -> dict[str, Any]:
@@ -31,16 +34,21 @@ def replace_lesions(
     return lesion_table(session, subject)
 
 
-@router.get("/v1/subjects/{subject_id}/lesions", summary="The lesion table",
-            responses=problems(401, 403, 404))
+@router.get(
+    "/v1/subjects/{subject_id}/lesions",
+    summary="The lesion table",
+    responses=problems(401, 403, 404),
+)
 def get_lesions(subject_id: str, _: Reader, session: SessionDep) -> dict[str, Any]:
     """Lesions with their measurements per timepoint and the new lesions per timepoint."""
     return lesion_table(session, repo.get_subject(session, subject_id))
 
 
-@router.put("/v1/subjects/{subject_id}/timepoints/{timepoint_id}/lesions",
-            summary="Record a timepoint's lesion measurements",
-            responses=problems(401, 403, 404, 422))
+@router.put(
+    "/v1/subjects/{subject_id}/timepoints/{timepoint_id}/lesions",
+    summary="Record a timepoint's lesion measurements",
+    responses=problems(401, 403, 404, 422),
+)
 def replace_timepoint_lesions(
     subject_id: str,
     timepoint_id: str,

@@ -19,8 +19,13 @@ router = APIRouter(tags=["measurements"])
 Reader = Annotated[Principal, Depends(require(Permission.READ))]
 
 
-@router.post("/v1/measurements", status_code=202, response_model=JobAccepted,
-             summary="Request a measurement", responses=problems(401, 403, 404, 422))
+@router.post(
+    "/v1/measurements",
+    status_code=202,
+    response_model=JobAccepted,
+    summary="Request a measurement",
+    responses=problems(401, 403, 404, 422),
+)
 def request_measurement(
     body: MeasurementCreate,
     principal: Annotated[Principal, Depends(require(Permission.MEASURE))],
@@ -37,19 +42,27 @@ def request_measurement(
     session.commit()
     if created:
         jobs.enqueue(job.id)
-    return JSONResponse({"job_id": job.id}, status_code=202,
-                        headers={"Location": f"/v1/jobs/{job.id}"})
+    return JSONResponse(
+        {"job_id": job.id}, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
+    )
 
 
-@router.get("/v1/jobs/{job_id}", response_model=JobPublic, summary="Job status",
-            responses=problems(401, 403, 404))
+@router.get(
+    "/v1/jobs/{job_id}",
+    response_model=JobPublic,
+    summary="Job status",
+    responses=problems(401, 403, 404),
+)
 def get_job(job_id: str, _: Reader, session: SessionDep) -> JobPublic:
     """Status, progress 0..1, ``result_url`` when succeeded, ``error`` when failed."""
     return JobPublic.from_domain(repo.get_job(session, job_id))
 
 
-@router.get("/v1/measurements/{measurement_id}", summary="A measurement result",
-            responses=problems(401, 403, 404))
+@router.get(
+    "/v1/measurements/{measurement_id}",
+    summary="A measurement result",
+    responses=problems(401, 403, 404),
+)
 def get_measurement(measurement_id: str, _: Reader, session: SessionDep) -> dict[str, Any]:
     """The ``liverburden measure`` JSON plus its identity, inputs and provenance."""
     m = repo.get_measurement(session, measurement_id)

@@ -22,10 +22,17 @@ _EXAMPLE = {
     "subject_id": "S-001",
     "lesions": [{"lesion_id": "T1", "organ": "liver", "lymph_node": False, "role": "target"}],
     "timepoints": [
-        {"date": "2020-01-01", "baseline": True,
-         "measurements": [{"lesion_id": "T1", "diameter_mm": 21.0}], "new_lesions": []},
-        {"date": "2020-03-01", "measurements": [{"lesion_id": "T1", "diameter_mm": 26.0}],
-         "new_lesions": []},
+        {
+            "date": "2020-01-01",
+            "baseline": True,
+            "measurements": [{"lesion_id": "T1", "diameter_mm": 21.0}],
+            "new_lesions": [],
+        },
+        {
+            "date": "2020-03-01",
+            "measurements": [{"lesion_id": "T1", "diameter_mm": 26.0}],
+            "new_lesions": [],
+        },
     ],
 }
 
@@ -35,8 +42,9 @@ def _sha(doc: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@router.post("/v1/recist/assess", summary="Assess posted RECIST input",
-             responses=problems(401, 403, 422))
+@router.post(
+    "/v1/recist/assess", summary="Assess posted RECIST input", responses=problems(401, 403, 422)
+)
 def assess_posted(
     body: Annotated[dict[str, Any], Body(examples=[_EXAMPLE])],
     principal: Annotated[Principal, Depends(require(Permission.ASSESS))],
@@ -44,15 +52,23 @@ def assess_posted(
 ) -> dict[str, Any]:
     """contracts/recist-assess.md: the input JSON in, the output JSON back."""
     result = assess(body)
-    audit.record(session, principal.actor, "assessment.computed", "recist_input", _sha(body),
-                 {"input_sha256": _sha(body),
-                  "best_overall_response": result.get("best_overall_response")})
+    audit.record(
+        session,
+        principal.actor,
+        "assessment.computed",
+        "recist_input",
+        _sha(body),
+        {"input_sha256": _sha(body), "best_overall_response": result.get("best_overall_response")},
+    )
     session.commit()
     return result
 
 
-@router.get("/v1/subjects/{subject_id}/assessment", summary="A subject's RECIST assessment",
-            responses=problems(401, 403, 404, 422))
+@router.get(
+    "/v1/subjects/{subject_id}/assessment",
+    summary="A subject's RECIST assessment",
+    responses=problems(401, 403, 404, 422),
+)
 def subject_assessment(
     subject_id: str,
     principal: Annotated[Principal, Depends(require(Permission.READ_SUMMARY))],
@@ -62,16 +78,25 @@ def subject_assessment(
     """The engine's output for the lesion table, from the baseline on (audited)."""
     subject = repo.get_subject(session, subject_id)
     _, timepoints = study_timepoints(session, subject)
-    options = {} if confirmation_required is None else {
-        "confirmation_required": confirmation_required}
+    options = (
+        {} if confirmation_required is None else {"confirmation_required": confirmation_required}
+    )
     doc = assessment_input(session, subject, timepoints, options=options)
     result = assess(doc)
     for tp, out in zip(timepoints, result.get("timepoints", []), strict=False):
         out.setdefault("timepoint_id", tp.id)
         out.setdefault("label", tp.label)
-    audit.record(session, principal.actor, "assessment.computed", "subject", subject_id,
-                 {"input_sha256": _sha(doc),
-                  "best_overall_response": result.get("best_overall_response"),
-                  "hepatic_progression": result.get("hepatic_progression")})
+    audit.record(
+        session,
+        principal.actor,
+        "assessment.computed",
+        "subject",
+        subject_id,
+        {
+            "input_sha256": _sha(doc),
+            "best_overall_response": result.get("best_overall_response"),
+            "hepatic_progression": result.get("hepatic_progression"),
+        },
+    )
     session.commit()
     return result

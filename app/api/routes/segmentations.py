@@ -6,7 +6,7 @@ and name them by SOP Instance UID in the measurement request.
 
 from __future__ import annotations
 
-from typing import Annotated, BinaryIO
+from typing import IO, Annotated
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
@@ -36,7 +36,7 @@ def _suffix(name: str) -> str:
     )
 
 
-def _check_magic(fp: BinaryIO, suffix: str) -> None:
+def _check_magic(fp: IO[bytes], suffix: str) -> None:
     head = fp.read(352)
     fp.seek(0)
     ok = {
@@ -48,8 +48,13 @@ def _check_magic(fp: BinaryIO, suffix: str) -> None:
         raise UnsupportedMediaError(f"the file's content is not {suffix} data")
 
 
-@router.post("/v1/segmentations", status_code=201, response_model=SegmentationPublic,
-             summary="Upload a label map", responses=problems(401, 403, 404, 413, 415, 422))
+@router.post(
+    "/v1/segmentations",
+    status_code=201,
+    response_model=SegmentationPublic,
+    summary="Upload a label map",
+    responses=problems(401, 403, 404, 413, 415, 422),
+)
 def upload_segmentation(
     file: Annotated[UploadFile, File(description="NIfTI/NRRD label map on the series' grid.")],
     series_instance_uid: Annotated[str, Form(pattern=r"^[0-9]+(\.[0-9]+)*$", max_length=64)],
@@ -67,13 +72,28 @@ def upload_segmentation(
         ref = blobs.put_stream(file.file, max_bytes=settings.max_upload_bytes)
     except ValueError as exc:
         raise UploadTooLargeError(str(exc)) from exc
-    row = Segmentation(series_instance_uid=series_instance_uid, kind="labelmap",
-                       file_suffix=suffix, sha256=ref.sha256, blob_path=ref.relpath,
-                       size_bytes=ref.size_bytes, created_by=principal.actor)
+    row = Segmentation(
+        series_instance_uid=series_instance_uid,
+        kind="labelmap",
+        file_suffix=suffix,
+        sha256=ref.sha256,
+        blob_path=ref.relpath,
+        size_bytes=ref.size_bytes,
+        created_by=principal.actor,
+    )
     session.add(row)
     session.flush()
-    audit.record(session, principal.actor, "segmentation.uploaded", "segmentation", row.id,
-                 {"sha256": ref.sha256, "size_bytes": ref.size_bytes,
-                  "series_instance_uid": series_instance_uid})
+    audit.record(
+        session,
+        principal.actor,
+        "segmentation.uploaded",
+        "segmentation",
+        row.id,
+        {
+            "sha256": ref.sha256,
+            "size_bytes": ref.size_bytes,
+            "series_instance_uid": series_instance_uid,
+        },
+    )
     session.commit()
     return SegmentationPublic.from_domain(row)

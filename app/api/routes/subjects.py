@@ -23,8 +23,13 @@ Manage = Annotated[Principal, Depends(require(Permission.MANAGE_SUBJECTS))]
 Reader = Annotated[Principal, Depends(require(Permission.READ))]
 
 
-@router.post("/v1/subjects", status_code=201, response_model=SubjectPublic,
-             summary="Create a subject", responses=problems(401, 403, 409, 422))
+@router.post(
+    "/v1/subjects",
+    status_code=201,
+    response_model=SubjectPublic,
+    summary="Create a subject",
+    responses=problems(401, 403, 409, 422),
+)
 def create_subject(body: SubjectCreate, principal: Manage, session: SessionDep) -> SubjectPublic:
     """A trial subject by its trial subject id (never a patient name or hospital ID)."""
     exists = select(Subject.id).where(Subject.subject_id == body.subject_id)
@@ -36,14 +41,19 @@ def create_subject(body: SubjectCreate, principal: Manage, session: SessionDep) 
         session.flush()
     except IntegrityError as exc:
         raise AlreadyExistsError(f"subject {body.subject_id!r} exists already") from exc
-    audit.record(session, principal.actor, "subject.created", "subject", body.subject_id,
-                 {"arm": body.arm})
+    audit.record(
+        session, principal.actor, "subject.created", "subject", body.subject_id, {"arm": body.arm}
+    )
     session.commit()
     return SubjectPublic.from_domain(row)
 
 
-@router.get("/v1/subjects", response_model=list[SubjectPublic], summary="List subjects",
-            responses=problems(401, 403))
+@router.get(
+    "/v1/subjects",
+    response_model=list[SubjectPublic],
+    summary="List subjects",
+    responses=problems(401, 403),
+)
 def list_subjects(
     _: Reader,
     session: SessionDep,
@@ -57,16 +67,24 @@ def list_subjects(
     return [SubjectPublic.from_domain(r) for r in rows]
 
 
-@router.get("/v1/subjects/{subject_id}", response_model=SubjectPublic, summary="One subject",
-            responses=problems(401, 403, 404))
+@router.get(
+    "/v1/subjects/{subject_id}",
+    response_model=SubjectPublic,
+    summary="One subject",
+    responses=problems(401, 403, 404),
+)
 def get_subject(subject_id: str, _: Reader, session: SessionDep) -> SubjectPublic:
     """A subject."""
     return SubjectPublic.from_domain(repo.get_subject(session, subject_id))
 
 
-@router.post("/v1/subjects/{subject_id}/timepoints", status_code=201,
-             response_model=TimepointPublic, summary="Create a timepoint",
-             responses=problems(401, 403, 404, 409, 422))
+@router.post(
+    "/v1/subjects/{subject_id}/timepoints",
+    status_code=201,
+    response_model=TimepointPublic,
+    summary="Create a timepoint",
+    responses=problems(401, 403, 404, 409, 422),
+)
 def create_timepoint(
     subject_id: str, body: TimepointCreate, principal: Manage, session: SessionDep
 ) -> TimepointPublic:
@@ -77,25 +95,47 @@ def create_timepoint(
         raise AlreadyExistsError(f"subject {subject_id} has a timepoint {body.label!r} already")
     if body.baseline and any(tp.baseline for tp in timepoints):
         raise AlreadyExistsError(f"subject {subject_id} has a baseline timepoint already")
-    row = Timepoint(subject_pk=subject.id, label=body.label, date=body.date,
-                    study_instance_uid=body.study_instance_uid, baseline=body.baseline,
-                    created_by=principal.actor)
+    row = Timepoint(
+        subject_pk=subject.id,
+        label=body.label,
+        date=body.date,
+        study_instance_uid=body.study_instance_uid,
+        baseline=body.baseline,
+        created_by=principal.actor,
+    )
     session.add(row)
     try:
         session.flush()
     except IntegrityError as exc:
         raise AlreadyExistsError(f"subject {subject_id} has a timepoint {body.label!r}") from exc
-    audit.record(session, principal.actor, "timepoint.created", "timepoint", row.id,
-                 {"subject_id": subject_id, "label": body.label, "date": body.date.isoformat(),
-                  "study_instance_uid": body.study_instance_uid, "baseline": body.baseline})
+    audit.record(
+        session,
+        principal.actor,
+        "timepoint.created",
+        "timepoint",
+        row.id,
+        {
+            "subject_id": subject_id,
+            "label": body.label,
+            "date": body.date.isoformat(),
+            "study_instance_uid": body.study_instance_uid,
+            "baseline": body.baseline,
+        },
+    )
     session.commit()
     return TimepointPublic.from_domain(row, subject_id)
 
 
-@router.get("/v1/subjects/{subject_id}/timepoints", response_model=list[TimepointPublic],
-            summary="A subject's timepoints", responses=problems(401, 403, 404))
+@router.get(
+    "/v1/subjects/{subject_id}/timepoints",
+    response_model=list[TimepointPublic],
+    summary="A subject's timepoints",
+    responses=problems(401, 403, 404),
+)
 def list_timepoints(subject_id: str, _: Reader, session: SessionDep) -> list[TimepointPublic]:
     """Timepoints by date."""
     subject = repo.get_subject(session, subject_id)
-    return [TimepointPublic.from_domain(tp, subject_id)
-            for tp in repo.subject_timepoints(session, subject)]
+    return [
+        TimepointPublic.from_domain(tp, subject_id)
+        for tp in repo.subject_timepoints(session, subject)
+    ]

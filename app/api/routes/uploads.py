@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, BinaryIO
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -12,8 +12,8 @@ from app.api.deps import BlobsDep, SessionDep, SettingsDep, require
 from app.api.responses import problems
 from app.schemas import UploadPublic
 from app.security import Permission, Principal
-from app.uploads import ingest_upload
 from app.studies import list_studies
+from app.uploads import ingest_upload
 
 router = APIRouter(tags=["uploads"])
 
@@ -61,7 +61,7 @@ async def upload(
     """
     form = await request.form(max_files=settings.max_upload_files, max_fields=100)
     try:
-        files: list[tuple[str, BinaryIO]] = [
+        files: list[tuple[str, IO[bytes]]] = [
             (part.filename or "file", part.file)
             for part in form.getlist("files")
             if isinstance(part, UploadFile)
@@ -73,8 +73,9 @@ async def upload(
         await form.close()
 
 
-@router.get("/v1/studies", summary="Stored studies and series (with phase)",
-            responses=problems(401, 403))
+@router.get(
+    "/v1/studies", summary="Stored studies and series (with phase)", responses=problems(401, 403)
+)
 def studies(
     _: Annotated[Principal, Depends(require(Permission.READ))],
     session: SessionDep,

@@ -1,0 +1,133 @@
+"""Every registered route x every role (and no key) against the one expected permission table."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+
+from app.security import ROLE_PERMISSIONS, Role
+from tests.app.conftest import ROLES, Service
+
+#: Routes anyone may call (no key).
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/redoc"),
+}
+R, E, A = "radiologist", "edc", "admin"
+#: Who may call each route (contracts/http.md "Roles"). A new route must be added here.
+EXPECTED: dict[tuple[str, str], set[str]] = {
+    ("POST", "/v1/uploads"): {R},
+    ("GET", "/v1/studies"): {R},
+    ("POST", "/v1/subjects"): {R},
+    ("GET", "/v1/subjects"): {R},
+    ("GET", "/v1/subjects/{subject_id}"): {R},
+    ("POST", "/v1/subjects/{subject_id}/timepoints"): {R},
+    ("GET", "/v1/subjects/{subject_id}/timepoints"): {R},
+    ("PUT", "/v1/subjects/{subject_id}/lesions"): {R},
+    ("GET", "/v1/subjects/{subject_id}/lesions"): {R},
+    ("PUT", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}/lesions"): {R},
+    ("POST", "/v1/segmentations"): {R},
+    ("POST", "/v1/measurements"): {R},
+    ("GET", "/v1/jobs/{job_id}"): {R},
+    ("GET", "/v1/measurements/{measurement_id}"): {R},
+    ("POST", "/v1/recist/assess"): {R},
+    ("GET", "/v1/subjects/{subject_id}/assessment"): {R, E},
+    ("GET", "/v1/subjects/{subject_id}/eligibility"): {R, E},
+    ("GET", "/v1/subjects/{subject_id}/burden"): {R, E},
+    ("POST", "/v1/keys"): {A},
+    ("GET", "/v1/keys"): {A},
+    ("DELETE", "/v1/keys/{key_id}"): {A},
+    ("GET", "/v1/audit/events"): {A},
+    ("GET", "/v1/audit/verify"): {A},
+}
+
+
+def registered_routes(app: FastAPI) -> Iterator[tuple[str, str]]:
+    """(method, path template) of every route the application serves, HEAD excluded."""
+    try:
+        from fastapi.routing import iter_route_contexts  # FastAPI >= 0.160 (included routers)
+
+        routes = list(iter_route_contexts(app.routes))
+    except ImportError:
+        routes = list(app.routes)  # type: ignore[arg-type]
+    for route in routes:
+        for method in sorted(getattr(route, "methods", None) or ()):
+            if method != "HEAD":
+                yield method, route.path
+
+
+def test_every_route_is_in_the_permission_table(service: Service) -> None:
+    """Each registered route is either public or listed with the roles that may call it."""
+    routes = set(registered_routes(service.server.app))
+    unlisted = sorted(routes - PUBLIC - set(EXPECTED))
+    assert not unlisted, f"routes missing from the permission table: {unlisted}"
+    assert not sorted(set(EXPECTED) - routes), "table lists routes the app does not serve"
+
+
+def test_role_permissions_match_the_contract() -> None:
+    """EDC keys get summaries only; admin keys get keys and audit only."""
+    assert {p.value for p in ROLE_PERMISSIONS[Role.EDC]} == {"read_summary"}
+    assert {p.value for p in ROLE_PERMISSIONS[Role.ADMIN]} == {"manage_keys", "read_audit"}
+
+
+def test_every_route_times_every_role(service: Service) -> None:
+    """No key -> 401, a role not in the table -> 403, an allowed role -> neither (all routes)."""
+    clients = {role: service.client(role) for role in ROLES}
+    clients["none"] = service.client(None)
+    failures = []
+    for method, template in sorted(set(registered_routes(service.server.app))):
+        path = re.sub(r"\{[^}]+\}", "x", template)
+        for who, client in clients.items():
+            status = client.request(method, path).status_code
+            if (method, template) in PUBLIC:
+                expected_ok = True
+            elif who == "none":
+                expected_ok = False
+                if status != 401:
+                    failures.append(f"{method} {template} without key: {status}, expected 401")
+                continue
+            else:
+                expected_ok = who in EXPECTED[(method, template)]
+            if expected_ok and status in (401, 403):
+                failures.append(f"{method} {template} as {who}: {status}, expected access")
+            if not expected_ok and status != 403:
+                failures.append(f"{method} {template} as {who}: {status}, expected 403")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["", "Bearer", "Basic abc", "Bearer lbk_000000000000_" + "A" * 43, "Bearer not-a-key"],
+    ids=["empty", "no-token", "basic", "unknown-key", "malformed"],
+)
+def test_bad_keys_get_401_problem(service: Service, header: str) -> None:
+    """A missing, malformed or unknown key is a 401 problem+json with WWW-Authenticate."""
+    client = service.client(None)
+    r = client.get("/v1/subjects", headers={"Authorization": header} if header else {})
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.headers.get("www-authenticate") == "Bearer"
+    assert r.json()["type"].endswith("unauthenticated")
+
+
+def test_revoked_key_gets_401(service: Service) -> None:
+    """A revoked key stops working at once."""
+    admin = service.client("admin")
+    created = admin.post("/v1/keys", json={"role": "edc", "name": "temp"}).json()
+    headers = {"Authorization": f"Bearer {created['key']}"}
+    assert service.client(None).get("/v1/subjects/x/burden", headers=headers).status_code == 404
+    assert admin.delete(f"/v1/keys/{created['key_id']}").status_code == 200
+    assert service.client(None).get("/v1/subjects/x/burden", headers=headers).status_code == 401
+
+
+def test_healthz_needs_no_key(service: Service) -> None:
+    """``GET /healthz`` answers without a key."""
+    r = service.client(None).get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
