@@ -29,6 +29,11 @@ app.command("serve")(serve_cmd.serve)
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(audit_cmd.app, name="audit")
 
+# The scale-out worker (issue 5): Celery over LIVERBURDEN_BROKER_URL.
+from app.commands import worker_cmd  # noqa: E402
+
+app.command("worker")(worker_cmd.worker)
+
 
 def main() -> None:
     """Console-script entry point."""

@@ -3,7 +3,7 @@
 Every error a request can meet is answered as RFC 9457 ``application/problem+json`` with
 ``type``, ``title``, ``status`` and ``detail``; the status and type come from :data:`PROBLEMS`,
 looked up along the exception's MRO (most specific class first). A test walks every error class of
-dicomio, volumetrics, recist and app and checks that each one has its own row here.
+dicomio, volumetrics, recist, reporting and app and checks that each one has its own row here.
 
 ::
 
@@ -30,6 +30,7 @@ from typing import Any
 
 from dicomio import errors as dio
 from recist import errors as rec
+from reporting import errors as rep
 from volumetrics import errors as vol
 
 __all__ = [
@@ -137,6 +138,13 @@ PROBLEMS: dict[type[BaseException], Problem] = {
     rec.RecistError: Problem(422, "recist", "RECIST assessment failed"),
     rec.RecistInputError: Problem(422, "recist-input", "Invalid RECIST input"),
     rec.MeasurementError: Problem(422, "recist-measurement", "Lesion cannot be measured"),
+    # reporting
+    rep.ReportingError: Problem(422, "reporting", "Output cannot be built"),
+    rep.ReportingInputError: Problem(422, "reporting-input", "Invalid input for this output"),
+    rep.SourceImageError: Problem(422, "source-images", "Source images do not fit"),
+    rep.MissingDependencyError: Problem(
+        501, "output-unavailable", "This output format is not available on this server"
+    ),
 }
 
 INTERNAL = Problem(500, "internal-error", "Internal server error")

@@ -1,19 +1,20 @@
 """Measurement jobs: the job table is the source of truth; engines only carry job ids.
 
-:func:`submit_measurement` validates a request, deduplicates it (same inputs and algorithm
-version -> the existing job) and writes a ``queued`` row. :func:`run_job` is what any engine calls
-with a job id: it claims the job atomically (``UPDATE jobs SET status='running' ... WHERE
-status='queued'``), so a job delivered twice runs once; it materialises the stored series and
-segmentation from the blob store into a temporary folder, calls :func:`app.pipeline.run_measurement`
-and stores an immutable, versioned :class:`~app.db.models.Measurement`. The embedded engine is
-:class:`LocalJobEngine` (a thread pool in the server process); a Celery engine only needs to call
-``run_job(job_id)`` in its task.
+:func:`app.submit.submit_measurement` writes a ``queued`` row. :func:`run_job` is what any
+engine calls with a job id: it claims the job atomically (``UPDATE jobs SET status='running'
+... WHERE status='queued'``), so a job delivered twice runs once; it materialises the stored
+series and segmentation from the blob store into a temporary folder, calls
+:func:`app.pipeline.run_measurement` and stores an immutable, versioned
+:class:`~app.db.models.Measurement`. The embedded engine is :class:`LocalJobEngine` (a thread
+pool in the server process). A Celery engine only needs to call ``run_job(job_id)`` in its task
+(acks late; a redelivered id is harmless) and to provide
+``app.celery_engine.CeleryJobEngine(settings, ctx)`` with the :class:`JobEngine` methods;
+:func:`make_job_engine` picks it when ``LIVERBURDEN_BROKER_URL`` is set.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import importlib
 import logging
 import os
 import shutil
@@ -24,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -35,7 +36,7 @@ from app.blobstore import BlobStore
 from app.db import repo
 from app.db.models import Job, Measurement, utcnow
 from app.db.session import get_engine, make_session_factory, session_scope
-from app.errors import AppError, InvalidRequestError, problem_for
+from app.errors import AppError, problem_for
 from app.settings import Settings, get_settings
 from app.version import ALGORITHM_VERSION
 from dicomio.errors import DicomIOError
@@ -44,21 +45,19 @@ from volumetrics.errors import VolumetricsError
 
 __all__ = [
     "JobContext",
+    "JobEngine",
     "LocalJobEngine",
     "claim_job",
+    "make_job_engine",
     "requeue_stale_jobs",
     "run_job",
-    "submit_measurement",
+    "worker_id",
 ]
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 _PROGRESS_INTERVAL_S = 0.5
-_SEG_SOP_CLASSES = {
-    "1.2.840.10008.5.1.4.1.1.66.4": "seg",  # Segmentation Storage
-    "1.2.840.10008.5.1.4.1.1.481.3": "rtstruct",  # RT Structure Set Storage
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,116 +77,8 @@ class JobContext:
             session_factory=make_session_factory(engine),
             blobstore=BlobStore(settings.blob_dir),
             scratch_dir=settings.resolved_home / "tmp",
-            worker_id=f"{socket.gethostname()}:{os.getpid()}",
+            worker_id=worker_id(),
         )
-
-
-def _digest(obj: Any) -> str:
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _segmentation(session: Session, body: dict[str, Any], series_uid: str) -> dict[str, Any]:
-    sop_uid = body.get("segmentation_sop_instance_uid")
-    upload_id = body.get("segmentation_upload_id")
-    if bool(sop_uid) == bool(upload_id):
-        raise InvalidRequestError(
-            "give exactly one of segmentation_sop_instance_uid (a stored SEG/RTSTRUCT) "
-            "or segmentation_upload_id (POST /v1/segmentations)"
-        )
-    if upload_id:
-        seg = repo.get_segmentation(session, str(upload_id))
-        if seg.series_instance_uid != series_uid:
-            raise InvalidRequestError(
-                f"segmentation upload {upload_id} belongs to series {seg.series_instance_uid}, "
-                f"not to {series_uid}"
-            )
-        return {"kind": "upload", "id": seg.id, "sha256": seg.sha256, "suffix": seg.file_suffix}
-    inst = repo.get_instance(session, str(sop_uid))
-    if inst.sop_class_uid not in _SEG_SOP_CLASSES:
-        raise InvalidRequestError(
-            f"instance {sop_uid} is not a DICOM SEG or RTSTRUCT; expected one of those"
-        )
-    return {
-        "kind": _SEG_SOP_CLASSES[inst.sop_class_uid],
-        "sop_instance_uid": inst.sop_instance_uid,
-        "sha256": inst.sha256,
-    }
-
-
-def _seg_ref(seg: dict[str, Any]) -> str:
-    return f"upload:{seg['id']}" if seg["kind"] == "upload" else f"sop:{seg['sop_instance_uid']}"
-
-
-def submit_measurement(
-    session: Session, body: dict[str, Any], actor: str, *, force: bool = False
-) -> tuple[Job, bool]:
-    """Queue a measurement job; return ``(job, created)``; the caller commits and enqueues.
-
-    An identical request (same timepoint, series bytes, segmentation bytes, label choices and
-    algorithm version) returns the existing queued, running or succeeded job unless ``force``.
-    """
-    timepoint = repo.get_timepoint(session, str(body["timepoint_id"]))
-    series_uid = str(body["series_instance_uid"])
-    series = repo.get_series(session, series_uid)
-    instances = repo.series_instances(session, series)
-    seg = _segmentation(session, body, series_uid)
-    choices = {
-        "liver_label": body.get("liver_label"),
-        "tumor_labels": list(body.get("tumor_labels") or []),
-    }
-    request_sha = _digest(
-        {
-            "timepoint_id": timepoint.id,
-            "series_sha256": sorted(i.sha256 for i in instances),
-            "segmentation_sha256": seg["sha256"],
-            "choices": choices,
-        }
-    )
-    if not force:
-        existing = session.execute(
-            select(Job)
-            .where(
-                Job.request_sha256 == request_sha,
-                Job.algorithm_version == ALGORITHM_VERSION,
-                Job.status.in_(("queued", "running", "succeeded")),
-            )
-            .order_by(Job.created_at.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-        if existing is not None:
-            return existing, False
-    job = Job(
-        kind="measurement",
-        request={
-            "timepoint_id": timepoint.id,
-            "series_instance_uid": series_uid,
-            "segmentation": seg,
-            "segmentation_ref": _seg_ref(seg),
-            **choices,
-        },
-        request_sha256=request_sha,
-        algorithm_version=ALGORITHM_VERSION,
-        created_by=actor,
-    )
-    session.add(job)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "measurement.requested",
-        "job",
-        job.id,
-        {
-            "request_sha256": request_sha,
-            "timepoint_id": timepoint.id,
-            "series_instance_uid": series_uid,
-            "segmentation": _seg_ref(seg),
-            "algorithm_version": ALGORITHM_VERSION,
-            "force": force,
-        },
-    )
-    return job, True
 
 
 def claim_job(session: Session, job_id: str, worker_id: str) -> bool:
@@ -305,15 +196,27 @@ def _materialise(ctx: JobContext, session: Session, request: dict[str, Any], tmp
     )
 
 
-def _finish(ctx: JobContext, job_id: str, **values: Any) -> bool:
+def _fail(ctx: JobContext, job_id: str, error: str, error_type: str) -> bool:
+    """Mark a job failed (if this worker still holds it) and audit it."""
     with session_scope(ctx.session_factory) as s:
         result = s.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == "running", Job.claimed_by == ctx.worker_id)
-            .values(finished_at=utcnow(), **values)
+            .values(finished_at=utcnow(), status="failed", error=error, error_type=error_type)
             .execution_options(synchronize_session=False)
         )
-        return bool(getattr(result, "rowcount", 0) == 1)
+        if getattr(result, "rowcount", 0) != 1:
+            return False
+        job = repo.get_job(s, job_id)
+        audit.record(
+            s,
+            job.created_by,
+            "measurement.failed",
+            "job",
+            job_id,
+            {"error_type": error_type, "request_sha256": job.request_sha256},
+        )
+        return True
 
 
 def _store_result(ctx: JobContext, job_id: str, result: dict[str, Any]) -> str:
@@ -388,17 +291,11 @@ def run_job(job_id: str, ctx: JobContext | None = None) -> str:
     except (DicomIOError, VolumetricsError, RecistError, AppError) as exc:
         problem = problem_for(exc)
         logger.info("job %s failed: %s", job_id, problem.slug)
-        _finish(ctx, job_id, status="failed", error=str(exc), error_type=problem.type)
+        _fail(ctx, job_id, str(exc), problem.type)
         return "failed"
     except Exception:
         logger.exception("job %s failed unexpectedly", job_id)
-        _finish(
-            ctx,
-            job_id,
-            status="failed",
-            error="internal error while measuring",
-            error_type=problem_for(Exception()).type,
-        )
+        _fail(ctx, job_id, "internal error while measuring", problem_for(Exception()).type)
         return "failed"
 
 
@@ -446,3 +343,33 @@ class LocalJobEngine:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+class JobEngine(Protocol):
+    """What the service needs from an engine: enqueue ids, start (recover), shut down."""
+
+    def enqueue(self, job_id: str) -> None: ...
+
+    def start(self, stale_after_s: float) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+def make_job_engine(settings: Settings, ctx: JobContext) -> JobEngine:
+    """The Celery engine when a broker is configured and available, else the in-process pool."""
+    if settings.broker_url:
+        try:
+            module = importlib.import_module("app.celery_engine")
+        except ImportError:
+            logger.warning(
+                "a broker URL is set but app.celery_engine is missing; jobs run in-process"
+            )
+        else:
+            engine: JobEngine = module.CeleryJobEngine(settings, ctx)
+            return engine
+    return LocalJobEngine(ctx, settings.workers)
+
+
+def worker_id() -> str:
+    """This process's name in ``jobs.claimed_by``: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"

@@ -19,13 +19,11 @@ from dicomio.errors import (
     UnsupportedError,
 )
 from dicomio.hashing import sha256_bytes, sha256_file
+from dicomio.labels import read_labels, read_mask, select_segments
 from dicomio.model import Geometry, ImageVolume, LabelMap, Phase, Segment, SeriesInfo
 from dicomio.phase import PhaseClues, classify_phase, study_phases
 from dicomio.series import read_series, select_series
 
-# --- labels (owned by the labels engineer; the lead adds this line when dicomio.labels lands) ---
-# from dicomio.labels import read_labels, read_mask, select_segments
-# and adds "read_labels", "read_mask", "select_segments" to __all__ below.
 # ------------------------------------------------------------------------------------------------
 
 __all__ = [
@@ -51,7 +49,10 @@ __all__ = [
     "classify_phase",
     "discover",
     "open_input",
+    "read_labels",
+    "read_mask",
     "read_series",
+    "select_segments",
     "select_series",
     "sha256_bytes",
     "sha256_file",

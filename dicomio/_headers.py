@@ -1,10 +1,11 @@
 """Read what we need of one DICOM file's header, fast, without decoding pixels.
 
-One pass per file: the bytes are read once, hashed (SHA-256) and parsed with
-``stop_before_pixels`` and ``specific_tags``. The Pixel Data element is then checked without
-decoding it: native data must be as long as Rows x Columns x Frames x BitsAllocated says, and
-encapsulated data must reach its sequence delimiter. A truncated file is therefore caught on the
-header-only path too.
+Each file is memory-mapped once: the fast scanner (:mod:`dicomio._fastheader`) reads the common
+little-endian single-frame case without pydicom, anything else goes through pydicom
+(:mod:`dicomio._pydicom_header`), and the same mapping is hashed (SHA-256) when asked. The Pixel
+Data element is then checked without decoding it: native data must be as long as Rows x Columns
+x Frames x BitsAllocated says, and encapsulated data must reach its sequence delimiter. A
+truncated file is therefore caught on the header-only path too.
 
 References
 ----------
@@ -19,16 +20,13 @@ import logging
 import mmap
 import os
 import struct
-import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import pydicom
-from pydicom.errors import InvalidDicomError
-from pydicom.tag import Tag
-
+from dicomio._fastheader import WANTED, FastHeader, decode, scan
 from dicomio._multiframe import FrameGeom, frame_geometries
 from dicomio._values import as_datetime, as_float, as_int, as_str, as_uid, tm_seconds
 from dicomio.errors import CorruptFileError
@@ -39,52 +37,11 @@ logger = logging.getLogger(__name__)
 
 _DEFLATED = "1.2.840.10008.1.2.1.99"
 _PIXEL_TAGS = {(0x7FE0, 0x0010), (0x7FE0, 0x0008), (0x7FE0, 0x0009)}
-
-_KEYWORDS = [
-    "SOPClassUID",
-    "SOPInstanceUID",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "FrameOfReferenceUID",
-    "Modality",
-    "SeriesDescription",
-    "SeriesNumber",
-    "InstanceNumber",
-    "ImageType",
-    "AcquisitionDate",
-    "AcquisitionTime",
-    "AcquisitionDateTime",
-    "SeriesDate",
-    "SeriesTime",
-    "ContentDate",
-    "ContentTime",
-    "StudyDate",
-    "ContrastBolusAgent",
-    "ContrastBolusRoute",
-    "ContrastBolusStartTime",
-    "ContrastBolusAgentSequence",
-    "Rows",
-    "Columns",
-    "NumberOfFrames",
-    "SamplesPerPixel",
-    "BitsAllocated",
-    "BitsStored",
-    "PixelRepresentation",
-    "PhotometricInterpretation",
-    "ImagePositionPatient",
-    "ImageOrientationPatient",
-    "PixelSpacing",
-    "SliceThickness",
-    "SpacingBetweenSlices",
-    "GantryDetectorTilt",
-    "RescaleSlope",
-    "RescaleIntercept",
-    "SharedFunctionalGroupsSequence",
-    "PerFrameFunctionalGroupsSequence",
-    "SpecificCharacterSet",
-]
-#: The tags read from each header, converted once (pydicom converts keywords on every read).
-TAGS = [Tag(k) for k in _KEYWORDS]
+_META_TAGS = {
+    "TransferSyntaxUID": 0x00020010,
+    "MediaStorageSOPClassUID": 0x00020002,
+    "MediaStorageSOPInstanceUID": 0x00020003,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +78,8 @@ class Header:
     pixel_representation: int
     photometric: str
     has_pixels: bool
+    #: Byte offset and length of native (uncompressed, in-place) Pixel Data; None otherwise.
+    native_pixels: tuple[int, int] | None
     pixel_problem: str | None
     slice_thickness: float | None
     spacing_between_slices: float | None
@@ -137,10 +96,6 @@ class Header:
 def _looks_like_raw_dataset(head: bytes) -> bool:
     """A file without preamble/meta that starts with a group 0x0008 or 0x0002 element."""
     return head[:2] in (b"\x08\x00", b"\x02\x00")
-
-
-def _parse(fp: BinaryIO, force: bool) -> Any:
-    return pydicom.dcmread(fp, stop_before_pixels=True, force=force, specific_tags=TAGS)
 
 
 def _walk_encapsulated(fp: BinaryIO, pos: int, size: int, little: bool) -> str | None:
@@ -163,19 +118,16 @@ def _walk_encapsulated(fp: BinaryIO, pos: int, size: int, little: bool) -> str |
 
 
 def _pixel_check(
-    fp: BinaryIO, size: int, ds: Any, expected_bytes: int | None
-) -> tuple[bool, str | None]:
-    """Whether Pixel Data follows the header, and what is wrong with it (``None`` if fine)."""
-    pos = fp.tell()
+    fp: BinaryIO, pos: int, size: int, little: bool, implicit: bool, expected_bytes: int | None
+) -> tuple[bool, str | None, tuple[int, int] | None]:
+    """Whether Pixel Data starts at ``pos``, what is wrong with it, and its native extent."""
     fp.seek(pos)
     head = fp.read(12)
     if len(head) < 8:
-        return False, None
-    little = bool(getattr(ds, "is_little_endian", True))
-    implicit = bool(getattr(ds, "is_implicit_VR", False))
+        return False, None, None
     g, e = struct.unpack("<HH" if little else ">HH", head[:4])
     if (g, e) not in _PIXEL_TAGS:
-        return False, None
+        return False, None, None
     if implicit:
         (length,) = struct.unpack("<L" if little else ">L", head[4:8])
         start = pos + 8
@@ -183,12 +135,12 @@ def _pixel_check(
         (length,) = struct.unpack("<L" if little else ">L", head[8:12])
         start = pos + 12
     if length == 0xFFFFFFFF:
-        return True, _walk_encapsulated(fp, start, size, little)
+        return True, _walk_encapsulated(fp, start, size, little), None
     if start + length > size:
-        return True, f"the file ends {start + length - size} bytes before its pixel data does"
+        return True, f"the file ends {start + length - size} bytes before its pixel data", None
     if expected_bytes is not None and length < expected_bytes:
-        return True, f"the pixel data is {length} bytes, expected {expected_bytes}"
-    return True, None
+        return True, f"the pixel data is {length} bytes, expected {expected_bytes}", None
+    return True, None, (start, length) if (g, e) == (0x7FE0, 0x0010) else None
 
 
 def _expected_native_bytes(rows: int, cols: int, frames: int, spp: int, bits: int) -> int | None:
@@ -198,99 +150,136 @@ def _expected_native_bytes(rows: int, cols: int, frames: int, spp: int, bits: in
     return (n + 7) // 8 if bits == 1 else n * ((bits + 7) // 8)
 
 
-def _build(path: Path, sha: str | None, ds: Any, fp: BinaryIO, size: int) -> Header:
-    meta = getattr(ds, "file_meta", None)
-    tsx = as_uid(meta.get("TransferSyntaxUID")) if meta is not None else ""
-    sop_class = as_uid(ds.get("SOPClassUID")) or (
-        as_uid(meta.get("MediaStorageSOPClassUID")) if meta is not None else ""
-    )
-    sop_inst = as_uid(ds.get("SOPInstanceUID")) or (
-        as_uid(meta.get("MediaStorageSOPInstanceUID")) if meta is not None else ""
-    )
-    rows = as_int(ds.get("Rows")) or 0
-    cols = as_int(ds.get("Columns")) or 0
-    raw_frames = ds.get("NumberOfFrames")
+class _FastGetter:
+    """Attribute values of a :class:`FastHeader`, decoded by dictionary VR."""
+
+    def __init__(self, fast: FastHeader) -> None:
+        self._fast = fast
+        cs = fast.values.get(WANTED["SpecificCharacterSet"][0], b"")
+        self._charset = cs.decode("ascii", "replace")
+
+    def __call__(self, keyword: str) -> Any:
+        tag, vr = WANTED[keyword]
+        raw = self._fast.values.get(tag)
+        return None if raw is None else decode(raw, vr, self._charset)
+
+    def meta(self, keyword: str) -> Any:
+        raw = self._fast.meta.get(_META_TAGS[keyword])
+        return None if raw is None else decode(raw, "UI")
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """Where the values come from: a getter by keyword, file meta, and the Pixel Data position."""
+
+    get: Callable[[str], Any]
+    meta: Callable[[str], Any]
+    pixel_pos: int | None
+    little_endian: bool
+    implicit: bool
+    dataset: Any = None  # the pydicom dataset, needed for functional groups only
+
+
+def _build(path: Path, sha: str | None, src: _Source, fp: BinaryIO, size: int) -> Header:
+    get = src.get
+    tsx = as_uid(src.meta("TransferSyntaxUID"))
+    sop_class = as_uid(get("SOPClassUID")) or as_uid(src.meta("MediaStorageSOPClassUID"))
+    sop_inst = as_uid(get("SOPInstanceUID")) or as_uid(src.meta("MediaStorageSOPInstanceUID"))
+    rows = as_int(get("Rows")) or 0
+    cols = as_int(get("Columns")) or 0
+    raw_frames = get("NumberOfFrames")
     frames = as_int(raw_frames) if raw_frames not in (None, "") else 1
-    spp = as_int(ds.get("SamplesPerPixel")) or 1
-    bits = as_int(ds.get("BitsAllocated")) or 0
+    spp = as_int(get("SamplesPerPixel")) or 1
+    bits = as_int(get("BitsAllocated")) or 0
     problem: str | None = None
     if frames is None or frames < 1:
         problem = f"NumberOfFrames {as_str(raw_frames)!r} is not a positive integer"
         frames = 1
-    has_pixels = True
-    if tsx != _DEFLATED:
+    has_pixels = tsx == _DEFLATED  # deflated data cannot be checked in place: assume present
+    native_pixels: tuple[int, int] | None = None
+    if tsx != _DEFLATED and src.pixel_pos is not None:
         native = (
             tsx not in ("",)
             and not tsx.startswith("1.2.840.10008.1.2.4")
             and tsx != ("1.2.840.10008.1.2.5")
         )
         expected = _expected_native_bytes(rows, cols, frames, spp, bits) if native else None
-        has_pixels, pix_problem = _pixel_check(fp, size, ds, expected)
+        has_pixels, pix_problem, extent = _pixel_check(
+            fp, src.pixel_pos, size, src.little_endian, src.implicit, expected
+        )
+        if native and src.little_endian and tsx != "1.2.840.10008.1.2.2":
+            native_pixels = extent
         problem = problem or pix_problem
     if has_pixels and not tsx:
         problem = problem or "the file meta has no TransferSyntaxUID"
-    image_type = (
-        tuple(as_str(ds.get("ImageType")).upper().split("\\")) if ds.get("ImageType") else ()
-    )
-    agent = ds.get("ContrastBolusAgent")
-    if agent is None and ds.get("ContrastBolusAgentSequence"):
+    image_type = tuple(as_str(get("ImageType")).upper().split("\\")) if get("ImageType") else ()
+    agent = get("ContrastBolusAgent")
+    if agent is None and get("ContrastBolusAgentSequence"):
         agent = "APPLIED"
-    multiframe = (
-        frames > 1
-        or "SharedFunctionalGroupsSequence" in ds
-        or "PerFrameFunctionalGroupsSequence" in ds
+    groups = src.dataset is not None and (
+        get("SharedFunctionalGroupsSequence") is not None
+        or get("PerFrameFunctionalGroupsSequence") is not None
     )
-    geoms = frame_geometries(ds, frames) if multiframe else (FrameGeom.from_dataset(ds),)
+    multiframe = frames > 1 or groups
+    if multiframe and src.dataset is None:
+        raise _NeedsPydicom
+    geoms = frame_geometries(src.dataset, frames) if multiframe else (FrameGeom.from_dataset(get),)
     return Header(
         path=path,
         sha256=sha,
         transfer_syntax=tsx,
         sop_class_uid=sop_class,
         sop_instance_uid=sop_inst,
-        series_uid=as_uid(ds.get("SeriesInstanceUID")),
-        study_uid=as_uid(ds.get("StudyInstanceUID")),
-        frame_of_reference_uid=as_uid(ds.get("FrameOfReferenceUID")),
-        modality=as_str(ds.get("Modality")).upper(),
-        series_description=as_str(ds.get("SeriesDescription")),
-        series_number=as_int(ds.get("SeriesNumber")),
-        instance_number=as_int(ds.get("InstanceNumber")),
+        series_uid=as_uid(get("SeriesInstanceUID")),
+        study_uid=as_uid(get("StudyInstanceUID")),
+        frame_of_reference_uid=as_uid(get("FrameOfReferenceUID")),
+        modality=as_str(get("Modality")).upper(),
+        series_description=as_str(get("SeriesDescription")),
+        series_number=as_int(get("SeriesNumber")),
+        instance_number=as_int(get("InstanceNumber")),
         image_type=image_type,
         acquisition_time=as_datetime(
-            ds.get("AcquisitionDate") or ds.get("SeriesDate") or ds.get("StudyDate"),
-            ds.get("AcquisitionTime") or ds.get("SeriesTime") or ds.get("ContentTime"),
-            ds.get("AcquisitionDateTime"),
+            get("AcquisitionDate") or get("SeriesDate") or get("StudyDate"),
+            get("AcquisitionTime") or get("SeriesTime") or get("ContentTime"),
+            get("AcquisitionDateTime"),
         ),
         contrast_agent=None if agent is None else as_str(agent),
-        contrast_route=as_str(ds.get("ContrastBolusRoute")),
-        contrast_start_s=tm_seconds(ds.get("ContrastBolusStartTime")),
-        acquisition_s=tm_seconds(ds.get("AcquisitionTime") or ds.get("SeriesTime")),
+        contrast_route=as_str(get("ContrastBolusRoute")),
+        contrast_start_s=tm_seconds(get("ContrastBolusStartTime")),
+        acquisition_s=tm_seconds(get("AcquisitionTime") or get("SeriesTime")),
         rows=rows,
         columns=cols,
         frames=frames,
         samples_per_pixel=spp,
         bits_allocated=bits,
-        bits_stored=as_int(ds.get("BitsStored")) or bits,
-        pixel_representation=as_int(ds.get("PixelRepresentation")) or 0,
-        photometric=as_str(ds.get("PhotometricInterpretation")).upper(),
+        bits_stored=as_int(get("BitsStored")) or bits,
+        pixel_representation=as_int(get("PixelRepresentation")) or 0,
+        photometric=as_str(get("PhotometricInterpretation")).upper(),
         has_pixels=has_pixels,
+        native_pixels=native_pixels,
         pixel_problem=problem,
-        slice_thickness=as_float(ds.get("SliceThickness")),
-        spacing_between_slices=as_float(ds.get("SpacingBetweenSlices")),
-        gantry_tilt=as_float(ds.get("GantryDetectorTilt")),
+        slice_thickness=as_float(get("SliceThickness")),
+        spacing_between_slices=as_float(get("SpacingBetweenSlices")),
+        gantry_tilt=as_float(get("GantryDetectorTilt")),
         multiframe=multiframe,
         frame_geoms=geoms,
     )
 
 
+def _clean(text: str, path: Path) -> str:
+    """One line, with the full path of the file reduced to its name (messages never show paths)."""
+    return " ".join(text.replace(str(path), path.name).split())
+
+
 def _corrupt(path: Path, exc: BaseException) -> CorruptFileError:
     return CorruptFileError(
         f"file {path.name!r} is DICOM but its header cannot be read ({type(exc).__name__}: "
-        f"{str(exc)[:120]}); expected a complete DICOM file"
+        f"{_clean(str(exc), path)[:120]}); expected a complete DICOM file"
     )
 
 
 def sha256_path(path: Path) -> str:
-    """SHA-256 of a file through a memory map (no copy; the GIL is released while hashing)."""
+    """SHA-256 of a file through a memory map (no copy)."""
     with open(path, "rb") as fh:
         if os.fstat(fh.fileno()).st_size == 0:
             return hashlib.sha256(b"").hexdigest()
@@ -298,46 +287,82 @@ def sha256_path(path: Path) -> str:
             return hashlib.sha256(mm).hexdigest()
 
 
-def read_header(path: Path, *, sha256: str | None = None) -> Header | None:
+class _NeedsPydicom(Exception):
+    """Internal: the fast scanner's result is not enough (multi-frame); parse with pydicom."""
+
+
+def _fast(path: Path, mm: mmap.mmap, sha: str | None, size: int) -> Header | None:
+    fast = scan(mm)
+    if fast is None:
+        return None
+    getter = _FastGetter(fast)
+    src = _Source(getter, getter.meta, fast.pixel_offset, True, fast.implicit)
+    try:
+        return _build(path, sha, src, mm, size)  # type: ignore[arg-type]
+    except Exception:  # multi-frame, or anything odd: the pydicom path decides
+        return None
+
+
+def _slow(path: Path, fh: BinaryIO, sha: str | None, size: int, is_part10: bool) -> Header | None:
+    from dicomio import _pydicom_header as ph  # imported only when needed (slow import)
+
+    fh.seek(0)
+    try:
+        ds = ph.parse(fh, force=not is_part10)
+    except ph.InvalidDicomError:
+        return None
+    except Exception as exc:  # pydicom raises many types on malformed data
+        if not is_part10:
+            return None
+        raise _corrupt(path, exc) from exc
+    if is_part10 and len(ds) == 0:
+        raise CorruptFileError(
+            f"file {path.name!r} ends within its file meta header (truncated); expected a "
+            "complete DICOM file"
+        )
+    getter = ph.Getter(ds)
+    src = _Source(getter, getter.meta, fh.tell(), getter.little_endian, getter.implicit, ds)
+    try:
+        return _build(path, sha, src, fh, size)
+    except Exception as exc:
+        if not is_part10:
+            return None
+        raise _corrupt(path, exc) from exc
+
+
+def read_header(path: Path, *, hash_file: bool = False) -> Header | None:
     """Read one file's header; ``None`` when the file is not DICOM.
 
-    ``sha256`` is stored as the file's digest (computed by the caller, possibly in a thread).
+    Parameters
+    ----------
+    path
+        The file.
+    hash_file
+        Also compute the SHA-256 of the whole file (from the same memory map).
 
     Raises
     ------
     CorruptFileError
-        The file starts like DICOM (``DICM`` prefix) but its header cannot be parsed.
+        The file starts like DICOM (``DICM`` prefix) but its header cannot be parsed, or it has
+        no SOP Class UID.
     OSError
         The file cannot be opened.
     """
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
-        head = fh.read(132)
-        fh.seek(0)
-        is_part10 = head[128:132] == b"DICM"
-        if not is_part10 and not _looks_like_raw_dataset(head):
+        if size == 0:
             return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                ds = _parse(fh, force=not is_part10)
-            except InvalidDicomError:
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            head = bytes(mm[:132])
+            is_part10 = head[128:132] == b"DICM"
+            if not is_part10 and not _looks_like_raw_dataset(head):
                 return None
-            except Exception as exc:  # pydicom raises many types on malformed data
-                if not is_part10:
-                    return None
-                raise _corrupt(path, exc) from exc
-            if is_part10 and len(ds) == 0:
-                raise CorruptFileError(
-                    f"file {path.name!r} ends within its file meta header (truncated); expected a "
-                    "complete DICOM file"
-                )
-            try:
-                header = _build(path, sha256, ds, fh, size)
-            except Exception as exc:
-                if not is_part10:
-                    return None
-                raise _corrupt(path, exc) from exc
+            sha = hashlib.sha256(mm).hexdigest() if hash_file else None
+            header = _fast(path, mm, sha, size) if is_part10 else None
+        if header is None:
+            header = _slow(path, fh, sha, size, is_part10)
+    if header is None:
+        return None
     if not header.sop_class_uid:
         if not is_part10:
             return None

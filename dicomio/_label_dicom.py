@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +90,28 @@ class SliceLocator:
         The series the segmentation is read onto.
     what
         ``"SEG"`` or ``"RTSTRUCT"``, used in messages.
+    item
+        What is placed (``"frame"``, ``"contour"``), used in messages.
+
+    Notes
+    -----
+    A SOP Instance UID that occurs more than once in the series (a multi-frame image listed once
+    per frame) cannot name a slice; references to it are placed by position instead.
     """
 
-    def __init__(self, target: ImageVolume, what: str) -> None:
+    def __init__(self, target: ImageVolume, what: str, item: str = "item") -> None:
         self.target = target
         self.geometry = target.geometry
         self.what = what
-        self.uid_to_k = {uid: k for k, uid in enumerate(target.info.sop_instance_uids) if uid}
+        self.item = item
+        uids = [u for u in target.info.sop_instance_uids if u]
+        counts = Counter(uids)
+        self.ambiguous = {u for u, n in counts.items() if n > 1}
+        self.uid_to_k = {
+            uid: k
+            for k, uid in enumerate(target.info.sop_instance_uids)
+            if uid and uid not in self.ambiguous
+        }
         self.missing_refs: set[str] = set()
         self.all_refs: set[str] = set()
         self.by_position = 0
@@ -117,7 +133,7 @@ class SliceLocator:
         Returns ``None`` when the item references images that are not in the series (they are
         recorded in :attr:`missing_refs`; the caller raises once all items were seen).
         """
-        refs = [r for r in refs if r]
+        refs = [r for r in refs if r and r not in self.ambiguous]
         self.all_refs.update(refs)
         if refs and self.uid_to_k:
             ks = {self.uid_to_k[r] for r in refs if r in self.uid_to_k}
@@ -149,6 +165,15 @@ class SliceLocator:
         self.by_position += 1
         return min(max(k, 0), n - 1)
 
+    def check_references(self, refs: list[str]) -> None:
+        """Raise at once when any of ``refs`` is not in the series (a pre-check before placing)."""
+        if not self.uid_to_k:
+            return
+        refs = [r for r in refs if r and r not in self.ambiguous]
+        self.all_refs.update(refs)
+        self.missing_refs.update(r for r in refs if r not in self.uid_to_k)
+        self.raise_if_missing()
+
     def raise_if_missing(self) -> None:
         """Raise :class:`LabelError` when any item referenced images that are not in the series."""
         if not self.missing_refs:
@@ -156,8 +181,9 @@ class SliceLocator:
         n = len(self.missing_refs)
         total = len(self.all_refs)
         raise LabelError(
-            f"{self.what} references {n} image(s) that are not in the series ({total - n} of its "
-            f"{total} referenced images are); expected the series the segmentation was drawn on"
+            f"{self.what} references {n} image(s) that are not in the series ({total - n} of the "
+            f"{total} referenced images are in it); expected the series the segmentation was "
+            "drawn on"
         )
 
     def frame_of_reference_warnings(self, object_for_uid: str) -> list[str]:
@@ -194,6 +220,7 @@ class SliceLocator:
             return []
         worst_mm = max(far) * self.slice_spacing_mm
         return [
-            f"{len(far)} {self.what} item(s) lie more than half a slice (up to {worst_mm:.3g} mm) "
-            "from the plane of the image they reference; placed by the reference"
+            f"{len(far)} {self.what} {self.item}(s) lie more than half a slice (up to "
+            f"{worst_mm:.3g} mm) from the plane of the image they reference; placed by the "
+            "reference"
         ]

@@ -19,8 +19,12 @@ References
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import logging
 import re
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,15 +60,52 @@ def looks_like_image_file(path: Path, head: bytes) -> bool:
     name = path.name.lower()
     if name.endswith(IMAGE_SUFFIXES):
         return True
-    if head.startswith((b"NRRD", _GZIP_MAGIC)):
-        return True
-    # NIfTI-1/2: sizeof_hdr (348 or 540) as the first int32, in either byte order.
+    return head.startswith((b"NRRD", _GZIP_MAGIC)) or _nifti_magic(head)
+
+
+def _nifti_magic(head: bytes) -> bool:
+    """NIfTI-1/2: sizeof_hdr (348 or 540) as the first int32, in either byte order."""
     return len(head) >= 4 and head[:4] in (
         (348).to_bytes(4, "little"),
         (348).to_bytes(4, "big"),
         (540).to_bytes(4, "little"),
         (540).to_bytes(4, "big"),
     )
+
+
+def _suffix_by_content(path: Path, head: bytes) -> str | None:
+    """File name ending that makes SimpleITK read a file named without one (``None``: unknown)."""
+    if head.startswith(b"NRRD"):
+        return ".nrrd"
+    if _nifti_magic(head):
+        return ".nii"
+    if head.startswith(_GZIP_MAGIC):
+        try:
+            with gzip.open(path, "rb") as fh:
+                inner = fh.read(4)
+        except (OSError, EOFError):
+            return None
+        return ".nii.gz" if _nifti_magic(inner) else None
+    return None
+
+
+@contextlib.contextmanager
+def _readable_name(path: Path, head: bytes) -> Iterator[Path]:
+    """``path``, or a symbolic link to it whose name has the ending its content calls for.
+
+    SimpleITK picks its reader by file name; blob stores and uploads may have none.
+    """
+    if path.name.lower().endswith(IMAGE_SUFFIXES):
+        yield path
+        return
+    suffix = _suffix_by_content(path, head)
+    if suffix is None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="liverburden-label-") as tmp:
+        link = Path(tmp) / f"labels{suffix}"
+        link.symlink_to(path.resolve())
+        yield link
 
 
 def _format_of(path: Path, head: bytes) -> str:
@@ -130,7 +171,8 @@ def read_image_file(path: Path, head: bytes = b"") -> ImageFile:
     import SimpleITK as sitk
 
     try:
-        image: Any = sitk.ReadImage(str(path))
+        with _readable_name(path, head) as readable:
+            image: Any = sitk.ReadImage(str(readable))
     except RuntimeError as exc:
         if "could not create io object" in str(exc).lower():
             raise NotDicomError(

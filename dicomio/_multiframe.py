@@ -13,6 +13,7 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,16 +35,16 @@ class FrameGeom:
     rescale_intercept: float | None
 
     @classmethod
-    def from_dataset(cls, ds: Any) -> FrameGeom:
-        """The geometry of a single-frame image from its top-level attributes."""
+    def from_dataset(cls, get: Callable[[str], Any]) -> FrameGeom:
+        """The geometry of a single-frame image; ``get`` maps a keyword to its value."""
         return cls(
-            position=as_floats(ds.get("ImagePositionPatient"), 3),
-            orientation=as_floats(ds.get("ImageOrientationPatient"), 6),
-            pixel_spacing=as_floats(ds.get("PixelSpacing"), 2),
-            slice_thickness=as_float(ds.get("SliceThickness")),
-            spacing_between_slices=as_float(ds.get("SpacingBetweenSlices")),
-            rescale_slope=as_float(ds.get("RescaleSlope")),
-            rescale_intercept=as_float(ds.get("RescaleIntercept")),
+            position=as_floats(get("ImagePositionPatient"), 3),
+            orientation=as_floats(get("ImageOrientationPatient"), 6),
+            pixel_spacing=as_floats(get("PixelSpacing"), 2),
+            slice_thickness=as_float(get("SliceThickness")),
+            spacing_between_slices=as_float(get("SpacingBetweenSlices")),
+            rescale_slope=as_float(get("RescaleSlope")),
+            rescale_intercept=as_float(get("RescaleIntercept")),
         )
 
 

@@ -29,8 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import pydicom
-from pydicom.pixels.utils import pixel_array
 
 from dicomio._headers import Header
 from dicomio._multiframe import FrameGeom
@@ -69,12 +67,39 @@ def output_dtype(headers: Sequence[Header], geoms: Sequence[FrameGeom], modality
     return np.dtype(f"{kind}{bits}")
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+def _one_line(exc: BaseException, path: Path) -> str:
+    text = " ".join(str(exc).replace(str(path), path.name).split())
     return text[:200]
 
 
+def _read_native(h: Header) -> npt.NDArray[np.generic] | None:
+    """Uncompressed little-endian pixels read straight from the file, or ``None``.
+
+    Only where the stored bytes are the values: one sample, 8 or 16 bits, unsigned (bits above
+    BitsStored are masked, as pydicom does) or signed with BitsStored equal to BitsAllocated.
+    """
+    if h.native_pixels is None or h.samples_per_pixel != 1 or h.bits_allocated not in (8, 16):
+        return None
+    signed = h.pixel_representation == 1
+    if signed and h.bits_stored != h.bits_allocated:
+        return None
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{h.bits_allocated // 8}")
+    count = h.rows * h.columns * h.frames
+    start, length = h.native_pixels
+    if length < count * dtype.itemsize:
+        return None
+    arr = np.fromfile(h.path, dtype=dtype, count=count, offset=start)
+    if arr.size != count:
+        return None
+    if not signed and 0 < h.bits_stored < h.bits_allocated:
+        arr &= np.asarray((1 << h.bits_stored) - 1, dtype=dtype)  # as pydicom: drop unused bits
+    return arr.reshape(h.frames, h.rows, h.columns)
+
+
 def _decode_file(path: Path) -> npt.NDArray[np.generic]:
+    import pydicom  # imported here: the header-only path never needs it
+    from pydicom.pixels.utils import pixel_array
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -85,7 +110,7 @@ def _decode_file(path: Path) -> npt.NDArray[np.generic]:
                 return np.asarray(ds.pixel_array)
             except Exception as exc:
                 raise CorruptFileError(
-                    f"pixel data of {path.name!r} cannot be decoded ({_one_line(first)}); "
+                    f"pixel data of {path.name!r} cannot be decoded ({_one_line(first, path)}); "
                     "expected complete, decodable pixel data"
                 ) from exc
 
@@ -122,7 +147,8 @@ def decode_volume(
         header_of[id(h)] = h
     for key, frames in by_file.items():
         h = header_of[key]
-        arr = _decode_file(h.path)
+        native = _read_native(h)
+        arr = native if native is not None else _decode_file(h.path)
         if arr.ndim == 2:
             arr = arr[np.newaxis]
         if arr.shape[1:] != shape_zyx[1:] or arr.shape[0] < max(f for f, _, _ in frames) + 1:

@@ -185,5 +185,5 @@ def build_volume(
             items, plan.slot, plan.geometry.shape_zyx, plan.missing, first.modality
         )
     for w in plan.warnings:
-        logger.warning("%s", w)
+        logger.info("%s", w)
     return ImageVolume(plan.geometry, info, array)

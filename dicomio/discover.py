@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from dicomio._headers import Header, read_header, sha256_path
+from dicomio._headers import Header, read_header
 from dicomio.archive import InputFiles, open_input
 from dicomio.errors import CorruptFileError, NotDicomError
 from dicomio.model import Phase
@@ -175,9 +175,7 @@ def scan_input(inputs: InputFiles, *, hash_files: bool = False) -> Scan:
     corrupt: list[CorruptFileError] = []
     for path in inputs.files:
         try:
-            header = read_header(path)
-            if header is not None and hash_files:
-                header = replace(header, sha256=sha256_path(path))
+            header = read_header(path, hash_file=hash_files)
         except CorruptFileError as exc:
             corrupt.append(exc)
             continue
@@ -213,9 +211,9 @@ def scan_input(inputs: InputFiles, *, hash_files: bool = False) -> Scan:
     )
     scan = Scan(inputs, dict(groups), summaries, not_dicom, corrupt)
     for w in scan.warnings:
-        logger.warning("%s", w)
+        logger.info("%s", w)
     for problem in corrupt:
-        logger.warning("unreadable DICOM file skipped: %s", problem)
+        logger.info("unreadable DICOM file skipped: %s", problem)
     return scan
 
 
@@ -231,7 +229,9 @@ def discover(path: Path) -> list[SeriesSummary]:
     -------
     list of SeriesSummary
         Image and non-image series, ordered by study, images first, then series number; each
-        image series carries its contrast :class:`~dicomio.model.Phase`.
+        image series carries its contrast :class:`~dicomio.model.Phase`. For a zip input the
+        ``files`` paths pointed into a temporary folder that no longer exists on return: use
+        :func:`dicomio.read_series` with the summary's ``key`` to read a series.
 
     Raises
     ------

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,7 @@ from dicomio._label_io import ImageFile, looks_like_image_file, read_image_file
 from dicomio._label_names import (
     DEFAULT_LIVER_PATTERNS,
     DEFAULT_TUMOR_PATTERNS,
+    is_single_lesion_name,
     matches_any,
 )
 from dicomio._resample import align_to_grid, describe_pair, same_grid
@@ -38,7 +39,7 @@ from dicomio.model import ImageVolume, LabelMap, Segment
 from dicomio.rtstruct import RTSTRUCT_SOP_CLASS_UID, labelmap_from_rtstruct
 from dicomio.seg import LABELMAP_SEG_SOP_CLASS_UID, SEG_SOP_CLASS_UID, labelmap_from_seg
 
-__all__ = ["read_labels", "read_mask", "select_segments"]
+__all__ = ["Role", "read_labels", "read_mask", "select_segments"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +91,12 @@ def _as_labels(array: npt.NDArray[np.generic], file_name: str) -> npt.NDArray[np
         return array.astype(np.uint8)
     if array.dtype.kind == "f":
         lo, hi = float(array.min()), float(array.max())
-        dtype = np.int16 if lo >= -(2**15) and hi < 2**15 else np.int64
-        return array.astype(dtype)
-    return array  # type: ignore[return-value]
+        for dtype in (np.int16, np.int32, np.int64):
+            info = np.iinfo(dtype)
+            if info.min <= lo and hi <= info.max:
+                return array.astype(dtype)
+        raise LabelError(f"{file_name} holds label values beyond the 64-bit integer range")
+    return cast("npt.NDArray[np.integer]", array)
 
 
 def _present_values(array: npt.NDArray[np.integer]) -> list[int]:
@@ -135,11 +139,18 @@ def _labelmap_from_image(path: Path, head: bytes, target: ImageVolume, sha: str)
     labels = _as_labels(image.array, path.name)
     values = sorted(set(_present_values(labels)) | {v for v in image.names if v != 0})
     aligned, notes = _aligned(image, labels, target, path.name)
-    segments = tuple(Segment(number=v, name=image.names.get(v, "")) for v in values)
+    segments = tuple(
+        Segment(
+            number=v,
+            name=image.names.get(v, ""),
+            single_lesion=is_single_lesion_name(image.names.get(v, "")),
+        )
+        for v in values
+    )
     return LabelMap(
         geometry=target.geometry,
         segments=segments,
-        labels=aligned,  # type: ignore[arg-type]
+        labels=cast("npt.NDArray[np.integer]", aligned),
         source_kind="labelmap",
         file_sha256=(sha,),
         warnings=tuple(notes),

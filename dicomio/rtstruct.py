@@ -145,7 +145,7 @@ def labelmap_from_rtstruct(
         ContourData is malformed.
     """
     names, frames = _roi_table(ds)
-    locator = SliceLocator(target, "RTSTRUCT")
+    locator = SliceLocator(target, "RTSTRUCT", "contour")
     tally: Counter[str] = Counter()
     per_roi = _collect(ds, locator, tally)
     locator.raise_if_missing()

@@ -106,8 +106,10 @@ def _refs(frame_item: Any) -> list[str]:
 
 
 def _check_plane(ds: Any, geometry: Geometry, file_name: str) -> None:
-    """Orientation and pixel spacing of the SEG must be the series'."""
-    ori = _group(ds, None, "PlaneOrientationSequence")
+    """Orientation and pixel spacing of the SEG (shared, else first frame's) must be the series'."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    first = per_frame[0] if per_frame else None
+    ori = _group(ds, first, "PlaneOrientationSequence")
     if ori is not None and "ImageOrientationPatient" in ori:
         iop = np.asarray([float(v) for v in ori.ImageOrientationPatient], dtype=np.float64)
         d = geometry.directions
@@ -120,7 +122,7 @@ def _check_plane(ds: Any, geometry: Geometry, file_name: str) -> None:
                 f"{np.round(np.concatenate([d[:, 2], d[:, 1]]), 4).tolist()}; expected the "
                 "series' ImageOrientationPatient"
             )
-    measures = _group(ds, None, "PixelMeasuresSequence")
+    measures = _group(ds, first, "PixelMeasuresSequence")
     if measures is not None and "PixelSpacing" in measures:
         dr, dc = (float(v) for v in measures.PixelSpacing)
         _, sr, sc = geometry.spacing_zyx_mm
@@ -256,10 +258,12 @@ def labelmap_from_seg(
         )
     labelmap = seg_type == "LABELMAP"
     geometry = target.geometry
+    locator = SliceLocator(target, "SEG", "frame")
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    locator.check_references([r for item in per_frame for r in _refs(item)])
     _check_plane(ds, geometry, file_name)
     segments = _segments(ds, labelmap)
     known = {s.number for s in segments}
-    locator = SliceLocator(target, "SEG")
     placements = _placements(ds, locator, labelmap)
     locator.raise_if_missing()
     notes = locator.frame_of_reference_warnings(str(ds.get("FrameOfReferenceUID", "") or ""))
@@ -290,8 +294,11 @@ def labelmap_from_seg(
         )
 
     threshold = 0.5
+    maximum = 1
+    partial = 0  # FRACTIONAL pixels strictly between 0 and the maximum
     if seg_type == "FRACTIONAL":
-        threshold = FRACTIONAL_THRESHOLD * float(ds.MaximumFractionalValue)
+        maximum = int(ds.MaximumFractionalValue)
+        threshold = FRACTIONAL_THRESHOLD * maximum
     masks: dict[int, npt.NDArray[np.bool_]] = {}
     for p in placements:
         if p.segment not in known:
@@ -301,8 +308,15 @@ def labelmap_from_seg(
             )
         if p.segment not in masks:
             masks[p.segment] = np.zeros(shape, dtype=bool)
-        frame = _stored_frame(seg, p.frame, file_name) >= threshold
-        _paste(masks[p.segment], frame, p, file_name)
+        stored = _stored_frame(seg, p.frame, file_name)
+        if seg_type == "FRACTIONAL":
+            partial += int(np.count_nonzero((stored > 0) & (stored < maximum)))
+        _paste(masks[p.segment], stored >= threshold, p, file_name)
+    if partial:
+        notes.append(
+            f"FRACTIONAL SEG: {partial} pixel(s) with values between 0 and 1 were thresholded "
+            f"at {FRACTIONAL_THRESHOLD:g} (inside when >= {FRACTIONAL_THRESHOLD:g})"
+        )
     empty = np.zeros(shape, dtype=bool)
     for s in segments:
         masks.setdefault(s.number, empty)

@@ -49,6 +49,7 @@ from reporting.sdtm import DOMAINS as SDTM_DOMAINS
 from reporting.sdtm import build_sdtm
 from reporting.seg import build_seg
 from reporting.sr import build_sr
+from reporting.subject_file import load_subject_file, subject_from_document
 
 __all__ = [
     "ABDOMEN_WINDOW",
@@ -78,11 +79,13 @@ __all__ = [
     "burden_plot",
     "key_images",
     "lesion_labels_from_measurement",
+    "load_subject_file",
     "percent_change_from_baseline",
     "render_html",
     "render_key_image",
     "render_pdf",
     "spider_plot",
     "subject_burden_points",
+    "subject_from_document",
     "waterfall_plot",
 ]

@@ -150,9 +150,11 @@ def build_fhir_bundle(
         for lesion in tm.measurement.lesions:
             obs = _observation(subject_id, subject_system, tm, lesion)
             entries.append({"fullUrl": f"urn:uuid:{obs['id']}", "resource": obs})
-    return {
+    bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid5(_NAMESPACE, f"bundle|{subject_id}")),
         "type": "collection",
-        "entry": entries,
     }
+    if entries:  # FHIR JSON never holds an empty array
+        bundle["entry"] = entries
+    return bundle

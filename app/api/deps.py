@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.blobstore import BlobStore
-from app.jobs import LocalJobEngine
+from app.jobs import JobEngine
 from app.security import Permission, Principal, authenticate, check_permission
 from app.settings import Settings
 
@@ -51,16 +51,16 @@ def get_blobstore(request: Request) -> BlobStore:
     return blobs
 
 
-def get_jobs(request: Request) -> LocalJobEngine:
+def get_jobs(request: Request) -> JobEngine:
     """The job engine."""
-    jobs: LocalJobEngine = request.app.state.jobs
+    jobs: JobEngine = request.app.state.jobs
     return jobs
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobstore)]
-JobsDep = Annotated[LocalJobEngine, Depends(get_jobs)]
+JobsDep = Annotated[JobEngine, Depends(get_jobs)]
 
 
 def get_principal(

@@ -31,7 +31,7 @@ from app.api.routes import (
 )
 from app.blobstore import BlobStore
 from app.db import dispose_engine, get_engine, make_session_factory, upgrade_database
-from app.jobs import JobContext, LocalJobEngine
+from app.jobs import JobContext, make_job_engine, worker_id
 from app.settings import Settings, get_settings
 from app.version import ALGORITHM_VERSION
 
@@ -80,11 +80,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             session_factory=make_session_factory(engine),
             blobstore=BlobStore(settings.blob_dir),
             scratch_dir=settings.resolved_home / "tmp",
-            worker_id=JobContext.from_settings(settings).worker_id,
+            worker_id=worker_id(),
         )
         app.state.session_factory = ctx.session_factory
         app.state.blobstore = ctx.blobstore
-        jobs = LocalJobEngine(ctx, settings.workers)
+        jobs = make_job_engine(settings, ctx)
         await run_in_threadpool(jobs.start, settings.job_stale_seconds)
         app.state.jobs = jobs
         logger.info("liverburden service ready (algorithm %s)", ALGORITHM_VERSION)

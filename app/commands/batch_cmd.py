@@ -86,11 +86,31 @@ def batch(
     except ManifestError as exc:
         fail(str(exc))
     if engine is Engine.CELERY:
-        fail("the celery engine is not available in this build; use --engine local")
-    statuses = _run_local(rows, out, workers, ResultsLog, measure_row, skipped_record)
+        statuses = _run_celery(rows, out)
+    else:
+        statuses = _run_local(rows, out, workers, ResultsLog, measure_row, skipped_record)
     succeeded, failed, skipped = (statuses.count(s) for s in ("succeeded", "failed", "skipped"))
     print(f"{succeeded} succeeded, {failed} failed, {skipped} skipped")
     raise typer.Exit(0 if failed == 0 else 1)
+
+
+def _run_celery(rows: list[Any], out: Path) -> list[str]:
+    """Rows as jobs for ``liverburden worker`` processes (``--workers`` does not apply)."""
+    from app.batch_celery import BatchEngineError, run_celery
+    from app.commands._db import cli_actor
+
+    progress = _Progress(len(rows), sys.stderr.isatty())
+    try:
+        return run_celery(rows, out, progress, actor=cli_actor())
+    except BatchEngineError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: results so far are in {out.name}; the rows sent keep running on the "
+            "workers; run the same command again to collect them",
+            file=sys.stderr,
+        )
+        raise typer.Exit(130) from None
 
 
 def _run_local(rows: list[Any], out: Path, workers: int, log_cls: Any, measure_row: Any,

@@ -222,6 +222,9 @@ class Job(Base):
     request_sha256: Mapped[str] = mapped_column(HASH, index=True)
     algorithm_version: Mapped[str] = mapped_column(String(32))
     measurement_id: Mapped[str | None] = mapped_column(ForeignKey("measurements.id"), default=None)
+    #: A batch row's result line (``kind == "batch"``; migration 0002); measurements keep theirs in
+    #: the measurements table.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)

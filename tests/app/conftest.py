@@ -37,8 +37,9 @@ class LiveServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.app = create_app(settings)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning",
-                                lifespan="on", access_log=False)
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", access_log=False
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -156,8 +157,13 @@ class SeriesFiles:
 
 
 def _write_phantom(out: Path, seed: int) -> SeriesFiles:
-    from dicomio.phantom import LesionSpec, PhantomSpec, make_phantom, write_dicom_series
-    from dicomio.phantom import write_label_nifti
+    from dicomio.phantom import (
+        LesionSpec,
+        PhantomSpec,
+        make_phantom,
+        write_dicom_series,
+        write_label_nifti,
+    )
 
     spec = PhantomSpec(
         shape_zyx=(10, 48, 48),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,14 @@ def factory(tmp_path: Path) -> sessionmaker[Session]:
     factory = make_session_factory(get_engine(url))
     for n in range(5):
         with session_scope(factory) as s:
-            audit.record(s, "test:actor", "thing.done", "thing", f"T{n}",
-                         {"n": n, "sha256": "ab" * 32, "reason": "because"})
+            audit.record(
+                s,
+                "test:actor",
+                "thing.done",
+                "thing",
+                f"T{n}",
+                {"n": n, "sha256": "ab" * 32, "reason": "because"},
+            )
     return factory
 
 
@@ -43,7 +50,7 @@ def test_intact_chain_verifies(factory: sessionmaker[Session]) -> None:
     with session_scope(factory) as s:
         events = list(audit.iter_events(s))
     assert events[0].prev_hash == audit.GENESIS_HASH
-    assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
 
 
 @pytest.mark.parametrize(
@@ -54,14 +61,15 @@ def test_intact_chain_verifies(factory: sessionmaker[Session]) -> None:
         ("UPDATE audit_events SET ts = '2000-01-01T00:00:00+00:00' WHERE seq = 5", "seq 5"),
         ("DELETE FROM audit_events WHERE seq = 2", "expected seq 2"),
         ("DELETE FROM audit_events WHERE seq = 5", "head records seq 5"),
-        ("UPDATE audit_events SET seq = CASE seq WHEN 2 THEN 3 WHEN 3 THEN 2 END "
-         "WHERE seq IN (2, 3)", "seq"),
+        (
+            "UPDATE audit_events SET seq = CASE seq WHEN 2 THEN 3 WHEN 3 THEN 2 END "
+            "WHERE seq IN (2, 3)",
+            "seq",
+        ),
     ],
     ids=["edit-details", "edit-actor", "edit-time", "delete-middle", "delete-last", "reorder"],
 )
-def test_tampering_is_detected(
-    factory: sessionmaker[Session], statement: str, needle: str
-) -> None:
+def test_tampering_is_detected(factory: sessionmaker[Session], statement: str, needle: str) -> None:
     """Editing, deleting or reordering any event through SQL breaks verification."""
     if "CASE seq" in statement:  # swap through a free value: seq is unique
         _sql(factory, "UPDATE audit_events SET seq = 1000 WHERE seq = 2")
@@ -79,10 +87,18 @@ def test_rehashing_one_event_still_breaks_the_next_link(factory: sessionmaker[Se
     with session_scope(factory) as s:
         event = next(e for e in audit.iter_events(s) if e.seq == 2)
         event.details = {"n": 42}
-        event.hash = audit.event_hash(event.prev_hash, {
-            "seq": event.seq, "ts": event.ts, "actor": event.actor, "action": event.action,
-            "entity_type": event.entity_type, "entity_id": event.entity_id,
-            "details": event.details})
+        event.hash = audit.event_hash(
+            event.prev_hash,
+            {
+                "seq": event.seq,
+                "ts": event.ts,
+                "actor": event.actor,
+                "action": event.action,
+                "entity_type": event.entity_type,
+                "entity_id": event.entity_id,
+                "details": event.details,
+            },
+        )
     report = _verify(factory)
     assert not report.ok
     assert any("seq 3: prev_hash" in p for p in report.problems), report.problems

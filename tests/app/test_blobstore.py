@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.blobstore import BlobStore
+from app.blobstore import BlobRef, BlobStore
 
 
 def test_put_bytes_names_blob_by_sha256(tmp_path: Path) -> None:
@@ -19,7 +19,11 @@ def test_put_bytes_names_blob_by_sha256(tmp_path: Path) -> None:
     ref = store.put_bytes(b"hello")
     digest = hashlib.sha256(b"hello").hexdigest()
     assert (ref.sha256, ref.relpath, ref.size_bytes, ref.created) == (
-        digest, f"{digest[:2]}/{digest[2:]}", 5, True)
+        digest,
+        f"{digest[:2]}/{digest[2:]}",
+        5,
+        True,
+    )
     assert store.path(digest).read_bytes() == b"hello"
     assert b"".join(store.iter_bytes(digest, chunk_size=2)) == b"hello"
 
@@ -28,8 +32,9 @@ def test_put_bytes_names_blob_by_sha256(tmp_path: Path) -> None:
 def test_second_put_is_a_no_op(tmp_path: Path, method: str) -> None:
     """Storing the same content twice keeps one file and reports it as not created."""
     store = BlobStore(tmp_path)
-    put = (lambda d: store.put_bytes(d)) if method == "bytes" else (
-        lambda d: store.put_stream(io.BytesIO(d)))
+    def put(data: bytes) -> BlobRef:
+        return store.put_bytes(data) if method == "bytes" else store.put_stream(io.BytesIO(data))
+
     first, second = put(b"x" * 3_000_000), put(b"x" * 3_000_000)
     assert first.created and not second.created
     assert first.sha256 == second.sha256

@@ -11,14 +11,9 @@ from typing import Any
 
 import pytest
 
-import dicomio
 from app.settings import Settings
 from tests.app.conftest import Service, dicom_parts, running_service, wait_for_job
 from tests.conftest import SAMPLE_DICOM
-
-needs_label_readers = pytest.mark.skipif(
-    not hasattr(dicomio, "read_labels"), reason="dicomio.read_labels has not landed yet"
-)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +21,9 @@ def sample() -> dict[str, Any]:
     """The bundled sample study's truth (sample_dicom/truth.json)."""
     truth_file = SAMPLE_DICOM / "truth.json"
     if not truth_file.is_file():
-        pytest.fail("sample_dicom/truth.json is missing; run python -m dicomio.phantom sample_dicom")
+        pytest.fail(
+            "sample_dicom/truth.json is missing; run python -m dicomio.phantom sample_dicom"
+        )
     return dict(json.loads(truth_file.read_text(encoding="utf-8")))
 
 
@@ -42,30 +39,43 @@ def _close(a: float | None, b: float, rel: float = 1e-6) -> bool:
     return a is not None and abs(a - b) <= rel * max(1.0, abs(b))
 
 
-@needs_label_readers
 def test_sample_study_end_to_end(backend_service: Service, sample: dict[str, Any]) -> None:
     """Label-map and SEG jobs both reproduce the sample's truth; the EDC reads eligibility."""
     svc = backend_service
     c = svc.client()
     study_uid, series_uid = _upload_sample(svc)
     assert series_uid == sample["series"]["series_instance_uid"]
-    seg_upload = c.post("/v1/segmentations", data={"series_instance_uid": series_uid},
-                        files={"file": ("labels.nii.gz",
-                                        (SAMPLE_DICOM / "labels.nii.gz").read_bytes())})
+    seg_upload = c.post(
+        "/v1/segmentations",
+        data={"series_instance_uid": series_uid},
+        files={"file": ("labels.nii.gz", (SAMPLE_DICOM / "labels.nii.gz").read_bytes())},
+    )
     assert seg_upload.status_code == 201, seg_upload.text
     seg_dcm = c.post("/v1/uploads", files=dicom_parts([SAMPLE_DICOM / "seg.dcm"]))
     assert seg_dcm.status_code == 201, seg_dcm.text
     seg_sop = dicomio_sop_uid(SAMPLE_DICOM / "seg.dcm")
     assert c.post("/v1/subjects", json={"subject_id": "S-001", "arm": "TAE"}).status_code == 201
-    tp = c.post("/v1/subjects/S-001/timepoints", json={
-        "label": "baseline", "date": "2020-01-01", "study_instance_uid": study_uid,
-        "baseline": True}).json()["timepoint_id"]
+    tp = c.post(
+        "/v1/subjects/S-001/timepoints",
+        json={
+            "label": "baseline",
+            "date": "2020-01-01",
+            "study_instance_uid": study_uid,
+            "baseline": True,
+        },
+    ).json()["timepoint_id"]
 
     requests = [
-        {"timepoint_id": tp, "series_instance_uid": series_uid,
-         "segmentation_upload_id": seg_upload.json()["segmentation_upload_id"]},
-        {"timepoint_id": tp, "series_instance_uid": series_uid,
-         "segmentation_sop_instance_uid": seg_sop},
+        {
+            "timepoint_id": tp,
+            "series_instance_uid": series_uid,
+            "segmentation_upload_id": seg_upload.json()["segmentation_upload_id"],
+        },
+        {
+            "timepoint_id": tp,
+            "series_instance_uid": series_uid,
+            "segmentation_sop_instance_uid": seg_sop,
+        },
     ]
     results = []
     for body in requests:
@@ -88,7 +98,10 @@ def test_sample_study_end_to_end(backend_service: Service, sample: dict[str, Any
     e = elig.json()
     assert e["measurement_id"] == results[-1]["measurement_id"]
     assert (e["burden_le_70pct"], e["burden_gt_25pct"], e["measurable_liver_lesion"]) == (
-        True, False, True)
+        True,
+        False,
+        True,
+    )
     assert e["liver_progression_by_recist"] is None
     assert edc.get(f"/v1/measurements/{e['measurement_id']}").status_code == 403
     assert svc.client("admin").get("/v1/audit/verify").json()["ok"]
@@ -140,7 +153,8 @@ def test_postgres_schema_matches_the_models(postgres_url: str) -> None:
     upgrade_database(postgres_url)
     engine = create_engine(postgres_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
     engine.dispose()
     assert diff == []

@@ -6,7 +6,7 @@ these tests check the job machinery alone.
 
 from __future__ import annotations
 
-import os
+import socket
 import threading
 import time
 from typing import Any
@@ -43,9 +43,14 @@ class FakePipeline:
         if self.error is not None:
             raise self.error
         n = len(list(request.series.iterdir()))
-        return {"series": {"slices": n}, "burden_fraction": 0.5, "lesions": [],
-                "eligibility": {}, "inputs": {"input_sha256": "c" * 64},
-                "algorithm_version": "0.1.0"}
+        return {
+            "series": {"slices": n},
+            "burden_fraction": 0.5,
+            "lesions": [],
+            "eligibility": {},
+            "inputs": {"input_sha256": "c" * 64},
+            "algorithm_version": "0.1.0",
+        }
 
 
 @pytest.fixture
@@ -68,14 +73,22 @@ def request_body(service: Service, ct_series: SeriesFiles) -> dict[str, Any]:
     c = service.client()
     up = c.post("/v1/uploads", files=dicom_parts(ct_series.files)).json()
     series_uid = up["studies"][0]["series"][0]["series_instance_uid"]
-    seg = c.post("/v1/segmentations", data={"series_instance_uid": series_uid},
-                 files={"file": ("labels.nii.gz", ct_series.labels.read_bytes())})
+    seg = c.post(
+        "/v1/segmentations",
+        data={"series_instance_uid": series_uid},
+        files={"file": ("labels.nii.gz", ct_series.labels.read_bytes())},
+    )
     assert seg.status_code == 201, seg.text
     c.post("/v1/subjects", json={"subject_id": "S-1"})
-    tp = c.post("/v1/subjects/S-1/timepoints",
-                json={"label": "base", "date": "2020-01-01", "baseline": True}).json()
-    return {"timepoint_id": tp["timepoint_id"], "series_instance_uid": series_uid,
-            "segmentation_upload_id": seg.json()["segmentation_upload_id"]}
+    tp = c.post(
+        "/v1/subjects/S-1/timepoints",
+        json={"label": "base", "date": "2020-01-01", "baseline": True},
+    ).json()
+    return {
+        "timepoint_id": tp["timepoint_id"],
+        "series_instance_uid": series_uid,
+        "segmentation_upload_id": seg.json()["segmentation_upload_id"],
+    }
 
 
 def _submit(client: httpx.Client, body: dict[str, Any]) -> httpx.Response:
@@ -97,7 +110,10 @@ def test_job_runs_to_a_versioned_measurement(
     m = c.get(job["result_url"]).json()
     assert m["series"]["slices"] == len(ct_series.files)  # every stored instance materialised
     assert (m["timepoint_id"], m["input_sha256"], m["version"]) == (
-        request_body["timepoint_id"], "c" * 64, 1)
+        request_body["timepoint_id"],
+        "c" * 64,
+        1,
+    )
     assert m["created_by"].startswith("radiologist:")
     assert {"measurement_id", "created_at"} <= m.keys()
 
@@ -114,8 +130,10 @@ def test_identical_request_is_deduplicated_and_force_makes_a_version(
     assert other_labels != first
     forced = _submit(c, {**request_body, "force": True}).json()["job_id"]
     assert forced != first
-    versions = {c.get(wait_for_job(c, f"/v1/jobs/{j}")["result_url"]).json()["version"]
-                for j in (other_labels, forced)}
+    versions = {
+        c.get(wait_for_job(c, f"/v1/jobs/{j}")["result_url"]).json()["version"]
+        for j in (other_labels, forced)
+    }
     assert versions == {2, 3}  # versions count per (timepoint, series, segmentation)
     assert fake.calls == 3
 
@@ -131,6 +149,10 @@ def test_bad_input_fails_the_job_with_its_problem(
     assert job["error"] == "label 7 not found; expected one of 1, 2"
     assert job["error_type"].endswith(":label")
     assert job["result_url"] is None
+    events = service.client("admin").get(
+        "/v1/audit/events", params={"action": "measurement.failed"}
+    )
+    assert [e["entity_id"] for e in events.json()] == [job["job_id"]]
 
 
 def test_unexpected_error_hides_details(
@@ -171,11 +193,14 @@ def test_claim_is_atomic_and_run_job_idempotent(
     c = service.client()
     job_id = _submit(c, request_body).json()["job_id"]
     ctxs = [JobContext.from_settings(settings) for _ in range(4)]
-    ctxs = [JobContext(x.session_factory, x.blobstore, x.scratch_dir, f"w{i}")
-            for i, x in enumerate(ctxs)]
+    ctxs = [
+        JobContext(x.session_factory, x.blobstore, x.scratch_dir, f"w{i}")
+        for i, x in enumerate(ctxs)
+    ]
     results: list[str] = []
-    threads = [threading.Thread(target=lambda x=x: results.append(run_job(job_id, x)))
-               for x in ctxs]
+    threads = [
+        threading.Thread(target=lambda x=x: results.append(run_job(job_id, x))) for x in ctxs
+    ]
     for t in threads:
         t.start()
     time.sleep(0.3)
@@ -201,17 +226,30 @@ def test_restart_requeues_jobs_of_a_dead_worker(
         c = svc.client()
         up = c.post("/v1/uploads", files=dicom_parts(ct_series.files)).json()
         uid = up["studies"][0]["series"][0]["series_instance_uid"]
-        seg = c.post("/v1/segmentations", data={"series_instance_uid": uid},
-                     files={"file": ("l.nii.gz", ct_series.labels.read_bytes())}).json()
+        seg = c.post(
+            "/v1/segmentations",
+            data={"series_instance_uid": uid},
+            files={"file": ("l.nii.gz", ct_series.labels.read_bytes())},
+        ).json()
         c.post("/v1/subjects", json={"subject_id": "S-9"})
-        tp = c.post("/v1/subjects/S-9/timepoints",
-                    json={"label": "b", "date": "2020-01-01", "baseline": True}).json()
-        job_id = _submit(c, {"timepoint_id": tp["timepoint_id"], "series_instance_uid": uid,
-                             "segmentation_upload_id": seg["segmentation_upload_id"]}
-                         ).json()["job_id"]
+        tp = c.post(
+            "/v1/subjects/S-9/timepoints",
+            json={"label": "b", "date": "2020-01-01", "baseline": True},
+        ).json()
+        job_id = _submit(
+            c,
+            {
+                "timepoint_id": tp["timepoint_id"],
+                "series_instance_uid": uid,
+                "segmentation_upload_id": seg["segmentation_upload_id"],
+            },
+        ).json()["job_id"]
         with session_scope(svc.server.session_factory) as s:  # as if a dead process held it
-            s.execute(update(Job).where(Job.id == job_id).values(
-                status="running", claimed_by=f"{os.uname().nodename}:999999", attempts=1))
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id)
+                .values(status="running", claimed_by=f"{socket.gethostname()}:999999", attempts=1)
+            )
     settings_again = Settings(home=tmp_path / "h", workers=1)
     with running_service(settings_again) as svc:
         job = wait_for_job(svc.client(), f"/v1/jobs/{job_id}")

@@ -35,7 +35,10 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setenv("LIVERBURDEN_WORKERS", "3")
     s = Settings()
     assert (s.resolved_home, s.resolved_database_url, s.broker_url) == (
-        tmp_path / "h", "postgresql+psycopg://u@db/x", "redis://localhost:6379/0")
+        tmp_path / "h",
+        "postgresql+psycopg://u@db/x",
+        "redis://localhost:6379/0",
+    )
     assert (s.max_upload_bytes, s.workers) == (1234, 3)
 
 
@@ -58,8 +61,9 @@ def test_migrations_create_exactly_the_models(tmp_path: Path) -> None:
     upgrade_database(url)  # idempotent
     engine = create_engine(url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
         tables = set(inspect(conn).get_table_names())
     engine.dispose()
     assert diff == []

@@ -21,32 +21,55 @@ CONTRACT_INPUT: dict[str, Any] = {
         {"lesion_id": "NT1", "organ": "liver", "lymph_node": False, "role": "non_target"},
     ],
     "timepoints": [
-        {"date": "2020-01-01", "baseline": True,
-         "measurements": [{"lesion_id": "T1", "diameter_mm": 21.0},
-                          {"lesion_id": "N1", "diameter_mm": 17.0},
-                          {"lesion_id": "NT1", "status": "present"}],
-         "new_lesions": []},
-        {"date": "2020-03-01",
-         "measurements": [{"lesion_id": "T1", "status": "too_small"},
-                          {"lesion_id": "N1", "diameter_mm": 8.0},
-                          {"lesion_id": "NT1", "status": "absent"}],
-         "new_lesions": [{"organ": "liver", "equivocal": False}]},
+        {
+            "date": "2020-01-01",
+            "baseline": True,
+            "measurements": [
+                {"lesion_id": "T1", "diameter_mm": 21.0},
+                {"lesion_id": "N1", "diameter_mm": 17.0},
+                {"lesion_id": "NT1", "status": "present"},
+            ],
+            "new_lesions": [],
+        },
+        {
+            "date": "2020-03-01",
+            "measurements": [
+                {"lesion_id": "T1", "status": "too_small"},
+                {"lesion_id": "N1", "diameter_mm": 8.0},
+                {"lesion_id": "NT1", "status": "absent"},
+            ],
+            "new_lesions": [{"organ": "liver", "equivocal": False}],
+        },
     ],
 }
 
 
+@pytest.fixture
+def service(backend_service: Service) -> Service:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return backend_service
+
+
 def _timepoint(client: httpx.Client, subject: str, label: str, date: str, baseline: bool) -> str:
-    r = client.post(f"/v1/subjects/{subject}/timepoints",
-                    json={"label": label, "date": date, "baseline": baseline})
+    r = client.post(
+        f"/v1/subjects/{subject}/timepoints",
+        json={"label": label, "date": date, "baseline": baseline},
+    )
     assert r.status_code == 201, r.text
     return str(r.json()["timepoint_id"])
 
 
-def _record(client: httpx.Client, subject: str, tp: str, measurements: list[dict[str, Any]],
-            new: list[dict[str, Any]] | None = None) -> httpx.Response:
-    return client.put(f"/v1/subjects/{subject}/timepoints/{tp}/lesions",
-                      json={"reason": "read", "measurements": measurements,
-                            "new_lesions": new or []})
+def _record(
+    client: httpx.Client,
+    subject: str,
+    tp: str,
+    measurements: list[dict[str, Any]],
+    new: list[dict[str, Any]] | None = None,
+) -> httpx.Response:
+    return client.put(
+        f"/v1/subjects/{subject}/timepoints/{tp}/lesions",
+        json={"reason": "read", "measurements": measurements, "new_lesions": new or []},
+    )
 
 
 def test_subject_and_timepoint_lifecycle(service: Service) -> None:
@@ -56,15 +79,25 @@ def test_subject_and_timepoint_lifecycle(service: Service) -> None:
     assert c.post("/v1/subjects", json={"subject_id": "S-001"}).status_code == 409
     _timepoint(c, "S-001", "fu1", "2020-03-01", False)
     _timepoint(c, "S-001", "base", "2020-01-01", True)
-    assert c.post("/v1/subjects/S-001/timepoints",
-                  json={"label": "base", "date": "2020-01-02"}).status_code == 409
-    second = c.post("/v1/subjects/S-001/timepoints",
-                    json={"label": "b2", "date": "2020-01-02", "baseline": True})
+    assert (
+        c.post(
+            "/v1/subjects/S-001/timepoints", json={"label": "base", "date": "2020-01-02"}
+        ).status_code
+        == 409
+    )
+    second = c.post(
+        "/v1/subjects/S-001/timepoints",
+        json={"label": "b2", "date": "2020-01-02", "baseline": True},
+    )
     assert second.status_code == 409 and "baseline" in second.json()["detail"]
     listed = c.get("/v1/subjects/S-001/timepoints").json()
     assert [t["label"] for t in listed] == ["base", "fu1"]
-    assert c.post("/v1/subjects/S-404/timepoints",
-                  json={"label": "x", "date": "2020-01-01"}).status_code == 404
+    assert (
+        c.post(
+            "/v1/subjects/S-404/timepoints", json={"label": "x", "date": "2020-01-01"}
+        ).status_code
+        == 404
+    )
 
 
 def test_lesion_table_feeds_the_recist_engine(service: Service) -> None:
@@ -73,8 +106,10 @@ def test_lesion_table_feeds_the_recist_engine(service: Service) -> None:
     c.post("/v1/subjects", json={"subject_id": "S-001"})
     base = _timepoint(c, "S-001", "base", "2020-01-01", True)
     fu = _timepoint(c, "S-001", "fu1", "2020-03-01", False)
-    r = c.put("/v1/subjects/S-001/lesions",
-              json={"reason": "baseline read", "lesions": CONTRACT_INPUT["lesions"]})
+    r = c.put(
+        "/v1/subjects/S-001/lesions",
+        json={"reason": "baseline read", "lesions": CONTRACT_INPUT["lesions"]},
+    )
     assert r.status_code == 200, r.text
     for tp, doc in zip((base, fu), CONTRACT_INPUT["timepoints"], strict=True):
         r = _record(c, "S-001", tp, doc["measurements"], doc["new_lesions"])
@@ -100,10 +135,18 @@ def test_lesion_edits_need_a_reason_and_are_audited(service: Service) -> None:
     c.post("/v1/subjects", json={"subject_id": "S-002"})
     lesions = [{"lesion_id": "T1", "organ": "liver", "role": "target"}]
     assert c.put("/v1/subjects/S-002/lesions", json={"lesions": lesions}).status_code == 422
-    assert c.put("/v1/subjects/S-002/lesions",
-                 json={"reason": "re-read by second reader", "lesions": lesions}).status_code == 200
-    events = service.client("admin").get("/v1/audit/events",
-                                         params={"action": "lesions.replaced"}).json()
+    assert (
+        c.put(
+            "/v1/subjects/S-002/lesions",
+            json={"reason": "re-read by second reader", "lesions": lesions},
+        ).status_code
+        == 200
+    )
+    events = (
+        service.client("admin")
+        .get("/v1/audit/events", params={"action": "lesions.replaced"})
+        .json()
+    )
     assert events[-1]["details"]["reason"] == "re-read by second reader"
     assert events[-1]["entity_id"] == "S-002"
 
@@ -122,8 +165,13 @@ def test_bad_lesion_measurements(service: Service, body: dict[str, Any], status:
     c = service.client()
     c.post("/v1/subjects", json={"subject_id": "S-003"})
     tp = _timepoint(c, "S-003", "base", "2020-01-01", True)
-    c.put("/v1/subjects/S-003/lesions", json={
-        "reason": "read", "lesions": [{"lesion_id": "T1", "organ": "liver", "role": "target"}]})
+    c.put(
+        "/v1/subjects/S-003/lesions",
+        json={
+            "reason": "read",
+            "lesions": [{"lesion_id": "T1", "organ": "liver", "role": "target"}],
+        },
+    )
     r = _record(c, "S-003", tp, [body])
     assert r.status_code == status, r.text
 
@@ -134,16 +182,29 @@ def _fake_measurement(service: Service, tp: str, burden: float, lesions: list[fl
         "burden_fraction": burden,
         "liver_volume_ml": 1000.0,
         "tumor_volume_ml": 1000.0 * burden,
-        "eligibility": {"burden_le_70pct": burden <= 0.7, "burden_gt_25pct": burden > 0.25,
-                        "measurable_liver_lesion": any(d >= 10 for d in lesions)},
-        "lesions": [{"lesion_id": f"L{i}", "long_axis_mm": d, "short_axis_mm": d / 2}
-                    for i, d in enumerate(lesions, start=1)],
+        "eligibility": {
+            "burden_le_70pct": burden <= 0.7,
+            "burden_gt_25pct": burden > 0.25,
+            "measurable_liver_lesion": any(d >= 10 for d in lesions),
+        },
+        "lesions": [
+            {"lesion_id": f"L{i}", "long_axis_mm": d, "short_axis_mm": d / 2}
+            for i, d in enumerate(lesions, start=1)
+        ],
         "algorithm_version": "0.1.0",
     }
     with session_scope(service.server.session_factory) as s:
-        m = Measurement(timepoint_id=tp, series_instance_uid="1.2.3", segmentation_ref="upload:x",
-                        version=1, input_sha256="a" * 64, request_sha256="b" * 64,
-                        algorithm_version="0.1.0", result=result, created_by="test")
+        m = Measurement(
+            timepoint_id=tp,
+            series_instance_uid="1.2.3",
+            segmentation_ref="upload:x",
+            version=1,
+            input_sha256="a" * 64,
+            request_sha256="b" * 64,
+            algorithm_version="0.1.0",
+            result=result,
+            created_by="test",
+        )
         s.add(m)
         s.flush()
         return m.id
@@ -162,26 +223,39 @@ def _fake_measurement(service: Service, tp: str, burden: float, lesions: list[fl
 def test_eligibility_for_the_edc(
     service: Service, scans: list[tuple[str, str, float | None]], expected: bool | None
 ) -> None:
-    """Eligibility reads the baseline's latest measurement and RECIST between pre-enrolment scans."""
+    """Eligibility: the baseline's latest measurement, RECIST between pre-enrolment scans."""
     c = service.client()
     c.post("/v1/subjects", json={"subject_id": "S-010"})
-    ids = {label: _timepoint(c, "S-010", label, date, label == "base")
-           for label, date, _ in scans}
+    ids = {label: _timepoint(c, "S-010", label, date, label == "base") for label, date, _ in scans}
     edc = service.client("edc")
     assert edc.get("/v1/subjects/S-010/eligibility").status_code == 404
-    c.put("/v1/subjects/S-010/lesions", json={
-        "reason": "read", "lesions": [{"lesion_id": "T1", "organ": "Liver", "role": "target"}]})
+    c.put(
+        "/v1/subjects/S-010/lesions",
+        json={
+            "reason": "read",
+            "lesions": [{"lesion_id": "T1", "organ": "Liver", "role": "target"}],
+        },
+    )
     for label, _, diameter in scans:
         if diameter is not None:
-            assert _record(c, "S-010", ids[label],
-                           [{"lesion_id": "T1", "diameter_mm": diameter}]).status_code == 200
+            assert (
+                _record(
+                    c, "S-010", ids[label], [{"lesion_id": "T1", "diameter_mm": diameter}]
+                ).status_code
+                == 200
+            )
     mid = _fake_measurement(service, ids["base"], 0.3, [30.0])
     r = edc.get("/v1/subjects/S-010/eligibility")
     assert r.status_code == 200, r.text
     assert r.json() == {
-        "subject_id": "S-010", "timepoint_id": ids["base"], "measurement_id": mid,
-        "burden_fraction": 0.3, "burden_le_70pct": True, "burden_gt_25pct": True,
-        "measurable_liver_lesion": True, "liver_progression_by_recist": expected,
+        "subject_id": "S-010",
+        "timepoint_id": ids["base"],
+        "measurement_id": mid,
+        "burden_fraction": 0.3,
+        "burden_le_70pct": True,
+        "burden_gt_25pct": True,
+        "measurable_liver_lesion": True,
+        "liver_progression_by_recist": expected,
         "algorithm_version": "0.1.0",
     }
 
@@ -191,13 +265,26 @@ def test_mask_derived_diameter(service: Service) -> None:
     c = service.client()
     c.post("/v1/subjects", json={"subject_id": "S-020"})
     tp = _timepoint(c, "S-020", "base", "2020-01-01", True)
-    c.put("/v1/subjects/S-020/lesions", json={"reason": "read", "lesions": [
-        {"lesion_id": "T1", "organ": "liver", "role": "target"},
-        {"lesion_id": "N1", "organ": "lymph node", "lymph_node": True, "role": "target"}]})
+    c.put(
+        "/v1/subjects/S-020/lesions",
+        json={
+            "reason": "read",
+            "lesions": [
+                {"lesion_id": "T1", "organ": "liver", "role": "target"},
+                {"lesion_id": "N1", "organ": "lymph node", "lymph_node": True, "role": "target"},
+            ],
+        },
+    )
     mid = _fake_measurement(service, tp, 0.1, [42.0, 24.0])
-    r = _record(c, "S-020", tp, [
-        {"lesion_id": "T1", "measurement_id": mid, "measurement_lesion_id": "L1"},
-        {"lesion_id": "N1", "measurement_id": mid, "measurement_lesion_id": "L2"}])
+    r = _record(
+        c,
+        "S-020",
+        tp,
+        [
+            {"lesion_id": "T1", "measurement_id": mid, "measurement_lesion_id": "L1"},
+            {"lesion_id": "N1", "measurement_id": mid, "measurement_lesion_id": "L2"},
+        ],
+    )
     assert r.status_code == 200, r.text
     table = {x["lesion_id"]: x["measurements"][0] for x in r.json()["lesions"]}
     assert table["T1"]["diameter_mm"] == 42.0 and table["T1"]["source"] == "mask"

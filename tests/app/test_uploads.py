@@ -7,6 +7,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -30,7 +31,7 @@ def _blob_files(settings: Settings) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and ".incoming" not in p.parts]
 
 
-def _count(service: Service, model: type, *where: object) -> int:
+def _count(service: Service, model: type, *where: Any) -> int:
     with service.server.session_factory() as s:
         return int(s.execute(select(func.count()).select_from(model).where(*where)).scalar_one())
 
@@ -43,11 +44,19 @@ def test_upload_series_reports_studies_series_and_phase(
     assert r.status_code == 201, r.text
     body = r.json()
     ds = pydicom.dcmread(ct_series.files[0], stop_before_pixels=True)
-    assert body["studies"] == [{
-        "study_instance_uid": ds.StudyInstanceUID,
-        "series": [{"series_instance_uid": ds.SeriesInstanceUID, "modality": "CT",
-                    "instances": len(ct_series.files), "phase": "portal_venous"}],
-    }]
+    assert body["studies"] == [
+        {
+            "study_instance_uid": ds.StudyInstanceUID,
+            "series": [
+                {
+                    "series_instance_uid": ds.SeriesInstanceUID,
+                    "modality": "CT",
+                    "instances": len(ct_series.files),
+                    "phase": "portal_venous",
+                }
+            ],
+        }
+    ]
     assert (body["stored"], body["duplicates"]) == (len(ct_series.files), 0)
     listed = service.client().get("/v1/studies").json()
     assert listed[0]["series"][0]["instances"] == len(ct_series.files)
@@ -62,7 +71,9 @@ def test_blobs_are_content_addressed(service: Service, ct_series: SeriesFiles) -
     assert len(blobs) == len(ct_series.files)
     for blob in blobs:
         digest = hashlib.sha256(blob.read_bytes()).hexdigest()
-        assert blob.relative_to(service.settings.blob_dir).as_posix() == f"{digest[:2]}/{digest[2:]}"
+        assert (
+            blob.relative_to(service.settings.blob_dir).as_posix() == f"{digest[:2]}/{digest[2:]}"
+        )
 
 
 def test_reupload_is_idempotent(service: Service, ct_series: SeriesFiles) -> None:
@@ -177,14 +188,17 @@ def test_body_over_limit_is_413(tmp_path: Path, ct_series: SeriesFiles) -> None:
         boundary = "b0undary"
 
         def chunks() -> Iterator[bytes]:
-            yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
-                   'filename="big.dcm"\r\nContent-Type: application/dicom\r\n\r\n').encode()
+            yield (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+                'filename="big.dcm"\r\nContent-Type: application/dicom\r\n\r\n'
+            ).encode()
             for _ in range(40):
                 yield b"\0" * 4096
             yield f"\r\n--{boundary}--\r\n".encode()
 
         streamed = client.post(
-            "/v1/uploads", content=chunks(),
+            "/v1/uploads",
+            content=chunks(),
             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         )
         assert streamed.status_code == 413

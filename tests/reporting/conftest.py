@@ -7,9 +7,9 @@ import io
 from typing import Any
 
 import pytest
-import recist
 from PIL import Image
 
+import recist
 from reporting import SubjectData, TimepointMeasurement
 from tests.reporting._ct import TinyCT, assessment_input, make_tiny_ct
 

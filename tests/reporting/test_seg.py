@@ -54,8 +54,13 @@ def test_segment_descriptions_carry_labels_and_tracking(tiny_ct: TinyCT) -> None
     """Labels are Liver, L1, L2; tracking ids equal the labels and supplied UIDs are kept."""
     uid = "1.2.826.0.1.3680043.8.498.7"
     seg = _roundtrip(
-        build_seg(tiny_ct.datasets, tiny_ct.lesion_labels, ["L1", "L2"],
-                  liver_mask=tiny_ct.liver, lesion_uids={"L1": uid})
+        build_seg(
+            tiny_ct.datasets,
+            tiny_ct.lesion_labels,
+            ["L1", "L2"],
+            liver_mask=tiny_ct.liver,
+            lesion_uids={"L1": uid},
+        )
     )
     labels = [seg.get_segment_description(n).segment_label for n in (1, 2, 3)]
     assert labels == ["Liver", "L1", "L2"]
@@ -101,20 +106,40 @@ def test_lesion_labels_refuse_a_foreign_mask(tiny_ct: TinyCT) -> None:
         (lambda ct: ct.lesion_labels[:-1], ["L1", "L2"], None, SourceImageError, "shape"),
         (lambda ct: ct.lesion_labels, ["L1"], None, ReportingInputError, "0..1"),
         (lambda ct: ct.lesion_labels, ["L1", "L1"], None, ReportingInputError, "unique"),
-        (lambda ct: ct.lesion_labels.astype(float), ["L1", "L2"], None, ReportingInputError,
-         "integer"),
+        (
+            lambda ct: ct.lesion_labels.astype(float),
+            ["L1", "L2"],
+            None,
+            ReportingInputError,
+            "integer",
+        ),
         (lambda ct: np.zeros_like(ct.lesion_labels), [], None, ReportingInputError, "nothing"),
-        (lambda ct: ct.lesion_labels, ["L1", "L2"], lambda ct: ct.liver[1:], SourceImageError,
-         "liver mask"),
+        (
+            lambda ct: ct.lesion_labels,
+            ["L1", "L2"],
+            lambda ct: ct.liver[1:],
+            SourceImageError,
+            "liver mask",
+        ),
     ],
-    ids=["short-labels", "label-out-of-range", "duplicate-ids", "float-labels", "empty",
-         "liver-shape"],
+    ids=[
+        "short-labels",
+        "label-out-of-range",
+        "duplicate-ids",
+        "float-labels",
+        "empty",
+        "liver-shape",
+    ],
 )
 def test_bad_masks_are_refused(tiny_ct: TinyCT, labels, ids, liver, error, needle) -> None:  # type: ignore[no-untyped-def]
     """Masks that do not fit the series or the ids raise an error naming the problem."""
     with pytest.raises(error, match=needle):
-        build_seg(tiny_ct.datasets, labels(tiny_ct), ids,
-                  liver_mask=None if liver is None else liver(tiny_ct))
+        build_seg(
+            tiny_ct.datasets,
+            labels(tiny_ct),
+            ids,
+            liver_mask=None if liver is None else liver(tiny_ct),
+        )
 
 
 def test_real_liver_ct_keeps_the_reference_liver(shared_data: Path) -> None:

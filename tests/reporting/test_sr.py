@@ -10,9 +10,9 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-import recist
 from pydicom.sr.codedict import codes
 
+import recist
 from reporting import ReportingInputError, SourceImageError, build_sr
 from tests.conftest import SHARED_DATA
 from tests.reporting._ct import TinyCT, assessment_input, make_tiny_ct
@@ -91,8 +91,14 @@ def test_tracking_uid_is_reused_across_timepoints(tiny_ct: TinyCT) -> None:
     uids = {"L1": "1.2.826.0.1.3680043.8.498.1"}
     first = _roundtrip(build_sr(tiny_ct.measurement, tiny_ct.datasets, lesion_uids=uids))
     second = _roundtrip(build_sr(tiny_ct.measurement, tiny_ct.datasets, lesion_uids=uids))
-    a = {g.tracking_identifier: g.tracking_uid for g in first.content.get_planar_roi_measurement_groups()}
-    b = {g.tracking_identifier: g.tracking_uid for g in second.content.get_planar_roi_measurement_groups()}
+    a = {
+        g.tracking_identifier: g.tracking_uid
+        for g in first.content.get_planar_roi_measurement_groups()
+    }
+    b = {
+        g.tracking_identifier: g.tracking_uid
+        for g in second.content.get_planar_roi_measurement_groups()
+    }
     assert a["L1"] == b["L1"] == uids["L1"]
     assert a["L2"] != b["L2"]
     found = first.content.get_planar_roi_measurement_groups(tracking_uid=uids["L1"])
@@ -137,8 +143,13 @@ def test_recist_response_group_has_the_timepoint_codes(
     assessment = recist.assess(data)
     tp = assessment["timepoints"][index]
     sr = _roundtrip(
-        build_sr(tiny_ct.measurement, tiny_ct.datasets, assessment=assessment,
-                 timepoint_date=tp["date"], time_point_label="FOLLOW-UP")
+        build_sr(
+            tiny_ct.measurement,
+            tiny_ct.datasets,
+            assessment=assessment,
+            timepoint_date=tp["date"],
+            time_point_label="FOLLOW-UP",
+        )
     )
     groups = {g.tracking_identifier: g for g in sr.content.get_image_measurement_groups()}
     response = groups["RECIST 1.1 response"]
@@ -185,12 +196,22 @@ def _shuffled(ct: TinyCT) -> list[pydicom.Dataset]:
     [
         (lambda ct, m: (_shuffled(ct), m), SourceImageError, "slice order"),
         (lambda ct, m: (ct.datasets[:3], m), SourceImageError, "slices"),
-        (lambda ct, m: (ct.datasets, {**m, "series": {**m["series"],
-                                                      "series_instance_uid": "1.2.3"}}),
-         SourceImageError, "another series"),
-        (lambda ct, m: (ct.datasets, {**m, "lesions": [{**m["lesions"][0],
-                                                        "long_axis_endpoints_rc": None}]}),
-         ReportingInputError, "long_axis_endpoints_rc"),
+        (
+            lambda ct, m: (
+                ct.datasets,
+                {**m, "series": {**m["series"], "series_instance_uid": "1.2.3"}},
+            ),
+            SourceImageError,
+            "another series",
+        ),
+        (
+            lambda ct, m: (
+                ct.datasets,
+                {**m, "lesions": [{**m["lesions"][0], "long_axis_endpoints_rc": None}]},
+            ),
+            ReportingInputError,
+            "long_axis_endpoints_rc",
+        ),
         (lambda ct, m: (ct.datasets, {**m, "lesions": "x"}), ReportingInputError, "lesions"),
         (lambda ct, m: ([], m), SourceImageError, "no source images"),
     ],
@@ -207,8 +228,12 @@ def test_unknown_timepoint_date_is_refused(tiny_ct: TinyCT) -> None:
     """An assessment without the measurement's date is an error listing the dates it has."""
     assessment = recist.assess(assessment_input())
     with pytest.raises(ReportingInputError, match="2020-01-01"):
-        build_sr(tiny_ct.measurement, tiny_ct.datasets, assessment=assessment,
-                 timepoint_date="2021-05-05")
+        build_sr(
+            tiny_ct.measurement,
+            tiny_ct.datasets,
+            assessment=assessment,
+            timepoint_date="2021-05-05",
+        )
 
 
 def test_multiframe_source_references_frames(shared_data: Path) -> None:
@@ -219,13 +244,26 @@ def test_multiframe_source_references_frames(shared_data: Path) -> None:
         for f in mf.PerFrameFunctionalGroupsSequence
     ]
     measurement = {
-        "series": {"series_instance_uid": mf.SeriesInstanceUID, "modality": "CT",
-                   "spacing_mm": [1.0, 1.0, 1.0]},
-        "liver_volume_ml": None, "tumor_volume_ml": 0.01, "burden_fraction": None,
-        "lesions": [{"lesion_id": "L1", "volume_ml": 0.01, "long_axis_mm": 5.0,
-                     "short_axis_mm": 2.0, "slice_index": 1, "measurable": False,
-                     "long_axis_endpoints_rc": [[10, 5], [10, 10]],
-                     "short_axis_endpoints_rc": [[9, 7], [11, 7]]}],
+        "series": {
+            "series_instance_uid": mf.SeriesInstanceUID,
+            "modality": "CT",
+            "spacing_mm": [1.0, 1.0, 1.0],
+        },
+        "liver_volume_ml": None,
+        "tumor_volume_ml": 0.01,
+        "burden_fraction": None,
+        "lesions": [
+            {
+                "lesion_id": "L1",
+                "volume_ml": 0.01,
+                "long_axis_mm": 5.0,
+                "short_axis_mm": 2.0,
+                "slice_index": 1,
+                "measurable": False,
+                "long_axis_endpoints_rc": [[10, 5], [10, 10]],
+                "short_axis_endpoints_rc": [[9, 7], [11, 7]],
+            }
+        ],
         "algorithm_version": "test",
     }
     sr = _roundtrip(build_sr(measurement, [mf]))
@@ -243,10 +281,16 @@ def test_real_ct_headers_give_a_valid_report(shared_data: Path) -> None:
     datasets = [pydicom.dcmread(p) for p in sorted((folder / "ct-3slice").glob("*.dcm"))]
     datasets.sort(key=lambda d: float(d.ImagePositionPatient[2]))
     measurement = {
-        "series": {"series_instance_uid": datasets[0].SeriesInstanceUID, "modality": "CT",
-                   "spacing_mm": [1.0, 0.810547, 0.810547]},
-        "liver_volume_ml": 107_098 * 0.810547**2 / 1000, "tumor_volume_ml": 0.0,
-        "burden_fraction": 0.0, "lesions": [], "algorithm_version": "test",
+        "series": {
+            "series_instance_uid": datasets[0].SeriesInstanceUID,
+            "modality": "CT",
+            "spacing_mm": [1.0, 0.810547, 0.810547],
+        },
+        "liver_volume_ml": 107_098 * 0.810547**2 / 1000,
+        "tumor_volume_ml": 0.0,
+        "burden_fraction": 0.0,
+        "lesions": [],
+        "algorithm_version": "test",
     }
     sr = _roundtrip(build_sr(measurement, datasets))
     groups = {g.tracking_identifier: g for g in sr.content.get_image_measurement_groups()}

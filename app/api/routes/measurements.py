@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from app.api.deps import JobsDep, SessionDep, require
 from app.api.responses import problems
 from app.db import repo
-from app.jobs import submit_measurement
 from app.schemas import JobAccepted, JobPublic, MeasurementCreate
 from app.security import Permission, Principal
+from app.submit import submit_measurement
 
 router = APIRouter(tags=["measurements"])
 

@@ -1,0 +1,278 @@
+"""``liverburden batch --engine celery``: manifest rows as jobs for Celery workers.
+
+Every row that is not done yet becomes a ``batch`` job in the database (the row's paths, label
+choices and batch key in ``jobs.request``), its id goes to the workers
+(``liverburden.run_batch_row``), and this process polls the job table until every row has
+finished, appending each row's line to the results file as it comes in -- the same lines,
+statuses and summary as the local engine (contracts/http.md, Batch). The workers must see the
+manifest's paths (a shared file system) and share the database (``LIVERBURDEN_DATABASE_URL``) and broker (``LIVERBURDEN_BROKER_URL``).
+
+A row is *done* when its batch key (input hashes, label choices, algorithm version) has a
+``succeeded`` line in the results file or a ``succeeded`` batch job in the database; it is then
+written as ``skipped`` with the earlier result. A row whose key has a ``queued`` or ``running`` job
+(an interrupted run) waits for that job instead of creating another, so a batch is safe to
+interrupt and re-run: jobs already sent keep running on the workers, and the re-run collects them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.batch import BatchRow, ResultsLog, batch_key, skipped_record
+from app.db.models import Job
+from app.db.session import session_scope
+from app.settings import Settings, get_settings
+from app.version import ALGORITHM_VERSION
+
+__all__ = [
+    "BATCH_KIND",
+    "BatchEngineError",
+    "ProgressSink",
+    "row_from_request",
+    "row_to_request",
+    "run_celery",
+]
+
+logger = logging.getLogger(__name__)
+
+BATCH_KIND = "batch"
+_POLL_CHUNK = 500  # job ids per status query
+
+
+class BatchEngineError(RuntimeError):
+    """The celery engine cannot start (no broker configured or reachable, no database)."""
+
+
+class ProgressSink(Protocol):
+    """What the command's progress display offers."""
+
+    def advance(self, record: dict[str, Any]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def row_to_request(row: BatchRow, key: str | None) -> dict[str, Any]:
+    """A batch row as the JSON ``jobs.request`` of its job."""
+    return {
+        "row_id": row.row_id,
+        "subject_id": row.subject_id,
+        "timepoint": row.timepoint,
+        "series": str(row.series),
+        "labels": str(row.labels),
+        "liver_label": row.liver_label,
+        "tumor_labels": list(row.tumor_labels),
+        "batch_key": key,
+    }
+
+
+def row_from_request(request: dict[str, Any]) -> BatchRow:
+    """The batch row stored in a job's ``request``."""
+    return BatchRow(
+        row_id=str(request["row_id"]),
+        subject_id=str(request.get("subject_id") or ""),
+        timepoint=str(request.get("timepoint") or ""),
+        series=Path(request["series"]),
+        labels=Path(request["labels"]),
+        liver_label=request.get("liver_label"),
+        tumor_labels=tuple(request.get("tumor_labels") or ()),
+    )
+
+
+def _request_sha(row: BatchRow, key: str | None) -> str:
+    """The key itself; for a row whose inputs cannot be hashed, a digest of the row (unique)."""
+    if key is not None:
+        return key
+    text = json.dumps(row_to_request(row, None), sort_keys=True) + f"|{time.time_ns()}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _hash_rows(rows: Sequence[BatchRow]) -> list[str | None]:
+    """Batch keys of every row; hashing releases the GIL, so a few threads overlap the reads."""
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="lb-hash") as pool:
+        return list(pool.map(batch_key, rows))
+
+
+def _find_job(session: Session, key: str) -> Job | None:
+    """The newest succeeded, else running or queued, batch job of this key."""
+    jobs = session.execute(
+        select(Job)
+        .where(
+            Job.kind == BATCH_KIND,
+            Job.request_sha256 == key,
+            Job.algorithm_version == ALGORITHM_VERSION,
+            Job.status.in_(("queued", "running", "succeeded")),
+        )
+        .order_by(Job.created_at.desc())
+    ).scalars()
+    found = list(jobs)
+    done = [j for j in found if j.status == "succeeded" and j.result]
+    return done[0] if done else (found[0] if found else None)
+
+
+def _failed_record(row: BatchRow, key: str | None, job: Job) -> dict[str, Any]:
+    """The line of a row whose job failed without a result (its worker died too often)."""
+    return {
+        "row_id": row.row_id,
+        "subject_id": row.subject_id,
+        "timepoint": row.timepoint,
+        "batch_key": key,
+        "algorithm_version": ALGORITHM_VERSION,
+        "status": "failed",
+        "error": job.error or "the job failed",
+    }
+
+
+def _connect_broker(app: Any) -> None:
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=2, interval_start=0.5, interval_step=0.5)
+    except Exception as exc:  # kombu raises several classes; all mean "no broker"
+        raise BatchEngineError(
+            f"cannot reach the Celery broker ({exc.__class__.__name__}); is Redis running at "
+            "LIVERBURDEN_BROKER_URL?"
+        ) from exc
+
+
+def _warn_without_workers(app: Any) -> None:
+    try:
+        answers = app.control.ping(timeout=1.0)
+    except Exception:  # only a hint; the jobs wait in the queue either way
+        answers = []
+    if not answers:
+        print(
+            "warning: no Celery worker answered; the rows wait in the queue until one is started "
+            "with `liverburden worker`",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _open(settings: Settings) -> sessionmaker[Session]:
+    from app.db import get_engine, make_session_factory, upgrade_database
+
+    settings.resolved_home.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    upgrade_database(url)
+    return make_session_factory(get_engine(url))
+
+
+def _chunks(ids: list[str]) -> Iterable[list[str]]:
+    for i in range(0, len(ids), _POLL_CHUNK):
+        yield ids[i : i + _POLL_CHUNK]
+
+
+def run_celery(
+    rows: Sequence[BatchRow],
+    out: Path,
+    progress: ProgressSink,
+    *,
+    actor: str = "cli",
+    settings: Settings | None = None,
+    poll_interval_s: float = 0.5,
+) -> list[str]:
+    """Run ``rows`` on the Celery workers; return each row's status in the order written.
+
+    Raises
+    ------
+    BatchEngineError
+        No broker is configured or reachable.
+    KeyboardInterrupt
+        Ctrl-C: the lines written so far stay; the jobs sent keep running on the workers.
+    """
+    from app.celery_app import make_celery, send_job
+
+    settings = settings or get_settings()
+    if not settings.broker_url:
+        raise BatchEngineError(
+            "the celery engine needs LIVERBURDEN_BROKER_URL (e.g. redis://127.0.0.1:6379/0)"
+        )
+    app = make_celery(settings)
+    try:
+        _connect_broker(app)
+        factory = _open(settings)
+        keys = _hash_rows(rows)
+        statuses: list[str] = []
+        with ResultsLog(out) as log:
+
+            def write(record: dict[str, Any]) -> None:
+                log.append(record)
+                statuses.append(str(record["status"]))
+                progress.advance(record)
+
+            pending: dict[str, list[tuple[BatchRow, str | None]]] = {}
+            for row, key in zip(rows, keys, strict=True):
+                previous = log.previous(key)
+                if key is not None and previous is not None:
+                    write(skipped_record(row, key, previous))
+                    continue
+                with session_scope(factory) as s:
+                    job = _find_job(s, key) if key is not None else None
+                    if key is not None and job is not None and job.status == "succeeded":
+                        write(skipped_record(row, key, dict(job.result or {})))
+                        continue
+                    if job is None:
+                        job = Job(
+                            kind=BATCH_KIND,
+                            request=row_to_request(row, key),
+                            request_sha256=_request_sha(row, key),
+                            algorithm_version=ALGORITHM_VERSION,
+                            created_by=actor,
+                        )
+                        s.add(job)
+                        s.flush()
+                    pending.setdefault(job.id, []).append((row, key))
+            for job_id in pending:
+                send_job(app, job_id, BATCH_KIND)
+            if pending:
+                logger.info("%d batch job(s) sent to the workers", len(pending))
+                _warn_without_workers(app)
+            _collect(factory, pending, write, poll_interval_s)
+        return statuses
+    finally:
+        progress.stop()
+        app.close()
+
+
+def _collect(
+    factory: sessionmaker[Session],
+    pending: dict[str, list[tuple[BatchRow, str | None]]],
+    write: Any,
+    poll_interval_s: float,
+) -> None:
+    """Poll the job table; write each finished job's rows (shared keys: the others skipped)."""
+    while pending:
+        finished: list[Job] = []
+        with session_scope(factory) as s:
+            for ids in _chunks(list(pending)):
+                finished.extend(
+                    s.execute(
+                        select(Job).where(Job.id.in_(ids), Job.status.in_(("succeeded", "failed")))
+                    ).scalars()
+                )
+        for job in finished:
+            for n, (row, key) in enumerate(pending.pop(job.id)):
+                if job.result is None:
+                    record = _failed_record(row, key, job)
+                elif n and job.status == "succeeded" and key is not None:
+                    record = skipped_record(row, key, dict(job.result))
+                else:
+                    record = {
+                        **job.result,
+                        "row_id": row.row_id,
+                        "subject_id": row.subject_id,
+                        "timepoint": row.timepoint,
+                    }
+                write(record)
+        if not finished:
+            time.sleep(poll_interval_s)

@@ -1,0 +1,136 @@
+"""Measurement requests: validate, deduplicate and queue a measurement job.
+
+An identical request -- same timepoint, same series bytes (the sorted SHA-256 of its instances),
+same segmentation bytes, same label choices and the same algorithm version -- returns the existing
+queued, running or succeeded job instead of a new one, unless ``force`` asks for a new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.db import repo
+from app.db.models import Job
+from app.errors import InvalidRequestError
+from app.version import ALGORITHM_VERSION
+
+__all__ = ["submit_measurement"]
+
+_SEG_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.66.4": "seg",  # Segmentation Storage
+    "1.2.840.10008.5.1.4.1.1.481.3": "rtstruct",  # RT Structure Set Storage
+}
+
+
+def _digest(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _segmentation(session: Session, body: dict[str, Any], series_uid: str) -> dict[str, Any]:
+    sop_uid = body.get("segmentation_sop_instance_uid")
+    upload_id = body.get("segmentation_upload_id")
+    if bool(sop_uid) == bool(upload_id):
+        raise InvalidRequestError(
+            "give exactly one of segmentation_sop_instance_uid (a stored SEG/RTSTRUCT) "
+            "or segmentation_upload_id (POST /v1/segmentations)"
+        )
+    if upload_id:
+        seg = repo.get_segmentation(session, str(upload_id))
+        if seg.series_instance_uid != series_uid:
+            raise InvalidRequestError(
+                f"segmentation upload {upload_id} belongs to series {seg.series_instance_uid}, "
+                f"not to {series_uid}"
+            )
+        return {"kind": "upload", "id": seg.id, "sha256": seg.sha256, "suffix": seg.file_suffix}
+    inst = repo.get_instance(session, str(sop_uid))
+    if inst.sop_class_uid not in _SEG_SOP_CLASSES:
+        raise InvalidRequestError(
+            f"instance {sop_uid} is not a DICOM SEG or RTSTRUCT; expected one of those"
+        )
+    return {
+        "kind": _SEG_SOP_CLASSES[inst.sop_class_uid],
+        "sop_instance_uid": inst.sop_instance_uid,
+        "sha256": inst.sha256,
+    }
+
+
+def _seg_ref(seg: dict[str, Any]) -> str:
+    return f"upload:{seg['id']}" if seg["kind"] == "upload" else f"sop:{seg['sop_instance_uid']}"
+
+
+def submit_measurement(
+    session: Session, body: dict[str, Any], actor: str, *, force: bool = False
+) -> tuple[Job, bool]:
+    """Queue a measurement job; return ``(job, created)``; the caller commits and enqueues.
+
+    An identical request (same timepoint, series bytes, segmentation bytes, label choices and
+    algorithm version) returns the existing queued, running or succeeded job unless ``force``.
+    """
+    timepoint = repo.get_timepoint(session, str(body["timepoint_id"]))
+    series_uid = str(body["series_instance_uid"])
+    series = repo.get_series(session, series_uid)
+    instances = repo.series_instances(session, series)
+    seg = _segmentation(session, body, series_uid)
+    choices = {
+        "liver_label": body.get("liver_label"),
+        "tumor_labels": list(body.get("tumor_labels") or []),
+    }
+    request_sha = _digest(
+        {
+            "timepoint_id": timepoint.id,
+            "series_sha256": sorted(i.sha256 for i in instances),
+            "segmentation_sha256": seg["sha256"],
+            "choices": choices,
+        }
+    )
+    if not force:
+        existing = session.execute(
+            select(Job)
+            .where(
+                Job.request_sha256 == request_sha,
+                Job.algorithm_version == ALGORITHM_VERSION,
+                Job.status.in_(("queued", "running", "succeeded")),
+            )
+            .order_by(Job.created_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if existing is not None:
+            return existing, False
+    job = Job(
+        kind="measurement",
+        request={
+            "timepoint_id": timepoint.id,
+            "series_instance_uid": series_uid,
+            "segmentation": seg,
+            "segmentation_ref": _seg_ref(seg),
+            **choices,
+        },
+        request_sha256=request_sha,
+        algorithm_version=ALGORITHM_VERSION,
+        created_by=actor,
+    )
+    session.add(job)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "measurement.requested",
+        "job",
+        job.id,
+        {
+            "request_sha256": request_sha,
+            "timepoint_id": timepoint.id,
+            "series_instance_uid": series_uid,
+            "segmentation": _seg_ref(seg),
+            "algorithm_version": ALGORITHM_VERSION,
+            "force": force,
+        },
+    )
+    return job, True

@@ -1,0 +1,313 @@
+"""Celery tasks: they carry job ids only; the job table decides what runs.
+
+- ``liverburden.run_job(job_id)``: a measurement job of the service (:func:`app.jobs.run_job`).
+- ``liverburden.run_batch_row(job_id)``: one manifest row of ``liverburden batch --engine celery``
+  (:func:`app.batch.measure_row`; its result line is stored in ``jobs.result``).
+
+Delivery is at least once (:mod:`app.celery_app`); a job still runs once, because a run starts with
+the atomic claim (``UPDATE jobs SET status='running' ... WHERE status='queued'``). Before claiming,
+a task reads the job's row:
+
+==========================================  ==================================================
+row                                         task
+==========================================  ==================================================
+``succeeded`` / ``failed``                  nothing to do (a duplicate delivery)
+``queued``                                  claims and runs it
+``running``, its worker gone                back to ``queued`` (:func:`app.jobs.requeue_stale_jobs`:
+(dead process of this host, or no           attempts are counted, the job fails after
+heartbeat for ``job_stale_seconds``)        ``MAX_ATTEMPTS``), then claims and runs it
+``running`` by a live worker                retried later to watch it (never run twice; taken
+                                            over if that worker dies)
+==========================================  ==================================================
+
+Transient faults -- the database unreachable (SQLAlchemy ``OperationalError``), the blob store
+unreadable (``OSError``) -- release the claim and retry the task with exponential backoff and
+jitter, up to ``LIVERBURDEN_CELERY_MAX_RETRIES`` times. Bad input is not retried: the job fails
+with the domain error's message (:func:`app.jobs.run_job`, :func:`app.batch.measure_row`).
+Workers must run one task per process (``prefork`` or ``solo`` pool, as ``liverburden worker``
+does): a job claimed by this very process and still running was left by an earlier attempt.
+
+``LIVERBURDEN_TEST_TASK_DELAY`` (seconds; **tests only**): every measurement in this worker sleeps
+that long after its job was claimed and before measuring, so that a test can kill the worker
+mid-task.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery import Task
+from celery.exceptions import Retry
+from celery.signals import worker_process_init
+from sqlalchemy import update
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from app.celery_app import (
+    TASK_BATCH_ROW,
+    TASK_RUN_JOB,
+    CelerySettings,
+    celery_app,
+    get_celery_settings,
+)
+from app.db.models import Job, utcnow
+from app.db.session import get_engine, session_scope
+from app.jobs import JobContext, claim_job, requeue_stale_jobs, run_job
+from app.settings import get_settings
+
+__all__ = ["TEST_DELAY_ENV", "TRANSIENT_ERRORS", "run_batch_row_task", "run_job_task"]
+
+logger = logging.getLogger(__name__)
+
+#: Faults worth retrying: the database or the shared disk is away for a moment.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, OSError)
+TEST_DELAY_ENV = "LIVERBURDEN_TEST_TASK_DELAY"
+_FINAL = ("succeeded", "failed")
+_process: dict[str, Any] = {}  # this process's pid, JobContext and stale-after seconds
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _after_fork(**_: Any) -> None:
+    """A pool process starts: forget the parent's context and its pooled connections."""
+    _process.clear()
+    get_engine(get_settings().resolved_database_url).dispose(close=False)
+
+
+def _context() -> tuple[JobContext, float]:
+    if _process.get("pid") != os.getpid():
+        settings = get_settings()
+        _process.clear()
+        _process.update(
+            pid=os.getpid(),
+            ctx=JobContext.from_settings(settings),
+            stale=settings.job_stale_seconds,
+        )
+        _install_test_delay()
+    return _process["ctx"], _process["stale"]
+
+
+def _install_test_delay() -> None:
+    raw = os.environ.get(TEST_DELAY_ENV)
+    if not raw or _process.get("delay_installed"):
+        return
+    delay = float(raw)
+    from app import pipeline
+
+    real = pipeline.run_measurement
+
+    def delayed(req: pipeline.MeasureRequest, progress: Any = None) -> dict[str, Any]:
+        logger.warning("%s is set: sleeping %.1f s before measuring", TEST_DELAY_ENV, delay)
+        time.sleep(delay)
+        return real(req, progress)
+
+    pipeline.run_measurement = delayed
+    _process["delay_installed"] = True
+
+
+def _prepare(ctx: JobContext, job_id: str, stale_after_s: float) -> str:
+    """``run``, ``wait`` (a live worker has it), ``missing``, or the job's final status."""
+    with session_scope(ctx.session_factory) as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            return "missing"
+        if job.status in _FINAL:
+            return job.status
+        if job.status == "queued":
+            return "run"
+        if job.claimed_by == ctx.worker_id:  # left by an earlier attempt of this very process
+            job.status, job.claimed_by, job.message = "queued", None, "requeued after a fault"
+            return "run"
+    with session_scope(ctx.session_factory) as s:
+        requeued = requeue_stale_jobs(s, stale_after_s)
+    if requeued:
+        logger.warning("requeued %d job(s) of dead workers", len(requeued))
+    with session_scope(ctx.session_factory) as s:
+        job = s.get(Job, job_id)
+        status = job.status if job is not None else "missing"
+    return {"queued": "run", "running": "wait"}.get(status, status)
+
+
+def _release(ctx: JobContext, job_id: str) -> None:
+    """Best effort: give a job this process claimed back to the queue after a transient fault."""
+    try:
+        with session_scope(ctx.session_factory) as s:
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "running", Job.claimed_by == ctx.worker_id)
+                .values(status="queued", claimed_by=None, message="released after a fault")
+                .execution_options(synchronize_session=False)
+            )
+    except TRANSIENT_ERRORS:
+        logger.warning(
+            "could not release job %s; it is requeued when its heartbeat is stale", job_id
+        )
+
+
+def _give_up(ctx: JobContext, job_id: str, exc: BaseException, tries: int) -> None:
+    """Best effort: fail a job after its last retry (left as is when the database is away)."""
+    message = f"gave up after {tries} transient faults ({exc.__class__.__name__})"
+    try:
+        with session_scope(ctx.session_factory) as s:
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "queued")
+                .values(
+                    status="failed",
+                    error=message,
+                    error_type="internal-error",
+                    finished_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+    except TRANSIENT_ERRORS:
+        logger.error(
+            "job %s: %s; the database is unreachable, the row stays queued", job_id, message
+        )
+
+
+def _backoff(tries: int, tuning: CelerySettings) -> float:
+    """Exponential backoff with jitter: about 1, 2, 4, ... seconds, capped."""
+    return float(min(tuning.retry_backoff_max, 2.0**tries) * random.uniform(0.5, 1.0))
+
+
+def _watch_countdown(stale_after_s: float, tuning: CelerySettings) -> float:
+    """How long to wait before looking again at a job a live worker runs."""
+    return max(0.5, min(30.0, stale_after_s / 4, tuning.visibility_timeout / 2))
+
+
+def _execute(
+    task: Task, job_id: str, transient: int, runner: Callable[[JobContext, str], str]
+) -> str:
+    tuning = get_celery_settings()
+    ctx: JobContext | None = None
+    try:
+        ctx, stale = _context()
+        state = _prepare(ctx, job_id, stale)
+        if state == "run":
+            state = runner(ctx, job_id)
+        if state == "missing":
+            logger.warning("job %s is not in the database; message dropped", job_id)
+        elif state in ("running", "wait"):
+            raise task.retry(
+                countdown=_watch_countdown(stale, tuning),
+                kwargs={"transient": transient},
+                max_retries=None,
+            )
+        return state
+    except Retry:
+        raise
+    except TRANSIENT_ERRORS as exc:
+        if ctx is not None:
+            _release(ctx, job_id)
+        if transient >= tuning.max_retries:
+            logger.error("job %s: transient fault, no retries left: %r", job_id, exc)
+            if ctx is not None:
+                _give_up(ctx, job_id, exc, transient + 1)
+            raise
+        countdown = _backoff(transient, tuning)
+        logger.warning(
+            "job %s: transient fault (%s); retry in %.1f s",
+            job_id,
+            exc.__class__.__name__,
+            countdown,
+        )
+        raise task.retry(
+            exc=exc, countdown=countdown, kwargs={"transient": transient + 1}, max_retries=None
+        ) from exc
+
+
+def _preflight(ctx: JobContext, job_id: str) -> None:
+    """Raise OSError while the blob store (a shared mount, say) cannot serve this job's files."""
+    from app.db import repo
+
+    if not ctx.blobstore.root.is_dir():
+        raise FileNotFoundError("the blob store folder is not available")
+    with session_scope(ctx.session_factory) as s:
+        seg = (repo.get_job(s, job_id).request or {}).get("segmentation") or {}
+    sha = seg.get("sha256")
+    if isinstance(sha, str) and not ctx.blobstore.exists(sha):
+        raise FileNotFoundError("the segmentation's blob is not available")
+
+
+def _measure(ctx: JobContext, job_id: str) -> str:
+    _preflight(ctx, job_id)
+    return run_job(job_id, ctx)
+
+
+class _Heartbeat:
+    """Refreshes a running job's heartbeat from a thread while a batch row is measured."""
+
+    def __init__(self, ctx: JobContext, job_id: str, interval_s: float) -> None:
+        self.ctx, self.job_id, self.interval_s = ctx, job_id, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="lb-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                with session_scope(self.ctx.session_factory) as s:
+                    s.execute(
+                        update(Job)
+                        .where(Job.id == self.job_id, Job.claimed_by == self.ctx.worker_id)
+                        .values(heartbeat_at=utcnow())
+                        .execution_options(synchronize_session=False)
+                    )
+            except Exception:  # a missed beat is not fatal; the next one may pass
+                logger.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _measure_batch_row(ctx: JobContext, job_id: str) -> str:
+    from app.batch import measure_row
+    from app.batch_celery import row_from_request
+    from app.db import repo
+
+    with session_scope(ctx.session_factory) as s:
+        if not claim_job(s, job_id, ctx.worker_id):
+            return repo.get_job(s, job_id).status
+        request = dict(repo.get_job(s, job_id).request)
+    logger.info("batch row job %s claimed by %s", job_id, ctx.worker_id)
+    stale = float(_process.get("stale", 600.0))
+    with _Heartbeat(ctx, job_id, max(1.0, min(60.0, stale / 4))):
+        record = measure_row(row_from_request(request))  # never raises
+    status = "succeeded" if record.get("status") == "succeeded" else "failed"
+    with session_scope(ctx.session_factory) as s:
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running", Job.claimed_by == ctx.worker_id)
+            .values(
+                status=status,
+                progress=1.0,
+                message="done",
+                result=record,
+                error=record.get("error"),
+                finished_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    logger.info("batch row job %s %s", job_id, status)
+    return status
+
+
+@celery_app.task(name=TASK_RUN_JOB, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
+def run_job_task(self: Task, job_id: str, transient: int = 0) -> str:
+    """Run measurement job ``job_id`` unless it already ran or runs; its final status."""
+    return _execute(self, job_id, transient, _measure)
+
+
+@celery_app.task(name=TASK_BATCH_ROW, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
+def run_batch_row_task(self: Task, job_id: str, transient: int = 0) -> str:
+    """Measure the batch row of job ``job_id`` unless it already ran or runs; its final status."""
+    return _execute(self, job_id, transient, _measure_batch_row)
