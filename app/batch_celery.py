@@ -5,7 +5,8 @@ choices and batch key in ``jobs.request``), its id goes to the workers
 (``liverburden.run_batch_row``), and this process polls the job table until every row has
 finished, appending each row's line to the results file as it comes in -- the same lines,
 statuses and summary as the local engine (contracts/http.md, Batch). The workers must see the
-manifest's paths (a shared file system) and share the database (``LIVERBURDEN_DATABASE_URL``) and broker (``LIVERBURDEN_BROKER_URL``).
+manifest's paths (a shared file system) and share the database (``LIVERBURDEN_DATABASE_URL``)
+and the broker (``LIVERBURDEN_BROKER_URL``).
 
 A row is *done* when its batch key (input hashes, label choices, algorithm version) has a
 ``succeeded`` line in the results file or a ``succeeded`` batch job in the database; it is then

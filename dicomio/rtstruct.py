@@ -15,10 +15,11 @@
   (:mod:`dicomio._raster`): contour vertices written from masks are the centres of the mask's
   boundary pixels, so boundary pixels are inside; nested contours are combined even-odd (holes).
   This is the "voxel-centre rule" applied to the vertices such writers produce: a voxel is inside
-  when its centre is inside or on the rounded contour. It reproduces the TotalSegmentator-AIDE
-  source masks voxel for voxel, where a strict centre-inside fill loses 1-9 % of each structure.
-  Contours reaching beyond the image are cut exactly at its border and reported in a warning
-  (``cv2.fillPoly`` re-rounds clipped edges, so results may differ from it near the border only).
+  when its centre is inside the rounded contour or on its 8-connected rasterised boundary. It
+  reproduces the TotalSegmentator-AIDE source masks voxel for voxel, where a strict centre-inside
+  fill loses 1-9 % of each structure. Contours reaching beyond the image are cut exactly at its
+  border and reported in a warning (``cv2.fillPoly`` re-rounds clipped edges, so for such contours
+  the two can differ along the clipped edges).
 
 References
 ----------

@@ -188,3 +188,16 @@ def test_a_uid_listed_for_every_slice_does_not_name_a_slice() -> None:
     )
     lm = labelmap_from_seg(ds, target)
     np.testing.assert_array_equal(lm.mask([1]), _truth())
+
+
+def test_series_without_uids_or_frame_of_reference_is_matched_by_position() -> None:
+    """On a NIfTI-like series (no UIDs, no frame of reference), frames go by position, noted."""
+    target = ImageVolume(
+        geometry=_target().geometry,
+        info=replace(
+            _target().info, sop_instance_uids=(), frame_of_reference_uid=None, source_format="nrrd"
+        ),
+    )
+    lm = labelmap_from_seg(pydicom.dcmread(DCMQI / "liver.dcm"), target)
+    np.testing.assert_array_equal(lm.mask([1]), _truth())
+    assert any("without a frame of reference" in w for w in lm.warnings)
