@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from app.commands import batch_cmd, measure_cmd, recist_cmd
+from app.commands import batch_cmd, measure_cmd, recist_cmd, report_cmd
 
 app = typer.Typer(
     name="liverburden",
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.command("measure")(measure_cmd.measure)
 app.command("batch")(batch_cmd.batch)
 app.add_typer(recist_cmd.app, name="recist")
+app.add_typer(report_cmd.app, name="report")
 
 # The service's commands (issue 4): serve, keys, audit.
 from app.commands import audit_cmd, keys_cmd, serve_cmd  # noqa: E402

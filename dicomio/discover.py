@@ -18,7 +18,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,10 @@ from dicomio.archive import InputFiles, open_input
 from dicomio.errors import CorruptFileError, NotDicomError
 from dicomio.model import Phase
 from dicomio.phase import study_phases
+
+#: Below this many files a thread pool costs more than it saves.
+_THREADED_MIN_FILES = 16
+_HEADER_THREADS = 2
 
 __all__ = ["IMAGE_SOP_CLASSES", "SeriesSummary", "discover", "scan_input"]
 
@@ -160,6 +165,27 @@ def _summarise(key: str, headers: Sequence[Header]) -> SeriesSummary:
     )
 
 
+def _read_one(path: Path, hash_files: bool) -> Header | CorruptFileError | None:
+    try:
+        return read_header(path, hash_file=hash_files)
+    except CorruptFileError as exc:
+        return exc
+    except OSError as exc:
+        return CorruptFileError(f"file {path.name!r} cannot be read ({exc.strerror or exc})")
+
+
+def _read_headers(
+    files: Sequence[Path], hash_files: bool
+) -> Iterator[tuple[Path, Header | CorruptFileError | None]]:
+    """Headers of ``files`` in order; two threads, so hashing (GIL released) overlaps parsing."""
+    if len(files) < _THREADED_MIN_FILES:
+        for path in files:
+            yield path, _read_one(path, hash_files)
+        return
+    with ThreadPoolExecutor(max_workers=_HEADER_THREADS) as pool:
+        yield from zip(files, pool.map(_read_one, files, [hash_files] * len(files)), strict=True)
+
+
 def scan_input(inputs: InputFiles, *, hash_files: bool = False) -> Scan:
     """Read every file's header once and group the DICOM files into series.
 
@@ -173,17 +199,11 @@ def scan_input(inputs: InputFiles, *, hash_files: bool = False) -> Scan:
     groups: dict[str, list[Header]] = defaultdict(list)
     not_dicom: list[str] = []
     corrupt: list[CorruptFileError] = []
-    for path in inputs.files:
-        try:
-            header = read_header(path, hash_file=hash_files)
-        except CorruptFileError as exc:
-            corrupt.append(exc)
+    for path, header_or_error in _read_headers(inputs.files, hash_files):
+        if isinstance(header_or_error, CorruptFileError):
+            corrupt.append(header_or_error)
             continue
-        except OSError as exc:
-            corrupt.append(
-                CorruptFileError(f"file {path.name!r} cannot be read ({exc.strerror or exc})")
-            )
-            continue
+        header = header_or_error
         if header is None:
             not_dicom.append(inputs.display_name(path))
             continue

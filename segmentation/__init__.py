@@ -15,14 +15,26 @@ from segmentation.errors import (
     SegmentationError,
     SegmentationInputError,
 )
+from segmentation.lesion import (
+    LesionContrast,
+    LesionParameters,
+    LesionSegmentation,
+    segment_lesion,
+    segment_lesion_from_line,
+)
 from segmentation.liver import LiverParameters, LiverSegmentation, segment_liver
 
 __all__ = [
     "ImplausibleResultError",
+    "LesionContrast",
+    "LesionParameters",
+    "LesionSegmentation",
     "LiverParameters",
     "LiverSegmentation",
     "SeedError",
     "SegmentationError",
     "SegmentationInputError",
+    "segment_lesion",
+    "segment_lesion_from_line",
     "segment_liver",
 ]

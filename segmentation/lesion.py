@@ -315,12 +315,15 @@ def segment_lesion_from_line(
     b = np.asarray(end_zyx, dtype=np.float64)
     if a.shape != (3,) or b.shape != (3,) or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         raise SeedError(f"expected two points of three voxel indices, got {start_zyx}, {end_zyx}")
+    image = np.asarray(image_hu)
+    check_seed(a, image.shape)
+    check_seed(b, image.shape)
     length_mm = float(np.linalg.norm((b - a) * np.asarray(spacing)))
     if length_mm <= 0:
         raise SeedError("the caliper line has zero length; expected two distinct end points")
     radius = p.line_radius_factor * length_mm / 2 + p.line_margin_mm
     return segment_lesion(
-        image_hu,
+        image,
         spacing,
         (a + b) / 2,
         liver_mask=liver_mask,

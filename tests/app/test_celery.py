@@ -1,0 +1,139 @@
+"""Celery engine: service jobs run on real worker processes over the real Redis, exactly once.
+
+No eager mode, no mocks: the service (in this process) sends job ids to Redis; ``liverburden worker``
+subprocesses claim them in the shared database (SQLite file in tmp_path, or PostgreSQL) and measure
+the bundled sample study.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.celery_app import make_celery, send_job
+from app.db.models import Job, Measurement
+from app.db.session import session_scope
+from app.settings import Settings
+from tests.app.celery_fixtures import (  # noqa: F401 - fixtures
+    WorkerPool,
+    broker_url,
+    celery_settings,
+    claimed_pid,
+    pids_of,
+    request_measurements,
+    sample_truth,
+    wait_until,
+    worker_pool,
+)
+from tests.app.conftest import running_service, session_factory_for, wait_for_job
+
+pytestmark = pytest.mark.redis
+
+
+def _jobs(settings: Settings, ids: list[str]) -> dict[str, Job]:
+    with session_scope(session_factory_for(settings)) as s:
+        return {j.id: j for j in s.execute(select(Job).where(Job.id.in_(ids))).scalars()}
+
+
+def _measurements_per_job(settings: Settings) -> Counter[str | None]:
+    with session_scope(session_factory_for(settings)) as s:
+        return Counter(s.execute(select(Measurement.job_id)).scalars())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def flow_settings(
+    request: pytest.FixtureRequest, celery_settings: Settings
+) -> Settings:
+    """The Celery settings on SQLite, then on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return celery_settings
+    url = request.getfixturevalue("postgres_url")
+    return celery_settings.model_copy(update={"database_url": url})
+
+
+def test_service_job_runs_on_a_celery_worker(flow_settings: Settings, tmp_path: Path) -> None:
+    """With a broker URL the service's measurement job runs on a worker process and succeeds."""
+    pool = WorkerPool(flow_settings, tmp_path)
+    try:
+        with running_service(flow_settings) as svc:
+            (worker,) = pool.start(1)
+            c = svc.client()
+            (job_id,) = request_measurements(c, 1)
+            job = wait_for_job(c, f"/v1/jobs/{job_id}", timeout_s=60)
+            assert job["status"] == "succeeded", (job, worker.text()[-3000:])
+            m = c.get(job["result_url"]).json()
+            truth = sample_truth()
+            assert m["liver_volume_ml"] == pytest.approx(truth["liver_volume_ml"], abs=1e-6)
+            assert m["tumor_volume_ml"] == pytest.approx(truth["tumor_volume_ml"], abs=1e-6)
+            assert m["lesions"][0]["long_axis_mm"] == pytest.approx(
+                truth["lesions"][0]["long_axis_mm"], abs=1e-3
+            )
+            row = _jobs(flow_settings, [job_id])[job_id]
+            assert claimed_pid(row.claimed_by) in pids_of(worker)  # a worker ran it, not the server
+            assert claimed_pid(row.claimed_by) != os.getpid()
+            assert row.attempts == 1
+    finally:
+        pool.stop_all()
+
+
+def test_job_survives_a_worker_killed_mid_task(
+    celery_settings: Settings, worker_pool: WorkerPool
+) -> None:
+    """SIGKILL of the worker running a job: Redis re-delivers it, another worker completes it once."""
+    with running_service(celery_settings) as svc:
+        (a,) = worker_pool.start(1, LIVERBURDEN_TEST_TASK_DELAY="120")
+        c = svc.client()
+        (job_id,) = request_measurements(c, 1)
+
+        def running() -> Job | None:
+            job = _jobs(celery_settings, [job_id])[job_id]
+            return job if job.status == "running" else None
+
+        job = wait_until(running, 30, "worker A to claim the job")
+        victim = claimed_pid(job.claimed_by)
+        assert victim in pids_of(a)
+        a.kill()
+        assert not Path(f"/proc/{victim}").exists()
+        assert _jobs(celery_settings, [job_id])[job_id].status == "running"  # orphaned
+
+        (b,) = worker_pool.start(1)  # no delay: measures at once
+        done = wait_for_job(c, f"/v1/jobs/{job_id}", timeout_s=60)
+        assert done["status"] == "succeeded", (done, b.text()[-3000:])
+        row = _jobs(celery_settings, [job_id])[job_id]
+        assert row.attempts == 2  # claimed by A, then by B after the re-delivery
+        assert claimed_pid(row.claimed_by) in pids_of(b)
+        assert _measurements_per_job(celery_settings) == Counter({job_id: 1})
+
+
+def test_two_workers_never_run_the_same_job(
+    celery_settings: Settings, worker_pool: WorkerPool
+) -> None:
+    """Ten jobs, every id sent twice, two workers: one claim and one measurement per job."""
+    with running_service(celery_settings) as svc:
+        a, b = worker_pool.start(2, LIVERBURDEN_TEST_TASK_DELAY="0.3")
+        c = svc.client()
+        ids = request_measurements(c, 10)
+        app = make_celery(celery_settings)
+        try:
+            for job_id in ids:  # duplicate deliveries, racing the first ones
+                send_job(app, job_id)
+        finally:
+            app.close()
+
+        def all_final() -> dict[str, Any] | None:
+            jobs = _jobs(celery_settings, ids)
+            return jobs if all(j.status in ("succeeded", "failed") for j in jobs.values()) else None
+
+        jobs = wait_until(all_final, 90, "the ten jobs to finish", interval_s=0.3)
+        assert {j.status for j in jobs.values()} == {"succeeded"}
+        assert {j.attempts for j in jobs.values()} == {1}  # no job was claimed twice
+        assert _measurements_per_job(celery_settings) == Counter(dict.fromkeys(ids, 1))
+        runners = {claimed_pid(j.claimed_by) for j in jobs.values()}
+        pa, pb = pids_of(a), pids_of(b)
+        assert runners <= pa | pb
+        assert runners & pa and runners & pb  # both workers took part
