@@ -157,7 +157,8 @@ def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> 
         overlap = set(liver_ids) & set(tumor_ids)
         if overlap:
             raise dicomio.LabelError(
-                f"label(s) {sorted(overlap)} chosen as both liver and tumour; expected distinct labels"
+                f"label(s) {sorted(overlap)} chosen as both liver and tumour; "
+                "expected distinct labels"
             )
         liver_none = liver_spec is not None and liver_spec.strip().lower() == "none"
         liver_mask = None if liver_none else labelmap.mask(liver_ids)
@@ -195,6 +196,7 @@ def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> 
         spacing,
         voxel_volume_mm3=geometry.voxel_volume_mm3,
         lesion_masks=lesion_masks,
+        bridge_slices=info.missing_slices,
     )
     report(0.8, "measuring diameters")
     thickness = info.slice_thickness_mm
@@ -203,13 +205,17 @@ def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> 
     if lesion_masks is not None:
         for lv, mask, name in zip(burden.lesions, lesion_masks, segment_names, strict=True):
             diam = _crop_measure(mask, spacing)
-            lesions.append(_lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, name))
+            lesions.append(
+                _lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, name)
+            )
     else:
         for lv in burden.lesions:
             crop = lesion_labels[lv.bbox_zyx] == lv.label
             offset = (lv.bbox_zyx[0].start, lv.bbox_zyx[1].start, lv.bbox_zyx[2].start)
             diam = measure_diameters(crop, spacing, offset_zyx=offset)
-            lesions.append(_lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, None))
+            lesions.append(
+                _lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, None)
+            )
     lesions.sort(key=lambda r: (-r["long_axis_mm"], r["slice_index"], -r["voxels"]))
     for i, rec in enumerate(lesions, start=1):
         rec["lesion_id"] = f"L{i}"

@@ -132,6 +132,7 @@ def measure_burden(
     *,
     voxel_volume_mm3: float | None = None,
     lesion_masks: Sequence[npt.NDArray[np.bool_]] | None = None,
+    bridge_slices: Sequence[int] = (),
 ) -> tuple[BurdenResult, npt.NDArray[np.int32]]:
     """Measure total liver volume, tumour volume, lesions and the burden flags.
 
@@ -151,6 +152,9 @@ def measure_burden(
         Lesions given separately (e.g. distinct SEG segments): each mask is one lesion, label
         ``i + 1``, even with several components. Their union must equal ``tumor_mask``. When
         ``None``, lesions are the 26-connected components of ``tumor_mask``.
+    bridge_slices
+        Indices of slices that were never acquired (missing slices on a regular grid): 26-connected
+        components are formed across them. They must hold no tumour voxels.
 
     Returns
     -------
@@ -175,7 +179,7 @@ def measure_burden(
             "expected both on the series grid"
         )
     if lesion_masks is None:
-        labels, lesions = label_components(tumor, voxel)
+        labels, lesions = label_components(tumor, voxel, bridge_slices)
     else:
         labels, lesions = labels_from_lesion_masks(lesion_masks, tumor, voxel)
     tumor_voxels = int(np.count_nonzero(tumor))

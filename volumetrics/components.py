@@ -174,16 +174,52 @@ def _label_crop(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.integer], i
     return lab, int(n)
 
 
+def _label_bridging(
+    mask: npt.NDArray[np.bool_], voxel_mm3: float, bridge_slices: Sequence[int]
+) -> tuple[npt.NDArray[np.int32], tuple[LesionVolume, ...]]:
+    """Label as if the ``bridge_slices`` (missing acquisitions) were not there at all."""
+    gaps = sorted({int(g) for g in bridge_slices})
+    if any(not 0 <= g < mask.shape[0] for g in gaps):
+        raise MaskError(f"bridge slices {gaps} lie outside the {mask.shape[0]} slices of the mask")
+    for g in gaps:
+        if mask[g].any():
+            raise MaskError(
+                f"slice {g} was not acquired (a missing slice) but holds tumour voxels; "
+                "expected it empty"
+            )
+    keep = np.setdiff1d(np.arange(mask.shape[0]), gaps)
+    sub_labels, sub_volumes = label_components(mask[keep], voxel_mm3)
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    labels[keep] = sub_labels
+    volumes = tuple(
+        LesionVolume(
+            v.label,
+            v.voxel_count,
+            v.volume_ml,
+            (slice(int(keep[v.bbox_zyx[0].start]), int(keep[v.bbox_zyx[0].stop - 1]) + 1),
+             v.bbox_zyx[1], v.bbox_zyx[2]),
+        )
+        for v in sub_volumes
+    )
+    return labels, volumes
+
+
 def label_components(
-    tumor_mask: npt.NDArray[np.bool_], voxel_mm3: float
+    tumor_mask: npt.NDArray[np.bool_], voxel_mm3: float, bridge_slices: Sequence[int] = ()
 ) -> tuple[npt.NDArray[np.int32], tuple[LesionVolume, ...]]:
     """Label 26-connected components and measure each one (the work behind :func:`label_lesions`).
 
     Only the mask's bounding box is labelled, and the full-size output is written only inside
     each lesion's own bounding box: the untouched pages of the freshly zeroed array are never
     committed, which keeps the memory of a large, mostly empty volume low.
+
+    ``bridge_slices`` are slice indices that were never acquired (a series' missing slices, filled
+    with empty slices on a regular grid): connectivity runs across them, so a lesion is not split
+    in two by a gap in the acquisition.
     """
     mask = as_mask_3d(tumor_mask, "tumor_mask")
+    if bridge_slices:
+        return _label_bridging(mask, voxel_mm3, bridge_slices)
     labels = np.zeros(mask.shape, dtype=np.int32)
     box = _bbox(mask)
     if box is None:

@@ -111,10 +111,8 @@ class Worker:
         if self.proc.poll() is None:
             with suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGQUIT)
-            try:
+            with suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
         with suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         with suppress(subprocess.TimeoutExpired):
@@ -133,7 +131,10 @@ class WorkerPool:
     def start(self, n: int = 1, **env: str) -> list[Worker]:
         """Start ``n`` workers (concurrency 1 each) and wait until every one is ready."""
         new = [
-            Worker(worker_env(self.settings, **env), self.log_dir / f"worker{len(self.workers) + i}.log")
+            Worker(
+                worker_env(self.settings, **env),
+                self.log_dir / f"worker{len(self.workers) + i}.log",
+            )
             for i in range(n)
         ]
         self.workers.extend(new)

@@ -1,8 +1,8 @@
 """Celery engine: service jobs run on real worker processes over the real Redis, exactly once.
 
-No eager mode, no mocks: the service (in this process) sends job ids to Redis; ``liverburden worker``
-subprocesses claim them in the shared database (SQLite file in tmp_path, or PostgreSQL) and measure
-the bundled sample study.
+No eager mode, no mocks: the service (in this process) sends job ids to Redis;
+``liverburden worker`` subprocesses claim them in the shared database (SQLite file in tmp_path,
+or PostgreSQL) and measure the bundled sample study.
 """
 
 from __future__ import annotations
@@ -19,20 +19,22 @@ from app.celery_app import make_celery, send_job
 from app.db.models import Job, Measurement
 from app.db.session import session_scope
 from app.settings import Settings
-from tests.app.celery_fixtures import (  # noqa: F401 - fixtures
+from tests.app import celery_fixtures
+from tests.app.celery_fixtures import (
     WorkerPool,
-    broker_url,
-    celery_settings,
     claimed_pid,
     pids_of,
     request_measurements,
     sample_truth,
     wait_until,
-    worker_pool,
 )
 from tests.app.conftest import running_service, session_factory_for, wait_for_job
 
 pytestmark = pytest.mark.redis
+# Fixtures shared by the Celery test modules (pytest finds them in the module namespace).
+broker_url = celery_fixtures.broker_url
+celery_settings = celery_fixtures.celery_settings
+worker_pool = celery_fixtures.worker_pool
 
 
 def _jobs(settings: Settings, ids: list[str]) -> dict[str, Job]:
@@ -46,9 +48,7 @@ def _measurements_per_job(settings: Settings) -> Counter[str | None]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def flow_settings(
-    request: pytest.FixtureRequest, celery_settings: Settings
-) -> Settings:
+def flow_settings(request: pytest.FixtureRequest, celery_settings: Settings) -> Settings:
     """The Celery settings on SQLite, then on a fresh PostgreSQL database."""
     if request.param == "sqlite":
         return celery_settings
@@ -84,7 +84,7 @@ def test_service_job_runs_on_a_celery_worker(flow_settings: Settings, tmp_path: 
 def test_job_survives_a_worker_killed_mid_task(
     celery_settings: Settings, worker_pool: WorkerPool
 ) -> None:
-    """SIGKILL of the worker running a job: Redis re-delivers it, another worker completes it once."""
+    """A worker SIGKILLed mid-job: Redis re-delivers the job, another worker completes it once."""
     with running_service(celery_settings) as svc:
         (a,) = worker_pool.start(1, LIVERBURDEN_TEST_TASK_DELAY="120")
         c = svc.client()

@@ -1,4 +1,4 @@
-"""``liverburden batch --engine celery``: rows as jobs on real workers, same lines as local, resumable.
+"""``liverburden batch --engine celery``: rows as jobs on real workers; local lines; resumable.
 
 The command runs as a subprocess (as an operator runs it) against two real worker processes, the
 real Redis and a SQLite database file shared by all of them.
@@ -18,20 +18,22 @@ from sqlalchemy import select
 from app.db.models import Job
 from app.db.session import session_scope
 from app.settings import Settings
-from tests.app.celery_fixtures import (  # noqa: F401 - fixtures
+from tests.app import celery_fixtures
+from tests.app.celery_fixtures import (
     WorkerPool,
-    broker_url,
-    celery_settings,
     claimed_pid,
     pids_of,
     sample_truth,
     worker_env,
-    worker_pool,
 )
 from tests.app.conftest import SeriesFiles, session_factory_for
 from tests.conftest import REPO_ROOT, SAMPLE_DICOM
 
 pytestmark = pytest.mark.redis
+# Fixtures shared by the Celery test modules (pytest finds them in the module namespace).
+broker_url = celery_fixtures.broker_url
+celery_settings = celery_fixtures.celery_settings
+worker_pool = celery_fixtures.worker_pool
 
 
 def _manifest(tmp_path: Path, phantom: SeriesFiles) -> Path:
@@ -51,8 +53,17 @@ def _manifest(tmp_path: Path, phantom: SeriesFiles) -> Path:
 
 def _batch(settings: Settings, manifest: Path, out: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", "batch", str(manifest), "--engine", "celery",
-         "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "batch",
+            str(manifest),
+            "--engine",
+            "celery",
+            "--out",
+            str(out),
+        ],
         cwd=REPO_ROOT,
         env=worker_env(settings),
         capture_output=True,
@@ -82,7 +93,10 @@ def test_batch_on_two_workers_then_rerun_skips_done_rows(
     assert first.stdout.strip().splitlines()[-1] == "3 succeeded, 1 failed, 0 skipped"
     lines = {rec["row_id"]: rec for rec in _lines(out)}
     assert {r: rec["status"] for r, rec in lines.items()} == {
-        "nifti": "succeeded", "seg": "succeeded", "phantom": "succeeded", "bad": "failed"
+        "nifti": "succeeded",
+        "seg": "succeeded",
+        "phantom": "succeeded",
+        "bad": "failed",
     }
     truth = sample_truth()
     for row in ("nifti", "seg"):
@@ -101,15 +115,19 @@ def test_batch_on_two_workers_then_rerun_skips_done_rows(
     assert again.stdout.strip().splitlines()[-1] == "0 succeeded, 1 failed, 3 skipped"
     rerun = {rec["row_id"]: rec for rec in _lines(out)[4:]}
     assert {r: rec["status"] for r, rec in rerun.items()} == {
-        "nifti": "skipped", "seg": "skipped", "phantom": "skipped", "bad": "failed"
+        "nifti": "skipped",
+        "seg": "skipped",
+        "phantom": "skipped",
+        "bad": "failed",
     }
     assert rerun["nifti"]["liver_volume_ml"] == lines["nifti"]["liver_volume_ml"]
     assert len(_batch_jobs(celery_settings)) == 5  # only the failed row was sent again
 
 
-def test_batch_without_broker_is_bad_input(celery_settings: Settings, tmp_path: Path,
-                                           ct_series: SeriesFiles) -> None:
-    """``--engine celery`` with no LIVERBURDEN_BROKER_URL exits 2 with one line, nothing run."""
+def test_batch_without_broker_is_bad_input(
+    celery_settings: Settings, tmp_path: Path, ct_series: SeriesFiles
+) -> None:
+    """``--engine celery`` with an unreachable broker exits 2 with one line on stderr."""
     settings = celery_settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
     r = _batch(settings, _manifest(tmp_path, ct_series), tmp_path / "out.jsonl")
     assert r.returncode == 2

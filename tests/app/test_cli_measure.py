@@ -188,6 +188,18 @@ def test_aide_rtstruct_roi_volumes(shared_data: Path, roi: str, volume_ml: float
     )
     assert out["tumor_volume_ml"] == pytest.approx(volume_ml, abs=1e-3)
     assert out["series"]["spacing_mm"][0] == pytest.approx(0.8, abs=1e-3)
+    assert out["series"]["missing_slices"] == [1]
+
+
+def test_aide_aorta_is_one_lesion_across_the_missing_slice(shared_data: Path) -> None:
+    """A structure crossing a missing (never acquired) slice stays one 26-connected lesion."""
+    d = shared_data / "totalsegmentator-aide-rtstruct"
+    out = measure_json(
+        "--series", d / "dcm", "--labels", d / "rtstruct/rt-struct-test-data-81-100.dcm",
+        "--liver-label", "none", "--tumor-label", "aorta",
+    )
+    assert len(out["lesions"]) == 1
+    assert out["lesions"][0]["voxels"] == 13347
 
 
 def test_dicom_zip_input_gives_same_result(tmp_path: Path) -> None:

@@ -192,3 +192,30 @@ def test_lesion_volumes_reject_missing_label() -> None:
     labels[0, 0, 0] = 2
     with pytest.raises(MaskError, match="label 1"):
         lesion_volumes(labels, 2, (1.0, 1.0, 1.0))
+
+
+def test_lesion_crossing_a_missing_slice_stays_one_component() -> None:
+    """Connectivity bridges slices that were never acquired, so a gap does not split a lesion."""
+    from volumetrics.components import label_components
+
+    mask = np.zeros((5, 6, 6), dtype=bool)
+    mask[1, 2:4, 2:4] = True
+    mask[3, 2:4, 2:4] = True  # slice 2 is the missing slice between them
+    _, split = label_components(mask, 1.0)
+    labels, bridged = label_components(mask, 1.0, bridge_slices=(2,))
+    assert len(split) == 2
+    assert len(bridged) == 1
+    assert bridged[0].voxel_count == 8
+    assert bridged[0].bbox_zyx[0] == slice(1, 4)
+    assert set(np.unique(labels[mask])) == {1}
+
+
+def test_missing_slice_with_tumour_voxels_is_refused() -> None:
+    """A slice declared missing must be empty; tumour voxels there are an inconsistent input."""
+    from volumetrics.components import label_components
+    from volumetrics.errors import MaskError
+
+    mask = np.zeros((3, 4, 4), dtype=bool)
+    mask[1, 1, 1] = True
+    with pytest.raises(MaskError, match="missing slice"):
+        label_components(mask, 1.0, bridge_slices=(1,))
