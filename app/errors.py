@@ -17,6 +17,7 @@ dicomio, volumetrics, recist, reporting and app and checks that each one has its
      +-- UploadTooLargeError (also ValueError): the body or an archive is over the limits (413)
      +-- UnsupportedMediaError (also ValueError): a file type this route does not accept (415)
      +-- InvalidRequestError (also ValueError): well-formed but unusable request (422)
+ +-- NotAcceptableError: no representation the Accept header allows (406)
 
 References
 ----------
@@ -42,6 +43,7 @@ __all__ = [
     "ConflictError",
     "InstanceConflictError",
     "InvalidRequestError",
+    "NotAcceptableError",
     "NotFoundError",
     "PermissionDeniedError",
     "Problem",
@@ -94,6 +96,10 @@ class InvalidRequestError(AppError, ValueError):
     """A well-formed request that cannot be carried out as asked."""
 
 
+class NotAcceptableError(AppError):
+    """No representation the ``Accept`` header allows can be produced (DICOMweb retrieve)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """How one error class is answered: HTTP status, problem type slug and title."""
@@ -121,6 +127,7 @@ PROBLEMS: dict[type[BaseException], Problem] = {
     UploadTooLargeError: Problem(413, "upload-too-large", "Upload too large"),
     UnsupportedMediaError: Problem(415, "unsupported-media-type", "Unsupported file type"),
     InvalidRequestError: Problem(422, "invalid-request", "Invalid request"),
+    NotAcceptableError: Problem(406, "not-acceptable", "No acceptable representation"),
     # dicomio
     dio.DicomIOError: Problem(422, "dicom-input", "Unusable imaging input"),
     dio.InputNotFoundError: Problem(422, "input-not-found", "Input not found"),

@@ -174,6 +174,7 @@ def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> 
             "tumor_segments": tumor_ids,
         }
         warnings = list(labelmap.warnings)
+        del labelmap  # the masks are all we need from here on: free the label array early
     else:
         liver_mask = (
             dicomio.read_mask(req.liver_mask, volume) if req.liver_mask is not None else None

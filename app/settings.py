@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=2, ge=0, le=64, description="In-process measurement workers.")
     max_upload_bytes: int = Field(default=2048 * _MIB, gt=0, description="Request body limit.")
     max_upload_files: int = Field(default=10_000, gt=0, description="Files in one upload form.")
+    max_instance_bytes: int = Field(
+        default=1024 * _MIB, gt=0, description="Largest single instance (a STOW-RS part)."
+    )
     max_zip_members: int = Field(default=20_000, gt=0, description="Files allowed in one zip.")
     max_zip_ratio: float = Field(
         default=200.0, gt=1.0, description="Largest uncompressed/compressed size ratio per member."

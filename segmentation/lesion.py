@@ -82,6 +82,9 @@ class LesionParameters:
     bright_inclusion_hu: float = 60.0
     #: Hypodense lesion without a liver mask: samples darker than this (fat, air) stop a ray.
     fat_below_hu: float = -30.0
+    #: The lesion may extend this far beyond the liver mask (lesions bulging from its surface
+    #: that an automatic liver mask left out).
+    liver_margin_mm: float = 0.0
     min_contrast_hu: float = 10.0
     neighbours: int = 15
     body_threshold_hu: float = -500.0
@@ -173,7 +176,10 @@ def segment_lesion(
     seed = check_seed(seed_zyx, image.shape)
     check_in_body(image, seed, p.body_threshold_hu)
     liver = None if liver_mask is None else check_mask(liver_mask, image.shape, "liver_mask")
-    if liver is not None and not liver[seed]:
+    allowed = liver
+    if liver is not None and p.liver_margin_mm > 0:
+        allowed = morph.dilate(liver, p.liver_margin_mm, spacing)
+    if allowed is not None and not allowed[seed]:
         raise SeedError(f"seed at voxel {seed} lies outside the liver mask; expected a lesion in it")
     radius = p.default_max_radius_mm if max_diameter_mm is None else 0.5 * float(max_diameter_mm)
     if not np.isfinite(radius) or radius <= 0:
@@ -194,6 +200,7 @@ def segment_lesion(
     origin = np.asarray(seed, dtype=np.float64) - lo
     dist2 = morph.ball_offsets_mm(smooth.shape, origin, spacing)
     liver_box = None if liver is None else liver[box]
+    allowed_box = None if allowed is None else allowed[box]
     seed_hu = float(np.median(smooth[dist2 <= p.seed_radius_mm**2]))
     whole = None if liver is None else float(np.median(image[liver]))
     background = _background(smooth, dist2 > radius**2, liver_box, whole)
@@ -217,9 +224,9 @@ def segment_lesion(
             stop |= profile < p.fat_below_hu
     else:
         stop = profile <= background + p.stop_offset_hu
-    if liver_box is not None:
+    if allowed_box is not None:
         in_liver = rays.sample_rays(
-            liver_box.astype(np.float32), origin, directions, radii_mm, spacing, outside=0.0
+            allowed_box.astype(np.float32), origin, directions, radii_mm, spacing, outside=0.0
         )
         stop |= in_liver < 0.5
     run = max(1, int(round(p.stop_run_mm / p.ray_step_mm)))
@@ -228,8 +235,8 @@ def segment_lesion(
     raw = np.where(bounded, radius, radii_mm[np.maximum(first, 0)] - p.ray_step_mm / 2)
     smooth_radii = rays.regularise(raw, directions, p.neighbours)
     region = rays.rasterise(smooth.shape, origin, directions, smooth_radii, spacing)
-    if liver_box is not None:
-        region &= liver_box
+    if allowed_box is not None:
+        region &= allowed_box
     region = morph.fill_holes(region) if region.any() else region
     if region.any() and not region[tuple(int(v) for v in origin)]:
         labels, _ = ndi.label(region)

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from app.api import dicomweb
 from app.api.limits import BodySizeLimitMiddleware
 from app.api.problems import install_problem_handlers
 from app.api.routes import (
@@ -115,4 +116,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin,
     ):
         app.include_router(module.router)
+    app.include_router(dicomweb.router)
     return app

@@ -160,6 +160,8 @@ class Study(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_instance_uid: Mapped[str] = mapped_column(UID, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: QIDO-RS cache: study-level attributes as DICOM JSON, no patient data (app.api.dicomweb)
+    dicom_attrs: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
 class Series(Base):
@@ -172,6 +174,8 @@ class Series(Base):
     modality: Mapped[str] = mapped_column(String(16), default="")
     phase: Mapped[str] = mapped_column(String(32), default="unknown")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: QIDO-RS cache: series-level attributes as DICOM JSON (app.api.dicomweb)
+    dicom_attrs: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
 class Instance(Base):
@@ -188,6 +192,8 @@ class Instance(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100))
+    #: QIDO-RS cache: instance-level attributes as DICOM JSON (app.api.dicomweb)
+    dicom_attrs: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
 class Segmentation(Base):

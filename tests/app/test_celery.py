@@ -47,6 +47,15 @@ def _measurements_per_job(settings: Settings) -> Counter[str | None]:
         return Counter(s.execute(select(Measurement.job_id)).scalars())
 
 
+def _gone(pid: int) -> bool:
+    """Whether a process no longer runs (absent, or a zombie not reaped yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def flow_settings(request: pytest.FixtureRequest, celery_settings: Settings) -> Settings:
     """The Celery settings on SQLite, then on a fresh PostgreSQL database."""
@@ -98,7 +107,7 @@ def test_job_survives_a_worker_killed_mid_task(
         victim = claimed_pid(job.claimed_by)
         assert victim in pids_of(a)
         a.kill()
-        assert not Path(f"/proc/{victim}").exists()
+        wait_until(lambda: _gone(victim), 10, "the killed pool process to disappear")
         assert _jobs(celery_settings, [job_id])[job_id].status == "running"  # orphaned
 
         (b,) = worker_pool.start(1)  # no delay: measures at once
