@@ -160,12 +160,11 @@ def _warn_without_workers(app: Any) -> None:
 
 
 def _open(settings: Settings) -> sessionmaker[Session]:
-    from app.db import get_engine, make_session_factory, upgrade_database
+    from app.celery_app import prepare_database
+    from app.db import get_engine, make_session_factory
 
-    settings.resolved_home.mkdir(parents=True, exist_ok=True)
-    url = settings.resolved_database_url
-    upgrade_database(url)
-    return make_session_factory(get_engine(url))
+    prepare_database(settings)
+    return make_session_factory(get_engine(settings.resolved_database_url))
 
 
 def _chunks(ids: list[str]) -> Iterable[list[str]]:

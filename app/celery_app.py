@@ -27,6 +27,8 @@ Celery user guide, "Tasks": "Should I use retry or acks_late?" and the Redis bro
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from celery import Celery
@@ -44,8 +46,11 @@ __all__ = [
     "celery_config",
     "get_celery_settings",
     "make_celery",
+    "prepare_database",
     "send_job",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Task names (stable: they travel in the broker's messages).
 TASK_RUN_JOB = "liverburden.run_job"
@@ -153,6 +158,29 @@ def send_job(app: Celery, job_id: str, kind: str = "measurement") -> None:
             "interval_max": 2.0,
         },
     )
+
+
+def prepare_database(settings: Settings, attempts: int = 10) -> None:
+    """Migrate the shared database, retrying while another process (a worker, the server) does.
+
+    Several workers starting at once on a fresh SQLite file race to create the schema; the losers
+    see ``database is locked`` or ``table already exists``, and on their next try the schema is
+    at the newest revision, so the upgrade is a no-op.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import upgrade_database
+
+    settings.resolved_home.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, attempts + 1):
+        try:
+            upgrade_database(settings.resolved_database_url)
+            return
+        except SQLAlchemyError as exc:
+            if attempt == attempts:
+                raise
+            logger.info("database busy (%s); migrating again", exc.__class__.__name__)
+            time.sleep(0.2 * attempt)
 
 
 #: The workers' app: ``celery -A app.celery_app worker`` / ``liverburden worker``.

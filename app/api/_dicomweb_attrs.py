@@ -1,4 +1,4 @@
-"""The DICOM attributes QIDO-RS answers from, cached as DICOM JSON on the study/series/instance rows.
+"""The attributes QIDO-RS answers from, cached as DICOM JSON on the study, series, instance rows.
 
 Each row's ``dicom_attrs`` column holds the standard query attributes of its level (PS3.18
 Table 10.6.3-3 and -4, plus a few that viewers show), as read from a stored instance's header. No
@@ -97,11 +97,11 @@ def attrs_of(ds: Dataset, keywords: Iterable[str]) -> dict[str, Any]:
         if elem is not None:
             sub.add(elem)
     out: dict[str, Any] = {}
-    for tag in sub.keys():
+    for elem in sub:
         try:
-            out[f"{tag:08X}"] = sub[tag].to_json_dict(None, 0)
+            out[f"{int(elem.tag):08X}"] = elem.to_json_dict(None, 0)
         except Exception:  # a malformed value: leave it out of the cache
-            logger.warning("attribute %08X has an unusable value; not cached", int(tag))
+            logger.warning("attribute %08X has an unusable value; not cached", int(elem.tag))
     return out
 
 
@@ -131,7 +131,7 @@ def _first_instances(session: Session, column: Any, pks: Sequence[int]) -> dict[
             .where(Series.study_pk.in_(pks))
             .group_by(Series.study_pk)
         )
-    firsts = dict(session.execute(stmt).tuples().all())
+    firsts: dict[int, int] = {int(pk): int(iid) for pk, iid in session.execute(stmt).tuples()}
     rows = session.execute(select(Instance).where(Instance.id.in_(firsts.values()))).scalars()
     by_id = {row.id: row for row in rows}
     return {pk: by_id[iid] for pk, iid in firsts.items() if iid in by_id}
@@ -153,7 +153,9 @@ def ensure_study_attrs(session: Session, blobs: BlobStore, studies: Sequence[Stu
     firsts = _first_instances(session, Series.study_pk, [s.id for s in missing])
     for study in missing:
         inst = firsts.get(study.id)
-        study.dicom_attrs = attrs_of(read_header(blobs, inst.sha256), STUDY_KEYWORDS) if inst else {}
+        study.dicom_attrs = (
+            attrs_of(read_header(blobs, inst.sha256), STUDY_KEYWORDS) if inst else {}
+        )
     _commit(session)
 
 

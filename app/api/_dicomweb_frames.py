@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.pixels import pixel_array
+from pydicom.pixels.utils import pixel_array
 
 from app.api._dicomweb_media import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 from app.errors import InvalidRequestError, NotFoundError
@@ -82,7 +82,7 @@ def _native_frame(path: Path, offset: int, geo: _Geometry, number: int) -> bytes
         data = fh.read(last - first)
     if len(data) < last - first:
         raise NotFoundError(f"frame {number} is missing from the stored pixel data")
-    if geo.bits != 1 or start_bit % 8 == 0 and geo.frame_bits % 8 == 0:
+    if geo.bits != 1 or (start_bit % 8 == 0 and geo.frame_bits % 8 == 0):
         return data
     bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")
     shift = start_bit % 8
@@ -140,8 +140,7 @@ def _all_bits(path: Path, ds: Dataset, geo: _Geometry) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         frames = [
-            np.asarray(pixel_array(path, index=i), dtype=np.uint8).ravel()
-            for i in range(geo.count)
+            np.asarray(pixel_array(path, index=i), dtype=np.uint8).ravel() for i in range(geo.count)
         ]
     return np.packbits(np.concatenate(frames), bitorder="little").tobytes()
 

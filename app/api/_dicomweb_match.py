@@ -139,9 +139,7 @@ def _values(element: Mapping[str, Any] | None) -> list[str]:
 
 
 def _wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    body = "".join(
-        ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern
-    )
+    body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.compile(body, re.IGNORECASE if ignore_case else 0)
 
 

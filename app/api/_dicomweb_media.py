@@ -181,9 +181,7 @@ def new_boundary() -> str:
     return f"liverburden-{secrets.token_hex(16)}"
 
 
-def multipart_body(
-    parts: Iterable[tuple[str, Iterable[bytes]]], boundary: str
-) -> Iterator[bytes]:
+def multipart_body(parts: Iterable[tuple[str, Iterable[bytes]]], boundary: str) -> Iterator[bytes]:
     """The chunks of a ``multipart/related`` body: per part its ``Content-Type``, then its bytes."""
     for content_type, chunks in parts:
         yield f"--{boundary}\r\nContent-Type: {content_type}\r\n\r\n".encode("ascii")

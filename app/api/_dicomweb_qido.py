@@ -44,7 +44,11 @@ def _tags(*keywords: str) -> frozenset[int]:
     return frozenset(int(tag_for_keyword(k)) for k in keywords)  # type: ignore[arg-type]
 
 
-_STUDY_COMPUTED = ("ModalitiesInStudy", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances")
+_STUDY_COMPUTED = (
+    "ModalitiesInStudy",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
+)
 _COMMON = ("RetrieveURL", "InstanceAvailability")
 _STUDY_TAGS = _tags(*STUDY_KEYWORDS)
 _SERIES_TAGS = _tags(*SERIES_KEYWORDS)
@@ -219,9 +223,7 @@ def _unique(items: Iterable[Any]) -> list[Any]:
     return list(seen.values())
 
 
-def _fill(
-    session: Session, blobs: BlobStore, rows: Sequence[_Row], wanted: frozenset[int]
-) -> None:
+def _fill(session: Session, blobs: BlobStore, rows: Sequence[_Row], wanted: frozenset[int]) -> None:
     """Fill the caches of the levels whose attributes ``wanted`` needs."""
     if wanted & _STUDY_TAGS:
         ensure_study_attrs(session, blobs, _unique(r.study for r in rows))
@@ -280,8 +282,10 @@ def search(
     datasets = []
     for row in page:
         record = with_patient(row).record()
-        keep = record if query.include_all else {
-            k: v for k, v in record.items() if int(k, 16) in returned
-        }
+        keep = (
+            record
+            if query.include_all
+            else {k: v for k, v in record.items() if int(k, 16) in returned}
+        )
         datasets.append(dict(sorted(keep.items())))
     return SearchResult(datasets, warnings)

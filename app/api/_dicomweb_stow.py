@@ -1,12 +1,12 @@
 """STOW-RS: a ``multipart/related; type="application/dicom"`` body parsed as it streams in.
 
 The body is fed chunk by chunk to an incremental multipart parser; each part goes to a temporary
-file on disk (never the whole request in memory), and is stored by :func:`app.ingest.ingest_instance`
-as soon as it is complete, then its temporary file is deleted. A part over the per-part limit
-refuses the request (413); the whole body's limit is enforced by the service's body-size
-middleware (413). Each instance's outcome goes into the store response: stored or already stored
-(``ReferencedSOPSequence``, a repeat is not an error) or failed with its reason
-(``FailedSOPSequence``): non-DICOM parts, conflicting content, a study other than the URL's.
+file on disk (never the whole request in memory) and is stored by
+:func:`app.ingest.ingest_instance` as soon as it is complete, then its temporary file is deleted.
+A part over the per-part limit refuses the request (413); the whole body's limit is enforced by
+the service's body-size middleware (413). Each instance's outcome goes into the store response:
+stored or already stored (``ReferencedSOPSequence``; a repeat is not an error) or failed with its
+reason (``FailedSOPSequence``): non-DICOM parts, conflicting content, another study than the URL's.
 
 References
 ----------
@@ -119,7 +119,8 @@ class _PartWriter:
         self.count += 1
         if self.count > self.limits.max_parts:
             raise UploadTooLargeError(f"more than {self.limits.max_parts} parts in one request")
-        self._file = tempfile.TemporaryFile(dir=self.limits.scratch_dir, prefix="stow-")
+        # Closed by _end's consumer or by close(): it outlives this callback.
+        self._file = tempfile.TemporaryFile(dir=self.limits.scratch_dir, prefix="stow-")  # noqa: SIM115
         self._size = 0
         self._content_type = ""
 
@@ -178,9 +179,7 @@ def _skip_preamble(chunks: Iterator[bytes], boundary: bytes) -> Iterator[bytes]:
 class _Store:
     """Ingest completed parts one by one, recording each outcome."""
 
-    def __init__(
-        self, session: Session, blobs: BlobStore, who: str, study_uid: str | None
-    ) -> None:
+    def __init__(self, session: Session, blobs: BlobStore, who: str, study_uid: str | None) -> None:
         self.session = session
         self.blobs = blobs
         self.who = who
@@ -268,7 +267,7 @@ def store_multipart(
     limits.scratch_dir.mkdir(parents=True, exist_ok=True)
     writer = _PartWriter(limits)
     store = _Store(session, blobs, who, study_uid)
-    parser = MultipartParser(boundary, callbacks=writer.callbacks())
+    parser = MultipartParser(boundary, callbacks=writer.callbacks())  # type: ignore[arg-type]
     stream = _skip_preamble(chunks, boundary)
     try:
         for chunk in stream:

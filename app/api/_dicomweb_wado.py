@@ -63,9 +63,7 @@ class StoredInstance:
 
     def url(self, base: str) -> str:
         """This instance's WADO-RS URL under ``base`` (the ``/dicomweb`` root)."""
-        return (
-            f"{base}/studies/{self.study_uid}/series/{self.series_uid}/instances/{self.sop_uid}"
-        )
+        return f"{base}/studies/{self.study_uid}/series/{self.series_uid}/instances/{self.sop_uid}"
 
 
 def resolve_instances(
@@ -118,7 +116,9 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def instance_bytes(item: StoredInstance, acceptance: DicomAcceptance) -> tuple[str, Iterator[bytes]]:
+def instance_bytes(
+    item: StoredInstance, acceptance: DicomAcceptance
+) -> tuple[str, Iterator[bytes]]:
     """The part's transfer syntax and bytes: the file as stored, or transcoded when asked."""
     stored = str(read_file_meta_info(item.path).TransferSyntaxUID)
     wanted = acceptance.choose(stored)

@@ -39,8 +39,7 @@ def worker(
     loglevel: Annotated[str, typer.Option("--loglevel", help="Log level.")] = "INFO",
 ) -> None:
     """Run jobs sent over LIVERBURDEN_BROKER_URL until stopped (Ctrl-C finishes running jobs)."""
-    from app.celery_app import celery_app, get_celery_settings
-    from app.db import upgrade_database
+    from app.celery_app import celery_app, get_celery_settings, prepare_database
     from app.settings import get_settings
 
     settings = get_settings()
@@ -49,9 +48,8 @@ def worker(
             "LIVERBURDEN_BROKER_URL is not set; expected the Redis broker, e.g. "
             "redis://127.0.0.1:6379/0"
         )
-    settings.resolved_home.mkdir(parents=True, exist_ok=True)
     try:
-        upgrade_database(settings.resolved_database_url)
+        prepare_database(settings)
     except Exception as exc:  # unreachable or unusable database: one line, no traceback
         fail(
             f"cannot prepare the database ({exc.__class__.__name__}); check "

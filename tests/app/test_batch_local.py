@@ -28,21 +28,34 @@ def _manifest(tmp: Path, rows: list[dict[str, str]]) -> Path:
 
 
 def _good(row_id: str, labels: str = "labels.nii.gz") -> dict[str, str]:
-    return {"row_id": row_id, "subject_id": "S-001", "timepoint": "BL",
-            "series": str(SAMPLE_DICOM / "ct"), "labels": str(SAMPLE_DICOM / labels)}
+    return {
+        "row_id": row_id,
+        "subject_id": "S-001",
+        "timepoint": "BL",
+        "series": str(SAMPLE_DICOM / "ct"),
+        "labels": str(SAMPLE_DICOM / labels),
+    }
 
 
 def _bad(row_id: str, tmp: Path) -> dict[str, str]:
     (tmp / "junk").mkdir(exist_ok=True)
     (tmp / "junk" / "x.dcm").write_bytes(b"not dicom" * 20)
-    return {"row_id": row_id, "subject_id": "S-002", "timepoint": "BL",
-            "series": str(tmp / "junk"), "labels": str(SAMPLE_DICOM / "labels.nii.gz")}
+    return {
+        "row_id": row_id,
+        "subject_id": "S-002",
+        "timepoint": "BL",
+        "series": str(tmp / "junk"),
+        "labels": str(SAMPLE_DICOM / "labels.nii.gz"),
+    }
 
 
 def _run(manifest: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*CLI, str(manifest), "--out", str(out), *extra],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 
@@ -77,7 +90,7 @@ def test_rerun_skips_rows_already_done(tmp_path: Path) -> None:
     proc = _run(manifest, out)
     assert proc.returncode == 0
     assert proc.stdout.strip().splitlines()[-1] == "0 succeeded, 0 failed, 2 skipped"
-    second = _lines(out)[len(first):]
+    second = _lines(out)[len(first) :]
     assert {r["status"] for r in second} == {"skipped"}
     assert {r["row_id"]: r["tumor_volume_ml"] for r in second} == {
         r["row_id"]: r["tumor_volume_ml"] for r in first
@@ -122,7 +135,9 @@ def test_ctrl_c_stops_cleanly_and_keeps_whole_lines(tmp_path: Path) -> None:
     out = tmp_path / "results.jsonl"
     proc = subprocess.Popen(
         [*CLI, str(manifest), "--out", str(out), "--workers", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not out.exists() or not out.read_text().strip()):

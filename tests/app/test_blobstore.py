@@ -32,6 +32,7 @@ def test_put_bytes_names_blob_by_sha256(tmp_path: Path) -> None:
 def test_second_put_is_a_no_op(tmp_path: Path, method: str) -> None:
     """Storing the same content twice keeps one file and reports it as not created."""
     store = BlobStore(tmp_path)
+
     def put(data: bytes) -> BlobRef:
         return store.put_bytes(data) if method == "bytes" else store.put_stream(io.BytesIO(data))
 

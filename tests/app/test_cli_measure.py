@@ -67,19 +67,35 @@ def test_contract_keys_present() -> None:
     """The JSON has every key that contracts/measure.md requires, with the documented types."""
     out = measure_json("--series", SAMPLE_DICOM / "ct", "--labels", SAMPLE_DICOM / "labels.nii.gz")
     assert set(out) >= {
-        "series", "liver_volume_ml", "tumor_volume_ml", "burden_fraction", "eligibility",
-        "lesions", "algorithm_version",
+        "series",
+        "liver_volume_ml",
+        "tumor_volume_ml",
+        "burden_fraction",
+        "eligibility",
+        "lesions",
+        "algorithm_version",
     }
     assert set(out["series"]) >= {
-        "series_instance_uid", "modality", "slices", "spacing_mm", "slice_thickness_mm"
+        "series_instance_uid",
+        "modality",
+        "slices",
+        "spacing_mm",
+        "slice_thickness_mm",
     }
     assert len(out["series"]["spacing_mm"]) == 3
     assert set(out["eligibility"]) >= {
-        "burden_le_70pct", "burden_gt_25pct", "measurable_liver_lesion"
+        "burden_le_70pct",
+        "burden_gt_25pct",
+        "measurable_liver_lesion",
     }
     for les in out["lesions"]:
         assert set(les) >= {
-            "lesion_id", "volume_ml", "long_axis_mm", "short_axis_mm", "slice_index", "measurable"
+            "lesion_id",
+            "volume_ml",
+            "long_axis_mm",
+            "short_axis_mm",
+            "slice_index",
+            "measurable",
         }
         assert isinstance(les["long_axis_mm"], float)
 
@@ -110,7 +126,9 @@ def _check_ircad(out: dict[str, Any]) -> None:
 def test_ircadb_labelmap_matches_reference(shared_data: Path) -> None:
     """3D-IRCADb label map (liver parenchyma 1, tumour 2) reproduces the README's figures."""
     d = shared_data / IRCAD
-    _check_ircad(measure_json("--series", d / "ct.nii.gz", "--labels", d / "labels_liver1_tumor2.nii.gz"))
+    _check_ircad(
+        measure_json("--series", d / "ct.nii.gz", "--labels", d / "labels_liver1_tumor2.nii.gz")
+    )
 
 
 def test_ircadb_separate_masks_liver_including_tumours(shared_data: Path) -> None:
@@ -118,8 +136,14 @@ def test_ircadb_separate_masks_liver_including_tumours(shared_data: Path) -> Non
     d = shared_data / IRCAD
     _check_ircad(
         measure_json(
-            "--series", d / "ct.nii.gz", "--liver-mask", d / "liver.nii.gz",
-            "--tumor-mask", d / "livertumor1.nii.gz", "--tumor-mask", d / "livertumor2.nii.gz",
+            "--series",
+            d / "ct.nii.gz",
+            "--liver-mask",
+            d / "liver.nii.gz",
+            "--tumor-mask",
+            d / "livertumor1.nii.gz",
+            "--tumor-mask",
+            d / "livertumor2.nii.gz",
         )
     )
 
@@ -135,8 +159,14 @@ def test_pyradiomics_lung_tumour_without_liver(
     """A tumour of another organ measured with --liver-label none: diameters as the README, no burden."""
     d = shared_data / "pyradiomics-lung"
     out = measure_json(
-        "--series", d / f"{case}_image.nrrd", "--labels", d / f"{case}_label.nrrd",
-        "--liver-label", "none", "--tumor-label", "1",
+        "--series",
+        d / f"{case}_image.nrrd",
+        "--labels",
+        d / f"{case}_label.nrrd",
+        "--liver-label",
+        "none",
+        "--tumor-label",
+        "1",
     )
     assert out["liver_volume_ml"] is None
     assert out["burden_fraction"] is None
@@ -166,8 +196,14 @@ def test_totalsegmentator_jpeg2000_series_with_flipped_mask(shared_data: Path) -
     """The y-flipped NIfTI mask lands on the JPEG 2000 series by position: 699.440 mL of liver."""
     d = shared_data / "totalsegmentator-example/ct_dicom_series"
     out = measure_json(
-        "--series", d / "dicom", "--labels", d / "example_seg_dicom.nii.gz",
-        "--liver-label", "5", "--tumor-label", "none",
+        "--series",
+        d / "dicom",
+        "--labels",
+        d / "example_seg_dicom.nii.gz",
+        "--liver-label",
+        "5",
+        "--tumor-label",
+        "none",
     )
     assert out["liver_volume_ml"] == pytest.approx(699.440, abs=1e-3)
     assert out["series"]["spacing_mm"][0] == pytest.approx(2.0)
@@ -183,8 +219,14 @@ def test_aide_rtstruct_roi_volumes(shared_data: Path, roi: str, volume_ml: float
     """RTSTRUCT ROIs on the AIDE series (a missing slice) reproduce the README's method-A volumes."""
     d = shared_data / "totalsegmentator-aide-rtstruct"
     out = measure_json(
-        "--series", d / "dcm", "--labels", d / "rtstruct/rt-struct-test-data-81-100.dcm",
-        "--liver-label", "none", "--tumor-label", roi,
+        "--series",
+        d / "dcm",
+        "--labels",
+        d / "rtstruct/rt-struct-test-data-81-100.dcm",
+        "--liver-label",
+        "none",
+        "--tumor-label",
+        roi,
     )
     assert out["tumor_volume_ml"] == pytest.approx(volume_ml, abs=1e-3)
     assert out["series"]["spacing_mm"][0] == pytest.approx(0.8, abs=1e-3)
@@ -195,8 +237,14 @@ def test_aide_aorta_is_one_lesion_across_the_missing_slice(shared_data: Path) ->
     """A structure crossing a missing (never acquired) slice stays one 26-connected lesion."""
     d = shared_data / "totalsegmentator-aide-rtstruct"
     out = measure_json(
-        "--series", d / "dcm", "--labels", d / "rtstruct/rt-struct-test-data-81-100.dcm",
-        "--liver-label", "none", "--tumor-label", "aorta",
+        "--series",
+        d / "dcm",
+        "--labels",
+        d / "rtstruct/rt-struct-test-data-81-100.dcm",
+        "--liver-label",
+        "none",
+        "--tumor-label",
+        "aorta",
     )
     assert len(out["lesions"]) == 1
     assert out["lesions"][0]["voxels"] == 13347
@@ -218,5 +266,7 @@ def test_dicom_zip_input_gives_same_result(tmp_path: Path) -> None:
 
 def test_text_output_is_human_readable() -> None:
     """Without --json the command prints a readable summary with volumes and lesions."""
-    proc = run_cli("measure", "--series", SAMPLE_DICOM / "ct", "--labels", SAMPLE_DICOM / "labels.nii.gz")
+    proc = run_cli(
+        "measure", "--series", SAMPLE_DICOM / "ct", "--labels", SAMPLE_DICOM / "labels.nii.gz"
+    )
     assert "liver" in proc.stdout and "mL" in proc.stdout and "L1" in proc.stdout

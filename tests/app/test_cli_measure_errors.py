@@ -72,8 +72,14 @@ def _unknown_label(tmp: Path) -> list[str | Path]:
 
 
 def _unknown_label_name(tmp: Path) -> list[str | Path]:
-    return ["--series", SAMPLE_DICOM / "ct", "--labels", SAMPLE_DICOM / "seg.dcm",
-            "--liver-label", "spleen*"]
+    return [
+        "--series",
+        SAMPLE_DICOM / "ct",
+        "--labels",
+        SAMPLE_DICOM / "seg.dcm",
+        "--liver-label",
+        "spleen*",
+    ]
 
 
 def _zip_slip(tmp: Path) -> list[str | Path]:

@@ -45,6 +45,23 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/v1/keys/{key_id}"): {A},
     ("GET", "/v1/audit/events"): {A},
     ("GET", "/v1/audit/verify"): {A},
+    # DICOMweb (PS3.18): pixel data and DICOM are for radiologists only.
+    ("POST", "/dicomweb/studies"): {R},
+    ("POST", "/dicomweb/studies/{study}"): {R},
+    ("GET", "/dicomweb/studies"): {R},
+    ("GET", "/dicomweb/series"): {R},
+    ("GET", "/dicomweb/instances"): {R},
+    ("GET", "/dicomweb/studies/{study}/series"): {R},
+    ("GET", "/dicomweb/studies/{study}/instances"): {R},
+    ("GET", "/dicomweb/studies/{study}/series/{series}/instances"): {R},
+    ("GET", "/dicomweb/studies/{study}"): {R},
+    ("GET", "/dicomweb/studies/{study}/metadata"): {R},
+    ("GET", "/dicomweb/studies/{study}/series/{series}"): {R},
+    ("GET", "/dicomweb/studies/{study}/series/{series}/metadata"): {R},
+    ("GET", "/dicomweb/studies/{study}/series/{series}/instances/{instance}"): {R},
+    ("GET", "/dicomweb/studies/{study}/series/{series}/instances/{instance}/metadata"): {R},
+    ("GET", "/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/{frames}"): {R},
+    ("GET", "/dicomweb/studies/{study}/series/{series}/instances/{instance}/bulkdata/{tag}"): {R},
 }
 
 
@@ -138,9 +155,7 @@ def test_openapi_documents_every_route(service: Service) -> None:
     client = service.client(None)
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
-    documented = {
-        (method.upper(), path) for path, ops in spec["paths"].items() for method in ops
-    }
+    documented = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops}
     assert set(EXPECTED) <= documented
     for method, path in EXPECTED:
         op = spec["paths"][path][method.lower()]
