@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import typer
 
-from app.commands import batch_cmd, measure_cmd, recist_cmd, report_cmd
+from app.commands import (
+    audit_cmd,
+    batch_cmd,
+    demo_cmd,
+    keys_cmd,
+    measure_cmd,
+    recist_cmd,
+    report_cmd,
+    serve_cmd,
+    worker_cmd,
+)
 
 app = typer.Typer(
     name="liverburden",
@@ -20,19 +30,12 @@ app = typer.Typer(
 )
 app.command("measure")(measure_cmd.measure)
 app.command("batch")(batch_cmd.batch)
+app.command("demo")(demo_cmd.demo)
 app.add_typer(recist_cmd.app, name="recist")
 app.add_typer(report_cmd.app, name="report")
-
-# The service's commands (issue 4): serve, keys, audit.
-from app.commands import audit_cmd, keys_cmd, serve_cmd  # noqa: E402
-
 app.command("serve")(serve_cmd.serve)
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(audit_cmd.app, name="audit")
-
-# The scale-out worker (issue 5): Celery over LIVERBURDEN_BROKER_URL.
-from app.commands import worker_cmd  # noqa: E402
-
 app.command("worker")(worker_cmd.worker)
 
 

@@ -19,6 +19,7 @@ from dicomio.errors import (
     UnsupportedError,
 )
 from dicomio.hashing import sha256_bytes, sha256_file
+from dicomio.instance import InstanceHeader, read_instance_header
 from dicomio.labels import read_labels, read_mask, select_segments
 from dicomio.model import Geometry, ImageVolume, LabelMap, Phase, Segment, SeriesInfo
 from dicomio.phase import PhaseClues, classify_phase, study_phases
@@ -36,6 +37,7 @@ __all__ = [
     "ImageVolume",
     "InputFiles",
     "InputNotFoundError",
+    "InstanceHeader",
     "LabelError",
     "LabelMap",
     "NotDicomError",
@@ -49,6 +51,7 @@ __all__ = [
     "classify_phase",
     "discover",
     "open_input",
+    "read_instance_header",
     "read_labels",
     "read_mask",
     "read_series",

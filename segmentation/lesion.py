@@ -3,11 +3,12 @@
 Method (see :class:`LesionParameters`):
 
 1. Crop a box around the seed (the bound radius plus a margin), smooth it with a Gaussian of
-   1.5 mm (SimpleITK's recursive Gaussian, exact for anisotropic spacing).
+   1 mm (SimpleITK's recursive Gaussian, exact for anisotropic spacing).
 2. Lesion intensity: the median in a 3 mm ball at the seed. Background: the median of the liver
-   (``liver_mask``) in the box outside the bound ball; without a liver, the mode of the soft-tissue
-   histogram there. The lesion is hypodense or hyperdense by the sign of the difference, which
-   must be at least ``min_contrast_hu``.
+   (``liver_mask``) in the box outside the bound ball; without a liver, the soft-tissue histogram
+   peak of the box nearest to what the rays first meet when they leave the seed's intensity.
+   The lesion is hypodense or hyperdense by the sign of the difference, which must be at least
+   ``min_contrast_hu``.
 3. Cast rays from the seed in ``ray_count`` directions out to the bound radius. A ray stops at
    the start of the first run of ``stop_run_mm`` of samples that look like background: within
    ``stop_offset_hu`` of it or beyond it (brighter than the parenchyma for a hypodense lesion,
@@ -40,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import SimpleITK as sitk
 from scipy import ndimage as ndi
+from scipy.signal import find_peaks
 
 from segmentation import _morphology as morph
 from segmentation import _rays as rays
@@ -68,7 +70,7 @@ class LesionContrast(enum.StrEnum):
 class LesionParameters:
     """Tuning of :func:`segment_lesion`; HU offsets relative to the background, lengths in mm."""
 
-    smoothing_sigma_mm: float = 1.5
+    smoothing_sigma_mm: float = 1.0
     seed_radius_mm: float = 3.0
     default_max_radius_mm: float = 50.0
     #: Bound radius from a caliper line: factor x half its length, plus the margin.
@@ -113,25 +115,55 @@ class LesionSegmentation:
         object.__setattr__(self, "mask", view)
 
 
-def _background(
+def _liver_background(
     smooth: npt.NDArray[np.float32],
     outside_ball: npt.NDArray[np.bool_],
-    liver: npt.NDArray[np.bool_] | None,
-    whole_liver_hu: float | None,
+    liver: npt.NDArray[np.bool_],
+    whole_liver_hu: float,
 ) -> float:
-    if liver is not None:
-        ref = liver & outside_ball
-        if ref.sum() >= 1000:
-            return float(np.median(smooth[ref]))
-        assert whole_liver_hu is not None
-        return whole_liver_hu
+    """Median of the liver around the bound ball (the whole liver's when too little is near)."""
+    ref = liver & outside_ball
+    if ref.sum() >= 1000:
+        return float(np.median(smooth[ref]))
+    return whole_liver_hu
+
+
+def _tissue_background(
+    smooth: npt.NDArray[np.float32],
+    outside_ball: npt.NDArray[np.bool_],
+    profile: npt.NDArray[np.float64],
+    seed_hu: float,
+    p: LesionParameters,
+) -> float:
+    """The parenchyma's intensity without a liver mask.
+
+    Where the rays first leave seed-like intensity gives an estimate of what surrounds the
+    lesion; the answer is the soft-tissue histogram peak (of the box around the bound ball)
+    nearest to that estimate, so that a heterogeneous rim or a neighbouring organ in the box
+    does not become the reference.
+    """
+    run = max(1, int(round(p.stop_run_mm / p.ray_step_mm)))
+    left = np.abs(profile - seed_hu) > max(2.0 * p.min_contrast_hu, 20.0)
+    first = rays.first_run(left, run)
+    exits = [
+        float(np.median(profile[i, f : f + 2 * run])) for i, f in enumerate(first) if f >= 0
+    ]
     tissue = smooth[outside_ball & (smooth > -50.0) & (smooth < 300.0)]
-    if tissue.size == 0:
+    if tissue.size == 0 or not exits:
         raise SeedError("no soft tissue around the seed to compare the lesion with")
+    estimate = float(np.median(exits))
     hist, edges = np.histogram(tissue, bins=np.arange(-50.0, 305.0, 5.0))
-    mode = float(edges[int(np.argmax(hist))] + 2.5)
-    near = tissue[np.abs(tissue - mode) < 30.0]
-    return float(np.median(near))
+    hist = np.convolve(hist, np.ones(3), mode="same")
+    centres = edges[:-1] + 2.5
+    found, _ = find_peaks(np.pad(hist, 1), prominence=0.1 * float(hist.max()))
+    peak = np.zeros(hist.shape, dtype=bool)
+    peak[found - 1] = True
+    peak &= np.abs(centres - seed_hu) >= p.min_contrast_hu
+    if not peak.any():
+        return estimate
+    candidates = centres[peak]
+    mode = float(candidates[int(np.argmin(np.abs(candidates - estimate)))])
+    return float(np.median(tissue[np.abs(tissue - mode) < 30.0]))
 
 
 def segment_lesion(
@@ -202,8 +234,14 @@ def segment_lesion(
     liver_box = None if liver is None else liver[box]
     allowed_box = None if allowed is None else allowed[box]
     seed_hu = float(np.median(smooth[dist2 <= p.seed_radius_mm**2]))
-    whole = None if liver is None else float(np.median(image[liver]))
-    background = _background(smooth, dist2 > radius**2, liver_box, whole)
+    directions = rays.sphere_directions(p.ray_count)
+    radii_mm = np.arange(p.ray_step_mm, radius + p.ray_step_mm / 2, p.ray_step_mm)
+    profile = rays.sample_rays(smooth, origin, directions, radii_mm, spacing, outside=-1000.0)
+    if liver is not None and liver_box is not None:
+        whole = float(np.median(image[liver]))
+        background = _liver_background(smooth, dist2 > radius**2, liver_box, whole)
+    else:
+        background = _tissue_background(smooth, dist2 > radius**2, profile, seed_hu, p)
     contrast_hu = seed_hu - background
     if abs(contrast_hu) < p.min_contrast_hu:
         raise SeedError(
@@ -213,9 +251,6 @@ def segment_lesion(
         )
     contrast = LesionContrast.HYPODENSE if contrast_hu < 0 else LesionContrast.HYPERDENSE
 
-    directions = rays.sphere_directions(p.ray_count)
-    radii_mm = np.arange(p.ray_step_mm, radius + p.ray_step_mm / 2, p.ray_step_mm)
-    profile = rays.sample_rays(smooth, origin, directions, radii_mm, spacing, outside=background)
     if contrast is LesionContrast.HYPODENSE:
         stop = (profile >= background - p.stop_offset_hu) & (
             profile <= background + p.bright_inclusion_hu

@@ -131,7 +131,7 @@ def _first_instances(session: Session, column: Any, pks: Sequence[int]) -> dict[
             .where(Series.study_pk.in_(pks))
             .group_by(Series.study_pk)
         )
-    firsts: dict[int, int] = {int(pk): int(iid) for pk, iid in session.execute(stmt).tuples()}
+    firsts: dict[int, int] = {int(pk): int(iid) for pk, iid in session.execute(stmt)}
     rows = session.execute(select(Instance).where(Instance.id.in_(firsts.values()))).scalars()
     by_id = {row.id: row for row in rows}
     return {pk: by_id[iid] for pk, iid in firsts.items() if iid in by_id}

@@ -125,9 +125,9 @@ def _study_rows(session: Session, query: QidoQuery, base: str) -> list[_Row]:
             .where(Series.study_pk.in_(pks))
             .group_by(Series.study_pk)
         )
-        counts = {pk: (int(ns), int(ni)) for pk, ns, ni in session.execute(count_stmt).tuples()}
+        counts = {pk: (int(ns), int(ni)) for pk, ns, ni in session.execute(count_stmt)}
         mod_stmt = select(Series.study_pk, Series.modality).where(Series.study_pk.in_(pks))
-        for pk, modality in session.execute(mod_stmt.distinct()).tuples():
+        for pk, modality in session.execute(mod_stmt.distinct()):
             if modality:
                 modalities[pk].add(modality)
     rows = []
@@ -155,7 +155,7 @@ def _series_rows(
         stmt = stmt.where(Study.study_instance_uid.in_(uids))
     if (uids := _uid_values(query, _SERIES_UID)) is not None:
         stmt = stmt.where(Series.series_instance_uid.in_(uids))
-    pairs = list(session.execute(stmt).tuples())
+    pairs = list(session.execute(stmt))
     pks = [se.id for se, _ in pairs]
     counts: dict[int, int] = {}
     if pks:
@@ -164,7 +164,7 @@ def _series_rows(
             .where(Instance.series_pk.in_(pks))
             .group_by(Instance.series_pk)
         )
-        counts = {pk: int(n) for pk, n in session.execute(count_stmt).tuples()}
+        counts = {pk: int(n) for pk, n in session.execute(count_stmt)}
     rows = []
     for se, st in pairs:
         url = f"{base}/studies/{st.study_instance_uid}/series/{se.series_instance_uid}"
@@ -199,7 +199,7 @@ def _instance_rows(
         if (uids := _uid_values(query, key)) is not None:
             stmt = stmt.where(column.in_(uids))
     rows = []
-    for inst, se, st in session.execute(stmt).tuples():
+    for inst, se, st in session.execute(stmt):
         url = (
             f"{base}/studies/{st.study_instance_uid}/series/{se.series_instance_uid}"
             f"/instances/{inst.sop_instance_uid}"

@@ -87,7 +87,7 @@ def resolve_instances(
         stmt = stmt.where(Instance.sop_instance_uid == sop_uid)
     found = [
         StoredInstance(study_uid, se_uid, uid, blobs.path(sha))
-        for sha, uid, se_uid in session.execute(stmt).tuples()
+        for sha, uid, se_uid in session.execute(stmt)
     ]
     if not found:
         what = (

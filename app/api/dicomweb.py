@@ -86,8 +86,22 @@ _OCTETS_DOC = _doc(
 )
 
 
+_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/dicomweb"
+    """The absolute ``/dicomweb`` root for RetrieveURL and BulkDataURI values.
+
+    Built from the request's Host header; a direct client that sends a Host without its port
+    (dicomweb-client does) gets the port the server listens on. Behind a proxy the Host is kept.
+    """
+    url = request.base_url
+    server = request.scope.get("server")
+    direct = not any(h in request.headers for h in _PROXY_HEADERS)
+    if direct and url.port is None and server and server[1] != _DEFAULT_PORTS.get(url.scheme):
+        url = url.replace(port=int(server[1]))
+    return str(url).rstrip("/") + "/dicomweb"
 
 
 # --- STOW-RS --------------------------------------------------------------------------------

@@ -191,11 +191,11 @@ def upload_sample(client: httpx.Client) -> tuple[str, str, str]:
     return study["study_instance_uid"], series_uid, seg.json()["segmentation_upload_id"]
 
 
-def request_measurements(client: httpx.Client, n: int, subject: str = "S-1") -> list[str]:
-    """Upload the sample once, make ``n`` timepoints, request one measurement each; job ids."""
+def measurement_bodies(client: httpx.Client, n: int, subject: str = "S-1") -> list[dict[str, str]]:
+    """Upload the sample once and make ``n`` timepoints: ``n`` distinct measurement requests."""
     study_uid, series_uid, seg_id = upload_sample(client)
     assert client.post("/v1/subjects", json={"subject_id": subject}).status_code == 201
-    jobs = []
+    bodies = []
     for i in range(n):
         tp = client.post(
             f"/v1/subjects/{subject}/timepoints",
@@ -207,14 +207,21 @@ def request_measurements(client: httpx.Client, n: int, subject: str = "S-1") -> 
             },
         )
         assert tp.status_code == 201, tp.text
-        r = client.post(
-            "/v1/measurements",
-            json={
+        bodies.append(
+            {
                 "timepoint_id": tp.json()["timepoint_id"],
                 "series_instance_uid": series_uid,
                 "segmentation_upload_id": seg_id,
-            },
+            }
         )
+    return bodies
+
+
+def request_measurements(client: httpx.Client, n: int) -> list[str]:
+    """``n`` measurement requests through the API (the service sends them); their job ids."""
+    jobs = []
+    for body in measurement_bodies(client, n):
+        r = client.post("/v1/measurements", json=body)
         assert r.status_code == 202, r.text
         jobs.append(r.json()["job_id"])
     return jobs

@@ -19,10 +19,12 @@ from app.celery_app import make_celery, send_job
 from app.db.models import Job, Measurement
 from app.db.session import session_scope
 from app.settings import Settings
+from app.submit import submit_measurement
 from tests.app import celery_fixtures
 from tests.app.celery_fixtures import (
     WorkerPool,
     claimed_pid,
+    measurement_bodies,
     pids_of,
     request_measurements,
     sample_truth,
@@ -122,14 +124,17 @@ def test_job_survives_a_worker_killed_mid_task(
 def test_two_workers_never_run_the_same_job(
     celery_settings: Settings, worker_pool: WorkerPool
 ) -> None:
-    """Ten jobs, every id sent twice, two workers: one claim and one measurement per job."""
+    """Ten jobs, each id sent twice in a row to two workers: one claim, one measurement per job."""
     with running_service(celery_settings) as svc:
         a, b = worker_pool.start(2, LIVERBURDEN_TEST_TASK_DELAY="0.3")
-        c = svc.client()
-        ids = request_measurements(c, 10)
+        bodies = measurement_bodies(svc.client(), 10)
+        with session_scope(svc.server.session_factory) as s:  # queued, not sent by the service
+            jobs = [submit_measurement(s, body, "test:setup")[0] for body in bodies]
+            ids = [j.id for j in jobs]
         app = make_celery(celery_settings)
         try:
-            for job_id in ids:  # duplicate deliveries, racing the first ones
+            for job_id in ids:  # both workers get the same id at the same moment
+                send_job(app, job_id)
                 send_job(app, job_id)
         finally:
             app.close()
