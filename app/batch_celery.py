@@ -22,8 +22,9 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -98,12 +99,6 @@ def _request_sha(row: BatchRow, key: str | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _hash_rows(rows: Sequence[BatchRow]) -> list[str | None]:
-    """Batch keys of every row; hashing releases the GIL, so a few threads overlap the reads."""
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="lb-hash") as pool:
-        return list(pool.map(batch_key, rows))
-
-
 def _find_job(session: Session, key: str) -> Job | None:
     """The newest succeeded, else running or queued, batch job of this key."""
     jobs = session.execute(
@@ -147,7 +142,7 @@ def _connect_broker(app: Any) -> None:
 
 def _warn_without_workers(app: Any) -> None:
     try:
-        answers = app.control.ping(timeout=1.0)
+        answers = app.control.ping(timeout=1.0, limit=1)  # returns at the first answer
     except Exception:  # only a hint; the jobs wait in the queue either way
         answers = []
     if not answers:
@@ -165,6 +160,37 @@ def _open(settings: Settings) -> sessionmaker[Session]:
 
     prepare_database(settings)
     return make_session_factory(get_engine(settings.resolved_database_url))
+
+
+def _dispatch(
+    factory: sessionmaker[Session],
+    log: ResultsLog,
+    row: BatchRow,
+    key: str | None,
+    actor: str,
+    write: Callable[[dict[str, Any]], None],
+) -> str | None:
+    """Write a done row as skipped (None); else the id of its queued/running or new job."""
+    previous = log.previous(key)
+    if key is not None and previous is not None:
+        write(skipped_record(row, key, previous))
+        return None
+    with session_scope(factory) as s:
+        job = _find_job(s, key) if key is not None else None
+        if key is not None and job is not None and job.status == "succeeded":
+            write(skipped_record(row, key, dict(job.result or {})))
+            return None
+        if job is None:
+            job = Job(
+                kind=BATCH_KIND,
+                request=row_to_request(row, key),
+                request_sha256=_request_sha(row, key),
+                algorithm_version=ALGORITHM_VERSION,
+                created_by=actor,
+            )
+            s.add(job)
+            s.flush()
+        return job.id
 
 
 def _chunks(ids: list[str]) -> Iterable[list[str]]:
@@ -198,11 +224,14 @@ def run_celery(
             "the celery engine needs LIVERBURDEN_BROKER_URL (e.g. redis://127.0.0.1:6379/0)"
         )
     app = make_celery(settings)
-    try:
+    with ExitStack() as stack:
+        stack.callback(app.close)
+        stack.callback(progress.stop)
         _connect_broker(app)
         factory = _open(settings)
-        keys = _hash_rows(rows)
         statuses: list[str] = []
+        hasher = ThreadPoolExecutor(4, thread_name_prefix="lb-hash")
+        stack.callback(hasher.shutdown, wait=False, cancel_futures=True)  # Ctrl-C: stop hashing
         with ResultsLog(out) as log:
 
             def write(record: dict[str, Any]) -> None:
@@ -211,43 +240,26 @@ def run_celery(
                 progress.advance(record)
 
             pending: dict[str, list[tuple[BatchRow, str | None]]] = {}
-            for row, key in zip(rows, keys, strict=True):
-                previous = log.previous(key)
-                if key is not None and previous is not None:
-                    write(skipped_record(row, key, previous))
+            # Keys are hashed by a few threads (hashing releases the GIL) and each new job is sent
+            # at once, so the workers start while the later rows are still being hashed.
+            for row, key in zip(rows, hasher.map(batch_key, rows), strict=True):
+                job_id = _dispatch(factory, log, row, key, actor, write)
+                if job_id is None:
                     continue
-                with session_scope(factory) as s:
-                    job = _find_job(s, key) if key is not None else None
-                    if key is not None and job is not None and job.status == "succeeded":
-                        write(skipped_record(row, key, dict(job.result or {})))
-                        continue
-                    if job is None:
-                        job = Job(
-                            kind=BATCH_KIND,
-                            request=row_to_request(row, key),
-                            request_sha256=_request_sha(row, key),
-                            algorithm_version=ALGORITHM_VERSION,
-                            created_by=actor,
-                        )
-                        s.add(job)
-                        s.flush()
-                    pending.setdefault(job.id, []).append((row, key))
-            for job_id in pending:
-                send_job(app, job_id, BATCH_KIND)
-            if pending:
-                logger.info("%d batch job(s) sent to the workers", len(pending))
-                _warn_without_workers(app)
+                if job_id not in pending:
+                    send_job(app, job_id, BATCH_KIND)
+                    if not pending:
+                        _warn_without_workers(app)
+                pending.setdefault(job_id, []).append((row, key))
+            logger.info("%d batch job(s) sent to the workers", len(pending))
             _collect(factory, pending, write, poll_interval_s)
         return statuses
-    finally:
-        progress.stop()
-        app.close()
 
 
 def _collect(
     factory: sessionmaker[Session],
     pending: dict[str, list[tuple[BatchRow, str | None]]],
-    write: Any,
+    write: Callable[[dict[str, Any]], None],
     poll_interval_s: float,
 ) -> None:
     """Poll the job table; write each finished job's rows (shared keys: the others skipped)."""

@@ -69,6 +69,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, Interface
 TEST_DELAY_ENV = "LIVERBURDEN_TEST_TASK_DELAY"
 _FINAL = ("succeeded", "failed")
 _process: dict[str, Any] = {}  # this process's pid, JobContext and stale-after seconds
+_delay_installed: list[bool] = []  # not cleared at fork: a wrapped pipeline is inherited too
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
@@ -93,7 +94,7 @@ def _context() -> tuple[JobContext, float]:
 
 def _install_test_delay() -> None:
     raw = os.environ.get(TEST_DELAY_ENV)
-    if not raw or _process.get("delay_installed"):
+    if not raw or _delay_installed:
         return
     delay = float(raw)
     from app import pipeline
@@ -106,7 +107,7 @@ def _install_test_delay() -> None:
         return real(req, progress)
 
     pipeline.run_measurement = delayed
-    _process["delay_installed"] = True
+    _delay_installed.append(True)
 
 
 def _prepare(ctx: JobContext, job_id: str, stale_after_s: float) -> str:

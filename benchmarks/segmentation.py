@@ -28,6 +28,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,9 @@ def deepest_point(mask: Mask, spacing: tuple[float, float, float]) -> tuple[int,
     return int(k), int(j), int(i)
 
 
-def long_axis(mask: Mask, spacing: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+def long_axis(
+    mask: Mask, spacing: tuple[float, float, float]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """End points (k, j, i) of the longest axial in-plane diameter, pixel centre to centre."""
     best = (-1.0, np.zeros(3), np.zeros(3))
     for k in np.flatnonzero(mask.any(axis=(1, 2))):
@@ -91,14 +94,24 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
-def reference_seconds(pixels: npt.NDArray[np.generic]) -> float:
-    image = sitk.GetImageFromArray(np.asarray(pixels, dtype=np.float32))
-    _, seconds = timed(lambda: sitk.Median(image, [1, 1, 1]))
-    return seconds
+def reference_seconds(pixels: npt.NDArray[np.generic] | None) -> float:
+    """Seconds of one 3x3x3 median of the whole volume: the same-run reference."""
+    itk: Any = sitk
+    image = itk.GetImageFromArray(np.asarray(pixels, dtype=np.float32))
+    _, seconds = timed(lambda: itk.Median(image, [1, 1, 1]))
+    return float(seconds)
 
 
-def report(rows: list[dict[str, Any]], name: str, truth: Mask, mask: Mask | None, seconds: float,
-           ref: float, voxel_ml: float, note: str = "") -> None:
+def report(
+    rows: list[dict[str, Any]],
+    name: str,
+    truth: Mask,
+    mask: Mask | None,
+    seconds: float,
+    ref: float,
+    voxel_ml: float,
+    note: str = "",
+) -> None:
     truth_ml = float(truth.sum()) * voxel_ml
     if mask is None:
         print(f"{name:<44} failed: {note}")
@@ -121,15 +134,20 @@ def report(rows: list[dict[str, Any]], name: str, truth: Mask, mask: Mask | None
     )
 
 
-def run_liver(rows: list[dict[str, Any]], name: str, volume: dicomio.ImageVolume, truth: Mask,
-              parameters: LiverParameters | None = None) -> Mask | None:
-    assert volume.pixels is not None
+def run_liver(
+    rows: list[dict[str, Any]],
+    name: str,
+    volume: dicomio.ImageVolume,
+    truth: Mask,
+    parameters: LiverParameters | None = None,
+) -> Mask | None:
+    pixels = np.asarray(volume.pixels)
     sp = volume.spacing_zyx_mm
     voxel_ml = volume.geometry.voxel_volume_mm3 / 1000.0
-    ref = reference_seconds(volume.pixels)
+    ref = reference_seconds(pixels)
     seed = deepest_point(truth, sp)
     try:
-        result, seconds = timed(lambda: segment_liver(volume.pixels, sp, seed, parameters))
+        result, seconds = timed(lambda: segment_liver(pixels, sp, seed, parameters))
     except SegmentationError as exc:
         report(rows, name, truth, None, 0.0, ref, voxel_ml, str(exc))
         return None
@@ -145,27 +163,37 @@ def ircad(rows: list[dict[str, Any]]) -> None:
     liver = read_mask(IRCAD / "liver.nii.gz", volume)
     auto = run_liver(rows, "3D-IRCADb 1.17 liver (one click)", volume, liver)
     ref = reference_seconds(volume.pixels)
+    pixels = np.asarray(volume.pixels)
     for n in (1, 2):
         tumour = read_mask(IRCAD / f"livertumor{n}.nii.gz", volume)
-        centre = ndi.center_of_mass(tumour)
+        centre = np.asarray(ndi.center_of_mass(tumour))
         start, end = long_axis(tumour, sp)
-        cases: list[tuple[str, Callable[[], Any]]] = [
-            ("manual liver", lambda: segment_lesion(volume.pixels, sp, centre, liver_mask=liver)),
-            ("auto liver", lambda: segment_lesion(volume.pixels, sp, centre, liver_mask=auto)),
-            ("no liver", lambda: segment_lesion(volume.pixels, sp, centre)),
-            ("line, manual liver", lambda: segment_lesion_from_line(
-                volume.pixels, sp, start, end, liver_mask=liver)),
-        ]
-        for label, call in cases:
-            name = f"3D-IRCADb 1.17 tumour {n} ({label})"
+        livers = {"manual liver": liver, "auto liver": auto, "no liver": None}
+        for label, mask in livers.items():
             if label == "auto liver" and auto is None:
                 continue
-            try:
-                result, seconds = timed(call)
-            except SegmentationError as exc:
-                report(rows, name, tumour, None, 0.0, ref, voxel_ml, str(exc))
-                continue
-            report(rows, name, tumour, result.mask, seconds, ref, voxel_ml)
+            call = partial(segment_lesion, pixels, sp, centre, liver_mask=mask)
+            lesion_case(rows, f"3D-IRCADb 1.17 tumour {n} ({label})", tumour, voxel_ml, ref, call)
+        call = partial(segment_lesion_from_line, pixels, sp, start, end, liver_mask=liver)
+        lesion_case(
+            rows, f"3D-IRCADb 1.17 tumour {n} (line, manual liver)", tumour, voxel_ml, ref, call
+        )
+
+
+def lesion_case(
+    rows: list[dict[str, Any]],
+    name: str,
+    truth: Mask,
+    voxel_ml: float,
+    ref: float,
+    call: Callable[[], Any],
+) -> None:
+    try:
+        result, seconds = timed(call)
+    except SegmentationError as exc:
+        report(rows, name, truth, None, 0.0, ref, voxel_ml, str(exc))
+        return
+    report(rows, name, truth, result.mask, seconds, ref, voxel_ml)
 
 
 def totalsegmentator(rows: list[dict[str, Any]]) -> None:

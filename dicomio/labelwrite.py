@@ -13,12 +13,13 @@ References
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import SimpleITK as sitk
 
 from dicomio.errors import GeometryError, UnsupportedError
 from dicomio.model import Geometry
@@ -72,6 +73,7 @@ def write_label_image(
             "the series grid is sheared (axes not orthogonal); a NIfTI/NRRD label map cannot "
             "store it: write a DICOM SEG instead"
         )
+    sitk: Any = importlib.import_module("SimpleITK")  # no type hints; imported when used
     image = sitk.GetImageFromArray(np.where(array != 0, np.uint8(label), np.uint8(0)))
     sz, sy, sx = geometry.spacing_zyx_mm
     image.SetSpacing((sx, sy, sz))

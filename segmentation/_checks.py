@@ -12,9 +12,9 @@ from segmentation.errors import SeedError, SegmentationInputError
 Spacing = tuple[float, float, float]
 
 
-def check_image(image: npt.ArrayLike, spacing_zyx_mm: Sequence[float]) -> tuple[
-    npt.NDArray[np.generic], Spacing
-]:
+def check_image(
+    image: npt.ArrayLike, spacing_zyx_mm: Sequence[float]
+) -> tuple[npt.NDArray[np.generic], Spacing]:
     """A 3-D real-valued image and a positive, finite (z, y, x) spacing, or an error."""
     array = np.asarray(image)
     if array.ndim != 3 or min(array.shape) < 1:
@@ -42,11 +42,15 @@ def check_mask(mask: npt.ArrayLike, shape: Sequence[int], what: str) -> npt.NDAr
     return np.asarray(array != 0)
 
 
-def check_seed(seed_zyx: Sequence[float], shape: Sequence[int]) -> tuple[int, int, int]:
+def check_seed(seed_zyx: npt.ArrayLike, shape: Sequence[int]) -> tuple[int, int, int]:
     """The seed rounded to the nearest voxel, or :class:`SeedError` when outside the image."""
-    values = np.asarray(seed_zyx, dtype=np.float64)
+    message = f"expected a seed of three finite voxel indices (k, j, i), got {seed_zyx!r}"
+    try:
+        values = np.asarray(seed_zyx, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise SeedError(message) from exc
     if values.shape != (3,) or not np.all(np.isfinite(values)):
-        raise SeedError(f"expected a seed of three finite voxel indices (k, j, i), got {seed_zyx}")
+        raise SeedError(message)
     rounded = np.floor(values + 0.5).astype(np.int64)
     if np.any(rounded < 0) or np.any(rounded >= np.asarray(shape)):
         shown = ", ".join(f"{v:.1f}" for v in values)
@@ -61,7 +65,7 @@ def check_in_body(
 ) -> float:
     """The median HU of the seed's 3x3x3 neighbourhood, or :class:`SeedError` when it is air."""
     box = tuple(slice(max(c - 1, 0), c + 2) for c in seed)
-    value = float(np.median(image[box]))
+    value = float(np.median(np.asarray(image[box], dtype=np.float64)))
     if value < body_threshold_hu:
         raise SeedError(
             f"seed at voxel {seed} is {value:.0f} HU, below {body_threshold_hu:.0f} HU: it lies "

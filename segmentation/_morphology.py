@@ -8,11 +8,15 @@ they cost the same for any radius. Everything here is deterministic.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import SimpleITK as sitk
+import SimpleITK
 from scipy import ndimage as ndi
+
+#: SimpleITK ships no type hints; one Any-typed handle keeps mypy --strict quiet.
+sitk: Any = SimpleITK
 
 Mask = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float32]
@@ -22,11 +26,23 @@ Spacing = tuple[float, float, float]
 _EPS_MM = 1e-3
 
 
-def to_sitk(array: npt.NDArray[np.generic], spacing_zyx_mm: Spacing) -> sitk.Image:
+def to_sitk(array: npt.NDArray[np.generic], spacing_zyx_mm: Spacing) -> Any:
     """A SimpleITK image of a (z, y, x) array; SimpleITK orders spacing (x, y, z)."""
     image = sitk.GetImageFromArray(array)
     image.SetSpacing(tuple(float(s) for s in reversed(spacing_zyx_mm)))
     return image
+
+
+def median3(image: Floats, spacing_zyx_mm: Spacing) -> Floats:
+    """3x3x3 median filter (SimpleITK, multithreaded)."""
+    out = sitk.Median(to_sitk(image, spacing_zyx_mm), [1, 1, 1])
+    return np.asarray(sitk.GetArrayFromImage(out), dtype=np.float32)
+
+
+def gaussian(image: Floats, spacing_zyx_mm: Spacing, sigma_mm: float) -> Floats:
+    """Recursive Gaussian smoothing with ``sigma_mm`` along every axis (anisotropic-exact)."""
+    out = sitk.SmoothingRecursiveGaussian(to_sitk(image, spacing_zyx_mm), sigma_mm)
+    return np.asarray(sitk.GetArrayFromImage(out), dtype=np.float32)
 
 
 def distance_outside_mm(mask: Mask, spacing_zyx_mm: Spacing) -> Floats:
@@ -41,7 +57,7 @@ def distance_outside_mm(mask: Mask, spacing_zyx_mm: Spacing) -> Floats:
 
 
 def dilate(mask: Mask, radius_mm: float, spacing_zyx_mm: Spacing) -> Mask:
-    """Dilation by a ball of ``radius_mm``: voxels whose centre lies within the radius of the mask."""
+    """Dilation by a ball of ``radius_mm``: voxels whose centre is within the radius of the mask."""
     if radius_mm <= 0:
         return mask.copy()
     # The Maurer map gives outside voxels the centre-to-centre distance to the nearest mask voxel.
@@ -181,10 +197,10 @@ def upsample_mask(small: Mask, factors: Sequence[int], shape_zyx: Sequence[int])
 
 
 def ball_offsets_mm(
-    shape_zyx: Sequence[int], centre_zyx: Sequence[float], spacing_zyx_mm: Spacing
+    shape_zyx: Sequence[int], centre_zyx: npt.ArrayLike, spacing_zyx_mm: Spacing
 ) -> npt.NDArray[np.float64]:
     """Squared distance in mm^2 of every voxel of a grid from ``centre_zyx``."""
     zz, yy, xx = np.ogrid[: shape_zyx[0], : shape_zyx[1], : shape_zyx[2]]
     sz, sy, sx = spacing_zyx_mm
-    cz, cy, cx = centre_zyx
+    cz, cy, cx = (float(c) for c in np.asarray(centre_zyx, dtype=np.float64))
     return np.asarray(((zz - cz) * sz) ** 2 + ((yy - cy) * sy) ** 2 + ((xx - cx) * sx) ** 2)

@@ -47,6 +47,38 @@ def first_run(stop: npt.NDArray[np.bool_], run: int) -> npt.NDArray[np.int64]:
     return np.where(has, np.argmax(full, axis=1), -1).astype(np.int64)
 
 
+def edge_before(
+    profile: Floats,
+    first: npt.NDArray[np.int64],
+    radii_mm: Floats,
+    level: float,
+    max_walk_mm: float,
+    step_mm: float,
+) -> Floats:
+    """Edge radius of each ray: the ``level`` crossing just before its stop, if close enough.
+
+    A ray stopped at sample ``first`` (the start of a background run). Walking back towards
+    the seed, the edge is the last crossing of ``level`` (interpolated linearly) within
+    ``max_walk_mm``; without one, half a step before the stop. Rays without a stop get -1.
+    """
+    out = np.full(len(first), -1.0)
+    walk = round(max_walk_mm / step_mm)
+    for ray, f in enumerate(first):
+        if f < 0:
+            continue
+        edge = radii_mm[f] - step_mm / 2
+        values = profile[ray]
+        above = values[f] >= level
+        for k in range(f - 1, max(f - walk, 0) - 1, -1):
+            if (values[k] >= level) != above:
+                a, b = values[k], values[k + 1]
+                t = 0.5 if b == a else float(np.clip((level - a) / (b - a), 0.0, 1.0))
+                edge = radii_mm[k] + t * step_mm
+                break
+        out[ray] = edge
+    return out
+
+
 def regularise(radii: Floats, directions: Floats, neighbours: int) -> Floats:
     """Median of each ray's radius with its ``neighbours`` nearest directions (a smooth surface)."""
     k = min(max(int(neighbours), 1), len(directions))

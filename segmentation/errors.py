@@ -28,7 +28,7 @@ class SegmentationError(Exception):
 
 
 class SegmentationInputError(SegmentationError, ValueError):
-    """The image, its spacing or a mask argument is unusable (shape, dtype, non-positive spacing)."""
+    """The image, its spacing or a mask is unusable (shape, dtype, non-positive spacing)."""
 
 
 class SeedError(SegmentationError, ValueError):

@@ -5,7 +5,7 @@ Method (see :class:`LesionParameters`):
 1. Crop a box around the seed (the bound radius plus a margin), smooth it with a Gaussian of
    1 mm (SimpleITK's recursive Gaussian, exact for anisotropic spacing).
 2. Lesion intensity: the median in a 3 mm ball at the seed. Background: the median of the liver
-   (``liver_mask``) in the box outside the bound ball; without a liver, the soft-tissue histogram
+   (``liver_mask``) within 20 mm around the bound ball; without a liver, the soft-tissue histogram
    peak of the box nearest to what the rays first meet when they leave the seed's intensity.
    The lesion is hypodense or hyperdense by the sign of the difference, which must be at least
    ``min_contrast_hu``.
@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-import SimpleITK as sitk
 from scipy import ndimage as ndi
 from scipy.signal import find_peaks
 
@@ -89,8 +88,17 @@ class LesionParameters:
     liver_margin_mm: float = 0.0
     min_contrast_hu: float = 10.0
     neighbours: int = 15
+    #: The liver's reference intensity is taken this far around the bound ball.
+    background_margin_mm: float = 20.0
+    #: A ray's edge moves back from where it stopped to the half-contrast crossing, at most this
+    #: far (undoes the outward shift of blur and partial volume, keeps a faint rim).
+    edge_walk_mm: float = 1.5
     body_threshold_hu: float = -500.0
     max_volume_ml: float = 5000.0
+    #: A lesion filling more of the liver mask than this is refused (a wrong mask or a leak).
+    max_liver_fraction: float = 0.9
+    #: Without an explicit bound, more rays than this reaching the default radius is an error.
+    max_bounded_fraction: float = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,16 +124,28 @@ class LesionSegmentation:
 
 
 def _liver_background(
-    smooth: npt.NDArray[np.float32],
-    outside_ball: npt.NDArray[np.bool_],
+    image: npt.NDArray[np.generic],
     liver: npt.NDArray[np.bool_],
-    whole_liver_hu: float,
+    seed: tuple[int, int, int],
+    radius: float,
+    spacing: tuple[float, float, float],
+    p: LesionParameters,
 ) -> float:
-    """Median of the liver around the bound ball (the whole liver's when too little is near)."""
-    ref = liver & outside_ball
+    """Median HU of the liver outside the bound ball, within ``background_margin_mm`` of it.
+
+    Local, because enhancement varies across the liver; the whole liver's median when too
+    little liver lies near (a bound ball that fills the neighbourhood).
+    """
+    reach = radius + p.background_margin_mm
+    half = np.ceil(reach / np.asarray(spacing)).astype(np.int64)
+    lo = np.maximum(np.asarray(seed) - half, 0)
+    hi = np.minimum(np.asarray(seed) + half + 1, image.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    dist2 = morph.ball_offsets_mm(liver[box].shape, np.asarray(seed) - lo, spacing)
+    ref = liver[box] & (dist2 > radius**2)
     if ref.sum() >= 1000:
-        return float(np.median(smooth[ref]))
-    return whole_liver_hu
+        return float(np.median(np.asarray(image[box][ref], dtype=np.float64)))
+    return float(np.median(np.asarray(image[liver], dtype=np.float64)))
 
 
 def _tissue_background(
@@ -142,12 +162,10 @@ def _tissue_background(
     nearest to that estimate, so that a heterogeneous rim or a neighbouring organ in the box
     does not become the reference.
     """
-    run = max(1, int(round(p.stop_run_mm / p.ray_step_mm)))
+    run = max(1, round(p.stop_run_mm / p.ray_step_mm))
     left = np.abs(profile - seed_hu) > max(2.0 * p.min_contrast_hu, 20.0)
     first = rays.first_run(left, run)
-    exits = [
-        float(np.median(profile[i, f : f + 2 * run])) for i, f in enumerate(first) if f >= 0
-    ]
+    exits = [float(np.median(profile[i, f : f + 2 * run])) for i, f in enumerate(first) if f >= 0]
     tissue = smooth[outside_ball & (smooth > -50.0) & (smooth < 300.0)]
     if tissue.size == 0 or not exits:
         raise SeedError("no soft tissue around the seed to compare the lesion with")
@@ -169,7 +187,7 @@ def _tissue_background(
 def segment_lesion(
     image_hu: npt.ArrayLike,
     spacing_zyx_mm: Sequence[float],
-    seed_zyx: Sequence[float],
+    seed_zyx: npt.ArrayLike,
     *,
     liver_mask: npt.ArrayLike | None = None,
     max_diameter_mm: float | None = None,
@@ -201,7 +219,9 @@ def segment_lesion(
         Seed outside the image, in air, outside the liver mask, or not distinguishable from
         the background (contrast below ``min_contrast_hu``).
     ImplausibleResultError
-        Empty result, or a lesion larger than the liver (or than ``max_volume_ml``).
+        No edge found for most rays without an explicit bound, an empty result, a lesion
+        filling nearly all of the liver mask (``max_liver_fraction``) or larger than
+        ``max_volume_ml``.
     """
     p = parameters or LesionParameters()
     image, spacing = check_image(image_hu, spacing_zyx_mm)
@@ -212,7 +232,9 @@ def segment_lesion(
     if liver is not None and p.liver_margin_mm > 0:
         allowed = morph.dilate(liver, p.liver_margin_mm, spacing)
     if allowed is not None and not allowed[seed]:
-        raise SeedError(f"seed at voxel {seed} lies outside the liver mask; expected a lesion in it")
+        raise SeedError(
+            f"seed at voxel {seed} lies outside the liver mask; expected a lesion in it"
+        )
     radius = p.default_max_radius_mm if max_diameter_mm is None else 0.5 * float(max_diameter_mm)
     if not np.isfinite(radius) or radius <= 0:
         raise SeedError(f"the bound diameter must be positive, got {max_diameter_mm}")
@@ -223,12 +245,7 @@ def segment_lesion(
     hi = np.minimum(np.asarray(seed) + half + 1, image.shape)
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     crop = np.asarray(image[box], dtype=np.float32)
-    smooth = np.asarray(
-        sitk.GetArrayFromImage(
-            sitk.SmoothingRecursiveGaussian(morph.to_sitk(crop, spacing), p.smoothing_sigma_mm)
-        ),
-        dtype=np.float32,
-    )
+    smooth = morph.gaussian(crop, spacing, p.smoothing_sigma_mm)
     origin = np.asarray(seed, dtype=np.float64) - lo
     dist2 = morph.ball_offsets_mm(smooth.shape, origin, spacing)
     liver_box = None if liver is None else liver[box]
@@ -237,9 +254,8 @@ def segment_lesion(
     directions = rays.sphere_directions(p.ray_count)
     radii_mm = np.arange(p.ray_step_mm, radius + p.ray_step_mm / 2, p.ray_step_mm)
     profile = rays.sample_rays(smooth, origin, directions, radii_mm, spacing, outside=-1000.0)
-    if liver is not None and liver_box is not None:
-        whole = float(np.median(image[liver]))
-        background = _liver_background(smooth, dist2 > radius**2, liver_box, whole)
+    if liver is not None:
+        background = _liver_background(image, liver, seed, radius, spacing, p)
     else:
         background = _tissue_background(smooth, dist2 > radius**2, profile, seed_hu, p)
     contrast_hu = seed_hu - background
@@ -264,10 +280,13 @@ def segment_lesion(
             allowed_box.astype(np.float32), origin, directions, radii_mm, spacing, outside=0.0
         )
         stop |= in_liver < 0.5
-    run = max(1, int(round(p.stop_run_mm / p.ray_step_mm)))
+    run = max(1, round(p.stop_run_mm / p.ray_step_mm))
     first = rays.first_run(stop, run)
     bounded = first < 0
-    raw = np.where(bounded, radius, radii_mm[np.maximum(first, 0)] - p.ray_step_mm / 2)
+    edges = rays.edge_before(
+        profile, first, radii_mm, 0.5 * (seed_hu + background), p.edge_walk_mm, p.ray_step_mm
+    )
+    raw = np.where(bounded, radius, edges)
     smooth_radii = rays.regularise(raw, directions, p.neighbours)
     region = rays.rasterise(smooth.shape, origin, directions, smooth_radii, spacing)
     if allowed_box is not None:
@@ -284,6 +303,12 @@ def segment_lesion(
     _check_volume(volume_ml, seed, liver, voxel_ml, p)
     warnings: tuple[str, ...] = ()
     fraction = float(bounded.mean())
+    if max_diameter_mm is None and fraction > p.max_bounded_fraction:
+        raise ImplausibleResultError(
+            f"no lesion edge found around voxel {seed}: {100 * fraction:.0f} % of the rays ran "
+            f"{radius:.0f} mm without meeting tissue like the surroundings ({background:.0f} HU); "
+            "expected a click inside a lesion (give --liver, or a caliper line to bound it)"
+        )
     if fraction > 0.25:
         warnings = (
             f"{100 * fraction:.0f} % of the rays reached the bound radius of {radius:.0f} mm: the "
@@ -330,18 +355,19 @@ def _check_volume(
         )
     if liver is not None:
         liver_ml = float(liver.sum()) * voxel_ml
-        if volume_ml >= liver_ml:
+        if volume_ml >= p.max_liver_fraction * liver_ml:
             raise ImplausibleResultError(
-                f"the lesion at voxel {seed} ({volume_ml:.1f} mL) is as large as the liver "
-                f"({liver_ml:.1f} mL); expected a lesion smaller than the liver"
+                f"the lesion at voxel {seed} ({volume_ml:.1f} mL) fills "
+                f"{100 * volume_ml / liver_ml:.0f} % of the liver mask ({liver_ml:.1f} mL); "
+                f"expected at most {100 * p.max_liver_fraction:.0f} %: check the liver mask"
             )
 
 
 def segment_lesion_from_line(
     image_hu: npt.ArrayLike,
     spacing_zyx_mm: Sequence[float],
-    start_zyx: Sequence[float],
-    end_zyx: Sequence[float],
+    start_zyx: npt.ArrayLike,
+    end_zyx: npt.ArrayLike,
     *,
     liver_mask: npt.ArrayLike | None = None,
     parameters: LesionParameters | None = None,
@@ -353,10 +379,19 @@ def segment_lesion_from_line(
     """
     p = parameters or LesionParameters()
     _, spacing = check_image(image_hu, spacing_zyx_mm)
-    a = np.asarray(start_zyx, dtype=np.float64)
-    b = np.asarray(end_zyx, dtype=np.float64)
-    if a.shape != (3,) or b.shape != (3,) or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        raise SeedError(f"expected two points of three voxel indices, got {start_zyx}, {end_zyx}")
+    try:
+        a = np.asarray(start_zyx, dtype=np.float64)
+        b = np.asarray(end_zyx, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise SeedError(f"expected two points of three voxel indices, got {start_zyx!r}") from exc
+    if (
+        a.shape != (3,)
+        or b.shape != (3,)
+        or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b)))
+    ):
+        raise SeedError(
+            f"expected two points of three voxel indices, got {start_zyx!r}, {end_zyx!r}"
+        )
     image = np.asarray(image_hu)
     check_seed(a, image.shape)
     check_seed(b, image.shape)

@@ -18,8 +18,9 @@ Method (all thresholds relative to the seed, all radii in mm; see :class:`LiverP
 6. Back on the full grid by linear interpolation of the mask; the volume is checked against the
    plausible range of an adult liver.
 
-SimpleITK is used for its filters only (median, exact anisotropic distance maps); it takes and
-returns numpy arrays here. Deterministic: no random numbers, ties broken by array order.
+SimpleITK is used for its filters only (median, exact anisotropic distance maps, in
+:mod:`segmentation._morphology`); it takes and returns numpy arrays here. Deterministic: no
+random numbers, ties broken by array order.
 
 References
 ----------
@@ -38,7 +39,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-import SimpleITK as sitk
 
 from segmentation import _morphology as morph
 from segmentation._checks import check_image, check_in_body, check_seed
@@ -120,7 +120,7 @@ def _seed_intensity(
 def segment_liver(
     image_hu: npt.ArrayLike,
     spacing_zyx_mm: Sequence[float],
-    seed_zyx: Sequence[float],
+    seed_zyx: npt.ArrayLike,
     parameters: LiverParameters | None = None,
 ) -> LiverSegmentation:
     """Segment the liver of a CT volume from one click inside it.
@@ -159,18 +159,13 @@ def segment_liver(
     factors = morph.block_factors(spacing, p.working_spacing_mm)
     work_sp = (spacing[0] * factors[0], spacing[1] * factors[1], spacing[2] * factors[2])
     small = morph.block_mean(image, factors)
-    smooth = np.asarray(
-        sitk.GetArrayFromImage(sitk.Median(morph.to_sitk(small, work_sp), [1, 1, 1])),
-        dtype=np.float32,
-    )
+    smooth = morph.median3(small, work_sp)
     small_seed = (seed[0] // factors[0], seed[1] // factors[1], seed[2] // factors[2])
     mu = _seed_intensity(smooth, small_seed, work_sp, p.seed_radius_mm)
 
     window = (smooth >= mu - p.core_below_hu) & (smooth <= mu + p.core_above_hu)
     eroded = morph.erode(window, p.core_erosion_mm, work_sp)
-    core, seed_to_core = morph.component_nearest(
-        eroded, small_seed, work_sp, p.max_seed_to_core_mm
-    )
+    core, seed_to_core = morph.component_nearest(eroded, small_seed, work_sp, p.max_seed_to_core_mm)
     if not core.any():
         raise SeedError(
             f"no homogeneous tissue around the seed at voxel {seed} ({mu:.0f} HU): no region of "

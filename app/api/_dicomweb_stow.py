@@ -18,9 +18,10 @@ DICOM PS3.7 Annex C.4 (0110H processing failure, 0111H duplicate SOP instance).
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -57,6 +58,9 @@ STUDY_UID_MISMATCH = 0xC409  # in the Cxxx "cannot understand" range; the code d
 PROCESSING_FAILURE = 0x0110
 DUPLICATE_SOP_INSTANCE = 0x0111  # same SOP Instance UID stored with different content
 _PREAMBLE_MAX = 64 << 10
+_META_GROUP = b"\x02\x00"  # group 0002 (file meta information), little endian
+_PREAMBLE = b"\x00" * 128 + b"DICM"  # PS3.10 section 7.1
+_COPY_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +99,9 @@ def parse_stow_content_type(content_type: str | None) -> bytes:
 class _PartWriter:
     """Callbacks of the multipart parser: each part's headers and bytes into a temporary file."""
 
-    def __init__(self, limits: StowLimits) -> None:
+    def __init__(self, limits: StowLimits, on_part: Callable[[IO[bytes], str, int], None]) -> None:
         self.limits = limits
-        self.done: list[tuple[IO[bytes], str, int]] = []
+        self.on_part = on_part
         self.count = 0
         self._file: IO[bytes] | None = None
         self._size = 0
@@ -119,7 +123,7 @@ class _PartWriter:
         self.count += 1
         if self.count > self.limits.max_parts:
             raise UploadTooLargeError(f"more than {self.limits.max_parts} parts in one request")
-        # Closed by _end's consumer or by close(): it outlives this callback.
+        # Closed by _end or by close(): it outlives this callback.
         self._file = tempfile.TemporaryFile(dir=self.limits.scratch_dir, prefix="stow-")  # noqa: SIM115
         self._size = 0
         self._content_type = ""
@@ -141,15 +145,14 @@ class _PartWriter:
         self._file.write(data[start:end])
 
     def _end(self) -> None:
+        """A part is complete: store it now, before the parser reads on, then drop its file."""
         assert self._file is not None
-        self._file.seek(0)
-        self.done.append((self._file, self._content_type, self.count))
-        self._file = None
+        fp, self._file = self._file, None
+        with fp:
+            fp.seek(0)
+            self.on_part(fp, self._content_type, self.count)
 
     def close(self) -> None:
-        for fp, _, _ in self.done:
-            fp.close()
-        self.done.clear()
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -179,7 +182,15 @@ def _skip_preamble(chunks: Iterator[bytes], boundary: bytes) -> Iterator[bytes]:
 class _Store:
     """Ingest completed parts one by one, recording each outcome."""
 
-    def __init__(self, session: Session, blobs: BlobStore, who: str, study_uid: str | None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        blobs: BlobStore,
+        who: str,
+        study_uid: str | None,
+        scratch_dir: Path,
+    ) -> None:
+        self.scratch_dir = scratch_dir
         self.session = session
         self.blobs = blobs
         self.who = who
@@ -187,12 +198,26 @@ class _Store:
         self.result = StowResult()
 
     def part(self, fp: IO[bytes], content_type: str, number: int) -> None:
-        name = f"part {number}"
         media_type, _ = split_params(content_type) if content_type else ("application/dicom", {})
         if media_type not in ("application/dicom", "application/octet-stream"):
-            logger.info("STOW-RS %s has media type %s; not stored", name, media_type)
+            logger.info("STOW-RS part %d has media type %s; not stored", number, media_type)
             self.result.failed.append((None, CANNOT_UNDERSTAND))
             return
+        head = fp.read(132)
+        fp.seek(0)
+        if head[128:132] != b"DICM" and head[:2] == _META_GROUP:
+            # File meta information without the preamble (what pydicom.dcmwrite writes for a
+            # dataset built in memory, e.g. by dicomweb-client): stored as a full Part 10 file.
+            with tempfile.TemporaryFile(dir=self.scratch_dir, prefix="stow-") as fixed:
+                fixed.write(_PREAMBLE)
+                shutil.copyfileobj(fp, fixed, _COPY_CHUNK)
+                fixed.seek(0)
+                self._part(fixed, number)
+            return
+        self._part(fp, number)
+
+    def _part(self, fp: IO[bytes], number: int) -> None:
+        name = f"part {number}"
         header: DicomHeader | None = None
         try:
             header = read_identity(fp, name)
@@ -265,17 +290,13 @@ def store_multipart(
     read and dropped, so that the client receives the answer instead of a broken connection.
     """
     limits.scratch_dir.mkdir(parents=True, exist_ok=True)
-    writer = _PartWriter(limits)
-    store = _Store(session, blobs, who, study_uid)
+    store = _Store(session, blobs, who, study_uid, limits.scratch_dir)
+    writer = _PartWriter(limits, store.part)
     parser = MultipartParser(boundary, callbacks=writer.callbacks())  # type: ignore[arg-type]
     stream = _skip_preamble(chunks, boundary)
     try:
         for chunk in stream:
             parser.write(chunk)
-            while writer.done:
-                fp, content_type, number = writer.done.pop(0)
-                with fp:
-                    store.part(fp, content_type, number)
         parser.finalize()
         truncated = writer.in_part
     except MultipartParseError as exc:

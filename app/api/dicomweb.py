@@ -19,89 +19,35 @@ DICOM PS3.18 sections 10.4 (Retrieve), 10.5 (Store), 10.6 (Search).
 
 from __future__ import annotations
 
-import re
+import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
 
 import anyio.from_thread
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
-from app.api._dicomweb_frames import bulk_chunks, frame_bytes, parse_frame_list
-from app.api._dicomweb_media import (
-    EXPLICIT_VR_LITTLE_ENDIAN,
-    multipart_body,
-    negotiate_dicom,
-    negotiate_octets,
-    new_boundary,
+from app.api import _dicomweb_wado_routes as wado_routes
+from app.api._dicomweb_http import (
+    DICOM_JSON,
+    QIDO_DOC,
+    STOW_BODY,
+    STOW_DOC,
+    ReadDicom,
+    Upload,
 )
+from app.api._dicomweb_http import dicomweb_base as _base
 from app.api._dicomweb_qido import search
 from app.api._dicomweb_store_response import store_response
 from app.api._dicomweb_stow import StowLimits, parse_stow_content_type, store_multipart
-from app.api._dicomweb_wado import (
-    StoredInstance,
-    instance_bytes,
-    metadata_stream,
-    resolve_instances,
-)
-from app.api.deps import BlobsDep, SessionDep, SettingsDep, require
-from app.api.responses import problems
-from app.errors import InvalidRequestError, NotAcceptableError
-from app.security import Permission, Principal
+from app.api.deps import BlobsDep, SessionDep, SettingsDep
+from app.security import Principal
 
 __all__ = ["DICOM_JSON", "router"]
 
-DICOM_JSON = "application/dicom+json"
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
-ReadDicom = Annotated[Principal, Depends(require(Permission.READ_DICOM))]
-Upload = Annotated[Principal, Depends(require(Permission.UPLOAD))]
-_TAG_RE = re.compile(r"^[0-9A-Fa-f]{8}$")
-
-
-def _doc(media_type: str, description: str, *statuses: int) -> dict[int | str, dict[str, Any]]:
-    out = problems(*statuses)
-    out[200] = {"description": description, "content": {media_type: {}}}
-    return out
-
-
-_STOW_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            'multipart/related; type="application/dicom"': {
-                "schema": {"type": "string", "format": "binary"},
-            }
-        },
-    }
-}
-_STOW_DOC = _doc(DICOM_JSON, "All instances stored (or stored already)", 401, 403, 413, 415, 422)
-_STOW_DOC[202] = {"description": "Some instances stored, others failed (FailedSOPSequence)"}
-_STOW_DOC[409] = {"description": "No instance stored; the body lists why (FailedSOPSequence)"}
-_QIDO_DOC = _doc(DICOM_JSON, "Matching DICOM JSON datasets", 401, 403, 422)
-_DICOM_DOC = _doc('multipart/related; type="application/dicom"', "Instances", 401, 403, 404)
-_META_DOC = _doc(DICOM_JSON, "DICOM JSON metadata, bulk data as BulkDataURI", 401, 403, 404)
-_OCTETS_DOC = _doc(
-    'multipart/related; type="application/octet-stream"', "Uncompressed bytes", 401, 403, 404, 422
-)
-
-
-_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _base(request: Request) -> str:
-    """The absolute ``/dicomweb`` root for RetrieveURL and BulkDataURI values.
-
-    Built from the request's Host header; a direct client that sends a Host without its port
-    (dicomweb-client does) gets the port the server listens on. Behind a proxy the Host is kept.
-    """
-    url = request.base_url
-    server = request.scope.get("server")
-    direct = not any(h in request.headers for h in _PROXY_HEADERS)
-    if direct and url.port is None and server and server[1] != _DEFAULT_PORTS.get(url.scheme):
-        url = url.replace(port=int(server[1]))
-    return str(url).rstrip("/") + "/dicomweb"
 
 
 # --- STOW-RS --------------------------------------------------------------------------------
@@ -134,9 +80,13 @@ async def _stow(
             if chunk:
                 yield chunk
 
-    result = await run_in_threadpool(
-        store_multipart, chunks(), boundary, session, blobs, principal.actor, limits, study
-    )
+    try:
+        result = await run_in_threadpool(
+            store_multipart, chunks(), boundary, session, blobs, principal.actor, limits, study
+        )
+    except ClientDisconnect:  # nobody left to answer; the parts completed so far are stored
+        logger.info("STOW-RS client disconnected before the end of the body")
+        return Response(status_code=400)
     payload, status = store_response(result, _base(request))
     return JSONResponse(payload, status_code=status, media_type=DICOM_JSON)
 
@@ -145,8 +95,8 @@ async def _stow(
     "/studies",
     summary="STOW-RS: store instances",
     response_class=JSONResponse,
-    openapi_extra=_STOW_BODY,
-    responses=_STOW_DOC,
+    openapi_extra=STOW_BODY,
+    responses=STOW_DOC,
 )
 async def stow(
     request: Request, principal: Upload, session: SessionDep, blobs: BlobsDep, settings: SettingsDep
@@ -159,8 +109,8 @@ async def stow(
     "/studies/{study}",
     summary="STOW-RS: store instances of one study",
     response_class=JSONResponse,
-    openapi_extra=_STOW_BODY,
-    responses=_STOW_DOC,
+    openapi_extra=STOW_BODY,
+    responses=STOW_DOC,
 )
 async def stow_study(
     request: Request,
@@ -192,7 +142,7 @@ def _search(
     return JSONResponse(found.datasets, media_type=DICOM_JSON, headers=headers)
 
 
-@router.get("/studies", summary="QIDO-RS: search for studies", responses=_QIDO_DOC)
+@router.get("/studies", summary="QIDO-RS: search for studies", responses=QIDO_DOC)
 def search_studies(
     request: Request, _: ReadDicom, session: SessionDep, blobs: BlobsDep
 ) -> Response:
@@ -200,7 +150,7 @@ def search_studies(
     return _search(request, session, blobs, "study")
 
 
-@router.get("/series", summary="QIDO-RS: search for series", responses=_QIDO_DOC)
+@router.get("/series", summary="QIDO-RS: search for series", responses=QIDO_DOC)
 def search_all_series(
     request: Request, _: ReadDicom, session: SessionDep, blobs: BlobsDep
 ) -> Response:
@@ -208,7 +158,7 @@ def search_all_series(
     return _search(request, session, blobs, "series")
 
 
-@router.get("/instances", summary="QIDO-RS: search for instances", responses=_QIDO_DOC)
+@router.get("/instances", summary="QIDO-RS: search for instances", responses=QIDO_DOC)
 def search_all_instances(
     request: Request, _: ReadDicom, session: SessionDep, blobs: BlobsDep
 ) -> Response:
@@ -217,7 +167,7 @@ def search_all_instances(
 
 
 @router.get(
-    "/studies/{study}/series", summary="QIDO-RS: search for series of a study", responses=_QIDO_DOC
+    "/studies/{study}/series", summary="QIDO-RS: search for series of a study", responses=QIDO_DOC
 )
 def search_series(
     request: Request, _: ReadDicom, session: SessionDep, blobs: BlobsDep, study: str
@@ -229,7 +179,7 @@ def search_series(
 @router.get(
     "/studies/{study}/instances",
     summary="QIDO-RS: search for instances of a study",
-    responses=_QIDO_DOC,
+    responses=QIDO_DOC,
 )
 def search_study_instances(
     request: Request, _: ReadDicom, session: SessionDep, blobs: BlobsDep, study: str
@@ -241,7 +191,7 @@ def search_study_instances(
 @router.get(
     "/studies/{study}/series/{series}/instances",
     summary="QIDO-RS: search for instances of a series",
-    responses=_QIDO_DOC,
+    responses=QIDO_DOC,
 )
 def search_instances(
     request: Request, _: ReadDicom, session: SessionDep, blobs: BlobsDep, study: str, series: str
@@ -250,174 +200,4 @@ def search_instances(
     return _search(request, session, blobs, "instance", study, series)
 
 
-# --- WADO-RS --------------------------------------------------------------------------------
-
-
-def _instances_response(request: Request, items: list[StoredInstance]) -> Response:
-    acceptance = negotiate_dicom(request.headers.get("accept"))
-    boundary = new_boundary()
-
-    def parts() -> Iterator[tuple[str, Iterator[bytes]]]:
-        for item in items:
-            ts, chunks = instance_bytes(item, acceptance)
-            yield f"application/dicom; transfer-syntax={ts}", chunks
-
-    return StreamingResponse(
-        multipart_body(parts(), boundary),
-        media_type=f'multipart/related; type="application/dicom"; boundary={boundary}',
-    )
-
-
-def _metadata_response(request: Request, items: list[StoredInstance]) -> Response:
-    return StreamingResponse(metadata_stream(items, _base(request)), media_type=DICOM_JSON)
-
-
-def _octets_response(request: Request, chunks: Iterator[bytes], count: int) -> Response:
-    acceptance = negotiate_octets(request.headers.get("accept"))
-    if not acceptance.multipart:
-        if count != 1:
-            raise NotAcceptableError(
-                f"{count} frames cannot go in one application/octet-stream body; accept "
-                "'multipart/related; type=\"application/octet-stream\"'"
-            )
-        return Response(b"".join(chunks), media_type="application/octet-stream")
-    boundary = new_boundary()
-    part_type = f"application/octet-stream; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}"
-    return StreamingResponse(
-        multipart_body(((part_type, iter([c])) for c in chunks), boundary),
-        media_type=f'multipart/related; type="application/octet-stream"; boundary={boundary}',
-    )
-
-
-@router.get("/studies/{study}", summary="WADO-RS: retrieve a study", responses=_DICOM_DOC)
-def retrieve_study(
-    request: Request, _: ReadDicom, session: SessionDep, blobs: BlobsDep, study: str
-) -> Response:
-    """Every instance of the study, streamed."""
-    negotiate_dicom(request.headers.get("accept"))
-    return _instances_response(request, resolve_instances(session, blobs, study))
-
-
-@router.get(
-    "/studies/{study}/metadata", summary="WADO-RS: metadata of a study", responses=_META_DOC
-)
-def retrieve_study_metadata(
-    request: Request, _: ReadDicom, session: SessionDep, blobs: BlobsDep, study: str
-) -> Response:
-    """DICOM JSON of every instance of the study."""
-    return _metadata_response(request, resolve_instances(session, blobs, study))
-
-
-@router.get(
-    "/studies/{study}/series/{series}", summary="WADO-RS: retrieve a series", responses=_DICOM_DOC
-)
-def retrieve_series(
-    request: Request, _: ReadDicom, session: SessionDep, blobs: BlobsDep, study: str, series: str
-) -> Response:
-    """Every instance of the series, streamed."""
-    negotiate_dicom(request.headers.get("accept"))
-    return _instances_response(request, resolve_instances(session, blobs, study, series))
-
-
-@router.get(
-    "/studies/{study}/series/{series}/metadata",
-    summary="WADO-RS: metadata of a series",
-    responses=_META_DOC,
-)
-def retrieve_series_metadata(
-    request: Request, _: ReadDicom, session: SessionDep, blobs: BlobsDep, study: str, series: str
-) -> Response:
-    """DICOM JSON of every instance of the series."""
-    return _metadata_response(request, resolve_instances(session, blobs, study, series))
-
-
-@router.get(
-    "/studies/{study}/series/{series}/instances/{instance}",
-    summary="WADO-RS: retrieve an instance",
-    responses=_DICOM_DOC,
-)
-def retrieve_instance(
-    request: Request,
-    _: ReadDicom,
-    session: SessionDep,
-    blobs: BlobsDep,
-    study: str,
-    series: str,
-    instance: str,
-) -> Response:
-    """The instance, as a one-part multipart message."""
-    negotiate_dicom(request.headers.get("accept"))
-    items = resolve_instances(session, blobs, study, series, instance)
-    return _instances_response(request, items)
-
-
-@router.get(
-    "/studies/{study}/series/{series}/instances/{instance}/metadata",
-    summary="WADO-RS: metadata of an instance",
-    responses=_META_DOC,
-)
-def retrieve_instance_metadata(
-    request: Request,
-    _: ReadDicom,
-    session: SessionDep,
-    blobs: BlobsDep,
-    study: str,
-    series: str,
-    instance: str,
-) -> Response:
-    """DICOM JSON of the instance (a one-element array)."""
-    items = resolve_instances(session, blobs, study, series, instance)
-    return _metadata_response(request, items)
-
-
-@router.get(
-    "/studies/{study}/series/{series}/instances/{instance}/frames/{frames}",
-    summary="WADO-RS: retrieve frames (uncompressed)",
-    responses=_OCTETS_DOC,
-)
-def retrieve_frames(
-    request: Request,
-    _: ReadDicom,
-    session: SessionDep,
-    blobs: BlobsDep,
-    study: str,
-    series: str,
-    instance: str,
-    frames: str,
-) -> Response:
-    """The native bytes of frames ``1,2,...`` (1-based), decompressed when stored compressed."""
-    numbers = parse_frame_list(frames)
-    negotiate_octets(request.headers.get("accept"))
-    item = resolve_instances(session, blobs, study, series, instance)[0]
-    return _octets_response(request, frame_bytes(item.path, numbers), len(numbers))
-
-
-@router.get(
-    "/studies/{study}/series/{series}/instances/{instance}/bulkdata/{tag}",
-    summary="WADO-RS: retrieve bulk data of an instance",
-    responses=_OCTETS_DOC,
-)
-def retrieve_bulkdata(
-    request: Request,
-    _: ReadDicom,
-    session: SessionDep,
-    blobs: BlobsDep,
-    study: str,
-    series: str,
-    instance: str,
-    tag: str,
-) -> Response:
-    """A binary attribute's bytes (the BulkDataURI of the metadata); pixel data uncompressed."""
-    if not _TAG_RE.match(tag):
-        raise InvalidRequestError(f"bulk data tag {tag[:20]!r}; expected 8 hex digits")
-    acceptance = negotiate_octets(request.headers.get("accept"))
-    item = resolve_instances(session, blobs, study, series, instance)[0]
-    chunks = bulk_chunks(item.path, int(tag, 16))
-    if not acceptance.multipart:
-        return Response(b"".join(chunks), media_type="application/octet-stream")
-    boundary = new_boundary()
-    part_type = f"application/octet-stream; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}"
-    return StreamingResponse(
-        multipart_body([(part_type, chunks)], boundary),
-        media_type=f'multipart/related; type="application/octet-stream"; boundary={boundary}',
-    )
+router.include_router(wado_routes.router)

@@ -89,9 +89,9 @@ def _read_ct(series: Path, series_uid: str | None) -> dicomio.ImageVolume:
     return volume
 
 
-def _index(volume: dicomio.ImageVolume, point: tuple[float, float, float], option: str) -> (
-    npt.NDArray[np.float64]
-):
+def _index(
+    volume: dicomio.ImageVolume, point: tuple[float, float, float], option: str
+) -> npt.NDArray[np.float64]:
     import numpy as np
 
     index = np.asarray(volume.geometry.lps_to_index(np.asarray(point)), dtype=np.float64)
@@ -156,9 +156,7 @@ def liver(
         assert volume.pixels is not None
         result = segment_liver(volume.pixels, volume.spacing_zyx_mm, index)
         _write(result.mask, volume, series, series_uid, out, None)
-    typer.echo(
-        f"wrote {out.name}: liver {result.volume_ml:.1f} mL (seed {result.seed_hu:.0f} HU)"
-    )
+    typer.echo(f"wrote {out.name}: liver {result.volume_ml:.1f} mL (seed {result.seed_hu:.0f} HU)")
 
 
 @app.command("lesion")

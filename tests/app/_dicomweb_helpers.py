@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+import pydicom.uid
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -27,7 +30,7 @@ def synthetic_instance(
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     sop_class = CT_IMAGE_STORAGE if frames == 1 else ENHANCED_CT_STORAGE
-    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.file_meta.MediaStorageSOPClassUID = pydicom.uid.UID(sop_class)
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
@@ -61,6 +64,13 @@ def synthetic_instance(
     return ds
 
 
+def to_bytes(ds: Dataset) -> bytes:
+    """A dataset as a DICOM Part 10 file's bytes."""
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
 def multipart(parts: list[bytes], boundary: str = "b0undary-xyz") -> tuple[bytes, str]:
     """A multipart/related application/dicom body of ``parts`` and its Content-Type."""
     chunks = [
@@ -71,4 +81,4 @@ def multipart(parts: list[bytes], boundary: str = "b0undary-xyz") -> tuple[bytes
     return body, f'multipart/related; type="application/dicom"; boundary={boundary}'
 
 
-__all__ = ["multipart", "synthetic_instance"]
+__all__ = ["multipart", "synthetic_instance", "to_bytes"]

@@ -106,13 +106,17 @@ class Worker:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
-    def stop(self) -> None:
-        """Cold shutdown (SIGQUIT), SIGKILL for whatever is left; close the log."""
+    def quit(self) -> None:
+        """Ask for a cold shutdown (SIGQUIT to the worker's process group)."""
         if self.proc.poll() is None:
             with suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGQUIT)
-            with suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Cold shutdown (SIGQUIT), SIGKILL for whatever is left; close the log."""
+        self.quit()
+        with suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
         with suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         with suppress(subprocess.TimeoutExpired):
@@ -141,6 +145,8 @@ class WorkerPool:
         return [w.wait_ready() for w in new]
 
     def stop_all(self) -> None:
+        for w in self.workers:  # all at once, then wait for each
+            w.quit()
         for w in self.workers:
             w.stop()
 

@@ -59,7 +59,9 @@ def make_phantom(
     image = image + rng.normal(0.0, noise_hu, SHAPE)
 
     def index(point_mm: tuple[float, float, float]) -> tuple[int, int, int]:
-        k, j, i = (int(round(p / s + (n - 1) / 2)) for p, s, n in zip(point_mm, SPACING, SHAPE))
+        k, j, i = (
+            round(p / s + (n - 1) / 2) for p, s, n in zip(point_mm, SPACING, SHAPE, strict=True)
+        )
         return (k, j, i)
 
     return Phantom(

@@ -1,0 +1,300 @@
+"""Benchmark of ``liverburden batch``: throughput of 1 and 2 local workers and of 2 Celery workers.
+
+Run by hand (never in the test suite)::
+
+    python benchmarks/batch.py [--studies 20] [--size 512] [--slices 200] [--repeat 1]
+
+It writes ``--studies`` CT phantoms (``dicomio.phantom``; JPEG-LS lossless like the bundled
+sample, ``--size`` x ``--size`` x ``--slices``, each with its own noise, UIDs and lesions) and their
+label maps into ``benchmarks/_work/batch-.../`` (git-ignored; reused while the spec is unchanged),
+a manifest of one row per study, then times from outside, interleaved, ``--repeat`` runs of the
+whole command on a fresh results file:
+
+(a) ``liverburden batch manifest.csv --workers 1`` (local engine: the reference);
+(b) ``liverburden batch manifest.csv --workers 2``;
+(c) ``liverburden batch manifest.csv --engine celery`` with two ``liverburden worker
+    --concurrency 1`` processes (started, and ready, before the clock starts; a fresh database per
+    run; Redis at ``--redis``, a database number of its own, flushed).
+
+Every run must report ``N succeeded, 0 failed, 0 skipped`` and each row's liver volume must equal
+the phantom's truth. It prints rows per second of each, the ratios b/a and c/a (goal: >= 1.7 on two
+cores) and one JSON line. Wall times include the command's start-up, input hashing and the pool's
+start-up, i.e. what an operator waits for. Files are read warm (page cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from dicomio.phantom import (  # noqa: E402 (after the path set-up for an uninstalled checkout)
+    LesionSpec,
+    PhantomSpec,
+    make_phantom,
+    write_dicom_series,
+    write_label_nifti,
+)
+
+WORK = REPO / "benchmarks" / "_work"
+VOLUME_TOL_ML = 1e-3
+WORKER_READY_S = 60.0
+
+
+def study_spec(i: int, size: int, slices: int) -> PhantomSpec:
+    """Study ``i``: a 1.5 L liver with two lesions whose size varies with ``i``."""
+    pixel = 384 * 1.0 / size  # 384 mm field of view
+    grow = 1.0 + 0.02 * i
+    return PhantomSpec(
+        shape_zyx=(slices, size, size),
+        spacing_zyx_mm=(240.0 / slices, pixel, pixel),
+        liver_center_lps_mm=(-50.0, 0.0, 0.0),
+        liver_semi_axes_mm=(100.0, 80.0, 60.0),
+        lesions=(
+            LesionSpec((-86.0, 1.0, 5.0), (20.0 * grow, 16.0, 12.0)),
+            LesionSpec((-10.0, -40.0, 20.0), (7.0, 6.0 * grow, 6.0)),
+        ),
+        body_semi_axes_xy_mm=(170.0, 130.0),
+        noise_sigma=10.0,
+        seed=100 + i,
+    )
+
+
+def prepare(studies: int, size: int, slices: int, work: Path) -> tuple[Path, list[float]]:
+    """Write (or reuse) the studies and the manifest; return it and each study's liver volume."""
+    from pydicom.uid import JPEGLSLossless
+
+    root = work / f"batch-{studies}x{size}x{size}x{slices}"
+    stamp, manifest, truth_path = root / "spec.txt", root / "manifest.csv", root / "truth.json"
+    specs = [study_spec(i, size, slices) for i in range(studies)]
+    if stamp.exists() and stamp.read_text() == repr(specs) and truth_path.exists():
+        return manifest, json.loads(truth_path.read_text())
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    t0 = time.perf_counter()
+    lines = ["row_id,subject_id,timepoint,series,labels,liver_label,tumor_label"]
+    volumes = []
+    for i, spec in enumerate(specs):
+        phantom = make_phantom(spec)
+        folder = root / f"study{i:02d}"
+        write_dicom_series(phantom, folder / "ct", transfer_syntax=JPEGLSLossless)
+        write_label_nifti(phantom, folder / "labels.nii.gz")
+        volumes.append(float(phantom.truth["liver_volume_ml"]))
+        lines.append(f"r{i:02d},S{i:02d},BL,study{i:02d}/ct,study{i:02d}/labels.nii.gz,,")
+    manifest.write_text("\n".join(lines) + "\n")
+    truth_path.write_text(json.dumps(volumes) + "\n")
+    stamp.write_text(repr(specs))
+    print(f"generated and wrote {studies} studies in {time.perf_counter() - t0:.1f} s")
+    return manifest, volumes
+
+
+def warm(manifest: Path) -> int:
+    """Read every input once (page cache); return the total size in bytes."""
+    total = 0
+    for f in manifest.parent.rglob("*"):
+        if f.is_file():
+            total += len(f.read_bytes())
+    return total
+
+
+def cli() -> list[str]:
+    """The installed ``liverburden`` script, else the module run from this checkout."""
+    exe = shutil.which("liverburden")
+    return [exe] if exe else [sys.executable, "-m", "app.cli"]
+
+
+def base_env(home: Path, broker: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVERBURDEN_")}
+    env["PYTHONPATH"] = str(REPO)
+    env["LIVERBURDEN_HOME"] = str(home)
+    if broker:
+        env["LIVERBURDEN_BROKER_URL"] = broker
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    seconds: float
+    summary: str
+    errors: list[str]
+
+
+def run_batch(manifest: Path, args: list[str], env: dict[str, str], truth: list[float]) -> Run:
+    """Time one ``liverburden batch`` on a fresh results file; check its lines against truth."""
+    with tempfile.TemporaryDirectory(prefix="lb-batch-") as tmp:
+        out = Path(tmp) / "results.jsonl"
+        cmd = [*cli(), "batch", str(manifest), "--out", str(out), *args]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        lines = proc.stdout.strip().splitlines()
+        summary = lines[-1] if lines else f"(no output; exit {proc.returncode})"
+        errors = [] if proc.returncode == 0 else [f"exit {proc.returncode}: {proc.stderr[-800:]}"]
+        records = [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []
+        for rec in records:
+            want = truth[int(rec["row_id"][1:])]
+            if rec.get("status") != "succeeded":
+                errors.append(f"{rec['row_id']}: {rec.get('status')} {rec.get('error', '')}")
+            elif abs(float(rec["liver_volume_ml"]) - want) > VOLUME_TOL_ML:
+                errors.append(f"{rec['row_id']}: liver {rec['liver_volume_ml']} != {want:.3f}")
+        if len(records) != len(truth):
+            errors.append(f"{len(records)} result lines for {len(truth)} rows")
+        return Run(seconds, summary, errors)
+
+
+class Workers:
+    """Two ``liverburden worker --concurrency 1`` processes sharing a fresh home."""
+
+    def __init__(self, env: dict[str, str], n: int, log_dir: Path) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs = [log_dir / f"worker{i}.log" for i in range(n)]
+        for log in self.logs:
+            with open(log, "wb") as fh:
+                self.procs.append(
+                    subprocess.Popen(
+                        [*cli(), "worker", "--concurrency", "1", "--loglevel", "WARNING"],
+                        cwd=REPO,
+                        env=env,
+                        stdout=fh,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+
+    def wait_ready(self, broker: str) -> None:
+        """Until every worker answers a ping (or one exits)."""
+        from app.celery_app import make_celery
+        from app.settings import Settings
+
+        app = make_celery(Settings(broker_url=broker))
+        deadline = time.monotonic() + WORKER_READY_S
+        try:
+            while True:
+                if any(p.poll() is not None for p in self.procs):
+                    logs = "\n".join(log.read_text(errors="replace")[-2000:] for log in self.logs)
+                    raise RuntimeError(f"a worker exited:\n{logs}")
+                if len(app.control.ping(timeout=0.5)) >= len(self.procs):
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the workers did not answer within a minute")
+        finally:
+            app.close()
+
+    def stop(self) -> None:
+        for p in self.procs:
+            with suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+def flush_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def run_celery(manifest: Path, broker: str, truth: list[float]) -> Run:
+    """(c): fresh home and queue, two workers ready, then the timed command."""
+    with tempfile.TemporaryDirectory(prefix="lb-celery-") as tmp:
+        flush_redis(broker)
+        env = base_env(Path(tmp) / "home", broker)
+        workers = Workers(env, 2, Path(tmp))
+        try:
+            workers.wait_ready(broker)
+            return run_batch(manifest, ["--engine", "celery"], env, truth)
+        finally:
+            workers.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--studies", type=int, default=20, help="studies (rows) (20)")
+    parser.add_argument("--size", type=int, default=512, help="rows = columns per slice (512)")
+    parser.add_argument("--slices", type=int, default=200, help="slices per study (200)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each configuration (1)")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/6", help="broker for (c)")
+    parser.add_argument("--work", type=Path, default=WORK, help="work folder (benchmarks/_work)")
+    args = parser.parse_args(argv)
+
+    manifest, truth = prepare(args.studies, args.size, args.slices, args.work)
+    size = warm(manifest)
+    print(
+        f"{args.studies} studies of {args.size}x{args.size}x{args.slices} (JPEG-LS), "
+        f"{size / 2**20:.0f} MiB; {os.cpu_count()} CPUs, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    runs: dict[str, list[Run]] = {"local-1": [], "local-2": [], "celery-2": []}
+    with tempfile.TemporaryDirectory(prefix="lb-local-") as tmp:
+        env = base_env(Path(tmp) / "home", None)
+        for _ in range(args.repeat):
+            runs["local-1"].append(run_batch(manifest, ["--workers", "1"], env, truth))
+            runs["local-2"].append(run_batch(manifest, ["--workers", "2"], env, truth))
+            runs["celery-2"].append(run_celery(manifest, args.redis, truth))
+
+    failed = False
+    medians = {k: statistics.median(r.seconds for r in v) for k, v in runs.items()}
+    labels = {
+        "local-1": "(a) local, 1 worker",
+        "local-2": "(b) local, 2 workers",
+        "celery-2": "(c) celery, 2 workers",
+    }
+    print(f"{'':24s} {'median s':>9s} {'rows/s':>7s} {'vs (a)':>7s}  summary")
+    for key, label in labels.items():
+        rate = args.studies / medians[key]
+        ratio = medians["local-1"] / medians[key]
+        print(f"{label:24s} {medians[key]:9.2f} {rate:7.2f} {ratio:6.2f}x  {runs[key][-1].summary}")
+        for run in runs[key]:
+            for err in run.errors:
+                failed = True
+                print(f"  error: {err}")
+    b_a = medians["local-1"] / medians["local-2"]
+    c_a = medians["local-1"] / medians["celery-2"]
+    print(
+        f"scaling 1 -> 2 local workers: {b_a:.2f}x; 1 local -> 2 celery workers: {c_a:.2f}x "
+        "(goal >= 1.7x)"
+    )
+    print(
+        json.dumps(
+            {
+                "studies": args.studies,
+                "shape_zyx": [args.slices, args.size, args.size],
+                "repeat": args.repeat,
+                "cpus": os.cpu_count(),
+                "seconds": {k: round(v, 3) for k, v in medians.items()},
+                "rows_per_s": {k: round(args.studies / v, 3) for k, v in medians.items()},
+                "ratio_local2_vs_local1": round(b_a, 3),
+                "ratio_celery2_vs_local1": round(c_a, 3),
+                "ok": not failed,
+            }
+        )
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
