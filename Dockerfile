@@ -13,6 +13,7 @@ COPY dicomio ./dicomio
 COPY volumetrics ./volumetrics
 COPY recist ./recist
 COPY reporting ./reporting
+COPY segmentation ./segmentation
 COPY sample_dicom ./sample_dicom
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /data --create-home liverburden \

@@ -17,6 +17,7 @@ from app.commands import (
     measure_cmd,
     recist_cmd,
     report_cmd,
+    segment_cmd,
     serve_cmd,
     worker_cmd,
 )
@@ -33,6 +34,7 @@ app.command("batch")(batch_cmd.batch)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(recist_cmd.app, name="recist")
 app.add_typer(report_cmd.app, name="report")
+app.add_typer(segment_cmd.app, name="segment")
 app.command("serve")(serve_cmd.serve)
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(audit_cmd.app, name="audit")

@@ -83,9 +83,11 @@ class LesionParameters:
     bright_inclusion_hu: float = 60.0
     #: Hypodense lesion without a liver mask: samples darker than this (fat, air) stop a ray.
     fat_below_hu: float = -30.0
-    #: The lesion may extend this far beyond the liver mask (lesions bulging from its surface
-    #: that an automatic liver mask left out).
-    liver_margin_mm: float = 0.0
+    #: A seed outside the liver mask but this close to it (a lesion bulging from the surface
+    #: that an automatic liver mask left out) is grown without the mask's constraint.
+    max_seed_to_liver_mm: float = 20.0
+    #: The liver mask is closed by this radius and its holes filled before it bounds a lesion.
+    liver_closing_mm: float = 10.0
     min_contrast_hu: float = 10.0
     neighbours: int = 15
     #: The liver's reference intensity is taken this far around the bound ball.
@@ -216,7 +218,7 @@ def segment_lesion(
     SegmentationInputError
         Bad image, spacing or liver mask.
     SeedError
-        Seed outside the image, in air, outside the liver mask, or not distinguishable from
+        Seed outside the image, in air, far outside the liver mask, or not distinguishable from
         the background (contrast below ``min_contrast_hu``).
     ImplausibleResultError
         No edge found for most rays without an explicit bound, an empty result, a lesion
@@ -229,11 +231,18 @@ def segment_lesion(
     check_in_body(image, seed, p.body_threshold_hu)
     liver = None if liver_mask is None else check_mask(liver_mask, image.shape, "liver_mask")
     allowed = liver
-    if liver is not None and p.liver_margin_mm > 0:
-        allowed = morph.dilate(liver, p.liver_margin_mm, spacing)
-    if allowed is not None and not allowed[seed]:
-        raise SeedError(
-            f"seed at voxel {seed} lies outside the liver mask; expected a lesion in it"
+    notes: list[str] = []
+    if liver is not None and not liver[seed]:
+        _, gap_mm = morph.component_nearest(liver, seed, spacing, p.max_seed_to_liver_mm)
+        if not np.isfinite(gap_mm):
+            raise SeedError(
+                f"seed at voxel {seed} lies outside the liver mask, more than "
+                f"{p.max_seed_to_liver_mm:.0f} mm from it; expected a lesion in the liver"
+            )
+        allowed = None
+        notes.append(
+            f"the seed lies {gap_mm:.1f} mm outside the liver mask: the lesion was grown by "
+            "intensity alone (the mask only gave the parenchyma's HU)"
         )
     radius = p.default_max_radius_mm if max_diameter_mm is None else 0.5 * float(max_diameter_mm)
     if not np.isfinite(radius) or radius <= 0:
@@ -248,8 +257,10 @@ def segment_lesion(
     smooth = morph.gaussian(crop, spacing, p.smoothing_sigma_mm)
     origin = np.asarray(seed, dtype=np.float64) - lo
     dist2 = morph.ball_offsets_mm(smooth.shape, origin, spacing)
-    liver_box = None if liver is None else liver[box]
-    allowed_box = None if allowed is None else allowed[box]
+    allowed_box = None
+    if allowed is not None:
+        # Cavities and notches of the mask (a lesion an automatic liver left out) are allowed.
+        allowed_box = morph.fill_holes(morph.close(allowed[box], p.liver_closing_mm, spacing))
     seed_hu = float(np.median(smooth[dist2 <= p.seed_radius_mm**2]))
     directions = rays.sphere_directions(p.ray_count)
     radii_mm = np.arange(p.ray_step_mm, radius + p.ray_step_mm / 2, p.ray_step_mm)
@@ -271,7 +282,7 @@ def segment_lesion(
         stop = (profile >= background - p.stop_offset_hu) & (
             profile <= background + p.bright_inclusion_hu
         )
-        if liver_box is None:
+        if allowed_box is None:
             stop |= profile < p.fat_below_hu
     else:
         stop = profile <= background + p.stop_offset_hu
@@ -301,7 +312,6 @@ def segment_lesion(
     voxel_ml = spacing[0] * spacing[1] * spacing[2] / 1000.0
     volume_ml = float(mask.sum()) * voxel_ml
     _check_volume(volume_ml, seed, liver, voxel_ml, p)
-    warnings: tuple[str, ...] = ()
     fraction = float(bounded.mean())
     if max_diameter_mm is None and fraction > p.max_bounded_fraction:
         raise ImplausibleResultError(
@@ -310,9 +320,9 @@ def segment_lesion(
             "expected a click inside a lesion (give --liver, or a caliper line to bound it)"
         )
     if fraction > 0.25:
-        warnings = (
+        notes.append(
             f"{100 * fraction:.0f} % of the rays reached the bound radius of {radius:.0f} mm: the "
-            "lesion may be larger than the bound, or its edge is faint",
+            "lesion may be larger than the bound, or its edge is faint"
         )
     logger.info(
         "lesion: seed %s %.0f HU vs %.0f HU (%s), %.2f mL, %.0f %% bounded",
@@ -333,7 +343,7 @@ def segment_lesion(
         max_radius_mm=radius,
         bounded_fraction=fraction,
         parameters=p,
-        warnings=warnings,
+        warnings=tuple(notes),
     )
 
 

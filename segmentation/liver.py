@@ -172,15 +172,19 @@ def segment_liver(
             f"{2 * p.core_erosion_mm:.0f} mm thickness within {p.max_seed_to_core_mm:.0f} mm; "
             "expected a click well inside the liver parenchyma"
         )
-    grow = (smooth >= mu - p.grow_below_hu) & (smooth <= mu + p.grow_above_hu)
-    region = morph.dilate(core, p.core_regrow_mm, work_sp) & grow
-    region = morph.dilate(region, p.grow_mm, work_sp) & grow
-    region = morph.component_containing(region, core)
-    region = morph.fill_holes(morph.close(region, p.closing_mm, work_sp))
-    surface = morph.close(region, p.surface_closing_mm, work_sp) & (
-        smooth > p.surface_closing_min_hu
-    )
-    region = morph.fill_holes(region | surface)
+    # Everything below stays within the reach of the core: work in its bounding box (exact,
+    # since the region never touches the box's border, which is also where holes end).
+    reach = p.core_regrow_mm + p.grow_mm + p.closing_mm + p.surface_closing_mm
+    box = morph.bounding_box(core, reach + 2 * max(work_sp), work_sp)
+    local, core_local = smooth[box], core[box]
+    grow = (local >= mu - p.grow_below_hu) & (local <= mu + p.grow_above_hu)
+    grown = morph.dilate(core_local, p.core_regrow_mm, work_sp) & grow
+    grown = morph.dilate(grown, p.grow_mm, work_sp) & grow
+    grown = morph.component_containing(grown, core_local)
+    grown = morph.fill_holes(morph.close(grown, p.closing_mm, work_sp))
+    surface = morph.close(grown, p.surface_closing_mm, work_sp) & (local > p.surface_closing_min_hu)
+    region = np.zeros(smooth.shape, dtype=bool)
+    region[box] = morph.fill_holes(grown | surface)
 
     mask = morph.upsample_mask(region, factors, image.shape)
     voxel_ml = spacing[0] * spacing[1] * spacing[2] / 1000.0

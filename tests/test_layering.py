@@ -8,24 +8,55 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIRST_PARTY = {"app", "reporting", "dicomio", "volumetrics", "recist"}
+FIRST_PARTY = {"app", "reporting", "dicomio", "volumetrics", "recist", "segmentation"}
 #: What each package may import, among first-party packages and the heavy third-party layers.
 ALLOWED_FIRST_PARTY = {
     "recist": set(),
     "volumetrics": set(),
+    "segmentation": set(),
     "dicomio": set(),
     "reporting": {"dicomio", "volumetrics", "recist"},
-    "app": {"reporting", "dicomio", "volumetrics", "recist"},
+    "app": {"reporting", "dicomio", "volumetrics", "recist", "segmentation"},
 }
 #: Third-party modules a package must not import (service, database and DICOM layers).
 FORBIDDEN_THIRD_PARTY = {
-    "recist": {"fastapi", "starlette", "pydantic", "sqlalchemy", "pydicom", "SimpleITK", "highdicom",
-               "celery", "typer"},
-    "volumetrics": {"fastapi", "starlette", "pydantic", "sqlalchemy", "pydicom", "SimpleITK",
-                    "highdicom", "celery", "typer"},
+    "recist": {
+        "fastapi",
+        "starlette",
+        "pydantic",
+        "sqlalchemy",
+        "pydicom",
+        "SimpleITK",
+        "highdicom",
+        "celery",
+        "typer",
+    },
+    "volumetrics": {
+        "fastapi",
+        "starlette",
+        "pydantic",
+        "sqlalchemy",
+        "pydicom",
+        "SimpleITK",
+        "highdicom",
+        "celery",
+        "typer",
+    },
+    # Classical segmentation: numpy/scipy/scikit-image, and SimpleITK's filters (no DICOM).
+    "segmentation": {
+        "fastapi",
+        "starlette",
+        "pydantic",
+        "sqlalchemy",
+        "pydicom",
+        "highdicom",
+        "celery",
+        "typer",
+    },
     "dicomio": {"fastapi", "starlette", "pydantic", "sqlalchemy", "celery", "typer"},
     "reporting": {"fastapi", "starlette", "sqlalchemy", "celery", "typer"},
-    "app": set(),
+    # Nothing but dicomio reads DICOM (ARCHITECTURE.md); reporting writes SR/SEG with these.
+    "app": {"pydicom", "SimpleITK", "highdicom"},
 }
 
 

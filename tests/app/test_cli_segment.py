@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
+import SimpleITK
 from typer.testing import CliRunner
 
 import dicomio
@@ -16,6 +17,9 @@ from dicomio.labels import read_labels, read_mask
 from dicomio.labelwrite import write_label_image
 from tests.conftest import SAMPLE_DICOM
 from tests.segmentation._phantom import dice, make_phantom
+
+#: SimpleITK has no type hints; an Any-typed handle keeps mypy --strict quiet.
+sitk: Any = SimpleITK
 
 CT = SAMPLE_DICOM / "ct"
 TRUTH = json.loads((SAMPLE_DICOM / "truth.json").read_text(encoding="utf-8"))
@@ -59,15 +63,21 @@ def test_liver_to_nifti(
     assert dicomio.read_series(out).geometry.same_grid(volume.geometry)
 
 
+@pytest.fixture(scope="module")
+def liver_seg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample liver written as a DICOM SEG by the command (once per module)."""
+    out = tmp_path_factory.mktemp("seg") / "liver.dcm"
+    code, _, stderr = _run("liver", "--series", CT, "--seed", LIVER_SEED, "--out", out)
+    assert code == 0, stderr
+    return out
+
+
 def test_liver_to_dicom_seg(
-    tmp_path: Path, sample: tuple[dicomio.ImageVolume, np.ndarray, np.ndarray]
+    liver_seg: Path, sample: tuple[dicomio.ImageVolume, np.ndarray, np.ndarray]
 ) -> None:
     """With ``.dcm`` the liver is a DICOM SEG referencing the series, read back on its grid."""
     volume, liver, _ = sample
-    out = tmp_path / "liver.dcm"
-    code, _, stderr = _run("liver", "--series", CT, "--seed", LIVER_SEED, "--out", out)
-    assert code == 0, stderr
-    seg = read_labels(out, volume)
+    seg = read_labels(liver_seg, volume)
     assert [s.name for s in seg.segments] == ["Liver"]
     assert dice(seg.mask([seg.segments[0].number]), liver) >= 0.98
 
@@ -76,7 +86,10 @@ def test_liver_to_dicom_seg(
     "liver_kind", ["nifti", "seg", "none"], ids=["liver-nifti", "liver-seg", "no-liver"]
 )
 def test_lesion_from_seed(
-    tmp_path: Path, sample: tuple[dicomio.ImageVolume, np.ndarray, np.ndarray], liver_kind: str
+    tmp_path: Path,
+    sample: tuple[dicomio.ImageVolume, np.ndarray, np.ndarray],
+    liver_seg: Path,
+    liver_kind: str,
 ) -> None:
     """A click at L1's centre segments L1, with a NIfTI or SEG liver mask or none."""
     volume, liver, tumours = sample
@@ -85,11 +98,7 @@ def test_lesion_from_seed(
         write_label_image(liver, volume.geometry, tmp_path / "liver.nii.gz")
         args = ["--liver", tmp_path / "liver.nii.gz"]
     elif liver_kind == "seg":
-        code, _, stderr = _run(
-            "liver", "--series", CT, "--seed", LIVER_SEED, "--out", tmp_path / "l.dcm"
-        )
-        assert code == 0, stderr
-        args = ["--liver", tmp_path / "l.dcm"]
+        args = ["--liver", liver_seg]
     out = tmp_path / "lesion.nrrd"
     code, stdout, stderr = _run("lesion", "--series", CT, "--seed", L1_SEED, *args, "--out", out)
     assert code == 0, stderr

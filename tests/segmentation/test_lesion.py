@@ -76,9 +76,22 @@ def test_lesion_is_deterministic(phantom: Phantom) -> None:
     assert np.array_equal(a.mask, b.mask)
 
 
-def test_seed_outside_liver_mask_is_refused(phantom: Phantom) -> None:
-    """A click outside the given liver raises SeedError."""
-    with pytest.raises(SeedError, match="outside the liver mask"):
+def test_lesion_left_out_of_the_liver_mask_is_grown_by_intensity(phantom: Phantom) -> None:
+    """A click in a lesion that the liver mask leaves out (within 20 mm of it) still finds the
+    lesion, by intensity alone, and says so."""
+    result = segment_lesion(
+        phantom.image,
+        phantom.spacing,
+        phantom.lesion_centre,
+        liver_mask=phantom.liver & ~phantom.lesion,
+    )
+    assert dice(result.mask, phantom.lesion) >= 0.98
+    assert "outside the liver mask" in result.warnings[0]
+
+
+def test_seed_far_outside_liver_mask_is_refused(phantom: Phantom) -> None:
+    """A click 30 mm outside the given liver raises SeedError."""
+    with pytest.raises(SeedError, match="outside the liver mask, more than 20 mm"):
         segment_lesion(phantom.image, phantom.spacing, phantom.body_point, liver_mask=phantom.liver)
 
 

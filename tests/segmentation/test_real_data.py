@@ -48,13 +48,13 @@ def test_ircad_liver_from_one_click(ircad: tuple[dicomio.ImageVolume, np.ndarray
         volume.pixels, volume.spacing_zyx_mm, _deepest(liver, volume.spacing_zyx_mm)
     )
     error_pct = 100 * (result.volume_ml - IRCAD_LIVER_ML) / IRCAD_LIVER_ML
-    assert dice(result.mask, liver) >= 0.9317 - 0.01  # reached 0.9317
-    assert abs(error_pct) <= 1.89 + 1.0  # reached +1.89 %
+    assert dice(result.mask, liver) >= 0.9318 - 0.01  # reached 0.9318
+    assert abs(error_pct) <= 2.01 + 0.99  # reached +2.01 % (goal: 3 %)
 
 
 @pytest.mark.parametrize(
     ("number", "by_line", "reached"),
-    [(1, False, 0.8051), (2, False, 0.8774), (1, True, 0.7867), (2, True, 0.8776)],
+    [(1, False, 0.8040), (2, False, 0.8774), (1, True, 0.7856), (2, True, 0.8770)],
     ids=["tumour1-click", "tumour2-click", "tumour1-line", "tumour2-line"],
 )
 def test_ircad_tumour_with_manual_liver(
@@ -88,6 +88,7 @@ def test_ircad_tumour_with_manual_liver(
     assert dice(result.mask, tumour) >= reached - 0.01
 
 
+@pytest.mark.slow
 def test_totalsegmentator_contrast_dicom_liver(shared_data: Path) -> None:
     """On the JPEG 2000 contrast CT slab the liver matches TotalSegmentator's (Dice 0.957)."""
     folder = shared_data / "totalsegmentator-example" / "ct_dicom_series"
