@@ -138,6 +138,7 @@ PROBLEMS: dict[type[BaseException], Problem] = {
     dio.GeometryError: Problem(422, "geometry", "Unusable image geometry"),
     dio.LabelError: Problem(422, "label", "Segmentation does not fit the series"),
     dio.ArchiveError: Problem(400, "unsafe-archive", "Unsafe or unreadable archive"),
+    dio.ElementNotFoundError: Problem(404, "dicom-element-not-found", "Not in the DICOM instance"),
     # volumetrics
     vol.VolumetricsError: Problem(422, "volumetrics", "Volumetric measurement failed"),
     vol.MaskError: Problem(422, "mask", "Unusable mask"),

@@ -4,7 +4,9 @@ Shared by the REST uploads and DICOMweb STOW-RS. The bytes are written to the bl
 fsynced) *before* the instance row commits, so an acknowledged instance survives a crash. A second
 copy of the same instance is a no-op (``duplicate``); the same SOP Instance UID with different bytes
 is an :class:`~app.errors.InstanceConflictError` (409). Non-DICOM input is a
-:class:`dicomio.errors.NotDicomError` (415). Only the header is parsed (``stop_before_pixels``).
+:class:`dicomio.errors.NotDicomError` (415). Only the header is parsed, by
+:func:`dicomio.instance.read_instance_header_from`; whether its UIDs are acceptable is decided here
+(422).
 
 References
 ----------
@@ -18,13 +20,9 @@ import hashlib
 import io
 import logging
 import re
-import warnings
 from dataclasses import dataclass
 from typing import IO, Literal
 
-import pydicom
-from pydicom.errors import InvalidDicomError
-from pydicom.valuerep import TM
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -33,15 +31,14 @@ from app import audit
 from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
 from app.errors import InstanceConflictError, InvalidRequestError
-from dicomio.errors import CorruptFileError, NotDicomError
-from dicomio.phase import PhaseClues, classify_phase
+from dicomio.errors import CorruptFileError
+from dicomio.instance import read_instance_header_from
 
 __all__ = ["DicomHeader", "InstanceResult", "ingest_instance", "read_header"]
 
 logger = logging.getLogger(__name__)
 
 _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-_MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
 _CHUNK = 1 << 20
 
 
@@ -68,8 +65,7 @@ class InstanceResult:
     size_bytes: int
 
 
-def _uid(ds: pydicom.Dataset, keyword: str, name: str) -> str:
-    value = str(ds.get(keyword, "") or "").strip()
+def _uid(value: str, keyword: str, name: str) -> str:
     if not value or len(value) > 64 or not _UID_RE.match(value):
         raise InvalidRequestError(
             f"{name}: missing or invalid {keyword}; expected a DICOM UID (digits and dots, <= 64)"
@@ -77,56 +73,27 @@ def _uid(ds: pydicom.Dataset, keyword: str, name: str) -> str:
     return value
 
 
-def _seconds(value: object) -> float | None:
-    try:
-        t = TM(str(value)) if value not in (None, "") else None
-    except ValueError:
-        return None
-    if t is None:
-        return None
-    return t.hour * 3600.0 + t.minute * 60.0 + t.second + t.microsecond / 1e6
-
-
-def _phase(ds: pydicom.Dataset) -> str:
-    """The contrast phase by dicomio's rules 1-3 (description, agent, bolus timing)."""
-    agent = ds.get("ContrastBolusAgent")
-    start = _seconds(ds.get("ContrastBolusStartTime"))
-    acquired = _seconds(ds.get("AcquisitionTime"))
-    clues = PhaseClues(
-        description=str(ds.get("SeriesDescription", "") or ""),
-        contrast_agent=None if agent is None else str(agent),
-        contrast_route=str(ds.get("ContrastBolusRoute", "") or ""),
-        contrast_delay_s=None if start is None or acquired is None else acquired - start,
-    )
-    return str(classify_phase(clues))
-
-
 def read_header(fp: IO[bytes], name: str = "file") -> DicomHeader:
-    """Parse a Part 10 file's header (no pixel data); ``name`` is used in error messages only."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # odd-but-readable headers are not our concern here
-            ds = pydicom.dcmread(fp, stop_before_pixels=True)
-    except InvalidDicomError as exc:
-        raise NotDicomError(
-            f"{name} is not a DICOM file; expected a DICOM Part 10 file (128-byte preamble, 'DICM')"
-        ) from exc
-    except Exception as exc:
-        raise CorruptFileError(f"{name}: unreadable DICOM header ({type(exc).__name__})") from exc
-    sop_class = str(
-        ds.get("SOPClassUID", "") or getattr(ds.file_meta, "MediaStorageSOPClassUID", "")
-    )
-    if sop_class == _MEDIA_DIRECTORY:
-        raise NotDicomError(f"{name} is a DICOMDIR index, not an instance; send the instances")
-    number = ds.get("InstanceNumber")
+    """Parse a Part 10 file's header (no pixel data); ``name`` is used in error messages only.
+
+    Raises
+    ------
+    dicomio.errors.NotDicomError
+        Not a DICOM Part 10 file, or a DICOMDIR.
+    dicomio.errors.CorruptFileError
+        The header cannot be parsed.
+    app.errors.InvalidRequestError
+        A SOP Instance, Series Instance or Study Instance UID is missing or not a valid UID.
+    """
+    header = read_instance_header_from(fp, name)
     return DicomHeader(
-        sop_instance_uid=_uid(ds, "SOPInstanceUID", name),
-        sop_class_uid=sop_class,
-        series_instance_uid=_uid(ds, "SeriesInstanceUID", name),
-        study_instance_uid=_uid(ds, "StudyInstanceUID", name),
-        modality=str(ds.get("Modality", "") or "")[:16],
-        instance_number=int(number) if number not in (None, "") else None,
-        phase=_phase(ds),
+        sop_instance_uid=_uid(header.sop_instance_uid, "SOPInstanceUID", name),
+        sop_class_uid=header.sop_class_uid,
+        series_instance_uid=_uid(header.series_instance_uid, "SeriesInstanceUID", name),
+        study_instance_uid=_uid(header.study_instance_uid, "StudyInstanceUID", name),
+        modality=header.modality,
+        instance_number=header.instance_number,
+        phase=str(header.phase),
     )
 
 

@@ -331,7 +331,10 @@ class LocalJobEngine:
         with session_scope(self.ctx.session_factory) as s:
             queued = list(
                 s.execute(
-                    select(Job.id).where(Job.status == "queued").order_by(Job.created_at)
+                    # Batch rows belong to the Celery engine's workers, not to this server.
+                    select(Job.id)
+                    .where(Job.status == "queued", Job.kind == "measurement")
+                    .order_by(Job.created_at)
                 ).scalars()
             )
         for job_id in queued:

@@ -59,6 +59,10 @@ DUPLICATE_TOL_MM = 1e-3
 LINE_TOL_MM = 0.05
 #: Shear (in-plane offset per mm along the normal) below which the grid is taken as orthogonal.
 SHEAR_TOL = 1e-3
+#: Largest patient coordinate (1 km) and pixel or slice spacing (10 m) taken as real, in mm;
+#: beyond these the arithmetic of the grid overflows or the values are not in mm at all.
+MAX_COORDINATE_MM = 1e6
+MAX_SPACING_MM = 1e4
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,11 @@ def _check_same_spacing(geoms: Sequence[FrameGeom], names: Sequence[str]) -> tup
             )
     if ref[0] <= 0 or ref[1] <= 0:
         raise GeometryError(f"PixelSpacing {ref[0]:g}x{ref[1]:g} mm is not positive")
+    if max(ref) > MAX_SPACING_MM:
+        raise GeometryError(
+            f"PixelSpacing {ref[0]:g}x{ref[1]:g} mm is larger than {MAX_SPACING_MM:g} mm; "
+            "expected a pixel spacing in mm"
+        )
     return float(ref[0]), float(ref[1])
 
 
@@ -125,7 +134,7 @@ def _single_slice(geom: FrameGeom) -> tuple[float, str]:
         (geom.spacing_between_slices, "SpacingBetweenSlices"),
         (geom.slice_thickness, "SliceThickness"),
     ):
-        if value is not None and value > 0:
+        if value is not None and 0 < value <= MAX_SPACING_MM:
             return float(value), (
                 f"single-slice series: the slice spacing is taken from {what} ({value:g} mm)"
             )
@@ -180,6 +189,12 @@ def plan_grid(
                     f"{name} has no usable {what}; expected a position, orientation and pixel "
                     "spacing for every slice"
                 )
+    for g, name in zip(geoms, names, strict=True):
+        if max(abs(v) for v in g.position or ()) > MAX_COORDINATE_MM:
+            raise GeometryError(
+                f"{name} has ImagePositionPatient {_fmt(g.position or ())}, beyond "
+                f"{MAX_COORDINATE_MM:g} mm; expected patient coordinates in mm"
+            )
     ori = _check_same_orientation(geoms, names)
     row_mm, col_mm = _check_same_spacing(geoms, names)
     r, c, n = _cosines(ori)
@@ -224,13 +239,14 @@ def plan_grid(
             )
         step = spacing * (n + shear)
     n_slices = int(ks[-1]) + 1
-    missing = sorted(set(range(n_slices)) - {int(k) for k in ks})
+    filled = {int(k) for k in ks}
+    if n_slices - len(filled) > MAX_MISSING_FRACTION * n_slices:  # before listing them all
+        raise GeometryError(
+            f"{n_slices - len(filled)} of {n_slices} slice positions are empty at {spacing:.4g} "
+            f"mm spacing; expected at most {MAX_MISSING_FRACTION:.0%} missing slices"
+        )
+    missing = sorted(set(range(n_slices)) - filled)
     if missing:
-        if len(missing) > MAX_MISSING_FRACTION * n_slices:
-            raise GeometryError(
-                f"{len(missing)} of {n_slices} slice positions are empty at {spacing:.4g} mm "
-                f"spacing; expected at most {MAX_MISSING_FRACTION:.0%} missing slices"
-            )
         warnings.append(
             f"{len(missing)} missing slice(s) at index {', '.join(map(str, missing))} inserted "
             f"as empty to keep a regular {spacing:.4g} mm grid"

@@ -20,6 +20,7 @@ import logging
 import mmap
 import os
 import struct
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,9 +119,20 @@ def _walk_encapsulated(fp: BinaryIO, pos: int, size: int, little: bool) -> str |
 
 
 def _pixel_check(
-    fp: BinaryIO, pos: int, size: int, little: bool, implicit: bool, expected_bytes: int | None
+    fp: BinaryIO,
+    pos: int,
+    size: int,
+    little: bool,
+    implicit: bool,
+    expected_bytes: int | None,
+    frame_bytes: int = 0,
 ) -> tuple[bool, str | None, tuple[int, int] | None]:
-    """Whether Pixel Data starts at ``pos``, what is wrong with it, and its native extent."""
+    """Whether Pixel Data starts at ``pos``, what is wrong with it, and its native extent.
+
+    Native data shorter than ``expected_bytes`` is truncated; data holding at least one frame
+    (``frame_bytes``) more than that means Rows, Columns or NumberOfFrames do not describe it.
+    Less than a frame of excess is padding and is ignored, as pydicom does.
+    """
     fp.seek(pos)
     head = fp.read(12)
     if len(head) < 8:
@@ -140,6 +152,13 @@ def _pixel_check(
         return True, f"the file ends {start + length - size} bytes before its pixel data", None
     if expected_bytes is not None and length < expected_bytes:
         return True, f"the pixel data is {length} bytes, expected {expected_bytes}", None
+    if expected_bytes is not None and length - expected_bytes >= max(frame_bytes, 2):
+        return (
+            True,
+            f"the pixel data is {length} bytes, expected {expected_bytes} (Rows x Columns x "
+            "frames x bytes per sample: the header does not describe the data)",
+            None,
+        )
     return True, None, (start, length) if (g, e) == (0x7FE0, 0x0010) else None
 
 
@@ -204,8 +223,9 @@ def _build(path: Path, sha: str | None, src: _Source, fp: BinaryIO, size: int) -
             and tsx != ("1.2.840.10008.1.2.5")
         )
         expected = _expected_native_bytes(rows, cols, frames, spp, bits) if native else None
+        frame_bytes = expected // frames if expected else 0
         has_pixels, pix_problem, extent = _pixel_check(
-            fp, src.pixel_pos, size, src.little_endian, src.implicit, expected
+            fp, src.pixel_pos, size, src.little_endian, src.implicit, expected, frame_bytes
         )
         if native and src.little_endian and tsx != "1.2.840.10008.1.2.2":
             native_pixels = extent
@@ -323,7 +343,9 @@ def _slow(path: Path, fh: BinaryIO, sha: str | None, size: int, is_part10: bool)
     getter = ph.Getter(ds)
     src = _Source(getter, getter.meta, fh.tell(), getter.little_endian, getter.implicit, ds)
     try:
-        return _build(path, sha, src, fh, size)
+        with warnings.catch_warnings():  # pydicom converts values lazily, warning on odd ones
+            warnings.simplefilter("ignore")
+            return _build(path, sha, src, fh, size)
     except Exception as exc:
         if not is_part10:
             return None

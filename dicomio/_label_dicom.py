@@ -22,18 +22,22 @@ References
 from __future__ import annotations
 
 import logging
+import struct
 import warnings
+import zlib
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from dicomio.errors import CorruptFileError, LabelError, NotDicomError
+from dicomio.errors import CorruptFileError, DicomIOError, LabelError, NotDicomError
 from dicomio.model import ImageVolume
 
-__all__ = ["SliceLocator", "read_dataset", "sop_class_of"]
+__all__ = ["SliceLocator", "malformed_as_corrupt", "read_dataset", "sop_class_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,56 @@ logger = logging.getLogger(__name__)
 POSITION_TOL_SLICES = 0.5
 #: Slack on the "inside the grid" test, in slices.
 _SLACK = 1e-3
+
+
+#: What pydicom, highdicom, numpy and zlib raise on malformed data met while reading a dataset's
+#: values: pydicom parses sequences and converts values lazily, on first access, so a broken
+#: element surfaces wherever the reader first touches it.
+LIBRARY_ERRORS: tuple[type[Exception], ...] = (
+    ArithmeticError,
+    AttributeError,
+    EOFError,
+    LookupError,
+    NotImplementedError,
+    OSError,
+    RuntimeError,
+    TypeError,
+    ValueError,
+    struct.error,
+    zlib.error,
+)
+
+
+def _library_errors() -> tuple[type[Exception], ...]:
+    """:data:`LIBRARY_ERRORS` plus pydicom's own exception classes (imported when needed)."""
+    from pydicom.errors import BytesLengthException, InvalidDicomError
+
+    return (*LIBRARY_ERRORS, BytesLengthException, InvalidDicomError)
+
+
+@contextmanager
+def malformed_as_corrupt(what: str, file_name: str) -> Iterator[None]:
+    """Re-raise a library error met while reading a dataset as :class:`CorruptFileError`.
+
+    DicomIOErrors pass unchanged. The message names the exception type only: library messages
+    may quote element values (patient names among them). Warnings pydicom raises while converting
+    values lazily are logged, not propagated (as in :func:`read_dataset`).
+    """
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    except DicomIOError:
+        raise
+    except Exception as exc:
+        if not isinstance(exc, _library_errors()):
+            raise
+        raise CorruptFileError(
+            f"{what} {file_name} holds malformed or inconsistent data ({type(exc).__name__} while "
+            f"reading it); expected a valid {what}"
+        ) from exc
+    for w in caught:
+        logger.debug("library warning while reading %s %s: %s", what, file_name, w.message)
 
 
 def read_dataset(path: Path) -> Any:
@@ -55,6 +109,7 @@ def read_dataset(path: Path) -> Any:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             ds = pydicom.dcmread(path, force=True)
+            sop_class = sop_class_of(ds)
     except InvalidDicomError as exc:
         raise NotDicomError(f"{path.name} is not a DICOM file") from exc
     except Exception as exc:  # pydicom raises many types on truncated or garbled input
@@ -63,7 +118,7 @@ def read_dataset(path: Path) -> Any:
         ) from exc
     for w in caught:
         logger.debug("pydicom warned while reading %s: %s", path.name, w.message)
-    if not sop_class_of(ds):
+    if not sop_class:
         raise NotDicomError(
             f"{path.name} is neither DICOM nor a NIfTI/NRRD image; expected a NIfTI/NRRD label "
             "map, a DICOM SEG or a DICOM RTSTRUCT"

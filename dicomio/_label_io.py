@@ -24,6 +24,7 @@ import gzip
 import logging
 import re
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from dicomio._nifti_check import check_nifti_length
 from dicomio.errors import CorruptFileError, LabelError, NotDicomError
 from dicomio.model import Geometry
 
@@ -83,7 +85,7 @@ def _suffix_by_content(path: Path, head: bytes) -> str | None:
         try:
             with gzip.open(path, "rb") as fh:
                 inner = fh.read(4)
-        except (OSError, EOFError):
+        except (OSError, EOFError, zlib.error):
             return None
         return ".nii.gz" if _nifti_magic(inner) else None
     return None
@@ -164,12 +166,14 @@ def read_image_file(path: Path, head: bytes = b"") -> ImageFile:
     NotDicomError
         SimpleITK does not recognise the file format.
     CorruptFileError
-        The file is recognised but cannot be read (truncated, bad header).
+        The file is recognised but cannot be read (truncated, bad header); a NIfTI file with
+        less voxel data than its header declares (ITK would fill the rest with zeros).
     LabelError
         The image is not a 3-D scalar image (2-D, 4-D with more than one volume, vector pixels).
     """
     import SimpleITK as sitk
 
+    check_nifti_length(path)
     try:
         with _readable_name(path, head) as readable:
             image: Any = sitk.ReadImage(str(readable))

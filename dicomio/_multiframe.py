@@ -65,13 +65,15 @@ def frame_geometries(ds: Any, frames: int) -> tuple[FrameGeom, ...]:
     """One :class:`FrameGeom` per frame of an Enhanced/Legacy Converted multi-frame object.
 
     Frames whose functional groups give no position or orientation get ``None`` there; the
-    caller refuses such objects with a clear message.
+    caller refuses such objects with a clear message. At most one geometry per item of the
+    PerFrameFunctionalGroupsSequence (one when it is empty) is returned, whatever NumberOfFrames
+    claims, so the caller can compare the two and a forged frame count costs nothing.
     """
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
     per_frame_seq = ds.get("PerFrameFunctionalGroupsSequence") or []
     out: list[FrameGeom] = []
-    for n in range(frames):
+    for n in range(min(frames, max(len(per_frame_seq), 1))):
         pf = per_frame_seq[n] if n < len(per_frame_seq) else None
         pos = _lookup(pf, shared, "PlanePositionSequence")
         ori = _lookup(pf, shared, "PlaneOrientationSequence")

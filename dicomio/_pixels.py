@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 #: Fill value of inserted CT slices (air).
 CT_AIR_HU = -1024
+#: Largest RescaleSlope / RescaleIntercept magnitude taken as real: beyond it the output values
+#: overflow float32 (and no CT or MR scanner writes such values).
+MAX_RESCALE = 1e12
 
 
 def _rescale(g: FrameGeom) -> tuple[float, float]:
@@ -136,8 +139,20 @@ def decode_volume(
         k indices to fill (no frame there).
     modality
         ``"CT"`` selects Hounsfield units.
+
+    Raises
+    ------
+    CorruptFileError
+        Pixel data that cannot be decoded or does not fit the grid, or an absurd rescale.
     """
     headers = list({id(h): h for h, _, _ in items}.values())
+    for h, _, geom in items:
+        slope, intercept = _rescale(geom)
+        if max(abs(slope), abs(intercept)) > MAX_RESCALE:
+            raise CorruptFileError(
+                f"{h.name} has RescaleSlope {slope:g} and RescaleIntercept {intercept:g}; expected "
+                f"values within +-{MAX_RESCALE:g}"
+            )
     dtype = output_dtype(headers, [g for _, _, g in items], modality)
     out: npt.NDArray[np.generic] = np.empty(shape_zyx, dtype=dtype)
     by_file: dict[int, list[tuple[int, int, FrameGeom]]] = defaultdict(list)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from dicomio._nifti_check import check_nifti_length
 from dicomio.errors import CorruptFileError, GeometryError, UnsupportedError
 from dicomio.hashing import sha256_file
 from dicomio.model import Geometry
@@ -82,7 +83,7 @@ def read_image_file(path: Path, *, pixels: bool) -> tuple[Geometry, npt.NDArray[
     Raises
     ------
     CorruptFileError
-        SimpleITK cannot read the file.
+        SimpleITK cannot read the file, or a NIfTI file holds less voxel data than it declares.
     UnsupportedError
         Not a 3-D scalar image.
     """
@@ -109,6 +110,7 @@ def read_image_file(path: Path, *, pixels: bool) -> tuple[Geometry, npt.NDArray[
         raise GeometryError(f"{path.name!r}: {exc}") from exc
     array: npt.NDArray[Any] | None = None
     if pixels:
+        check_nifti_length(path)  # ITK zero-fills missing NIfTI voxels without an error
         try:
             image = reader.Execute()
         except RuntimeError as exc:

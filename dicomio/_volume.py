@@ -28,6 +28,9 @@ __all__ = ["build_volume"]
 
 logger = logging.getLogger(__name__)
 
+#: BitsAllocated of the grey-level images read (1, 12 and 64 are not CT/MR pixel formats).
+_BITS_ALLOCATED = (8, 16, 32)
+
 
 def _dedupe(headers: Sequence[Header], warnings: list[str]) -> list[Header]:
     seen: dict[str, Header] = {}
@@ -82,11 +85,17 @@ def _check_uniform(headers: Sequence[Header]) -> None:
                 "pixel format differs within the series (BitsAllocated/PixelRepresentation); "
                 "expected one pixel format"
             )
-    if first.samples_per_pixel != 1 or first.photometric not in ("MONOCHROME1", "MONOCHROME2"):
+    for h in headers:
+        if h.samples_per_pixel != 1 or h.photometric not in ("MONOCHROME1", "MONOCHROME2"):
+            raise UnsupportedError(
+                f"{h.name} has {h.samples_per_pixel} samples per pixel "
+                f"({h.photometric or 'no photometric interpretation'}); expected grey-level "
+                "(MONOCHROME) CT or MR images"
+            )
+    if first.bits_allocated not in _BITS_ALLOCATED:
         raise UnsupportedError(
-            f"{first.name} has {first.samples_per_pixel} samples per pixel "
-            f"({first.photometric or 'no photometric interpretation'}); expected grey-level "
-            "(MONOCHROME) CT or MR images"
+            f"{first.name} has BitsAllocated {first.bits_allocated}; expected 8, 16 or 32 bits per "
+            "pixel"
         )
     fors = {h.frame_of_reference_uid for h in headers}
     if len(fors) > 1:
@@ -105,6 +114,11 @@ def _frames(headers: Sequence[Header]) -> tuple[list[tuple[Header, int, FrameGeo
                 f"multi-frame {h.name} has no per-frame plane position (PlanePositionSequence in "
                 "its functional groups); expected a position for every frame"
             )
+        if len(h.frame_geoms) != h.frames:
+            raise GeometryError(
+                f"multi-frame {h.name} declares {h.frames} frames but its per-frame functional "
+                f"groups describe {len(h.frame_geoms)}; expected one item per frame"
+            )
         for n, g in enumerate(h.frame_geoms):
             items.append((h, n, g))
             names.append(f"{h.name} frame {n + 1}" if h.frames > 1 else h.name)
@@ -116,7 +130,8 @@ def _thickness(items: Sequence[tuple[Header, int, FrameGeom]], warnings: list[st
         round(g.slice_thickness if g.slice_thickness is not None else h.slice_thickness or 0.0, 4)
         for h, _, g in items
     )
-    values.pop(0.0, None)
+    for value in [v for v in values if v <= 0]:  # missing, or not a thickness
+        values.pop(value)
     if not values:
         return None
     value, _ = values.most_common(1)[0]

@@ -24,6 +24,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -136,7 +137,7 @@ def _safe_member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
         raise ArchiveError(f"zip member {raw!r} is a symbolic link; expected regular files only")
     if info.flag_bits & 0x1:
         raise ArchiveError(f"zip member {raw!r} is encrypted; expected an unencrypted zip")
-    if info.is_dir() or not parts or any(_skip_name(p) for p in parts):
+    if not parts or info.is_dir() or any(_skip_name(p) for p in parts):
         return None
     if parts[-1].lower().endswith(".zip"):
         raise _nested(raw)
@@ -248,7 +249,13 @@ def open_input(path: Path, *, limits: ArchiveLimits | None = None) -> Iterator[I
         try:
             with zipfile.ZipFile(path) as zf:
                 files = _extract(zf, tmp, limits or ArchiveLimits())
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            EOFError,
+            NotImplementedError,
+            zlib.error,
+        ) as exc:
             raise ArchiveError(
                 f"zip {path.name!r} cannot be read ({exc}); expected an intact zip archive"
             ) from exc

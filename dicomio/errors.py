@@ -14,6 +14,7 @@ Every message says what was wrong and what was expected, and never carries a pat
      +-- GeometryError (also ValueError): inconsistent or unusable geometry (mixed orientation, gaps, ...)
      +-- LabelError (also ValueError): a segmentation cannot be matched to the series, or a label is unknown
      +-- ArchiveError (also ValueError): a zip is unsafe (zip slip, zip bomb, nesting) or unreadable
+     +-- ElementNotFoundError (also ValueError): a frame or attribute is not in the instance
 """
 
 from __future__ import annotations
@@ -53,3 +54,7 @@ class LabelError(DicomIOError, ValueError):
 
 class ArchiveError(DicomIOError, ValueError):
     """An archive is unsafe (zip slip, zip bomb, nested archives) or unreadable."""
+
+
+class ElementNotFoundError(DicomIOError, ValueError):
+    """A requested frame or attribute is not in the instance (or is not bulk data)."""

@@ -1,16 +1,42 @@
-"""The identifying attributes of one stored DICOM instance (no pixels, no patient data)."""
+"""The identifying attributes of one stored DICOM instance (no pixels, no patient data).
+
+:func:`read_instance_header` reads a file on disk (fast scanner); :func:`read_instance_header_from`
+reads an open binary file, as an upload or a STOW-RS part arrives, through pydicom.
+
+References
+----------
+DICOM PS3.10 section 7.1 (Part 10 file format: preamble, ``DICM``, file meta information).
+DICOM PS3.3 Annex F (Basic Directory IOD: the DICOMDIR, SOP Class 1.2.840.10008.1.3.10).
+"""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.valuerep import TM
 
 from dicomio._headers import read_header
-from dicomio.errors import NotDicomError
+from dicomio.errors import CorruptFileError, NotDicomError
 from dicomio.model import Phase
 from dicomio.phase import PhaseClues, classify_phase
 
-__all__ = ["InstanceHeader", "read_instance_header"]
+__all__ = [
+    "PART10_PREFIX",
+    "InstanceHeader",
+    "lacks_preamble",
+    "read_instance_header",
+    "read_instance_header_from",
+]
+
+#: What a Part 10 file starts with: a 128-byte preamble (zeros here) and the prefix ``DICM``.
+PART10_PREFIX = b"\x00" * 128 + b"DICM"
+_META_GROUP = b"\x02\x00"  # group 0002 (file meta information), little endian
+_MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +89,105 @@ def read_instance_header(path: Path) -> InstanceHeader:
         instance_number=header.instance_number,
         phase=phase,
     )
+
+
+def lacks_preamble(head: bytes) -> bool:
+    """Whether a file starts with its file meta information but without preamble and ``DICM``.
+
+    What ``pydicom.dcmwrite`` writes for a dataset built in memory; prefix such a file with
+    :data:`PART10_PREFIX` to make it a Part 10 file.
+
+    Parameters
+    ----------
+    head
+        The file's first 132 bytes (fewer when the file is shorter).
+    """
+    return head[128:132] != b"DICM" and head[:2] == _META_GROUP
+
+
+def _seconds(value: object) -> float | None:
+    try:
+        t = TM(str(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+    if t is None:
+        return None
+    return t.hour * 3600.0 + t.minute * 60.0 + t.second + t.microsecond / 1e6
+
+
+def _phase(ds: Any) -> Phase:
+    """The contrast phase by rules 1-3 of :mod:`dicomio.phase` (description, agent, timing)."""
+    agent = ds.get("ContrastBolusAgent")
+    start = _seconds(ds.get("ContrastBolusStartTime"))
+    acquired = _seconds(ds.get("AcquisitionTime"))
+    clues = PhaseClues(
+        description=str(ds.get("SeriesDescription", "") or ""),
+        contrast_agent=None if agent is None else str(agent),
+        contrast_route=str(ds.get("ContrastBolusRoute", "") or ""),
+        contrast_delay_s=None if start is None or acquired is None else acquired - start,
+    )
+    return classify_phase(clues)
+
+
+def _text(ds: Any, keyword: str) -> str:
+    return str(ds.get(keyword, "") or "").strip()
+
+
+def read_instance_header_from(fp: IO[bytes], name: str = "file") -> InstanceHeader:
+    """Read the identifying header of a Part 10 file open for reading (no pixel data).
+
+    The UIDs are returned as found (stripped, possibly empty or malformed): whether they are
+    acceptable is the caller's policy. The file position is left after the header.
+
+    Parameters
+    ----------
+    fp
+        A binary file positioned at the start of a Part 10 file.
+    name
+        A display name for error messages (a file name, never a full path).
+
+    Returns
+    -------
+    InstanceHeader
+        UIDs, modality, instance number and contrast phase.
+
+    Raises
+    ------
+    NotDicomError
+        Not a DICOM Part 10 file, or a DICOMDIR index instead of an instance.
+    CorruptFileError
+        The header cannot be parsed, or one of the values read is malformed.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # odd-but-readable headers are not our concern here
+            ds = pydicom.dcmread(fp, stop_before_pixels=True)
+    except InvalidDicomError as exc:
+        raise NotDicomError(
+            f"{name} is not a DICOM file; expected a DICOM Part 10 file (128-byte preamble, 'DICM')"
+        ) from exc
+    except Exception as exc:
+        raise CorruptFileError(f"{name}: unreadable DICOM header ({type(exc).__name__})") from exc
+    sop_class = str(
+        ds.get("SOPClassUID", "") or getattr(ds.file_meta, "MediaStorageSOPClassUID", "")
+    )
+    if sop_class == _MEDIA_DIRECTORY:
+        raise NotDicomError(f"{name} is a DICOMDIR index, not an instance; send the instances")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            number = ds.get("InstanceNumber")
+            return InstanceHeader(
+                sop_instance_uid=_text(ds, "SOPInstanceUID"),
+                sop_class_uid=sop_class,
+                series_instance_uid=_text(ds, "SeriesInstanceUID"),
+                study_instance_uid=_text(ds, "StudyInstanceUID"),
+                modality=str(ds.get("Modality", "") or "")[:16],
+                instance_number=int(number) if number not in (None, "") else None,
+                phase=_phase(ds),
+            )
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise CorruptFileError(
+            f"{name}: malformed value in the DICOM header ({type(exc).__name__}); expected "
+            "values of the VR of each attribute (DICOM PS3.5 section 6.2)"
+        ) from exc

@@ -190,7 +190,7 @@ def read_labels(path: Path, target: ImageVolume) -> LabelMap:
     if sop in (SEG_SOP_CLASS_UID, LABELMAP_SEG_SOP_CLASS_UID):
         return labelmap_from_seg(ds, target, file_name=path.name, file_sha256=(sha,))
     if sop == RTSTRUCT_SOP_CLASS_UID:
-        return labelmap_from_rtstruct(ds, target, file_sha256=(sha,))
+        return labelmap_from_rtstruct(ds, target, file_sha256=(sha,), file_name=path.name)
     raise UnsupportedError(
         f"{path.name} is a DICOM object of SOP class {sop}; expected a segmentation: DICOM SEG, "
         "DICOM RTSTRUCT, or a NIfTI/NRRD label map"

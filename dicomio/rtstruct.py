@@ -37,7 +37,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dicomio._label_dicom import SliceLocator, read_dataset, sop_class_of
+from dicomio._label_dicom import (
+    SliceLocator,
+    malformed_as_corrupt,
+    read_dataset,
+    sop_class_of,
+)
 from dicomio._label_names import is_single_lesion_name
 from dicomio._raster import fill_contours, round_vertices
 from dicomio.errors import CorruptFileError, LabelError, UnsupportedError
@@ -133,7 +138,11 @@ def _collect(
 
 
 def labelmap_from_rtstruct(
-    ds: Any, target: ImageVolume, *, file_sha256: tuple[str, ...] = ()
+    ds: Any,
+    target: ImageVolume,
+    *,
+    file_sha256: tuple[str, ...] = (),
+    file_name: str = "RTSTRUCT",
 ) -> LabelMap:
     """Rasterise an RT Structure Set dataset onto ``target``'s grid (see the module docstring).
 
@@ -143,8 +152,14 @@ def labelmap_from_rtstruct(
         Contours reference images that are not in the series, contours are not parallel to the
         slices, or (placement by position) the frames of reference differ.
     CorruptFileError
-        ContourData is malformed.
+        ContourData or another element is malformed (library errors on malformed data are
+        wrapped).
     """
+    with malformed_as_corrupt("RTSTRUCT", file_name):
+        return _rasterise(ds, target, file_sha256)
+
+
+def _rasterise(ds: Any, target: ImageVolume, file_sha256: tuple[str, ...]) -> LabelMap:
     names, frames = _roi_table(ds)
     locator = SliceLocator(target, "RTSTRUCT", "contour")
     tally: Counter[str] = Counter()
@@ -208,4 +223,4 @@ def read_rtstruct(path: Path, target: ImageVolume) -> LabelMap:
             f"{path.name} has SOP class {sop}; expected RT Structure Set Storage "
             f"({RTSTRUCT_SOP_CLASS_UID})"
         )
-    return labelmap_from_rtstruct(ds, target, file_sha256=(sha256_file(path),))
+    return labelmap_from_rtstruct(ds, target, file_sha256=(sha256_file(path),), file_name=path.name)

@@ -43,7 +43,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dicomio._label_dicom import SliceLocator, read_dataset, sop_class_of
+from dicomio._label_dicom import (
+    SliceLocator,
+    malformed_as_corrupt,
+    read_dataset,
+    sop_class_of,
+)
 from dicomio._label_names import is_single_lesion_name
 from dicomio._seg_decode import needs_own_decoding, to_native_little_endian
 from dicomio.errors import CorruptFileError, LabelError, UnsupportedError
@@ -245,10 +250,17 @@ def labelmap_from_seg(
         Frames reference images that are not in the series, do not fit its grid (orientation,
         pixel spacing, position) or hold undefined label values.
     CorruptFileError
-        The SEG or its pixel data is broken.
+        The SEG or its pixel data is broken (library errors on malformed data are wrapped).
     UnsupportedError
         An unknown SegmentationType.
     """
+    with malformed_as_corrupt("SEG", file_name):
+        return _place_seg(ds, target, file_name, file_sha256)
+
+
+def _place_seg(
+    ds: Any, target: ImageVolume, file_name: str, file_sha256: tuple[str, ...]
+) -> LabelMap:
     seg = _highdicom(ds, file_name)
     seg_type = str(ds.get("SegmentationType", "")).upper()
     if seg_type not in ("BINARY", "FRACTIONAL", "LABELMAP"):

@@ -5,7 +5,8 @@ Table 10.6.3-3 and -4, plus a few that viewers show), as read from a stored inst
 patient attributes are ever cached in the database (the models' rule): patient name, ID, birth
 date and sex are read from a stored header when a study-level answer needs them. Rows that have no
 cache yet (instances stored by ``POST /v1/uploads``, or before this column existed) are filled the
-first time a query needs them, so every ingest path is covered by one code path.
+first time a query needs them, so every ingest path is covered by one code path. Headers are read
+and turned into DICOM JSON by :mod:`dicomio.dicomjson`.
 
 References
 ----------
@@ -15,17 +16,15 @@ DICOM PS3.18 section 10.6.3 (QIDO-RS response attributes) and Annex F (DICOM JSO
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import pydicom
-from pydicom.dataset import Dataset
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
+from dicomio.dicomjson import HeaderJson, read_header_json
 
 __all__ = [
     "INSTANCE_KEYWORDS",
@@ -82,39 +81,26 @@ INSTANCE_KEYWORDS: tuple[str, ...] = (
 PATIENT_KEYWORDS: tuple[str, ...] = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")
 
 
-def read_header(blobs: BlobStore, sha256: str) -> Dataset:
+def read_header(blobs: BlobStore, sha256: str) -> HeaderJson:
     """A stored instance's header (no pixel data)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # odd-but-readable headers are not the query's concern
-        return pydicom.dcmread(blobs.path(sha256), stop_before_pixels=True)
+    return read_header_json(blobs.path(sha256))
 
 
-def attrs_of(ds: Dataset, keywords: Iterable[str]) -> dict[str, Any]:
-    """The DICOM JSON of the ``keywords`` present in ``ds`` (invalid values dropped)."""
-    sub = Dataset()
-    for keyword in keywords:
-        elem = ds.data_element(keyword) if keyword in ds else None
-        if elem is not None:
-            sub.add(elem)
-    out: dict[str, Any] = {}
-    for elem in sub:
-        try:
-            out[f"{int(elem.tag):08X}"] = elem.to_json_dict(None, 0)
-        except Exception:  # a malformed value: leave it out of the cache
-            logger.warning("attribute %08X has an unusable value; not cached", int(elem.tag))
-    return out
+def attrs_of(header: HeaderJson, keywords: Iterable[str]) -> dict[str, Any]:
+    """The DICOM JSON of the ``keywords`` present in ``header`` (invalid values dropped)."""
+    return header.attributes(keywords)
 
 
 def cache_from_dataset(
-    ds: Dataset, instance: Instance, series: Series | None, study: Study | None
+    header: HeaderJson, instance: Instance, series: Series | None, study: Study | None
 ) -> None:
-    """Fill the empty caches of an instance and (when given) its series and study from ``ds``."""
+    """Fill the empty caches of an instance and (when given) its series and study."""
     if instance.dicom_attrs is None:
-        instance.dicom_attrs = attrs_of(ds, INSTANCE_KEYWORDS)
+        instance.dicom_attrs = attrs_of(header, INSTANCE_KEYWORDS)
     if series is not None and series.dicom_attrs is None:
-        series.dicom_attrs = attrs_of(ds, SERIES_KEYWORDS)
+        series.dicom_attrs = attrs_of(header, SERIES_KEYWORDS)
     if study is not None and study.dicom_attrs is None:
-        study.dicom_attrs = attrs_of(ds, STUDY_KEYWORDS)
+        study.dicom_attrs = attrs_of(header, STUDY_KEYWORDS)
 
 
 def _first_instances(session: Session, column: Any, pks: Sequence[int]) -> dict[int, Instance]:

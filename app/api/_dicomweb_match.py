@@ -21,9 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
-
 from app.errors import InvalidRequestError
+from dicomio.dicomjson import dictionary_vr, keyword_for_tag, tag_for_keyword
 
 __all__ = ["Filter", "QidoQuery", "attribute_tag", "matches", "parse_query", "tag_key"]
 
@@ -48,7 +47,7 @@ def attribute_tag(attribute_id: str) -> int:
         raise InvalidRequestError(
             f"unknown attribute {text[:64]!r}; expected a DICOM keyword or an 8-hex-digit tag"
         )
-    return int(tag)
+    return tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +86,6 @@ def _int_param(name: str, value: str) -> int:
     return number
 
 
-def _vr(tag: int) -> str:
-    try:
-        return str(dictionary_VR(tag))
-    except KeyError:
-        return "UN"
-
-
 def parse_query(items: Iterable[tuple[str, str]], supported: frozenset[int]) -> QidoQuery:
     """Parse query parameters; keys of attributes outside ``supported`` are ignored (reported)."""
     filters: list[Filter] = []
@@ -121,7 +113,7 @@ def parse_query(items: Iterable[tuple[str, str]], supported: frozenset[int]) -> 
         else:
             tag = attribute_tag(name)
             if tag in supported:
-                filters.append(Filter(tag, _vr(tag), value))
+                filters.append(Filter(tag, dictionary_vr(tag), value))
             else:
                 ignored.append(keyword_for_tag(tag) or tag_key(tag))
     return QidoQuery(tuple(filters), include_all, frozenset(include), limit, offset, tuple(ignored))

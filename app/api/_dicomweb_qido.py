@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydicom.datadict import tag_for_keyword
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -34,6 +33,7 @@ from app.api._dicomweb_attrs import (
 from app.api._dicomweb_match import QidoQuery, matches, parse_query, tag_key
 from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
+from dicomio.dicomjson import tag_for_keyword
 
 __all__ = ["MAX_RESULTS", "SearchResult", "search"]
 

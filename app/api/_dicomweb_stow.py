@@ -20,14 +20,11 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import pydicom
-from pydicom.dataset import Dataset
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser
 from sqlalchemy import select
@@ -45,7 +42,9 @@ from app.errors import (
 )
 from app.ingest import DicomHeader, ingest_instance
 from app.ingest import read_header as read_identity
+from dicomio.dicomjson import HeaderJson, read_header_json
 from dicomio.errors import CorruptFileError, NotDicomError
+from dicomio.instance import PART10_PREFIX, lacks_preamble
 
 __all__ = ["StowLimits", "StowResult", "parse_stow_content_type", "store_multipart"]
 
@@ -58,8 +57,6 @@ STUDY_UID_MISMATCH = 0xC409  # in the Cxxx "cannot understand" range; the code d
 PROCESSING_FAILURE = 0x0110
 DUPLICATE_SOP_INSTANCE = 0x0111  # same SOP Instance UID stored with different content
 _PREAMBLE_MAX = 64 << 10
-_META_GROUP = b"\x02\x00"  # group 0002 (file meta information), little endian
-_PREAMBLE = b"\x00" * 128 + b"DICM"  # PS3.10 section 7.1
 _COPY_CHUNK = 1 << 20
 
 
@@ -205,11 +202,11 @@ class _Store:
             return
         head = fp.read(132)
         fp.seek(0)
-        if head[128:132] != b"DICM" and head[:2] == _META_GROUP:
+        if lacks_preamble(head):
             # File meta information without the preamble (what pydicom.dcmwrite writes for a
             # dataset built in memory, e.g. by dicomweb-client): stored as a full Part 10 file.
             with tempfile.TemporaryFile(dir=self.scratch_dir, prefix="stow-") as fixed:
-                fixed.write(_PREAMBLE)
+                fixed.write(PART10_PREFIX)
                 shutil.copyfileobj(fp, fixed, _COPY_CHUNK)
                 fixed.seek(0)
                 self._part(fixed, number)
@@ -268,11 +265,9 @@ class _Store:
             logger.warning("query cache of a new instance not filled; filled at first query")
 
 
-def read_header_from(fp: IO[bytes]) -> Dataset:
+def read_header_from(fp: IO[bytes]) -> HeaderJson:
     """A header from an open file (for the query cache)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pydicom.dcmread(fp, stop_before_pixels=True)
+    return read_header_json(fp)
 
 
 def store_multipart(

@@ -5,7 +5,8 @@ the answer then streams file by file, each part in its own transfer syntax: as s
 client accepts it (``transfer-syntax=*``), else decompressed to Explicit VR Little Endian, the
 default of ``application/dicom`` (one instance in memory at a time). Metadata is each instance's
 header as DICOM JSON, streamed as a JSON array; pixel data and other large binary values are
-given as ``BulkDataURI`` links to this service's bulk data resource.
+given as ``BulkDataURI`` links to this service's bulk data resource. The DICOM work (transfer
+syntax, transcoding, DICOM JSON) is done by :mod:`dicomio.frames` and :mod:`dicomio.dicomjson`.
 
 References
 ----------
@@ -14,19 +15,13 @@ DICOM PS3.18 section 10.4 (Retrieve Transaction), 8.7.3 (transfer syntaxes), Ann
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.filereader import read_file_meta_info
-from pydicom.uid import ExplicitVRLittleEndian
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,6 +29,9 @@ from app.api._dicomweb_media import DicomAcceptance
 from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
 from app.errors import NotFoundError
+from dicomio.dicomjson import PIXEL_DATA_TAGS
+from dicomio.dicomjson import metadata_json as _metadata_json
+from dicomio.frames import stored_transfer_syntax, transcode_explicit_le
 
 __all__ = [
     "PIXEL_TAGS",
@@ -46,9 +44,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Pixel Data, Float Pixel Data, Double Float Pixel Data: always given as bulk data.
-PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
-_BULK_BYTES = 1024
-_BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
+PIXEL_TAGS = PIXEL_DATA_TAGS
 _CHUNK = 1 << 20
 
 
@@ -97,19 +93,6 @@ def resolve_instances(
     return found
 
 
-def _transcode(path: Path) -> bytes:
-    """The instance re-encoded in Explicit VR Little Endian (decompressed when needed)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path)
-        if ds.file_meta.TransferSyntaxUID.is_compressed:
-            ds.decompress(generate_instance_uid=False)
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        buf = io.BytesIO()
-        ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
-
-
 def _file_chunks(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
@@ -120,12 +103,12 @@ def instance_bytes(
     item: StoredInstance, acceptance: DicomAcceptance
 ) -> tuple[str, Iterator[bytes]]:
     """The part's transfer syntax and bytes: the file as stored, or transcoded when asked."""
-    stored = str(read_file_meta_info(item.path).TransferSyntaxUID)
+    stored = stored_transfer_syntax(item.path)
     wanted = acceptance.choose(stored)
     if wanted == stored:
         return stored, _file_chunks(item.path)
     try:
-        return wanted, iter([_transcode(item.path)])
+        return wanted, iter([transcode_explicit_le(item.path)])
     except Exception:
         logger.warning(
             "instance could not be transcoded from %s to %s; sent as stored", stored, wanted
@@ -133,35 +116,10 @@ def instance_bytes(
         return stored, _file_chunks(item.path)
 
 
-def _element_json(elem: Any, bulk_url: str) -> dict[str, Any]:
-    vr = str(elem.VR)
-    if vr in _BINARY_VRS and elem.value is not None and len(elem.value) > _BULK_BYTES:
-        return {"vr": vr, "BulkDataURI": bulk_url}
-    out: dict[str, Any] = elem.to_json_dict(None, _BULK_BYTES)
-    return out
-
-
 def metadata_json(item: StoredInstance, base: str) -> dict[str, Any]:
     """One instance's header as DICOM JSON, with bulk data as links (never read into memory)."""
     instance_url = item.url(base)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds: Dataset = pydicom.dcmread(item.path, defer_size=_BULK_BYTES)
-        out: dict[str, Any] = {}
-        for tag in PIXEL_TAGS:
-            raw = ds.get_item(tag, keep_deferred=True)
-            if raw is not None:
-                vr = str(raw.VR or "OW")
-                out[f"{tag:08X}"] = {"vr": vr, "BulkDataURI": f"{instance_url}/bulkdata/{tag:08X}"}
-                del ds[tag]
-        for tag in list(ds.keys()):
-            key = f"{int(tag):08X}"
-            try:
-                out[key] = _element_json(ds[tag], f"{instance_url}/bulkdata/{key}")
-            except Exception:  # a malformed element must not hide the rest of the header
-                logger.warning("attribute %s has an unusable value; left out of metadata", key)
-        out["00083002"] = {"vr": "UI", "Value": [str(ds.file_meta.TransferSyntaxUID)]}
-    return dict(sorted(out.items()))
+    return _metadata_json(item.path, lambda key: f"{instance_url}/bulkdata/{key}")
 
 
 def metadata_stream(items: Sequence[StoredInstance], base: str) -> Iterator[bytes]:

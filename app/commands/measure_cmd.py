@@ -2,14 +2,64 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from app.commands._common import fail
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _native_stderr_held(held: list[bytes]) -> Iterator[None]:
+    """Hold what is written to file descriptor 2 while measuring; append it to ``held``.
+
+    C/C++ libraries (ITK's MetaImage and NIfTI readers, GDCM) print diagnostics straight to
+    stderr, which would add lines to the command's one-line error. The caller replays what was
+    held when the measurement succeeds and drops it when it fails with a clean error.
+    """
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable fd 2: nothing to hold
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            held.append(sink.read())
+
+
+def _os_error_line(exc: OSError) -> str:
+    """An OSError as one line: what failed and the file's name (never its full path)."""
+    name = f" {Path(str(exc.filename)).name!r}" if exc.filename else ""
+    return (
+        f"an input file{name} could not be read ({exc.strerror or type(exc).__name__}); expected "
+        "readable input files"
+    )
+
+
+def _drop(held: list[bytes]) -> None:
+    """Log (at debug) and forget library diagnostics held during a failed measurement."""
+    for chunk in held:
+        if chunk.strip():
+            logger.debug("library diagnostics: %s", chunk.decode("utf-8", "replace").strip())
+    held.clear()
 
 
 def _format_text(result: dict[str, Any]) -> str:
@@ -86,6 +136,7 @@ def measure(
     from recist.errors import RecistError
     from volumetrics.errors import VolumetricsError
 
+    held: list[bytes] = []
     try:
         request = MeasureRequest(
             series=series,
@@ -96,11 +147,19 @@ def measure(
             tumor_masks=tuple(tumor_mask or ()),
             series_uid=series_uid,
         )
-        result = run_measurement(request)
+        with _native_stderr_held(held):
+            result = run_measurement(request)
     except (DicomIOError, VolumetricsError, RecistError) as exc:
+        _drop(held)
         fail(str(exc))
     except MemoryError:
+        _drop(held)
         fail("the input is too large to measure in the available memory")
+    except OSError as exc:
+        _drop(held)
+        fail(_os_error_line(exc))
+    for chunk in held:  # success: library diagnostics are shown after all
+        sys.stderr.write(chunk.decode("utf-8", "replace"))
     if as_json:
         json.dump(result, sys.stdout, indent=2)
         sys.stdout.write("\n")

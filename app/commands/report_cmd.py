@@ -31,9 +31,9 @@ from app.commands._common import fail
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-    from pydicom import Dataset
 
     import dicomio
+    from dicomio.sources import SourceDataset
 
 app = typer.Typer(
     name="report",
@@ -95,12 +95,11 @@ def _write(out: Path, data: bytes | str) -> None:
         fail(f"cannot write {out.name!r}: {exc.strerror or exc}")
 
 
-def _dicom_bytes(ds: Dataset) -> bytes:
-    import io
+def _dicom_bytes(ds: SourceDataset) -> bytes:
+    """A DICOM object (SR, SEG) encoded as a Part 10 file."""
+    from dicomio.frames import part10_bytes
 
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+    return part10_bytes(ds)
 
 
 def _measurement(path: Path) -> dict[str, Any]:
@@ -125,11 +124,10 @@ def _lesion_uids(path: Path | None) -> dict[str, str]:
 
 def _source(
     series: Path, series_uid: str | None, pixels: bool
-) -> tuple[dicomio.ImageVolume, list[Dataset]]:
+) -> tuple[dicomio.ImageVolume, list[SourceDataset]]:
     """The series volume and its DICOM datasets (headers) in slice order."""
-    import pydicom
-
     import dicomio
+    from dicomio.sources import read_source_datasets
 
     volume = dicomio.read_series(series, series_uid, pixels=pixels)
     info = volume.info
@@ -140,24 +138,7 @@ def _source(
             f"the series misses slices {list(info.missing_slices)}; DICOM SR/SEG need every "
             "slice of the source"
         )
-    wanted = list(info.sop_instance_uids)
-    found: dict[str, Dataset] = {}
-    with dicomio.open_input(series) as inputs:
-        for path in inputs.files:
-            try:
-                ds = pydicom.dcmread(path, stop_before_pixels=True)
-            except (pydicom.errors.InvalidDicomError, OSError, ValueError):
-                continue
-            if str(ds.get("SeriesInstanceUID", "")) == (info.series_instance_uid or ""):
-                found[str(ds.SOPInstanceUID)] = ds
-    if not wanted:  # one multi-frame image
-        if len(found) != 1:
-            fail("expected one multi-frame image or one file per slice in the series")
-        return volume, list(found.values())
-    missing = [uid for uid in wanted if uid not in found]
-    if missing:
-        fail(f"{len(missing)} slice(s) of the series could not be re-read as DICOM")
-    return volume, [found[uid] for uid in wanted]
+    return volume, read_source_datasets(series, volume)
 
 
 def _masks(
