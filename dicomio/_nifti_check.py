@@ -1,0 +1,127 @@
+"""Refuse a NIfTI file whose voxel data is shorter than its header says.
+
+ITK's NIfTI reader (niftilib's ``nifti_read_buffer``) fills the voxels a truncated file lacks with
+zeros and reports success: a label map cut in half reads as a half-empty segmentation, and a
+header that claims a huge grid over a few bytes makes it allocate (and zero) that grid. The header
+says how many bytes of voxel data follow ``vox_offset``: the product of ``dim[1..dim[0]]`` times
+``bitpix / 8``. So, before ITK reads a file:
+
+- ``.nii``: the file must reach ``vox_offset`` + that many bytes;
+- ``.nii.gz``: the gzip trailer's ISIZE (the uncompressed size modulo 2**32) must equal that end;
+  when it does not (a truncated stream, trailing data, several gzip members), the stream is
+  inflated once to count its bytes, and a stream that ends early is refused.
+
+A 348-byte header without the ``n+1`` magic is read by ITK as an Analyze 7.5 header with its
+voxels in the same file, so it is checked the same way. Files that are not single-file NIfTI
+(NRRD, MetaImage, ``.hdr``/``.img`` pairs) are left to ITK, whose readers for them report
+truncation themselves.
+
+References
+----------
+.. [1] NIfTI-1 data format, https://nifti.nimh.nih.gov/nifti-1 (``dim``, ``bitpix``,
+   ``vox_offset``; magic ``n+1``), and the NIfTI-2 header (540 bytes, 64-bit fields).
+.. [2] RFC 1952, "GZIP file format specification", section 2.3.1 (CRC32, ISIZE trailer).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+from pathlib import Path
+
+from dicomio.errors import CorruptFileError
+
+__all__ = ["check_nifti_length"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20
+#: Smallest offset of the voxels in a single-file NIfTI-1 / NIfTI-2 (header + extension flag).
+_MIN_OFFSET = {348: 352, 540: 544}
+
+
+def _header_end(head: bytes) -> int | None:
+    """Byte offset where a single-file NIfTI's voxel data ends, or ``None`` (not NIfTI / odd).
+
+    The magic is not required (ITK reads a magic-less 348-byte header as Analyze 7.5, voxels in
+    the same file); only the ``ni1`` / ``ni2`` magic of a header/image pair is left alone.
+    """
+    for order in ("<", ">"):
+        if len(head) < 4:
+            return None
+        (sizeof_hdr,) = struct.unpack(order + "i", head[:4])
+        if sizeof_hdr == 348 and len(head) >= 348 and head[344:347] != b"ni1":
+            dims = struct.unpack(order + "8h", head[40:56])
+            (bitpix,) = struct.unpack(order + "h", head[72:74])
+            (offset_f,) = struct.unpack(order + "f", head[108:112])
+            offset = int(offset_f) if offset_f == offset_f and offset_f < 2**62 else 0
+        elif sizeof_hdr == 540 and len(head) >= 540 and head[4:7] != b"ni2":
+            (bitpix,) = struct.unpack(order + "h", head[14:16])
+            dims = struct.unpack(order + "8q", head[16:80])
+            (offset,) = struct.unpack(order + "q", head[168:176])
+        else:
+            continue
+        ndim = dims[0]
+        if (
+            not 1 <= ndim <= 7
+            or bitpix <= 0
+            or bitpix % 8
+            or any(d < 1 for d in dims[1 : ndim + 1])
+        ):
+            return None  # ITK refuses such a header itself
+        voxels = 1
+        for d in dims[1 : ndim + 1]:
+            voxels *= d
+        return int(max(offset, _MIN_OFFSET[sizeof_hdr]) + voxels * (bitpix // 8))
+    return None
+
+
+def _inflated_size(path: Path) -> int:
+    """Uncompressed size of a gzip file, by inflating it (all members); raise when it ends early."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                total += len(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise CorruptFileError(
+            f"{path.name} is a truncated or damaged gzip stream ({type(exc).__name__}); expected "
+            "a complete .nii.gz file"
+        ) from exc
+    return total
+
+
+def check_nifti_length(path: Path) -> None:
+    """Raise :class:`CorruptFileError` when a NIfTI file holds fewer voxel bytes than it declares.
+
+    Anything that is not a single-file NIfTI (or gzip of one) passes unchecked.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(544)
+        size = os.fstat(fh.fileno()).st_size
+        gz = head.startswith(_GZIP_MAGIC)
+        if gz:
+            if size < 18:
+                raise CorruptFileError(f"{path.name} is too short to be a gzip file")
+            fh.seek(size - 4)
+            (isize,) = struct.unpack("<I", fh.read(4))
+    if gz:
+        try:
+            with gzip.open(path, "rb") as inner:
+                head = inner.read(544)
+        except (OSError, EOFError, zlib.error):
+            return  # not readable as gzip at all: ITK reports it
+    end = _header_end(head)
+    if end is None:
+        return
+    if gz:
+        if isize == end % 2**32:
+            return
+        size = _inflated_size(path)
+    if size < end:
+        raise CorruptFileError(
+            f"{path.name} holds {max(size, 0)} bytes where its NIfTI header needs {end} (voxel "
+            "data missing: truncated file, or a header that does not describe it); expected a "
+            "complete NIfTI file"
+        )
