@@ -1,8 +1,8 @@
 """Batch re-measurement from a manifest (contracts/http.md, Batch).
 
 Each manifest row names a series and its labels; every row runs through the same
-:func:`app.pipeline.run_measurement` as ``liverburden measure``. Results are appended to a JSON-lines
-file, one line per row, flushed and fsynced as each row finishes, so an interrupted batch loses at
+:func:`app.pipeline.run_measurement` as ``liverburden measure``. Results are appended to a
+JSON-lines file, one line per row, flushed and fsynced as each row finishes, so an interrupted batch loses at
 most the rows that were running. A re-run skips rows whose *batch key* -- the hashes of every input
 file, the label choices and the algorithm version -- already has a ``succeeded`` line.
 """
@@ -31,8 +31,15 @@ __all__ = [
     "read_manifest",
 ]
 
-MANIFEST_COLUMNS = ("row_id", "subject_id", "timepoint", "series", "labels", "liver_label",
-                    "tumor_label")
+MANIFEST_COLUMNS = (
+    "row_id",
+    "subject_id",
+    "timepoint",
+    "series",
+    "labels",
+    "liver_label",
+    "tumor_label",
+)
 _REQUIRED = ("row_id", "series", "labels")
 
 
@@ -79,7 +86,9 @@ def read_manifest(path: Path) -> list[BatchRow]:
             raise ManifestError(f"manifest line {lineno}: duplicate row_id {row_id!r}")
         seen.add(row_id)
         if not rec.get("series") or not rec.get("labels"):
-            raise ManifestError(f"manifest line {lineno} (row {row_id}): series and labels are required")
+            raise ManifestError(
+                f"manifest line {lineno} (row {row_id}): series and labels are required"
+            )
         tumor = rec.get("tumor_label", "")
         rows.append(
             BatchRow(
@@ -89,7 +98,9 @@ def read_manifest(path: Path) -> list[BatchRow]:
                 series=(base / rec["series"]).resolve(),
                 labels=(base / rec["labels"]).resolve(),
                 liver_label=rec.get("liver_label") or None,
-                tumor_labels=tuple(t.strip() for t in tumor.split("|") if t.strip()) if tumor else (),
+                tumor_labels=tuple(t.strip() for t in tumor.split("|") if t.strip())
+                if tumor
+                else (),
             )
         )
     if not rows:
@@ -156,7 +167,7 @@ def measure_row(row: BatchRow, done_keys: frozenset[str] = frozenset()) -> dict[
         return {**base, "status": "failed", "error": " ".join(str(exc).split())}
     except MemoryError:
         return {**base, "status": "failed", "error": "out of memory measuring this row"}
-    except Exception as exc:  # noqa: BLE001 - one row's internal fault must not stop the batch
+    except Exception as exc:
         return {**base, "status": "failed", "error": f"internal error ({exc.__class__.__name__})"}
     return {**result, **base, "status": "succeeded"}
 
@@ -204,8 +215,14 @@ class ResultsLog:
 
 def skipped_record(row: BatchRow, key: str, previous: dict[str, Any]) -> dict[str, Any]:
     """The line written for a row whose identical inputs were already measured."""
-    return {**previous, "row_id": row.row_id, "subject_id": row.subject_id,
-            "timepoint": row.timepoint, "batch_key": key, "status": "skipped"}
+    return {
+        **previous,
+        "row_id": row.row_id,
+        "subject_id": row.subject_id,
+        "timepoint": row.timepoint,
+        "batch_key": key,
+        "status": "skipped",
+    }
 
 
 def summarize(statuses: Iterable[str]) -> tuple[int, int, int]:

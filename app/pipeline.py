@@ -52,9 +52,7 @@ class MeasureRequest:
     def __post_init__(self) -> None:
         uses_masks = self.liver_mask is not None or bool(self.tumor_masks)
         if self.labels is not None and uses_masks:
-            raise dicomio.LabelError(
-                "give either --labels or --liver-mask/--tumor-mask, not both"
-            )
+            raise dicomio.LabelError("give either --labels or --liver-mask/--tumor-mask, not both")
         if self.labels is None and not uses_masks:
             raise dicomio.LabelError(
                 "no segmentation given: expected --labels PATH, or --liver-mask and --tumor-mask"
@@ -90,9 +88,7 @@ def input_digest(
     )
 
 
-def _crop_measure(
-    mask: npt.NDArray[np.bool_], spacing: tuple[float, float, float]
-) -> Diameters:
+def _crop_measure(mask: npt.NDArray[np.bool_], spacing: tuple[float, float, float]) -> Diameters:
     objects = ndimage.find_objects(mask.astype(np.uint8, copy=False))
     box = objects[0]
     assert box is not None

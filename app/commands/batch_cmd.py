@@ -70,8 +70,13 @@ class _Progress:
 
 
 def batch(
-    manifest: Annotated[Path, typer.Argument(help="CSV manifest (row_id, subject_id, timepoint, "
-                                             "series, labels, liver_label, tumor_label).")],
+    manifest: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV manifest (row_id, subject_id, timepoint, "
+            "series, labels, liver_label, tumor_label)."
+        ),
+    ],
     workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes.")] = 2,
     engine: Annotated[Engine, typer.Option("--engine", help="local or celery.")] = Engine.LOCAL,
     out: Annotated[Path, typer.Option("--out", help="JSON-lines results file (appended).")] = Path(
@@ -113,8 +118,9 @@ def _run_celery(rows: list[Any], out: Path) -> list[str]:
         raise typer.Exit(130) from None
 
 
-def _run_local(rows: list[Any], out: Path, workers: int, log_cls: Any, measure_row: Any,
-               skipped_record: Any) -> list[str]:
+def _run_local(
+    rows: list[Any], out: Path, workers: int, log_cls: Any, measure_row: Any, skipped_record: Any
+) -> list[str]:
     statuses: list[str] = []
     progress = _Progress(len(rows), sys.stderr.isatty())
     with log_cls(out) as log:
@@ -133,12 +139,16 @@ def _run_local(rows: list[Any], out: Path, workers: int, log_cls: Any, measure_r
                     row = by_future.pop(fut)
                     try:
                         record = fut.result()
-                    except Exception as exc:  # noqa: BLE001 - a crashed worker fails its row only
-                        record = {"row_id": row.row_id, "status": "failed",
-                                  "error": f"worker crashed ({exc.__class__.__name__})"}
+                    except Exception as exc:
+                        record = {
+                            "row_id": row.row_id,
+                            "status": "failed",
+                            "error": f"worker crashed ({exc.__class__.__name__})",
+                        }
                     if record["status"] == "skipped":
-                        record = skipped_record(row, record["batch_key"],
-                                                log.previous(record["batch_key"]) or record)
+                        record = skipped_record(
+                            row, record["batch_key"], log.previous(record["batch_key"]) or record
+                        )
                     log.append(record)
                     statuses.append(record["status"])
                     progress.advance(record)

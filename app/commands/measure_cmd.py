@@ -83,7 +83,11 @@ def _format_text(result: dict[str, Any]) -> str:
         f"liver       {_fmt(result['liver_volume_ml'], 'mL')}",
         f"tumour      {_fmt(result['tumor_volume_ml'], 'mL')}",
         "burden      "
-        + ("n/a" if result["burden_fraction"] is None else f"{100 * result['burden_fraction']:.2f} %"),
+        + (
+            "n/a"
+            if result["burden_fraction"] is None
+            else f"{100 * result['burden_fraction']:.2f} %"
+        ),
         f"eligibility burden <= 70 %: {_flag(elig['burden_le_70pct'])}   "
         f"burden > 25 %: {_flag(elig['burden_gt_25pct'])}   "
         f"measurable liver lesion: {_flag(elig['measurable_liver_lesion'])}",
@@ -91,7 +95,8 @@ def _format_text(result: dict[str, Any]) -> str:
     ]
     for les in result["lesions"]:
         lines.append(
-            f"  {les['lesion_id']:<4} {les['volume_ml']:10.3f} mL  long {les['long_axis_mm']:7.2f} mm"
+            f"  {les['lesion_id']:<4} {les['volume_ml']:10.3f} mL"
+            f"  long {les['long_axis_mm']:7.2f} mm"
             f"  short {les['short_axis_mm']:7.2f} mm  slice {les['slice_index']:<4}"
             f"  {'measurable' if les['measurable'] else 'not measurable'}"
         )

@@ -1,4 +1,4 @@
-"""``liverburden batch`` with the local process pool: per-row isolation, JSON lines, resumability."""
+"""``liverburden batch`` with the local process pool: row isolation, JSON lines, resumability."""
 
 from __future__ import annotations
 

@@ -18,8 +18,13 @@ def _demo(home: Path) -> subprocess.CompletedProcess[str]:
     env.pop("LIVERBURDEN_DATABASE_URL", None)
     env.pop("LIVERBURDEN_BROKER_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", "demo", "--json"], cwd=REPO_ROOT, env=env,
-        capture_output=True, text=True, timeout=300, check=False,
+        [sys.executable, "-m", "app.cli", "demo", "--json"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -28,7 +33,7 @@ def test_demo_measures_the_sample_through_the_service_and_is_idempotent(tmp_path
     truth = json.loads((SAMPLE_DICOM / "truth.json").read_text())
     first = _demo(tmp_path / "home")
     assert first.returncode == 0, first.stderr
-    result = json.loads(first.stdout[first.stdout.index("{"):])
+    result = json.loads(first.stdout[first.stdout.index("{") :])
     assert result["liver_volume_ml"] == pytest.approx(truth["liver_volume_ml"], rel=1e-9)
     assert result["tumor_volume_ml"] == pytest.approx(truth["tumor_volume_ml"], rel=1e-9)
     assert result["created_by"] and result["input_sha256"]
@@ -36,5 +41,5 @@ def test_demo_measures_the_sample_through_the_service_and_is_idempotent(tmp_path
     assert any((tmp_path / "home" / "blobs").rglob("*"))
     second = _demo(tmp_path / "home")
     assert second.returncode == 0, second.stderr
-    again = json.loads(second.stdout[second.stdout.index("{"):])
+    again = json.loads(second.stdout[second.stdout.index("{") :])
     assert again["measurement_id"] == result["measurement_id"]

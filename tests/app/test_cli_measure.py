@@ -1,4 +1,4 @@
-"""``liverburden measure`` end to end: the contract's JSON on real and synthetic data, and bad input.
+"""``liverburden measure`` end to end: the contract's JSON on real and synthetic data.
 
 Reference figures come from each ``../shared/data`` folder's README; the sample's from its truth
 file written by the generator.
@@ -156,7 +156,7 @@ def test_ircadb_separate_masks_liver_including_tumours(shared_data: Path) -> Non
 def test_pyradiomics_lung_tumour_without_liver(
     shared_data: Path, case: str, volume_ml: float, long_mm: float, short_mm: float
 ) -> None:
-    """A tumour of another organ measured with --liver-label none: diameters as the README, no burden."""
+    """A tumour of another organ with --liver-label none: README diameters, no burden."""
     d = shared_data / "pyradiomics-lung"
     out = measure_json(
         "--series",
@@ -179,7 +179,7 @@ def test_pyradiomics_lung_tumour_without_liver(
 
 
 def test_dcmqi_liver_seg_uses_slice_spacing_not_thickness(shared_data: Path) -> None:
-    """The dcmqi liver SEG on its 3 CT slices gives 70.362 mL (1.0 mm spacing, not 1.25 mm thickness)."""
+    """The dcmqi liver SEG on 3 CT slices gives 70.362 mL (1.0 mm spacing, not 1.25 mm thickness)."""
     d = shared_data / "dcmqi-liver-seg/segmentations"
     out = measure_json(
         "--series", d / "ct-3slice", "--labels", d / "liver.dcm", "--tumor-label", "none"
@@ -216,7 +216,7 @@ def test_totalsegmentator_jpeg2000_series_with_flipped_mask(shared_data: Path) -
     ids=["aorta", "myocardium-with-hole", "lung-lobe-two-contours"],
 )
 def test_aide_rtstruct_roi_volumes(shared_data: Path, roi: str, volume_ml: float) -> None:
-    """RTSTRUCT ROIs on the AIDE series (a missing slice) reproduce the README's method-A volumes."""
+    """RTSTRUCT ROIs on the AIDE series (a missing slice) give the README's method-A volumes."""
     d = shared_data / "totalsegmentator-aide-rtstruct"
     out = measure_json(
         "--series",

@@ -92,11 +92,13 @@ def _zip_slip(tmp: Path) -> list[str | Path]:
 
 def _zip_bomb(tmp: Path) -> list[str | Path]:
     z = tmp / "bomb.zip"
-    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        with zf.open("big.dcm", "w", force_zip64=True) as fh:
-            block = b"\0" * (1 << 20)
-            for _ in range(300):
-                fh.write(block)
+    with (
+        zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf,
+        zf.open("big.dcm", "w", force_zip64=True) as fh,
+    ):
+        block = b"\0" * (1 << 20)
+        for _ in range(300):
+            fh.write(block)
     return ["--series", z, "--labels", LABELS]
 
 

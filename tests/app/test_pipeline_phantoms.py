@@ -222,7 +222,7 @@ def test_liver_mask_conventions_agree(tmp_path: Path) -> None:
 
 
 def test_result_records_input_hashes_and_version(tmp_path: Path) -> None:
-    """Every result names its inputs' hashes and the algorithm version; a changed file changes them."""
+    """A result names its inputs' hashes and the algorithm version; a changed file changes them."""
     spec = _spec(spacing_zyx_mm=(2.5, 1.5, 1.5), lesions=(LesionSpec((0.0, 0.0, 0.0), (6, 6, 6)),))
     out, phantom = _measure(tmp_path, spec)
     inputs = out["inputs"]
