@@ -2,9 +2,9 @@
 
 Each manifest row names a series and its labels; every row runs through the same
 :func:`app.pipeline.run_measurement` as ``liverburden measure``. Results are appended to a
-JSON-lines file, one line per row, flushed and fsynced as each row finishes, so an interrupted batch loses at
-most the rows that were running. A re-run skips rows whose *batch key* -- the hashes of every input
-file, the label choices and the algorithm version -- already has a ``succeeded`` line.
+JSON-lines file, one line per row, flushed and fsynced as each row finishes, so an interrupted
+batch loses at most the rows that were running. A re-run skips rows whose *batch key* (the hashes
+of every input file, the label choices and the algorithm version) already has a ``succeeded`` line.
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ def test_pyradiomics_lung_tumour_without_liver(
 
 
 def test_dcmqi_liver_seg_uses_slice_spacing_not_thickness(shared_data: Path) -> None:
-    """The dcmqi liver SEG on 3 CT slices gives 70.362 mL (1.0 mm spacing, not 1.25 mm thickness)."""
+    """dcmqi liver SEG on 3 CT slices: 70.362 mL (1.0 mm spacing, not 1.25 mm thickness)."""
     d = shared_data / "dcmqi-liver-seg/segmentations"
     out = measure_json(
         "--series", d / "ct-3slice", "--labels", d / "liver.dcm", "--tumor-label", "none"
