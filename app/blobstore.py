@@ -6,24 +6,31 @@ the bytes go to a temporary file (in the blob's own folder when the hash is know
 and the folder is fsynced. A crash therefore leaves either no blob or a complete one, never a torn
 file under a real name; an acknowledged instance survives. Identical content is stored once.
 Paths are built only from validated hex digests, so nothing is ever written outside the folder.
+A full file system (``ENOSPC``, ``EDQUOT``, ``EFBIG``) leaves no temporary file behind and is
+raised as :class:`app.errors.InsufficientStorageError` (507).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
 import tempfile
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from app.errors import InsufficientStorageError
 
 __all__ = ["BlobRef", "BlobStore"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
+#: errno values that mean "no room": disk full, quota exceeded, file size limit (RLIMIT_FSIZE).
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +49,23 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def _no_room_is_507() -> Iterator[None]:
+    """Re-raise a full file system as :class:`InsufficientStorageError` (names no path)."""
+    try:
+        yield
+    except InsufficientStorageError:
+        raise
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            raise
+        reason = os.strerror(exc.errno) if exc.errno is not None else "no room"
+        raise InsufficientStorageError(
+            f"the blob store cannot take this file ({reason}); nothing was stored, expected "
+            "free space on the server: send it again later"
+        ) from exc
 
 
 class BlobStore:
@@ -77,6 +101,10 @@ class BlobStore:
 
     def put_bytes(self, data: bytes) -> BlobRef:
         """Store ``data``; a no-op when the same content is stored already."""
+        with _no_room_is_507():
+            return self._put_bytes(data)
+
+    def _put_bytes(self, data: bytes) -> BlobRef:
         digest = hashlib.sha256(data).hexdigest()
         final = self.path(digest)
         if final.is_file():
@@ -102,6 +130,10 @@ class BlobStore:
         The digest is known only at the end, so the temporary file lives in ``.incoming`` (same
         file system) and is renamed into place; both folders are fsynced.
         """
+        with _no_room_is_507():
+            return self._put_stream(stream, max_bytes)
+
+    def _put_stream(self, stream: IO[bytes], max_bytes: int | None) -> BlobRef:
         self._incoming.mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256()
         size = 0

@@ -3,7 +3,8 @@
 Every error a request can meet is answered as RFC 9457 ``application/problem+json`` with
 ``type``, ``title``, ``status`` and ``detail``; the status and type come from :data:`PROBLEMS`,
 looked up along the exception's MRO (most specific class first). A test walks every error class of
-dicomio, volumetrics, recist, reporting and app and checks that each one has its own row here.
+dicomio, volumetrics, recist, reporting, segmentation and app and checks that each one has its own
+row here.
 
 ::
 
@@ -17,6 +18,7 @@ dicomio, volumetrics, recist, reporting and app and checks that each one has its
      +-- UploadTooLargeError (also ValueError): the body or an archive is over the limits (413)
      +-- UnsupportedMediaError (also ValueError): a file type this route does not accept (415)
      +-- InvalidRequestError (also ValueError): well-formed but unusable request (422)
+ +-- InsufficientStorageError (also OSError): the blob folder's file system is full (507)
  +-- NotAcceptableError: no representation the Accept header allows (406)
 
 References
@@ -32,6 +34,7 @@ from typing import Any
 from dicomio import errors as dio
 from recist import errors as rec
 from reporting import errors as rep
+from segmentation import errors as sgm
 from volumetrics import errors as vol
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "AuthenticationError",
     "ConflictError",
     "InstanceConflictError",
+    "InsufficientStorageError",
     "InvalidRequestError",
     "NotAcceptableError",
     "NotFoundError",
@@ -96,6 +100,14 @@ class InvalidRequestError(AppError, ValueError):
     """A well-formed request that cannot be carried out as asked."""
 
 
+class InsufficientStorageError(AppError, OSError):
+    """The blob folder's file system is full (or a quota or file size limit is reached).
+
+    Also an :class:`OSError`, so code that treats any write failure as "out of resources" (the
+    STOW-RS failure reason A700) keeps doing so.
+    """
+
+
 class NotAcceptableError(AppError):
     """No representation the ``Accept`` header allows can be produced (DICOMweb retrieve)."""
 
@@ -127,6 +139,7 @@ PROBLEMS: dict[type[BaseException], Problem] = {
     UploadTooLargeError: Problem(413, "upload-too-large", "Upload too large"),
     UnsupportedMediaError: Problem(415, "unsupported-media-type", "Unsupported file type"),
     InvalidRequestError: Problem(422, "invalid-request", "Invalid request"),
+    InsufficientStorageError: Problem(507, "insufficient-storage", "Insufficient storage"),
     NotAcceptableError: Problem(406, "not-acceptable", "No acceptable representation"),
     # dicomio
     dio.DicomIOError: Problem(422, "dicom-input", "Unusable imaging input"),
@@ -152,6 +165,15 @@ PROBLEMS: dict[type[BaseException], Problem] = {
     rep.SourceImageError: Problem(422, "source-images", "Source images do not fit"),
     rep.MissingDependencyError: Problem(
         501, "output-unavailable", "This output format is not available on this server"
+    ),
+    # segmentation (semi-automatic: app.autoseg)
+    sgm.SegmentationError: Problem(422, "segmentation", "Segmentation failed"),
+    sgm.SegmentationInputError: Problem(
+        422, "segmentation-input", "Image unusable for segmentation"
+    ),
+    sgm.SeedError: Problem(422, "segmentation-seed", "Seed cannot start a segmentation"),
+    sgm.ImplausibleResultError: Problem(
+        422, "segmentation-implausible", "Implausible segmentation result"
     ),
 }
 

@@ -61,6 +61,7 @@ class Permission(enum.StrEnum):
     UPLOAD = "upload"  #: store DICOM and label maps (REST uploads, STOW-RS)
     MANAGE_SUBJECTS = "manage_subjects"  #: create subjects and timepoints
     MEASURE = "measure"  #: submit measurement jobs
+    SEGMENT = "segment"  #: run semi-automatic segmentation and store its result (app.autoseg)
     EDIT_LESIONS = "edit_lesions"  #: record the lesion table and its measurements
     READ = "read"  #: read measurements, jobs, subjects, lesions (no pixels)
     READ_DICOM = "read_dicom"  #: read pixel data and DICOM (WADO-RS, QIDO-RS)
@@ -77,6 +78,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.UPLOAD,
             Permission.MANAGE_SUBJECTS,
             Permission.MEASURE,
+            Permission.SEGMENT,
             Permission.EDIT_LESIONS,
             Permission.READ,
             Permission.READ_DICOM,

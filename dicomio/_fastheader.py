@@ -7,8 +7,11 @@ this module walks with ``struct``, skipping sequences, until Pixel Data. It keep
 bytes of the attributes in :data:`WANTED` and decodes them by their dictionary VR.
 
 Anything unusual returns ``None`` and the caller parses the file with pydicom instead: no
-``DICM`` prefix, deflated or big-endian transfer syntaxes, functional groups (Enhanced
-multi-frame), malformed or truncated element headers. The scanner never raises on bad data.
+``DICM`` prefix, deflated or big-endian transfer syntaxes, explicit VR data under an implicit VR
+transfer syntax, functional groups (Enhanced multi-frame), malformed element headers. One thing
+raises: an element whose header or value runs past the end of the file (:class:`Truncated`).
+pydicom reads such files without complaint (it seeks past the end, or returns a short value),
+so a truncated file would otherwise read as a shorter, seemingly valid dataset.
 
 References
 ----------
@@ -24,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["WANTED", "FastHeader", "decode", "scan"]
+__all__ = ["WANTED", "FastHeader", "Truncated", "decode", "scan"]
 
 #: Keyword -> (tag, VR) of every attribute the header path reads (checked against pydicom's
 #: dictionary by the tests).
@@ -106,6 +109,15 @@ class _Bad(Exception):
     """Internal: the data is not the simple case; the caller falls back to pydicom."""
 
 
+class Truncated(Exception):
+    """An element runs past the end of the file: ``tag`` and the bytes it lacks."""
+
+    def __init__(self, tag: int, missing: int) -> None:
+        super().__init__(f"element ({tag >> 16:04X},{tag & 0xFFFF:04X}) lacks {missing} bytes")
+        self.tag = tag
+        self.missing = missing
+
+
 @dataclass(frozen=True, slots=True)
 class FastHeader:
     """Raw values of the wanted attributes and where Pixel Data starts."""
@@ -126,14 +138,14 @@ def _tag(buf: Any, pos: int) -> int:
 def _element(buf: Any, pos: int, n: int, implicit: bool) -> tuple[int, bytes, int, int]:
     """(tag, explicit VR or b'', value start, length) of the element at ``pos``."""
     if pos + 8 > n:
-        raise _Bad
+        raise Truncated(_tag(buf, pos) if pos + 4 <= n else 0, pos + 8 - n)
     tag = _tag(buf, pos)
     if implicit or (tag >> 16) == 0xFFFE:
         return tag, b"", pos + 8, int(_U32.unpack_from(buf, pos + 4)[0])
     vr = bytes(buf[pos + 4 : pos + 6])
     if vr in _LONG_VRS:
         if pos + 12 > n:
-            raise _Bad
+            raise Truncated(tag, pos + 12 - n)
         return tag, vr, pos + 12, int(_U32.unpack_from(buf, pos + 8)[0])
     if not vr.isalpha() or not vr.isupper():
         raise _Bad
@@ -164,7 +176,7 @@ def _skip_sequence(buf: Any, pos: int, n: int, implicit: bool, depth: int) -> in
             else:
                 pos = start + length
             if pos > n:
-                raise _Bad
+                raise Truncated(tag, pos - n)
 
 
 def _meta(buf: Any, n: int) -> tuple[dict[int, bytes], int]:
@@ -172,15 +184,23 @@ def _meta(buf: Any, n: int) -> tuple[dict[int, bytes], int]:
     pos = 132
     while pos + 8 <= n and _TAG.unpack_from(buf, pos)[0] == 0x0002:
         tag, _, start, length = _element(buf, pos, n, False)
-        if length == _UNDEFINED or start + length > n:
+        if length == _UNDEFINED:
             raise _Bad
+        if start + length > n:
+            raise Truncated(tag, start + length - n)
         meta[tag] = bytes(buf[start : start + length])
         pos = start + length
     return meta, pos
 
 
 def scan(buf: Any) -> FastHeader | None:
-    """Scan a whole file's bytes (or memory map); ``None`` when pydicom must parse it."""
+    """Scan a whole file's bytes (or memory map); ``None`` when pydicom must parse it.
+
+    Raises
+    ------
+    Truncated
+        An element's header or value runs past the end of the data.
+    """
     n = len(buf)
     if n < 144 or bytes(buf[128:132]) != b"DICM":
         return None
@@ -190,6 +210,8 @@ def scan(buf: Any) -> FastHeader | None:
         if not tsx or tsx in _UNSUPPORTED_TS:
             return None
         implicit = tsx == _IMPLICIT_LE
+        if implicit and pos + 8 <= n and bytes(buf[pos + 4 : pos + 6]).isalpha():
+            return None  # explicit VR data under an implicit VR syntax: pydicom copes
         values: dict[int, bytes] = {}
         present: set[int] = set()
         pixel_offset: int | None = None
@@ -210,7 +232,7 @@ def scan(buf: Any) -> FastHeader | None:
                 pos = end
                 continue
             if start + length > n:
-                return None
+                raise Truncated(tag, start + length - n)
             if tag in _VR_OF:
                 present.add(tag)
                 values[tag] = bytes(buf[start : start + length])

@@ -27,12 +27,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dicomio._fastheader import WANTED, FastHeader, decode, scan
+from dicomio._fastheader import WANTED, FastHeader, Truncated, decode, scan
 from dicomio._multiframe import FrameGeom, frame_geometries
 from dicomio._values import as_datetime, as_float, as_int, as_str, as_uid, tm_seconds
 from dicomio.errors import CorruptFileError
 
-__all__ = ["Header", "read_header", "sha256_path"]
+__all__ = ["Header", "read_header", "sha256_path", "truncated_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -311,8 +311,19 @@ class _NeedsPydicom(Exception):
     """Internal: the fast scanner's result is not enough (multi-frame); parse with pydicom."""
 
 
+def truncated_error(path: Path, exc: Truncated) -> CorruptFileError:
+    """The error for a Part 10 file that ends inside an element."""
+    return CorruptFileError(
+        f"file {path.name!r} ends inside a data element (its {exc}; truncated); expected a "
+        "complete DICOM file"
+    )
+
+
 def _fast(path: Path, mm: mmap.mmap, sha: str | None, size: int) -> Header | None:
-    fast = scan(mm)
+    try:
+        fast = scan(mm)
+    except Truncated as exc:
+        raise truncated_error(path, exc) from exc
     if fast is None:
         return None
     getter = _FastGetter(fast)
@@ -344,7 +355,7 @@ def _slow(path: Path, fh: BinaryIO, sha: str | None, size: int, is_part10: bool)
     src = _Source(getter, getter.meta, fh.tell(), getter.little_endian, getter.implicit, ds)
     try:
         with warnings.catch_warnings():  # pydicom converts values lazily, warning on odd ones
-            warnings.simplefilter("ignore")
+            warnings.filterwarnings("ignore", category=UserWarning)
             return _build(path, sha, src, fh, size)
     except Exception as exc:
         if not is_part10:
@@ -365,8 +376,8 @@ def read_header(path: Path, *, hash_file: bool = False) -> Header | None:
     Raises
     ------
     CorruptFileError
-        The file starts like DICOM (``DICM`` prefix) but its header cannot be parsed, or it has
-        no SOP Class UID.
+        The file starts like DICOM (``DICM`` prefix) but its header cannot be parsed, an element
+        runs past the end of the file (truncated), or it has no SOP Class UID.
     OSError
         The file cannot be opened.
     """

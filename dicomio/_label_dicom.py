@@ -22,6 +22,8 @@ References
 from __future__ import annotations
 
 import logging
+import mmap
+import os
 import struct
 import warnings
 import zlib
@@ -77,33 +79,54 @@ def malformed_as_corrupt(what: str, file_name: str) -> Iterator[None]:
     """Re-raise a library error met while reading a dataset as :class:`CorruptFileError`.
 
     DicomIOErrors pass unchanged. The message names the exception type only: library messages
-    may quote element values (patient names among them). Warnings pydicom raises while converting
-    values lazily are logged, not propagated (as in :func:`read_dataset`).
+    may quote element values (patient names among them). The UserWarnings pydicom and highdicom
+    raise while converting odd values lazily are silenced (other warnings, numpy's among them,
+    are not: they would point at a bug).
     """
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning)
             yield
     except DicomIOError:
         raise
-    except Exception as exc:
-        if not isinstance(exc, _library_errors()):
+    except BaseException as exc:
+        panic = type(exc).__name__ == "PanicException"  # a Rust decoder's panic (pyo3)
+        if not (panic or isinstance(exc, _library_errors())):
             raise
         raise CorruptFileError(
             f"{what} {file_name} holds malformed or inconsistent data ({type(exc).__name__} while "
             f"reading it); expected a valid {what}"
         ) from exc
-    for w in caught:
-        logger.debug("library warning while reading %s %s: %s", what, file_name, w.message)
+
+
+def _refuse_truncated(path: Path) -> None:
+    """Raise CorruptFileError when a little-endian Part 10 file ends inside an element."""
+    from dicomio._fastheader import Truncated, scan
+    from dicomio._headers import truncated_error
+
+    try:
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size < 132:
+                return
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                scan(mm)
+    except Truncated as exc:
+        raise truncated_error(path, exc) from exc
+    except OSError:
+        return  # unreadable: pydicom reports it
 
 
 def read_dataset(path: Path) -> Any:
     """Read a whole DICOM file with pydicom (also files without preamble/meta header).
 
-    Warnings pydicom raises about odd but readable values are logged, not propagated.
+    Warnings pydicom raises about odd but readable values are logged, not propagated. A Part 10
+    file whose elements run past its end is refused first: pydicom would read it as a shorter
+    dataset (an RTSTRUCT cut inside its ROI sequence reads as one without ROIs).
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
+
+    _refuse_truncated(path)
 
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -118,6 +141,11 @@ def read_dataset(path: Path) -> Any:
         ) from exc
     for w in caught:
         logger.debug("pydicom warned while reading %s: %s", path.name, w.message)
+    if not sop_class and getattr(ds, "preamble", None) is not None:
+        raise CorruptFileError(
+            f"{path.name} has the DICM prefix but no SOP Class UID (neither in the dataset nor "
+            "in its file meta; truncated?); expected a complete DICOM file"
+        )
     if not sop_class:
         raise NotDicomError(
             f"{path.name} is neither DICOM nor a NIfTI/NRRD image; expected a NIfTI/NRRD label "

@@ -37,44 +37,84 @@ __all__ = ["check_nifti_length"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
-#: Smallest offset of the voxels in a single-file NIfTI-1 / NIfTI-2 (header + extension flag).
-_MIN_OFFSET = {348: 352, 540: 544}
+#: Bytes per voxel of each NIfTI datatype code (nifti1.h; niftilib refuses other codes).
+_DATATYPE_BYTES = {
+    2: 1,
+    4: 2,
+    8: 4,
+    16: 4,
+    32: 8,
+    64: 8,
+    128: 3,
+    256: 1,
+    512: 2,
+    768: 4,
+    1024: 8,
+    1280: 8,
+    1536: 16,
+    1792: 16,
+    2048: 32,
+    2304: 4,
+}
+
+
+def _byte_order(head: bytes, fmt: str, at: int) -> str | None:
+    """``"<"`` or ``">"``: the order in which ``dim[0]`` (at ``at``) is 1..7, as niftilib does."""
+    size = struct.calcsize(fmt)
+    for order in ("<", ">"):
+        (dim0,) = struct.unpack(order + fmt, head[at : at + size])
+        if 1 <= dim0 <= 7:
+            return order
+    return None
 
 
 def _header_end(head: bytes) -> int | None:
     """Byte offset where a single-file NIfTI's voxel data ends, or ``None`` (not NIfTI / odd).
 
-    The magic is not required (ITK reads a magic-less 348-byte header as Analyze 7.5, voxels in
-    the same file); only the ``ni1`` / ``ni2`` magic of a header/image pair is left alone.
+    As niftilib reads it: the byte order is the one in which ``dim[0]`` is 1..7, the voxel size
+    comes from ``datatype`` (not ``bitpix``), a dimension below 1 counts as 1. The magic is not
+    required (ITK reads a magic-less 348-byte header as Analyze 7.5, voxels in the same file);
+    only the ``ni1`` / ``ni2`` magic of a header/image pair is left alone.
     """
-    for order in ("<", ">"):
-        if len(head) < 4:
+    if len(head) < 4:
+        return None
+    sizes = {struct.unpack("<i", head[:4])[0], struct.unpack(">i", head[:4])[0]}
+    if 348 in sizes and len(head) >= 348 and head[344:347] != b"ni1":
+        order = _byte_order(head, "h", 40)
+        if order is None:
             return None
-        (sizeof_hdr,) = struct.unpack(order + "i", head[:4])
-        if sizeof_hdr == 348 and len(head) >= 348 and head[344:347] != b"ni1":
-            dims = struct.unpack(order + "8h", head[40:56])
-            (bitpix,) = struct.unpack(order + "h", head[72:74])
-            (offset_f,) = struct.unpack(order + "f", head[108:112])
-            offset = int(offset_f) if offset_f == offset_f and offset_f < 2**62 else 0
-        elif sizeof_hdr == 540 and len(head) >= 540 and head[4:7] != b"ni2":
-            (bitpix,) = struct.unpack(order + "h", head[14:16])
-            dims = struct.unpack(order + "8q", head[16:80])
-            (offset,) = struct.unpack(order + "q", head[168:176])
-        else:
-            continue
-        ndim = dims[0]
-        if (
-            not 1 <= ndim <= 7
-            or bitpix <= 0
-            or bitpix % 8
-            or any(d < 1 for d in dims[1 : ndim + 1])
-        ):
-            return None  # ITK refuses such a header itself
-        voxels = 1
-        for d in dims[1 : ndim + 1]:
-            voxels *= d
-        return int(max(offset, _MIN_OFFSET[sizeof_hdr]) + voxels * (bitpix // 8))
-    return None
+        dims = struct.unpack(order + "8h", head[40:56])
+        (datatype,) = struct.unpack(order + "h", head[70:72])
+        (offset_f,) = struct.unpack(order + "f", head[108:112])
+        offset = int(offset_f) if offset_f == offset_f and 0 < offset_f < 2**62 else 0
+        min_offset = 352
+    elif 540 in sizes and len(head) >= 540 and head[4:7] != b"ni2":
+        order = _byte_order(head, "q", 16)
+        if order is None:
+            return None
+        (datatype,) = struct.unpack(order + "h", head[12:14])
+        dims = struct.unpack(order + "8q", head[16:80])
+        (offset,) = struct.unpack(order + "q", head[168:176])
+        min_offset = 544
+    else:
+        return None
+    nbyper = _DATATYPE_BYTES.get(datatype)
+    if nbyper is None:
+        return None  # ITK refuses an unknown datatype itself
+    voxels = 1
+    for d in dims[1 : dims[0] + 1]:
+        voxels *= max(int(d), 1)
+    return int(max(offset, min_offset) + voxels * nbyper)
+
+
+def _gunzip_head(path: Path) -> bytes:
+    """The first uncompressed bytes of a gzip file, as far as they go (a cut stream included)."""
+    with open(path, "rb") as fh:
+        data = fh.read(_CHUNK)
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, 544)
+    except zlib.error:
+        return b""  # not gzip data at all: ITK reports it
 
 
 def _inflated_size(path: Path) -> int:
@@ -107,11 +147,7 @@ def check_nifti_length(path: Path) -> None:
             fh.seek(size - 4)
             (isize,) = struct.unpack("<I", fh.read(4))
     if gz:
-        try:
-            with gzip.open(path, "rb") as inner:
-                head = inner.read(544)
-        except (OSError, EOFError, zlib.error):
-            return  # not readable as gzip at all: ITK reports it
+        head = _gunzip_head(path)
     end = _header_end(head)
     if end is None:
         return

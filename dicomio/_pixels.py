@@ -34,7 +34,7 @@ from dicomio._headers import Header
 from dicomio._multiframe import FrameGeom
 from dicomio.errors import CorruptFileError
 
-__all__ = ["CT_AIR_HU", "decode_volume", "output_dtype"]
+__all__ = ["CT_AIR_HU", "decode_volume", "decoder_failed", "output_dtype"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,15 @@ def _read_native(h: Header) -> npt.NDArray[np.generic] | None:
     return arr.reshape(h.frames, h.rows, h.columns)
 
 
+def decoder_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` is a pixel decoder's failure on bad data.
+
+    Any Exception, or the ``PanicException`` of the Rust decoders (pyo3), which derives from
+    BaseException so that ``except Exception`` does not catch it.
+    """
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
+
+
 def _decode_file(path: Path) -> npt.NDArray[np.generic]:
     import pydicom  # imported here: the header-only path never needs it
     from pydicom.pixels.utils import pixel_array
@@ -107,11 +116,15 @@ def _decode_file(path: Path) -> npt.NDArray[np.generic]:
         warnings.simplefilter("ignore")
         try:
             return np.asarray(pixel_array(str(path)))
-        except Exception as first:
+        except BaseException as first:
+            if not decoder_failed(first):
+                raise
             try:
                 ds = pydicom.dcmread(str(path), force=True)
                 return np.asarray(ds.pixel_array)
-            except Exception as exc:
+            except BaseException as exc:
+                if not decoder_failed(exc):
+                    raise
                 raise CorruptFileError(
                     f"pixel data of {path.name!r} cannot be decoded ({_one_line(first, path)}); "
                     "expected complete, decodable pixel data"

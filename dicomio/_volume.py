@@ -30,6 +30,19 @@ logger = logging.getLogger(__name__)
 
 #: BitsAllocated of the grey-level images read (1, 12 and 64 are not CT/MR pixel formats).
 _BITS_ALLOCATED = (8, 16, 32)
+#: Transfer syntaxes read (PS3.5 annex A): native little/big endian, deflate, RLE, and the JPEG
+#: family (1.2.840.10008.1.2.4.*). Any other UID says nothing about how the data is encoded.
+_TRANSFER_SYNTAXES = frozenset(
+    {
+        "1.2.840.10008.1.2",
+        "1.2.840.10008.1.2.1",
+        "1.2.840.10008.1.2.1.98",
+        "1.2.840.10008.1.2.1.99",
+        "1.2.840.10008.1.2.2",
+        "1.2.840.10008.1.2.5",
+    }
+)
+_JPEG_FAMILY = "1.2.840.10008.1.2.4."
 
 
 def _dedupe(headers: Sequence[Header], warnings: list[str]) -> list[Header]:
@@ -86,6 +99,12 @@ def _check_uniform(headers: Sequence[Header]) -> None:
                 "expected one pixel format"
             )
     for h in headers:
+        tsx = h.transfer_syntax
+        if tsx not in _TRANSFER_SYNTAXES and not tsx.startswith(_JPEG_FAMILY):
+            raise UnsupportedError(
+                f"{h.name} has the transfer syntax {tsx[:64]!r}, which is not a DICOM transfer "
+                "syntax this reader knows; expected a standard (native or JPEG/RLE) encoding"
+            )
         if h.samples_per_pixel != 1 or h.photometric not in ("MONOCHROME1", "MONOCHROME2"):
             raise UnsupportedError(
                 f"{h.name} has {h.samples_per_pixel} samples per pixel "

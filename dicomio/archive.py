@@ -249,11 +249,14 @@ def open_input(path: Path, *, limits: ArchiveLimits | None = None) -> Iterator[I
         try:
             with zipfile.ZipFile(path) as zf:
                 files = _extract(zf, tmp, limits or ArchiveLimits())
+        except ArchiveError:
+            raise
         except (
             zipfile.BadZipFile,
             zipfile.LargeZipFile,
             EOFError,
             NotImplementedError,
+            ValueError,  # e.g. a member name flagged UTF-8 that is not
             zlib.error,
         ) as exc:
             raise ArchiveError(

@@ -167,11 +167,22 @@ def _summarise(key: str, headers: Sequence[Header]) -> SeriesSummary:
 
 def _read_one(path: Path, hash_files: bool) -> Header | CorruptFileError | None:
     try:
-        return read_header(path, hash_file=hash_files)
+        header = read_header(path, hash_file=hash_files)
     except CorruptFileError as exc:
         return exc
     except OSError as exc:
         return CorruptFileError(f"file {path.name!r} cannot be read ({exc.strerror or exc})")
+    if (
+        header is not None
+        and header.sop_class_uid in IMAGE_SOP_CLASSES
+        and (header.rows <= 0 or header.columns <= 0)
+    ):
+        # Rows and Columns are Type 1: a file cut between two elements, or a malformed one.
+        return CorruptFileError(
+            f"file {path.name!r} is a {IMAGE_SOP_CLASSES[header.sop_class_uid]} instance "
+            "without a valid Rows and Columns (truncated or malformed); expected an image"
+        )
+    return header
 
 
 def _read_headers(

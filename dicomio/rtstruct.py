@@ -58,6 +58,12 @@ _AREA_TYPES = ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR")
 #: Largest spread of one contour's points along the slice normal, in slices.
 _PLANAR_TOL_SLICES = 0.5
 _CONTOUR_DATA = 0x30060050
+#: Largest |coordinate| of ContourData taken as real, in mm (as for image positions).
+_MAX_COORDINATE_MM = 1e6
+#: Vertices farther outside the image than this many image sizes are moved to that distance:
+#: the cut at the image border is unchanged (to a tiny fraction of a pixel) and the rasteriser's
+#: work stays bounded (it walks every pixel of every edge).
+_FAR_IMAGES = 4
 
 
 def _contour_points(contour: Any, where: str) -> npt.NDArray[np.float64]:
@@ -77,6 +83,11 @@ def _contour_points(contour: Any, where: str) -> npt.NDArray[np.float64]:
     if flat.size == 0 or flat.size % 3 or not np.all(np.isfinite(flat)):
         raise CorruptFileError(
             f"{where} has {flat.size} ContourData values; expected x/y/z triplets of numbers"
+        )
+    if np.max(np.abs(flat)) > _MAX_COORDINATE_MM:
+        raise CorruptFileError(
+            f"{where} has ContourData coordinates beyond {_MAX_COORDINATE_MM:g} mm; expected "
+            "patient coordinates in mm"
         )
     return flat.reshape(-1, 3)
 
@@ -130,7 +141,9 @@ def _collect(
             k = locator.locate(_contour_refs(contour), float(np.mean(idx[:, 0])), where)
             if k is None:
                 continue
-            vertices = round_vertices(idx[:, 1:])
+            size = np.asarray(geometry.shape_zyx[1:], dtype=np.float64)
+            far_lo, far_hi = -_FAR_IMAGES * size, (_FAR_IMAGES + 1) * size
+            vertices = round_vertices(np.clip(idx[:, 1:], far_lo, far_hi))
             if np.any(vertices < 0) or np.any(vertices >= np.asarray(geometry.shape_zyx[1:])):
                 tally["beyond the image"] += 1
             slices.setdefault(k, []).append(vertices)
@@ -160,6 +173,11 @@ def labelmap_from_rtstruct(
 
 
 def _rasterise(ds: Any, target: ImageVolume, file_sha256: tuple[str, ...]) -> LabelMap:
+    for keyword in ("StructureSetROISequence", "ROIContourSequence"):
+        if keyword not in ds:  # Type 1: missing in a file cut short, or not a structure set
+            raise CorruptFileError(
+                f"RTSTRUCT has no {keyword}; expected a complete RT Structure Set (truncated?)"
+            )
     names, frames = _roi_table(ds)
     locator = SliceLocator(target, "RTSTRUCT", "contour")
     tally: Counter[str] = Counter()

@@ -50,6 +50,7 @@ from dicomio._label_dicom import (
     sop_class_of,
 )
 from dicomio._label_names import is_single_lesion_name
+from dicomio._pixels import decoder_failed
 from dicomio._seg_decode import needs_own_decoding, to_native_little_endian
 from dicomio.errors import CorruptFileError, LabelError, UnsupportedError
 from dicomio.hashing import sha256_file
@@ -215,7 +216,9 @@ def _segments(ds: Any, labelmap: bool) -> list[Segment]:
 def _stored_frame(seg: Any, number: int, file_name: str) -> npt.NDArray[Any]:
     try:
         return np.asarray(seg.get_stored_frame(number))
-    except Exception as exc:  # decoders raise RuntimeError, ValueError, ...
+    except BaseException as exc:  # decoders raise RuntimeError, ValueError, Rust panics ...
+        if not decoder_failed(exc):
+            raise
         raise CorruptFileError(
             f"SEG {file_name} frame {number} could not be decoded ({type(exc).__name__})"
         ) from exc

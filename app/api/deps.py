@@ -24,6 +24,7 @@ __all__ = [
     "SessionDep",
     "SettingsDep",
     "require",
+    "required_permission",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lbk_...`")
@@ -67,7 +68,14 @@ def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller of a valid API key (its own short session, closed before the route runs)."""
+    """The caller of a valid API key (its own short session, closed before the route runs).
+
+    :class:`app.api.authfirst.AuthFirstMiddleware` has usually checked the key already, before
+    the body was read; its principal is reused then.
+    """
+    checked = getattr(request.state, "principal", None)
+    if isinstance(checked, Principal):
+        return checked
     header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
     with request.app.state.session_factory() as session:
         try:
@@ -84,4 +92,17 @@ def require(permission: Permission) -> Callable[..., Principal]:
         return principal
 
     _dependency.__name__ = f"require_{permission.value}"
+    _REQUIRED[_dependency] = permission
     return _dependency
+
+
+#: The permission each :func:`require` dependency checks (read by app.api.authfirst).
+_REQUIRED: dict[object, Permission] = {}
+
+
+def required_permission(dependency: object) -> Permission | None:
+    """The permission a dependency made by :func:`require` checks; None for anything else."""
+    try:
+        return _REQUIRED.get(dependency)
+    except TypeError:  # unhashable callables are no require() dependency
+        return None

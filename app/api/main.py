@@ -17,14 +17,18 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from app.api import dicomweb
+from app.api.authfirst import AuthFirstMiddleware
 from app.api.limits import BodySizeLimitMiddleware
 from app.api.problems import install_problem_handlers
+from app.api.responses import install_openapi_defaults
 from app.api.routes import (
     admin,
+    autoseg,
     eligibility,
     health,
     lesions,
     measurements,
+    outputs,
     recist,
     segmentations,
     subjects,
@@ -103,7 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(AuthFirstMiddleware)  # 401/403 before any body is read
     install_problem_handlers(app)
+    install_openapi_defaults(app)
     for module in (
         health,
         uploads,
@@ -116,5 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin,
     ):
         app.include_router(module.router)
+    app.include_router(outputs.router)
+    app.include_router(autoseg.router)  # semi-automatic segmentation (issue 8)
     app.include_router(dicomweb.router)
     return app

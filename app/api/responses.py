@@ -4,7 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["problems"]
+from fastapi import FastAPI
+
+__all__ = ["PROBLEM_SCHEMA", "install_openapi_defaults", "problems"]
+
+#: JSON schema of an RFC 9457 problem document as this service writes it.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+}
+_BAD_BODY = (
+    "urn:liverburden:problem:bad-request",
+    "Bad request",
+    "There was an error parsing the body",
+)
 
 _EXAMPLES = {
     400: (
@@ -55,8 +74,44 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "description": title,
             "content": {
                 "application/problem+json": {
-                    "example": {"type": type_, "title": title, "status": status, "detail": detail}
+                    "schema": PROBLEM_SCHEMA,
+                    "example": {"type": type_, "title": title, "status": status, "detail": detail},
                 }
             },
         }
     return out
+
+
+def _bad_body() -> dict[str, Any]:
+    type_, title, detail = _BAD_BODY
+    example = {"type": type_, "title": title, "status": 400, "detail": detail}
+    return {
+        "description": "The body cannot be parsed (not UTF-8, not a form, ...)",
+        "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA, "example": example}},
+    }
+
+
+def install_openapi_defaults(app: FastAPI) -> None:
+    """Document the problems every route may give, whatever its ``responses=`` says.
+
+    FastAPI's generated schema lists validation errors (422) as ``application/json``
+    ``HTTPValidationError``, but they are answered as problem+json (app.api.problems); and a
+    body that cannot be parsed at all is a 400 on any route that takes one.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # cached by FastAPI after the first call; edited in place once
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                invalid = responses.get("422")
+                if invalid is not None and "application/problem+json" not in invalid.get(
+                    "content", {}
+                ):
+                    responses["422"] = problems(422)[422]
+                if "requestBody" in operation and "400" not in responses:
+                    responses["400"] = _bad_body()
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -152,21 +152,11 @@ def _masks(
     """Liver mask, tumour mask and per-lesion masks, chosen as ``liverburden measure`` does."""
     import numpy as np
 
-    from dicomio.labels import read_labels, read_mask, select_segments
+    from app._output_masks import masks_from_labels
+    from dicomio.labels import read_mask
 
     if labels is not None:
-        labelmap = read_labels(labels, volume)
-        liver_ids = select_segments(labelmap, liver_label, "liver")
-        tumor_ids: list[int] = []
-        specs: list[str | None] = [*tumor_label] if tumor_label else [None]
-        for spec in specs:
-            tumor_ids += [n for n in select_segments(labelmap, spec, "tumor") if n not in tumor_ids]
-        none = liver_label is not None and liver_label.strip().lower() == "none"
-        segments = [labelmap.segment(n) for n in tumor_ids]
-        separate = None
-        if len(segments) > 1 and all(s.single_lesion for s in segments):
-            separate = [labelmap.mask([s.number]) for s in segments]
-        return (None if none else labelmap.mask(liver_ids)), labelmap.mask(tumor_ids), separate
+        return masks_from_labels(volume, labels, liver_label, tumor_label)
     if not tumor_mask:
         fail("no segmentation given: expected --labels PATH, or --liver-mask and --tumor-mask")
     tumor = np.zeros(volume.geometry.shape_zyx, dtype=bool)

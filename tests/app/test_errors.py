@@ -42,8 +42,8 @@ def _domain_error_classes() -> list[type[BaseException]]:
 def test_every_error_class_has_its_own_row(cls: type[BaseException]) -> None:
     """Each error class of dicomio, volumetrics, recist, reporting and app has its own row."""
     assert cls in PROBLEMS, f"{cls.__module__}.{cls.__qualname__} is not in app.errors.PROBLEMS"
-    # Client errors, except a server lacking an optional output library (501).
-    assert 400 <= PROBLEMS[cls].status < 500 or PROBLEMS[cls].status == 501
+    # Client errors, except a server lacking an optional output library (501) or disk space (507).
+    assert 400 <= PROBLEMS[cls].status < 500 or PROBLEMS[cls].status in (501, 507)
 
 
 def test_problem_types_are_unique() -> None:

@@ -33,6 +33,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/subjects/{subject_id}/lesions"): {R},
     ("PUT", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}/lesions"): {R},
     ("POST", "/v1/segmentations"): {R},
+    ("POST", "/v1/segmentations/auto/liver"): {R},
+    ("POST", "/v1/segmentations/auto/lesion"): {R},
     ("POST", "/v1/measurements"): {R},
     ("GET", "/v1/jobs/{job_id}"): {R},
     ("GET", "/v1/measurements/{measurement_id}"): {R},
@@ -45,6 +47,15 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/v1/keys/{key_id}"): {A},
     ("GET", "/v1/audit/events"): {A},
     ("GET", "/v1/audit/verify"): {A},
+    # Outputs: DICOM and the report (key images are pixel data) for radiologists; SDTM per domain
+    # (TU/TR lesion rows need "read", RS the response summary: the route answers EDC keys for RS
+    # only, see tests/app/test_outputs.py); FHIR lesion observations for radiologists.
+    ("GET", "/v1/measurements/{measurement_id}/sr"): {R},
+    ("GET", "/v1/measurements/{measurement_id}/seg"): {R},
+    ("GET", "/v1/subjects/{subject_id}/sdtm/{domain}"): {R, E},
+    ("GET", "/v1/sdtm/{domain}"): {R, E},
+    ("GET", "/v1/subjects/{subject_id}/fhir"): {R},
+    ("GET", "/v1/subjects/{subject_id}/report"): {R},
     # DICOMweb (PS3.18): pixel data and DICOM are for radiologists only.
     ("POST", "/dicomweb/studies"): {R},
     ("POST", "/dicomweb/studies/{study}"): {R},

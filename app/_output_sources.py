@@ -1,0 +1,170 @@
+"""The source images and masks of a stored measurement, re-read for its DICOM outputs and pictures.
+
+A measurement row keeps its result JSON, its segmentation reference and its input hashes, not the
+images. The outputs that draw on pixels or reference the source instances (SR, SEG, key images)
+materialise the stored series and segmentation from the blob store into a scratch folder (hard
+links, as the measurement jobs do), read them with dicomio, and choose the liver and tumour masks
+exactly as the pipeline did (the label choices recorded in the result).
+
+The stored series may have grown since the measurement (more instances uploaded later): the
+series hash of the result is checked against the instances now stored, so an output never
+describes other images than the ones measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+import dicomio
+from app._output_masks import BoolMask, masks_from_labels
+from app.blobstore import BlobStore
+from app.db import repo
+from app.db.models import Measurement
+from app.errors import ConflictError, InvalidRequestError
+from dicomio.sources import SourceDataset, read_source_datasets
+
+__all__ = ["MeasurementSource", "load_measurement_source"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class MeasurementSource:
+    """What a measurement was made from, re-read: the volume, its headers and its masks.
+
+    ``datasets`` are the source instances' headers in slice order (for SR/SEG), empty when not
+    asked for; ``liver``/``tumor``/``lesions`` are ``None`` when masks were not asked for
+    (``liver`` is also ``None`` when the measurement had no liver; ``lesions`` holds the
+    per-lesion masks when the segmentation gave each lesion its own segment).
+    """
+
+    volume: dicomio.ImageVolume
+    datasets: tuple[SourceDataset, ...]
+    liver: BoolMask | None
+    tumor: BoolMask | None
+    lesions: tuple[BoolMask, ...] | None
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _series_digest(hashes: Sequence[str]) -> str:
+    """The series hash of a measurement result (app.pipeline: SHA-256 over sorted file hashes)."""
+    h = hashlib.sha256()
+    for part in sorted(hashes):
+        h.update(part.encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _segmentation_blob(session: Session, ref: str) -> tuple[str, str]:
+    """(sha256, file name) of the segmentation a measurement referenced (``upload:``/``sop:``)."""
+    kind, _, key = ref.partition(":")
+    if kind == "upload":
+        seg = repo.get_segmentation(session, key)
+        return seg.sha256, f"labels{seg.file_suffix}"
+    if kind == "sop":
+        return repo.get_instance(session, key).sha256, "seg.dcm"
+    raise InvalidRequestError(f"unknown segmentation reference kind {kind!r} in the measurement")
+
+
+def _materialise(
+    session: Session, blobs: BlobStore, measurement: Measurement, folder: Path, labels: bool
+) -> tuple[Path, Path | None]:
+    series = repo.get_series(session, measurement.series_instance_uid)
+    instances = repo.series_instances(session, series)
+    recorded = (measurement.result.get("inputs") or {}).get("series_sha256")
+    if recorded and _series_digest([i.sha256 for i in instances]) != recorded:
+        raise ConflictError(
+            f"the stored series {measurement.series_instance_uid} has changed since measurement "
+            f"{measurement.id} (instances were added); measure it again to get this output"
+        )
+    series_dir = folder / "series"
+    series_dir.mkdir()
+    for n, inst in enumerate(instances, start=1):
+        _link(blobs.path(inst.sha256), series_dir / f"{n:06d}.dcm")
+    if not labels:
+        return series_dir, None
+    sha, name = _segmentation_blob(session, measurement.segmentation_ref)
+    label_path = folder / name
+    _link(blobs.path(sha), label_path)
+    return series_dir, label_path
+
+
+def _choices(result: dict[str, Any]) -> tuple[str | None, list[str]]:
+    choices = result.get("label_choices") or {}
+    liver = choices.get("liver_label")
+    tumor = choices.get("tumor_labels") or []
+    return (None if liver is None else str(liver)), [str(t) for t in tumor]
+
+
+def load_measurement_source(
+    session: Session,
+    blobs: BlobStore,
+    scratch_dir: Path,
+    measurement: Measurement,
+    *,
+    headers: bool = False,
+    pixels: bool = False,
+    masks: bool = False,
+) -> MeasurementSource:
+    """Re-read what ``measurement`` was made from (see the module docstring).
+
+    Parameters
+    ----------
+    headers
+        Also read the source instances' headers in slice order (SR, SEG).
+    pixels
+        Decode the pixel data (key images).
+    masks
+        Read the segmentation and choose the masks as the measurement did.
+
+    Raises
+    ------
+    ConflictError
+        The stored series has changed since the measurement.
+    InvalidRequestError
+        The series misses slices (DICOM outputs reference every slice).
+    dicomio.DicomIOError
+        The stored files cannot be read.
+    """
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="out-", dir=scratch_dir) as tmp:
+        series_dir, labels = _materialise(session, blobs, measurement, Path(tmp), masks)
+        volume = dicomio.read_series(series_dir, measurement.series_instance_uid, pixels=pixels)
+        datasets: list[SourceDataset] = []
+        if headers:
+            if volume.info.missing_slices:
+                raise InvalidRequestError(
+                    f"the series misses slices {list(volume.info.missing_slices)}; DICOM SR and "
+                    "SEG reference every slice of their source"
+                )
+            datasets = read_source_datasets(series_dir, volume)
+        liver = tumor = None
+        lesions = None
+        if labels is not None:
+            liver_label, tumor_labels = _choices(measurement.result)
+            liver, tumor, separate = masks_from_labels(volume, labels, liver_label, tumor_labels)
+            lesions = None if separate is None else tuple(separate)
+    logger.info(
+        "re-read measurement %s: %d slices (pixels %s, masks %s)",
+        measurement.id,
+        volume.geometry.shape_zyx[0],
+        pixels,
+        masks,
+    )
+    return MeasurementSource(volume, tuple(datasets), liver, tumor, lesions)

@@ -1,0 +1,384 @@
+"""Outputs for other systems, assembled from the database and the blob store (contracts/http.md).
+
+Each function looks up what it needs, calls :mod:`reporting`, records an ``output.generated``
+audit event (the caller commits) and returns an :class:`Output`: the bytes, their media type and
+file name, and their provenance -- the algorithm version(s) and one SHA-256 over the inputs.
+
+- :func:`measurement_sr`, :func:`measurement_seg`: DICOM SR (TID 1500) and SEG of one
+  measurement, referencing its source series (re-read from the blob store). Their UIDs are
+  derived from the measurement and everything else the content depends on, so asking twice for
+  the same content gives the same SOP Instance UID (a PACS stores it once).
+- :func:`subject_sdtm`, :func:`trial_sdtm`: CDISC SDTM TU/TR/RS of one subject or of every
+  subject (CSV or SAS transport v5).
+- :func:`subject_fhir`: FHIR R4 Bundle of mCODE tumour-size observations.
+- :func:`subject_report`: the subject report, HTML (self-contained) or PDF, with key images.
+
+A subject's data is its lesion table assessed from the baseline on and the latest measurement of
+each timepoint (:mod:`app._output_subject`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app._output_masks import masks_from_labels
+from app._output_sources import load_measurement_source
+from app._output_subject import (
+    Assessment,
+    SubjectMeasurement,
+    canonical_sha256,
+    derived_uid,
+    measurement_lesion_uids,
+    optional_assessment,
+    subject_assessment,
+    subject_data,
+    subject_measurements,
+    timepoint_measurements,
+)
+from app.blobstore import BlobStore
+from app.db import repo
+from app.db.models import Measurement, Subject, Timepoint
+from app.errors import InvalidRequestError
+from app.version import ALGORITHM_VERSION
+from dicomio.frames import part10_bytes
+from recist.errors import RecistError
+from reporting import (
+    LIVER_WINDOW,
+    KeyImage,
+    SubjectData,
+    SubjectReport,
+    build_fhir_bundle,
+    build_sdtm,
+    build_seg,
+    build_sr,
+    key_images,
+    lesion_labels_from_measurement,
+    render_html,
+    render_pdf,
+)
+
+__all__ = [
+    "DEFAULT_STUDY_ID",
+    "Output",
+    "masks_from_labels",
+    "measurement_seg",
+    "measurement_sr",
+    "subject_fhir",
+    "subject_report",
+    "subject_sdtm",
+    "trial_sdtm",
+]
+
+logger = logging.getLogger(__name__)
+
+#: STUDYID of SDTM datasets (and the report header) when the caller names no trial.
+DEFAULT_STUDY_ID = "LIVERBURDEN"
+
+SdtmFormat = Literal["csv", "xpt"]
+ReportFormat = Literal["html", "pdf"]
+
+_MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "xpt": "application/x-sas-xport",
+    "dicom": "application/dicom",
+    "fhir": "application/fhir+json",
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One generated output and its provenance.
+
+    ``input_sha256`` is one SHA-256 over every input the content depends on (measurement input
+    hashes, the lesion table); ``skipped`` lists subjects left out of a whole-trial output.
+    """
+
+    content: bytes
+    media_type: str
+    filename: str
+    algorithm_version: str
+    input_sha256: str
+    attachment: bool = True
+    skipped: tuple[str, ...] = field(default=())
+
+
+def _safe(name: str) -> str:
+    """A file-name-safe form of an identifier."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "output"
+
+
+def _record(
+    session: Session, actor: str, entity: tuple[str, str], output: Output, **extra: Any
+) -> None:
+    audit.record(
+        session,
+        actor,
+        "output.generated",
+        entity[0],
+        entity[1],
+        {
+            "output": output.filename,
+            "media_type": output.media_type,
+            "algorithm_version": output.algorithm_version,
+            "input_sha256": output.input_sha256,
+            **extra,
+        },
+    )
+
+
+def _measurement_context(session: Session, measurement_id: str) -> tuple[Measurement, Timepoint]:
+    m = repo.get_measurement(session, measurement_id)
+    return m, repo.get_timepoint(session, m.timepoint_id)
+
+
+# -- DICOM outputs of one measurement ---------------------------------------------------------
+
+
+def measurement_sr(
+    session: Session, blobs: BlobStore, scratch_dir: Path, measurement_id: str, actor: str
+) -> Output:
+    """DICOM SR (TID 1500) of a measurement; with the RECIST response when assessable."""
+    m, tp = _measurement_context(session, measurement_id)
+    subject = tp.subject
+    source = load_measurement_source(session, blobs, scratch_dir, m, headers=True)
+    assessment = optional_assessment(session, subject)
+    if assessment is not None and not assessment.has_date(tp.date):
+        assessment = None  # a timepoint before the baseline: no response to report
+    uids = measurement_lesion_uids(session, subject, m)
+    key = canonical_sha256(
+        {
+            "measurement_id": m.id,
+            "input_sha256": m.input_sha256,
+            "algorithm_version": m.algorithm_version,
+            "assessment": None if assessment is None else assessment.output,
+            "lesion_uids": uids,
+            "time_point": tp.label,
+        }
+    )
+    sop_uid = derived_uid("sr", key)
+    sr = build_sr(
+        m.result,
+        list(source.datasets),
+        assessment=None if assessment is None else assessment.output,
+        timepoint_date=tp.date,
+        time_point_label=tp.label,
+        lesion_uids=uids,
+        series_instance_uid=derived_uid("sr-series", m.id),
+        sop_instance_uid=sop_uid,
+    )
+    out = Output(
+        part10_bytes(sr), _MEDIA["dicom"], f"{m.id}_sr.dcm", m.algorithm_version, m.input_sha256
+    )
+    _record(
+        session,
+        actor,
+        ("measurement", m.id),
+        out,
+        sop_instance_uid=sop_uid,
+        assessment_input_sha256=None if assessment is None else assessment.input_sha256,
+    )
+    return out
+
+
+def measurement_seg(
+    session: Session, blobs: BlobStore, scratch_dir: Path, measurement_id: str, actor: str
+) -> Output:
+    """DICOM SEG of a measurement: the liver (if any), then one segment per lesion."""
+    m, tp = _measurement_context(session, measurement_id)
+    source = load_measurement_source(session, blobs, scratch_dir, m, headers=True, masks=True)
+    assert source.tumor is not None
+    labels = lesion_labels_from_measurement(source.tumor, m.result, source.lesions)
+    ids = [str(les["lesion_id"]) for les in m.result.get("lesions", [])]
+    uids = measurement_lesion_uids(session, tp.subject, m)
+    key = canonical_sha256(
+        {
+            "measurement_id": m.id,
+            "input_sha256": m.input_sha256,
+            "algorithm_version": m.algorithm_version,
+            "lesion_uids": uids,
+        }
+    )
+    sop_uid = derived_uid("seg", key)
+    seg = build_seg(
+        list(source.datasets),
+        labels,
+        ids,
+        liver_mask=source.liver,
+        lesion_uids=uids,
+        algorithm_version=m.algorithm_version,
+        series_instance_uid=derived_uid("seg-series", m.id),
+        sop_instance_uid=sop_uid,
+    )
+    out = Output(
+        part10_bytes(seg), _MEDIA["dicom"], f"{m.id}_seg.dcm", m.algorithm_version, m.input_sha256
+    )
+    _record(session, actor, ("measurement", m.id), out, sop_instance_uid=sop_uid)
+    return out
+
+
+# -- subject outputs ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Provenance:
+    algorithm_version: str
+    input_sha256: str
+    hashes: dict[str, str]
+
+
+def _provenance(items: Sequence[SubjectMeasurement], assessment: Assessment | None) -> _Provenance:
+    versions = sorted({item.measurement.algorithm_version for item in items})
+    hashes = {
+        f"{item.timepoint.label} ({item.timepoint.date.isoformat()}) measurement "
+        f"{item.measurement.id}": item.measurement.input_sha256
+        for item in items
+    }
+    if assessment is not None:
+        hashes["RECIST lesion table (assessment input)"] = assessment.input_sha256
+    return _Provenance(
+        ", ".join(versions) if versions else ALGORITHM_VERSION, canonical_sha256(hashes), hashes
+    )
+
+
+def _subject(session: Session, subject_id: str) -> tuple[Subject, SubjectData, _Provenance]:
+    subject = repo.get_subject(session, subject_id)
+    assessment = subject_assessment(session, subject)
+    items = subject_measurements(session, subject)
+    return (
+        subject,
+        subject_data(session, subject, items, assessment),
+        _provenance(items, assessment),
+    )
+
+
+def subject_sdtm(
+    session: Session, subject_id: str, domain: str, fmt: SdtmFormat, study_id: str, actor: str
+) -> Output:
+    """SDTM ``domain`` (tu, tr, rs) of one subject, as CSV or SAS transport v5."""
+    subject, data, prov = _subject(session, subject_id)
+    content = build_sdtm(domain, data, study_id=study_id).to_bytes(fmt)
+    name = f"{domain.lower()}_{_safe(subject.subject_id)}.{fmt}"
+    out = Output(content, _MEDIA[fmt], name, prov.algorithm_version, prov.input_sha256)
+    _record(session, actor, ("subject", subject.subject_id), out, study_id=study_id)
+    return out
+
+
+def trial_sdtm(session: Session, domain: str, fmt: SdtmFormat, study_id: str, actor: str) -> Output:
+    """SDTM ``domain`` of every assessable subject (by subject id); the others are listed."""
+    people: list[SubjectData] = []
+    skipped: list[str] = []
+    hashes: dict[str, str] = {}
+    versions: set[str] = set()
+    for subject in session.execute(select(Subject).order_by(Subject.subject_id)).scalars():
+        try:
+            assessment = subject_assessment(session, subject)
+        except (InvalidRequestError, RecistError):
+            skipped.append(subject.subject_id)
+            continue
+        items = subject_measurements(session, subject)
+        people.append(subject_data(session, subject, items, assessment))
+        prov = _provenance(items, assessment)
+        hashes[subject.subject_id] = prov.input_sha256
+        versions.update(item.measurement.algorithm_version for item in items)
+    dataset = build_sdtm(domain, people, study_id=study_id)
+    out = Output(
+        dataset.to_bytes(fmt),
+        _MEDIA[fmt],
+        f"{domain.lower()}.{fmt}",
+        ", ".join(sorted(versions)) if versions else ALGORITHM_VERSION,
+        canonical_sha256(hashes),
+        skipped=tuple(skipped),
+    )
+    if skipped:
+        logger.info("SDTM %s: %d subject(s) not assessable, left out", domain, len(skipped))
+    _record(session, actor, ("trial", study_id), out, subjects=len(people), skipped=skipped)
+    return out
+
+
+def subject_fhir(session: Session, subject_id: str, actor: str) -> Output:
+    """FHIR R4 Bundle of mCODE tumour-size observations of every measured timepoint."""
+    subject = repo.get_subject(session, subject_id)
+    items = subject_measurements(session, subject)
+    bundle = build_fhir_bundle(subject.subject_id, timepoint_measurements(session, subject, items))
+    prov = _provenance(items, None)
+    content = json.dumps(bundle, indent=2).encode("utf-8")
+    name = f"{_safe(subject.subject_id)}_fhir.json"
+    out = Output(
+        content, _MEDIA["fhir"], name, prov.algorithm_version, prov.input_sha256, attachment=False
+    )
+    _record(session, actor, ("subject", subject.subject_id), out)
+    return out
+
+
+def _key_images(
+    session: Session, blobs: BlobStore, scratch_dir: Path, items: Sequence[SubjectMeasurement]
+) -> list[KeyImage]:
+    out: list[KeyImage] = []
+    for item in items:
+        m = item.measurement
+        if not m.result.get("lesions"):
+            continue
+        source = load_measurement_source(session, blobs, scratch_dir, m, pixels=True, masks=True)
+        assert source.volume.pixels is not None
+        window = LIVER_WINDOW if source.volume.info.modality == "CT" else None
+        images = key_images(
+            source.volume.pixels,
+            m.result,
+            liver_mask=source.liver,
+            tumor_mask=source.tumor,
+            window=window,
+        )
+        date = item.timepoint.date.isoformat()
+        out.extend(
+            KeyImage(f"{date} {item.timepoint.label} {lesion_id}", png)
+            for lesion_id, png in images.items()
+        )
+    return out
+
+
+def subject_report(
+    session: Session,
+    blobs: BlobStore,
+    scratch_dir: Path,
+    subject_id: str,
+    fmt: ReportFormat,
+    actor: str,
+    *,
+    study_id: str = "",
+    with_key_images: bool = True,
+    generated_at: dt.datetime | None = None,
+) -> Output:
+    """The subject report (timepoints, responses, key images, plots, provenance), HTML or PDF."""
+    subject = repo.get_subject(session, subject_id)
+    assessment = subject_assessment(session, subject)
+    items = subject_measurements(session, subject)
+    prov = _provenance(items, assessment)
+    images = _key_images(session, blobs, scratch_dir, items) if with_key_images else []
+    report = SubjectReport(
+        subject_data(session, subject, items, assessment),
+        generated_at=generated_at or dt.datetime.now(dt.UTC).replace(microsecond=0),
+        study_id=study_id,
+        key_images=tuple(images),
+        algorithm_version=prov.algorithm_version,
+        input_hashes=prov.hashes,
+    )
+    content = render_pdf(report) if fmt == "pdf" else render_html(report).encode("utf-8")
+    name = f"{_safe(subject.subject_id)}_report.{fmt}"
+    out = Output(
+        content, _MEDIA[fmt], name, prov.algorithm_version, prov.input_sha256, attachment=False
+    )
+    _record(session, actor, ("subject", subject.subject_id), out, key_images=len(images))
+    return out

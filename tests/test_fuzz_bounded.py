@@ -1,0 +1,74 @@
+"""A short, fixed-seed run of every atheris harness in ``benchmarks/fuzz_*.py``: no crash.
+
+Each harness runs in its own process (atheris instruments the interpreter) from its seeds, for a
+fixed number of inputs with a fixed libFuzzer seed, so the run is repeatable. A crash (an
+exception that is not a DicomIOError, or a warning escaping a reader), a hang (``-timeout``) or a
+memory blow-up (``-rss_limit_mb``) fails the test, and the input is left in the artifact folder
+named in the failure. Long runs are done by hand (benchmarks/README.md, "Fuzzing").
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI, REPO_ROOT
+
+#: Harness name -> inputs to run (about 5-10 s each on the 2-core development machine).
+RUNS = {"series": 150, "seg": 800, "rtstruct": 800, "labels": 200, "zip": 1200}
+SEED = 20251124
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh work folder shared by the harnesses (the seed study is written once)."""
+    if importlib.util.find_spec("atheris") is None:
+        if IN_CI:
+            pytest.fail("atheris is not installed (it is in the test extra)")
+        pytest.skip("atheris is not installed")
+    return tmp_path_factory.mktemp("fuzz")
+
+
+def test_every_reader_has_a_harness() -> None:
+    """The harnesses listed here are all of benchmarks/fuzz_*.py (none forgotten)."""
+    found = {p.stem.removeprefix("fuzz_") for p in (REPO_ROOT / "benchmarks").glob("fuzz_*.py")}
+    assert found - {"common"} == set(RUNS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_bounded_fuzz_run_finds_no_crash(work: Path, name: str) -> None:
+    """A fixed-seed run of the harness over its seeds and their mutations ends without a crash."""
+    corpus = work / name / "corpus"
+    artifacts = work / name / "artifacts"
+    artifacts.mkdir(parents=True)
+    env = {**os.environ, "LIVERBURDEN_FUZZ_WORK": str(work)}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "benchmarks" / f"fuzz_{name}.py"),
+            f"-atheris_runs={RUNS[name]}",
+            f"-seed={SEED}",
+            "-timeout=60",
+            "-rss_limit_mb=2048",
+            f"-artifact_prefix={artifacts}/",
+            "-print_final_stats=1",
+            str(corpus),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+        cwd=work,
+    )
+    tail = (proc.stdout + proc.stderr)[-4000:]
+    assert proc.returncode == 0, tail
+    assert not list(artifacts.iterdir()), tail
+    assert f"Done {RUNS[name]} " in proc.stderr, tail
+    assert any(corpus.iterdir()), "the harness wrote no seeds"
