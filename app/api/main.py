@@ -68,6 +68,9 @@ def configure_logging(level: str) -> None:
             )
             root.addHandler(handler)
             root.setLevel(level.upper())
+        # Third-party libraries that narrate at INFO (font subsetting for PDFs, matplotlib).
+        for noisy in ("fontTools", "matplotlib", "PIL"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
