@@ -16,10 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import pydicom
-from pydicom.errors import InvalidDicomError
-from pydicom.valuerep import TM
-
 from dicomio._headers import read_header
 from dicomio.errors import CorruptFileError, NotDicomError
 from dicomio.model import Phase
@@ -106,6 +102,8 @@ def lacks_preamble(head: bytes) -> bool:
 
 
 def _seconds(value: object) -> float | None:
+    from pydicom.valuerep import TM
+
     try:
         t = TM(str(value)) if value not in (None, "") else None
     except ValueError:
@@ -158,6 +156,11 @@ def read_instance_header_from(fp: IO[bytes], name: str = "file") -> InstanceHead
     CorruptFileError
         The header cannot be parsed, or one of the values read is malformed.
     """
+    # pydicom is imported here, not at module import: the measurement's hot path imports dicomio
+    # and reads headers with the fast scanner, and pays for pydicom only when it needs it.
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # odd-but-readable headers are not our concern here

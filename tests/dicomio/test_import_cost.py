@@ -1,0 +1,16 @@
+"""The measurement's hot path stays light: importing dicomio loads no heavy DICOM library."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_importing_dicomio_loads_neither_pydicom_nor_simpleitk_nor_highdicom() -> None:
+    """``import dicomio`` leaves pydicom, SimpleITK and highdicom unloaded until needed."""
+    code = (
+        "import sys, dicomio, app.pipeline\n"
+        "print(sorted(m for m in ('pydicom', 'SimpleITK', 'highdicom') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
