@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal, Self, cast
+from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -267,8 +267,8 @@ class LesionMeasurementIn(_In):
     """
 
     lesion_id: str
-    diameter_mm: float | None = Field(default=None, ge=0.0)
-    fragments_mm: list[float] | None = None
+    diameter_mm: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    fragments_mm: list[Annotated[float, Field(ge=0.0, allow_inf_nan=False)]] | None = None
     status: str | None = None
     measurement_id: str | None = None
     measurement_lesion_id: str | None = None

@@ -13,10 +13,11 @@ Only a clean result or a DicomIOError may come out.
 
 from __future__ import annotations
 
-import atheris
+from functools import partial
+
 import fuzz_common as fc
 
-with atheris.instrument_imports(include=["dicomio"]):
+with fc.instrumented("dicomio"):
     import dicomio
     import dicomio._label_io
     import dicomio._resample
@@ -56,9 +57,9 @@ def test_one_input(data: bytes) -> None:
     named = SCRATCH.file("named/labels" + suffix_for(data), data)
     for target in TARGETS:
         for path in (bare, named):
-            result = fc.expect_clean(lambda p=path, t=target: dicomio.read_labels(p, t))
+            result = fc.expect_clean(partial(dicomio.read_labels, path, target))
             fc.check_labelmap(result, target)
-        mask = fc.expect_clean(lambda t=target: dicomio.read_mask(named, t))
+        mask = fc.expect_clean(partial(dicomio.read_mask, named, target))
         if mask is not None and tuple(mask.shape) != target.geometry.shape_zyx:
             raise AssertionError(f"mask {mask.shape} is not on the grid {target.geometry}")
     fc.check_volume(fc.expect_clean(lambda: dicomio.read_series(named, pixels=True)))

@@ -12,10 +12,11 @@ otherwise). Only a LabelMap on the target's grid or a DicomIOError may come out.
 
 from __future__ import annotations
 
-import atheris
+from functools import partial
+
 import fuzz_common as fc
 
-with atheris.instrument_imports(include=["dicomio", "pydicom"]):
+with fc.instrumented("dicomio", "pydicom"):
     import pydicom  # noqa: F401  (instrumented for coverage feedback)
 
     import dicomio
@@ -38,12 +39,12 @@ def seeds() -> list[bytes]:
     return [STUDY.rtstruct.read_bytes(), *(p.read_bytes() for p in fc.shared_files(SHARED_SEEDS))]
 
 
-def _uids(target: object) -> list[bytes]:
-    info = target.info  # type: ignore[attr-defined]
+def _uids(target: dicomio.ImageVolume) -> list[bytes]:
+    info = target.info
     return [u.encode() for u in (info.series_instance_uid, info.study_instance_uid) if u]
 
 
-def targets_for(data: bytes) -> list[object]:
+def targets_for(data: bytes) -> list[dicomio.ImageVolume]:
     """Targets whose series or study UID the input names; the seed series when it names none."""
     named = [t for t in TARGETS if any(u in data for u in _uids(t))]
     return named or TARGETS[:1]
@@ -53,7 +54,7 @@ def test_one_input(data: bytes) -> None:
     """An RTSTRUCT onto each target it names: masks on the target's grid, or a DicomIOError."""
     path = SCRATCH.file("rtstruct.dcm", data)
     for target in targets_for(data):
-        result = fc.expect_clean(lambda t=target: dicomio.read_labels(path, t))
+        result = fc.expect_clean(partial(dicomio.read_labels, path, target))
         fc.check_labelmap(result, target)
 
 

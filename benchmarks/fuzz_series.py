@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import shutil
 
-import atheris
 import fuzz_common as fc
 
-with atheris.instrument_imports(include=["dicomio", "pydicom"]):
+with fc.instrumented("dicomio", "pydicom"):
     import pydicom  # noqa: F401  (instrumented for coverage feedback)
 
     import dicomio

@@ -8,10 +8,11 @@ bytes of the attributes in :data:`WANTED` and decodes them by their dictionary V
 
 Anything unusual returns ``None`` and the caller parses the file with pydicom instead: no
 ``DICM`` prefix, deflated or big-endian transfer syntaxes, explicit VR data under an implicit VR
-transfer syntax, functional groups (Enhanced multi-frame), malformed element headers. One thing
-raises: an element whose header or value runs past the end of the file (:class:`Truncated`).
-pydicom reads such files without complaint (it seeks past the end, or returns a short value),
-so a truncated file would otherwise read as a shorter, seemingly valid dataset.
+transfer syntax, functional groups (Enhanced multi-frame), malformed element headers; :func:`scan`
+never raises on bad data. :func:`scan_strict` is the same walk, except that an element whose
+header or value runs past the end of the file raises :class:`Truncated`: pydicom reads such files
+without complaint (it seeks past the end, or returns a short value), so a truncated file would
+otherwise read as a shorter, seemingly valid dataset.
 
 References
 ----------
@@ -27,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["WANTED", "FastHeader", "Truncated", "decode", "scan"]
+__all__ = ["WANTED", "FastHeader", "Truncated", "decode", "scan", "scan_strict"]
 
 #: Keyword -> (tag, VR) of every attribute the header path reads (checked against pydicom's
 #: dictionary by the tests).
@@ -194,7 +195,15 @@ def _meta(buf: Any, n: int) -> tuple[dict[int, bytes], int]:
 
 
 def scan(buf: Any) -> FastHeader | None:
-    """Scan a whole file's bytes (or memory map); ``None`` when pydicom must parse it.
+    """Scan a whole file's bytes (or memory map); ``None`` when pydicom must parse it."""
+    try:
+        return scan_strict(buf)
+    except Truncated:
+        return None
+
+
+def scan_strict(buf: Any) -> FastHeader | None:
+    """:func:`scan`, raising :class:`Truncated` when an element runs past the end of the data.
 
     Raises
     ------

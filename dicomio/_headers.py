@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dicomio._fastheader import WANTED, FastHeader, Truncated, decode, scan
+from dicomio._fastheader import WANTED, FastHeader, Truncated, decode, scan_strict
 from dicomio._multiframe import FrameGeom, frame_geometries
 from dicomio._values import as_datetime, as_float, as_int, as_str, as_uid, tm_seconds
 from dicomio.errors import CorruptFileError
@@ -321,7 +321,7 @@ def truncated_error(path: Path, exc: Truncated) -> CorruptFileError:
 
 def _fast(path: Path, mm: mmap.mmap, sha: str | None, size: int) -> Header | None:
     try:
-        fast = scan(mm)
+        fast = scan_strict(mm)
     except Truncated as exc:
         raise truncated_error(path, exc) from exc
     if fast is None:

@@ -68,10 +68,16 @@ LIBRARY_ERRORS: tuple[type[Exception], ...] = (
 
 
 def _library_errors() -> tuple[type[Exception], ...]:
-    """:data:`LIBRARY_ERRORS` plus pydicom's own exception classes (imported when needed)."""
+    """:data:`LIBRARY_ERRORS` plus pydicom's and sqlite3's exception classes.
+
+    highdicom indexes a SEG's frames in an in-memory SQLite database, which refuses values of
+    the wrong type (a multi-valued UID). pydicom is imported only when needed.
+    """
+    import sqlite3
+
     from pydicom.errors import BytesLengthException, InvalidDicomError
 
-    return (*LIBRARY_ERRORS, BytesLengthException, InvalidDicomError)
+    return (*LIBRARY_ERRORS, BytesLengthException, InvalidDicomError, sqlite3.Error)
 
 
 @contextmanager
@@ -101,7 +107,7 @@ def malformed_as_corrupt(what: str, file_name: str) -> Iterator[None]:
 
 def _refuse_truncated(path: Path) -> None:
     """Raise CorruptFileError when a little-endian Part 10 file ends inside an element."""
-    from dicomio._fastheader import Truncated, scan
+    from dicomio._fastheader import Truncated, scan_strict
     from dicomio._headers import truncated_error
 
     try:
@@ -109,7 +115,7 @@ def _refuse_truncated(path: Path) -> None:
             if os.fstat(fh.fileno()).st_size < 132:
                 return
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                scan(mm)
+                scan_strict(mm)
     except Truncated as exc:
         raise truncated_error(path, exc) from exc
     except OSError:

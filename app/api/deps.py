@@ -19,6 +19,7 @@ from app.security import Permission, Principal, authenticate, check_permission
 from app.settings import Settings
 
 __all__ = [
+    "SQL_INT_MAX",
     "BlobsDep",
     "JobsDep",
     "SessionDep",
@@ -57,6 +58,9 @@ def get_jobs(request: Request) -> JobEngine:
     jobs: JobEngine = request.app.state.jobs
     return jobs
 
+
+#: Upper bound of integer query parameters that reach SQL (BIGINT; larger ones overflow the driver).
+SQL_INT_MAX = 2**63 - 1
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]

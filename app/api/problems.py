@@ -1,10 +1,14 @@
 """Exception handlers: every error leaves as RFC 9457 problem+json (app.errors has the table).
 
-Unknown exceptions answer 500 with a reference id; the traceback goes to the log only.
+Unknown exceptions answer 500 with a reference id; the traceback goes to the log only. An
+:class:`OSError` meaning "no room" (disk full, quota, file size limit) raised outside the blob store
+-- spooling an upload to a temporary file -- answers 507 like the blob store's own
+:class:`~app.errors.InsufficientStorageError`, without the error's file name.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import uuid
 from typing import Any
@@ -14,7 +18,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import INTERNAL, PROBLEMS, Problem, problem_body, problem_for
+from app.errors import (
+    INTERNAL,
+    PROBLEMS,
+    InsufficientStorageError,
+    Problem,
+    problem_body,
+    problem_for,
+)
 
 __all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_response"]
 
@@ -52,7 +63,17 @@ def _mapped(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(problem, str(exc))
 
 
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
 def _internal(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, OSError) and exc.errno in _NO_ROOM:
+        logger.warning("%s %s -> 507: %s", request.method, request.url.path, exc.strerror)
+        return problem_response(
+            PROBLEMS[InsufficientStorageError],
+            "the server has no room to store this request; nothing more was stored, "
+            "send it again later",
+        )
     ref = uuid.uuid4().hex[:12]
     logger.error(
         "unhandled error on %s %s (reference %s)",

@@ -54,6 +54,13 @@ def _os_error_line(exc: OSError) -> str:
     )
 
 
+def _replay(held: list[bytes]) -> None:
+    """Write the library diagnostics held during the measurement to stderr."""
+    for chunk in held:
+        sys.stderr.write(chunk.decode("utf-8", "replace"))
+    held.clear()
+
+
 def _drop(held: list[bytes]) -> None:
     """Log (at debug) and forget library diagnostics held during a failed measurement."""
     for chunk in held:
@@ -163,8 +170,10 @@ def measure(
     except OSError as exc:
         _drop(held)
         fail(_os_error_line(exc))
-    for chunk in held:  # success: library diagnostics are shown after all
-        sys.stderr.write(chunk.decode("utf-8", "replace"))
+    except BaseException:
+        _replay(held)  # not bad input but a fault: show everything, traceback included
+        raise
+    _replay(held)  # success: library diagnostics are shown after all
     if as_json:
         json.dump(result, sys.stdout, indent=2)
         sys.stdout.write("\n")

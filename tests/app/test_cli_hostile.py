@@ -124,7 +124,7 @@ def _labels_huge_grid(s: h.SeedStudy, tmp: Path) -> Args:
 def _new_uids(ds: Dataset) -> None:
     ds.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=[str(ds.SOPInstanceUID)])
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.10.1043.99"
+    ds.SeriesInstanceUID = pydicom.uid.UID("1.2.826.0.1.3680043.10.1043.99")
 
 
 def _seg_of_other_series(s: h.SeedStudy, tmp: Path) -> Args:

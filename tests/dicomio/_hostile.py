@@ -19,15 +19,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pydicom
-import SimpleITK as sitk
+import SimpleITK
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from benchmarks.fuzz_common import SeedStudy, write_seed_study
 
+sitk: Any = SimpleITK  # untyped library
+
 __all__ = [
-    "SeedStudy",
     "Mutation",
+    "SeedStudy",
     "dicom_with",
     "label_image",
     "patch_element_length",
@@ -206,6 +208,32 @@ def corrupt_deflate(out: Path, study: SeedStudy) -> Path:
 def copy_study_slices(study: SeedStudy, out: Path) -> Path:
     """A plain copy of the CT slices (to put a bad file beside)."""
     shutil.copytree(study.ct_dir, out)
+    return out
+
+
+def rle_overflowing(out_dir: Path) -> Path:
+    """An RLE Lossless slice whose first segment decodes to 5120 bytes where 576 fit.
+
+    The fuzzers found it: the Rust RLE decoder (pylibjpeg-rle) panics on it, with a
+    ``PanicException`` that is a BaseException, not an Exception.
+    """
+    from pydicom.encaps import encapsulate, generate_frames
+    from pydicom.uid import RLELossless
+
+    from benchmarks.fuzz_common import seed_spec
+    from dicomio.phantom import make_phantom, write_dicom_series
+
+    files = write_dicom_series(
+        make_phantom(seed_spec()), out_dir / "rle", transfer_syntax=RLELossless
+    )
+    ds = pydicom.dcmread(files[1])
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    offsets = struct.unpack("<16L", frame[:64])
+    overflowing = bytes([0x81, 0x55]) * 40  # 40 runs of 128 bytes
+    header = struct.pack("<16L", 2, 64, 64 + len(overflowing), *([0] * 13))
+    ds.PixelData = encapsulate([header + overflowing + frame[offsets[2] :]])
+    out = out_dir / "IM.dcm"
+    ds.save_as(out)
     return out
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.uid import ImplicitVRLittleEndian
+from pydicom.uid import UID, ImplicitVRLittleEndian
 
 import dicomio
 from dicomio import (
@@ -109,9 +109,7 @@ def test_truncated_slice_among_valid_ones(study: h.SeedStudy, tmp_path: Path) ->
     ],
     ids=["1", "131", "132", "5000", "dicm-only", "dicm-16", "dicm-5000"],
 )
-def test_random_bytes_as_series(
-    tmp_path: Path, size: int, dicm: bool, expected: ErrorType
-) -> None:
+def test_random_bytes_as_series(tmp_path: Path, size: int, dicm: bool, expected: ErrorType) -> None:
     """Random bytes are not DICOM; after a DICM prefix they are a corrupt DICOM file."""
     path = tmp_path / "x.dcm"
     path.write_bytes(h.random_bytes(size, seed=size, dicm=dicm))
@@ -166,65 +164,48 @@ def _delete(keyword: str) -> h.Mutation:
 
 def _transfer_syntax(uid: str) -> h.Mutation:
     def mutate(ds: Dataset) -> None:
-        ds.file_meta.TransferSyntaxUID = uid
+        ds.file_meta.TransferSyntaxUID = UID(uid)
 
     return mutate
 
 
-# (id, mutation, error for every slice, error for one slice of four, needs pixels)
-SERIES_CASES: list[tuple[str, h.Mutation, ErrorType, ErrorType, bool]] = [
-    ("rows-as-text", h.raw("Rows", "LO", "abc"), CorruptFileError, CorruptFileError, False),
-    ("columns-zero", h.raw("Columns", "US", 0), CorruptFileError, CorruptFileError, False),
-    ("pixel-spacing-text", h.raw("PixelSpacing", "LO", "x\\y"), GeometryError, GeometryError, False),
-    ("pixel-spacing-negative", h.raw("PixelSpacing", "DS", ["-0.7", "0.7"]), GeometryError,
-     GeometryError, False),
-    ("pixel-spacing-zero", h.raw("PixelSpacing", "DS", ["0", "0"]), GeometryError, GeometryError,
-     False),
-    ("pixel-spacing-1e30", h.raw("PixelSpacing", "DS", ["1e30", "1e30"]), GeometryError,
-     GeometryError, False),
-    ("orientation-zeros", h.raw("ImageOrientationPatient", "DS", ["0"] * 6), GeometryError,
-     GeometryError, False),
-    ("orientation-not-orthogonal", h.raw("ImageOrientationPatient", "DS",
-     ["1", "0", "0", "1", "0", "0"]), GeometryError, GeometryError, False),
-    ("orientation-not-unit", h.raw("ImageOrientationPatient", "DS",
-     ["2", "0", "0", "0", "2", "0"]), GeometryError, GeometryError, False),
-    ("position-nan", h.raw("ImagePositionPatient", "LO", "NaN\\0\\0"), GeometryError,
-     GeometryError, False),
-    ("position-inf", h.raw("ImagePositionPatient", "LO", "inf\\0\\0"), GeometryError,
-     GeometryError, False),
-    ("position-1e308", h.raw("ImagePositionPatient", "DS", ["1e308"] * 3), GeometryError,
-     GeometryError, False),
-    ("position-missing", _delete("ImagePositionPatient"), GeometryError, GeometryError, False),
-    ("bits-allocated-1", h.raw("BitsAllocated", "US", 1), CorruptFileError, CorruptFileError,
-     False),
-    ("bits-allocated-12", h.raw("BitsAllocated", "US", 12), UnsupportedError, UnsupportedError,
-     False),
-    ("bits-allocated-64", h.raw("BitsAllocated", "US", 64), CorruptFileError, CorruptFileError,
-     False),
-    ("rgb-ct", _rgb, UnsupportedError, UnsupportedError, False),
-    ("photometric-rgb-one-sample", h.raw("PhotometricInterpretation", "CS", "RGB"),
-     UnsupportedError, UnsupportedError, False),
-    ("pixel-data-half", _pixel_data(0.5), CorruptFileError, CorruptFileError, False),
-    ("pixel-data-double", _pixel_data(2.0), CorruptFileError, CorruptFileError, False),
-    ("pixel-data-missing", _delete("PixelData"), CorruptFileError, CorruptFileError, False),
-    ("frames-1e9", h.raw("NumberOfFrames", "IS", "1000000000"), CorruptFileError,
-     CorruptFileError, False),
-    ("frames-text", h.raw("NumberOfFrames", "LO", "abc"), CorruptFileError, CorruptFileError,
-     False),
-    ("frames-zero", h.raw("NumberOfFrames", "IS", "0"), CorruptFileError, CorruptFileError, False),
-    ("rescale-intercept-1e30", h.raw("RescaleIntercept", "DS", "1e30"), CorruptFileError,
-     CorruptFileError, True),
-    ("rescale-slope-1e30", h.raw("RescaleSlope", "DS", "1e30"), CorruptFileError,
-     CorruptFileError, True),
-    ("transfer-syntax-unknown", _transfer_syntax("1.2.3.4.5"), UnsupportedError,
-     UnsupportedError, False),
+SPACING, ORIENTATION, POSITION = "PixelSpacing", "ImageOrientationPatient", "ImagePositionPatient"
+C, G, U = CorruptFileError, GeometryError, UnsupportedError
+
+# (id, mutation, error, whether the error needs the pixels decoded)
+SERIES_CASES: list[tuple[str, h.Mutation, ErrorType, bool]] = [
+    ("rows-as-text", h.raw("Rows", "LO", "abc"), C, False),
+    ("columns-zero", h.raw("Columns", "US", 0), C, False),
+    ("pixel-spacing-text", h.raw(SPACING, "LO", "x\\y"), G, False),
+    ("pixel-spacing-negative", h.raw(SPACING, "DS", ["-0.7", "0.7"]), G, False),
+    ("pixel-spacing-zero", h.raw(SPACING, "DS", ["0", "0"]), G, False),
+    ("pixel-spacing-1e30", h.raw(SPACING, "DS", ["1e30", "1e30"]), G, False),
+    ("orientation-zeros", h.raw(ORIENTATION, "DS", ["0"] * 6), G, False),
+    ("orientation-not-orthogonal", h.raw(ORIENTATION, "DS", [1, 0, 0, 1, 0, 0]), G, False),
+    ("orientation-not-unit", h.raw(ORIENTATION, "DS", [2, 0, 0, 0, 2, 0]), G, False),
+    ("position-nan", h.raw(POSITION, "LO", "NaN\\0\\0"), G, False),
+    ("position-inf", h.raw(POSITION, "LO", "inf\\0\\0"), G, False),
+    ("position-1e308", h.raw(POSITION, "DS", ["1e308"] * 3), G, False),
+    ("position-missing", _delete(POSITION), G, False),
+    ("bits-allocated-1", h.raw("BitsAllocated", "US", 1), C, False),
+    ("bits-allocated-12", h.raw("BitsAllocated", "US", 12), U, False),
+    ("bits-allocated-64", h.raw("BitsAllocated", "US", 64), C, False),
+    ("rgb-ct", _rgb, U, False),
+    ("photometric-rgb-one-sample", h.raw("PhotometricInterpretation", "CS", "RGB"), U, False),
+    ("pixel-data-half", _pixel_data(0.5), C, False),
+    ("pixel-data-double", _pixel_data(2.0), C, False),
+    ("pixel-data-missing", _delete("PixelData"), C, False),
+    ("frames-1e9", h.raw("NumberOfFrames", "IS", "1000000000"), C, False),
+    ("frames-text", h.raw("NumberOfFrames", "LO", "abc"), C, False),
+    ("frames-zero", h.raw("NumberOfFrames", "IS", "0"), C, False),
+    ("rescale-intercept-1e30", h.raw("RescaleIntercept", "DS", "1e30"), C, True),
+    ("rescale-slope-1e30", h.raw("RescaleSlope", "DS", "1e30"), C, True),
+    ("transfer-syntax-unknown", _transfer_syntax("1.2.3.4.5"), U, False),
 ]
 
 
 @pytest.mark.parametrize(
-    ("mutate", "expected"),
-    [(c[1], c[2]) for c in SERIES_CASES],
-    ids=[c[0] for c in SERIES_CASES],
+    ("mutate", "expected"), [c[1:3] for c in SERIES_CASES], ids=[c[0] for c in SERIES_CASES]
 )
 def test_every_slice_corrupted(
     study: h.SeedStudy, tmp_path: Path, mutate: h.Mutation, expected: ErrorType
@@ -237,7 +218,7 @@ def test_every_slice_corrupted(
 
 @pytest.mark.parametrize(
     ("mutate", "expected", "pixels"),
-    [(c[1], c[3], c[4]) for c in SERIES_CASES],
+    [c[1:] for c in SERIES_CASES],
     ids=[c[0] for c in SERIES_CASES],
 )
 def test_one_slice_corrupted(
@@ -247,6 +228,15 @@ def test_one_slice_corrupted(
     folder = h.rewrite_series(study, tmp_path / "s", mutate, which=[1])
     with pytest.raises(expected):
         dicomio.read_series(folder, pixels=pixels)
+
+
+def test_rle_segment_overflow_panicking_the_decoder(tmp_path: Path) -> None:
+    """RLE data that makes the Rust decoder panic is corrupt pixel data (fuzz)."""
+    path = h.rle_overflowing(tmp_path)
+    assert dicomio.read_series(path, pixels=False).geometry.shape_zyx == (1, 24, 24)
+    with pytest.raises(CorruptFileError, match="cannot be decoded") as info:
+        dicomio.read_series(path, pixels=True)
+    assert type(info.value.__cause__).__name__ == "PanicException"
 
 
 def test_absurd_rescale_is_harmless_without_pixels(study: h.SeedStudy, tmp_path: Path) -> None:
@@ -283,6 +273,7 @@ def test_huge_declared_element_length(
     study: h.SeedStudy, tmp_path: Path, tag: int, vr: bytes, length: int
 ) -> None:
     """An element that declares more bytes than the file holds makes the file corrupt."""
+
     def add(ds: Dataset) -> None:
         if tag not in ds:
             ds.add_new(tag, vr.decode(), "x")
@@ -367,6 +358,15 @@ def _zip_encrypted(study: h.SeedStudy, tmp: Path) -> Path:
     return z
 
 
+def _zip_name_not_utf8(study: h.SeedStudy, tmp: Path) -> Path:
+    """A member name flagged UTF-8 that is not (zipfile's UnicodeDecodeError: fuzz)."""
+    z = h.zip_of(tmp / "utf.zip", {"IM\u00d5.dcm": study.ct_files[0].read_bytes()})
+    data = z.read_bytes()
+    assert data.count("\u00d5".encode()) == 2  # local header and central directory
+    z.write_bytes(data.replace("\u00d5".encode(), b"\xd5\x41"))
+    return z
+
+
 def _zip_only_unnamed(study: h.SeedStudy, tmp: Path) -> Path:
     return h.zip_of(tmp / "unnamed.zip", {"": study.ct_files[0].read_bytes()})
 
@@ -383,6 +383,7 @@ ZIP_CASES: list[tuple[str, ZipCase, ErrorType, str]] = [
     ("damaged-deflate-fuzz", _zip_damaged, ArchiveError, "cannot be read"),
     ("truncated", _zip_truncated, ArchiveError, "cannot be read"),
     ("encrypted", _zip_encrypted, ArchiveError, "encrypted"),
+    ("name-not-utf8-fuzz", _zip_name_not_utf8, ArchiveError, "cannot be read"),
     ("only-an-unnamed-member-fuzz", _zip_only_unnamed, InputNotFoundError, "no files"),
 ]
 
@@ -567,12 +568,14 @@ def test_truncated_seg(study: h.SeedStudy, target: ImageVolume, tmp_path: Path) 
 def _new_uids(ds: Dataset) -> None:
     ds.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=[str(ds.SOPInstanceUID)])
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.10.1043.99"
+    ds.SeriesInstanceUID = UID("1.2.826.0.1.3680043.10.1043.99")
 
 
 def test_seg_of_another_series(study: h.SeedStudy, tmp_path: Path) -> None:
     """A SEG drawn on other images (same grid, other UIDs) does not fit the series."""
-    other = dicomio.read_series(h.rewrite_series(study, tmp_path / "other", _new_uids), pixels=False)
+    other = dicomio.read_series(
+        h.rewrite_series(study, tmp_path / "other", _new_uids), pixels=False
+    )
     with pytest.raises(LabelError, match="not in the series"):
         dicomio.read_labels(study.seg, other)
 
@@ -594,19 +597,43 @@ def _unknown_vr(source: str) -> Callable[[h.SeedStudy, Path], Path]:
     return build
 
 
-def _odd_bits_allocated(ds: Dataset) -> None:
-    """BitsAllocated (US) with 3 bytes (the fuzzers' BytesLengthException)."""
-    ds[0x00280100] = pydicom.DataElement(0x00280100, "OB", b"\x01\x00\x00")
+def _odd_bits_allocated(study: h.SeedStudy, tmp: Path) -> Path:
+    """BitsAllocated (US) of 3 bytes in Implicit VR (the fuzzers' BytesLengthException)."""
+
+    def implicit(ds: Dataset) -> None:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+
+    src = h.dicom_with(study.seg, tmp / "implicit.dcm", implicit)
+    element = b"\x28\x00\x00\x01" + (2).to_bytes(4, "little") + b"\x01\x00"
+    odd = b"\x28\x00\x00\x01" + (3).to_bytes(4, "little") + b"\x01\x00\x00"
+    data = src.read_bytes()
+    assert data.count(element) == 1
+    (tmp / "seg.dcm").write_bytes(data.replace(element, odd))
+    return tmp / "seg.dcm"
+
+
+def _two_valued_spatial_locations(ds: Dataset) -> None:
+    """SpatialLocationsPreserved with two values (highdicom's SQLite frame index refused it)."""
+    source = ds.PerFrameFunctionalGroupsSequence[0].DerivationImageSequence[0]
+    source.SourceImageSequence[0].SpatialLocationsPreserved = ["YES", "NO"]
 
 
 SEG_CASES: list[tuple[str, Callable[[h.SeedStudy, Path], Path], ErrorType]] = [
-    ("segmentation-type-unknown", _seg_case(h.raw("SegmentationType", "CS", "BANANA")),
-     UnsupportedError),
+    (
+        "segmentation-type-unknown",
+        _seg_case(h.raw("SegmentationType", "CS", "BANANA")),
+        UnsupportedError,
+    ),
     ("rows-as-text", _seg_case(h.raw("Rows", "LO", "abc")), CorruptFileError),
     ("segment-sequence-missing", _seg_case(_delete("SegmentSequence")), CorruptFileError),
     ("pixel-data-missing", _seg_case(_delete("PixelData")), CorruptFileError),
     ("unknown-vr-in-sequence-fuzz", _unknown_vr("seg"), CorruptFileError),
-    ("bits-allocated-odd-length-fuzz", _seg_case(_odd_bits_allocated), CorruptFileError),
+    ("bits-allocated-odd-length-fuzz", _odd_bits_allocated, CorruptFileError),
+    (
+        "spatial-locations-two-values-fuzz",
+        _seg_case(_two_valued_spatial_locations),
+        CorruptFileError,
+    ),
     ("ct-slice-given-as-seg", lambda s, t: s.ct_files[0], UnsupportedError),
 ]
 
@@ -637,7 +664,8 @@ def test_truncated_rtstruct(study: h.SeedStudy, target: ImageVolume, tmp_path: P
 
 
 def _first_tumour_contour(ds: Dataset) -> Dataset:
-    return ds.ROIContourSequence[1].ContourSequence[0]
+    contour: Dataset = ds.ROIContourSequence[1].ContourSequence[0]
+    return contour
 
 
 def _contour_data(values: list[str] | str, vr: str = "DS") -> h.Mutation:
@@ -678,6 +706,10 @@ def _not_planar(ds: Dataset) -> None:
     c.ContourData = [f"{v:.3f}" for v in values]
 
 
+def _roi_number_as_text(ds: Dataset) -> None:
+    ds.StructureSetROISequence[0][0x30060022] = pydicom.DataElement(0x30060022, "LO", "abc")
+
+
 def _rt_case(mutate: h.Mutation) -> Callable[[h.SeedStudy, Path], Path]:
     def build(study: h.SeedStudy, tmp: Path) -> Path:
         return h.dicom_with(study.rtstruct, tmp / "rt.dcm", mutate)
@@ -690,14 +722,15 @@ RT_CASES: list[tuple[str, Callable[[h.SeedStudy, Path], Path], ErrorType]] = [
     ("coordinate-nan", _rt_case(_contour_data("nan\\0\\0", "LO")), CorruptFileError),
     ("contour-data-not-numeric", _rt_case(_contour_data("a\\b\\c", "LO")), CorruptFileError),
     ("contour-data-not-triplets", _rt_case(_contour_data(["1", "2"])), CorruptFileError),
-    ("roi-number-as-text-fuzz", _rt_case(lambda ds: ds.StructureSetROISequence[0].__setitem__(
-        0x30060022, pydicom.DataElement(0x30060022, "LO", "abc"))), CorruptFileError),
+    ("roi-number-as-text-fuzz", _rt_case(_roi_number_as_text), CorruptFileError),
     ("unknown-vr-in-sequence-fuzz", _unknown_vr("rtstruct"), CorruptFileError),
     ("roi-sequences-missing", _rt_case(_delete("ROIContourSequence")), CorruptFileError),
-    ("references-another-series", _rt_case(_referencing("1.2.826.0.1.3680043.10.1043.77")),
-     LabelError),
-    ("other-frame-of-reference-by-position", _rt_case(_other_frame_without_references),
-     LabelError),
+    (
+        "references-another-series",
+        _rt_case(_referencing("1.2.826.0.1.3680043.10.1043.77")),
+        LabelError,
+    ),
+    ("other-frame-of-reference-by-position", _rt_case(_other_frame_without_references), LabelError),
     ("contour-not-on-one-slice", _rt_case(_not_planar), LabelError),
 ]
 
@@ -711,6 +744,16 @@ def test_bad_rtstruct(
     """Malformed RTSTRUCTs, or ones drawn elsewhere, are refused with the error named."""
     with pytest.raises(expected):
         dicomio.read_labels(build(study, tmp_path), target)
+
+
+def test_invalid_uid_value_warns_nothing(
+    study: h.SeedStudy, target: ImageVolume, tmp_path: Path
+) -> None:
+    """A UID with invalid characters refers to no slice; pydicom's warning stays inside (fuzz)."""
+    uid = target.info.sop_instance_uids[1].encode()
+    bad = h.replace_bytes(study.rtstruct, tmp_path / "rt.dcm", uid, uid[:-3] + b"A\x01C")
+    with pytest.raises(LabelError, match="not in the series"):
+        dicomio.read_labels(bad, target)
 
 
 def _points(n: int) -> h.Mutation:
@@ -741,7 +784,8 @@ def test_degenerate_closed_contours_follow_fillpoly(
     whole = dicomio.read_labels(study.rtstruct, target).mask([2])
     first = _first_tumour_contour(pydicom.dcmread(study.rtstruct))
     k = next(
-        k for k, uid in enumerate(target.info.sop_instance_uids)
+        k
+        for k, uid in enumerate(target.info.sop_instance_uids)
         if uid == first.ContourImageSequence[0].ReferencedSOPInstanceUID
     )
     lm = dicomio.read_labels(h.dicom_with(study.rtstruct, tmp_path / "rt.dcm", mutate), target)
@@ -802,12 +846,8 @@ def test_broken_shared_segmentations(shared_data: Path) -> None:
     with pytest.raises(UnsupportedError):
         dicomio.read_labels(shared_data / "highdicom-testfiles/sr_document.dcm", series)
     with pytest.raises(NotDicomError):
-        dicomio.read_labels(
-            shared_data / "dcmqi-liver-seg/json-examples/seg-example.json", series
-        )
-    one_slice = dicomio.read_series(
-        shared_data / "pydicom-testfiles/ct/CT_small.dcm", pixels=False
-    )
+        dicomio.read_labels(shared_data / "dcmqi-liver-seg/json-examples/seg-example.json", series)
+    one_slice = dicomio.read_series(shared_data / "pydicom-testfiles/ct/CT_small.dcm", pixels=False)
     with pytest.raises(LabelError):
         dicomio.read_labels(shared_data / "pydicom-testfiles/rt/rtstruct.dcm", one_slice)
 
@@ -817,8 +857,11 @@ def test_zip_member_types_are_checked_before_writing(study: h.SeedStudy, tmp_pat
     import tempfile
 
     before = set(Path(tempfile.gettempdir()).glob("liverburden-zip-*"))
-    z = h.zip_of(tmp_path / "z.zip", {**_slices(study), "x/../../../e.dcm": b"x"},
-                 compression=zipfile.ZIP_STORED)
+    z = h.zip_of(
+        tmp_path / "z.zip",
+        {**_slices(study), "x/../../../e.dcm": b"x"},
+        compression=zipfile.ZIP_STORED,
+    )
     with pytest.raises(ArchiveError):
         dicomio.read_series(z)
     assert set(Path(tempfile.gettempdir()).glob("liverburden-zip-*")) == before

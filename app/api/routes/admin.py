@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app import audit
-from app.api.deps import SessionDep, require
+from app.api.deps import SQL_INT_MAX, SessionDep, require
 from app.api.responses import problems
 from app.schemas import AuditEventPublic, AuditVerifyPublic, KeyCreate, KeyCreated, KeyPublic
 from app.security import Permission, Principal, create_key, list_keys, revoke_key
@@ -62,7 +62,7 @@ def delete_key(key_id: str, principal: Keys, session: SessionDep) -> KeyPublic:
 def get_events(
     _: Auditor,
     session: SessionDep,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[AuditEventPublic]:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app import audit
-from app.api.deps import SessionDep, require
+from app.api.deps import SQL_INT_MAX, SessionDep, require
 from app.api.responses import problems
 from app.db import repo
 from app.db.models import Subject, Timepoint
@@ -58,7 +58,7 @@ def list_subjects(
     _: Reader,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
 ) -> list[SubjectPublic]:
     """Subjects by trial subject id."""
     rows = session.execute(
