@@ -20,6 +20,7 @@ import hashlib
 import io
 import logging
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import IO, Literal
 
@@ -31,14 +32,16 @@ from app import audit
 from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
 from app.errors import InstanceConflictError, InvalidRequestError
-from dicomio.errors import CorruptFileError
-from dicomio.instance import read_instance_header_from
+from dicomio.errors import CorruptFileError, NotDicomError
+from dicomio.instance import read_instance_header, read_instance_header_from
 
 __all__ = ["DicomHeader", "InstanceResult", "ingest_instance", "read_header"]
 
 logger = logging.getLogger(__name__)
 
 _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+#: An Integer String holds -2**31 .. 2**31 - 1 (DICOM PS3.5 table 6.2-1), as the column does.
+_IS_RANGE = range(-(2**31), 2**31)
 _CHUNK = 1 << 20
 
 
@@ -73,6 +76,15 @@ def _uid(value: str, keyword: str, name: str) -> str:
     return value
 
 
+def _instance_number(value: int | None, name: str) -> int | None:
+    """The Instance Number, or None when it is outside the range of an IS (kept out of the index;
+    the instance itself is stored as sent)."""
+    if value is None or value in _IS_RANGE:
+        return value
+    logger.warning("%s: Instance Number outside the range of an IS; not indexed", name)
+    return None
+
+
 def read_header(fp: IO[bytes], name: str = "file") -> DicomHeader:
     """Parse a Part 10 file's header (no pixel data); ``name`` is used in error messages only.
 
@@ -92,7 +104,7 @@ def read_header(fp: IO[bytes], name: str = "file") -> DicomHeader:
         series_instance_uid=_uid(header.series_instance_uid, "SeriesInstanceUID", name),
         study_instance_uid=_uid(header.study_instance_uid, "StudyInstanceUID", name),
         modality=header.modality,
-        instance_number=header.instance_number,
+        instance_number=_instance_number(header.instance_number, name),
         phase=str(header.phase),
     )
 
@@ -160,6 +172,22 @@ def _series(session: Session, header: DicomHeader, study: Study) -> Series:
         return session.execute(stmt).scalar_one()
 
 
+def _refuse_incomplete(blobstore: BlobStore, sha: str, created: bool, name: str) -> None:
+    """Refuse a stored file that ends inside a data element (truncated, or a length that runs
+    past the end): the stream header read stops before Pixel Data, dicomio's file reader checks
+    every element and the pixel data's length. A blob this call created is removed again."""
+    path = blobstore.path(sha)
+    try:
+        read_instance_header(path, require_complete=True)
+    except NotDicomError:  # the stream reader accepted it as DICOM: its verdict stands
+        return
+    except CorruptFileError as exc:
+        if created:
+            with suppress(FileNotFoundError):
+                path.unlink()
+        raise CorruptFileError(str(exc).replace(path.name, name)) from exc
+
+
 def ingest_instance(
     session: Session, blobstore: BlobStore, data: bytes | IO[bytes], who: str, name: str = "file"
 ) -> InstanceResult:
@@ -182,6 +210,8 @@ def ingest_instance(
     ------
     dicomio.errors.NotDicomError
         Not a DICOM Part 10 file (or a DICOMDIR).
+    dicomio.errors.CorruptFileError
+        The file ends inside a data element (truncated) or its header cannot be parsed.
     app.errors.InstanceConflictError
         The SOP Instance UID is stored with different bytes.
     """
@@ -198,6 +228,7 @@ def ingest_instance(
     ref = blobstore.put_stream(fp)
     if ref.sha256 != sha:
         raise CorruptFileError(f"{name} changed while it was being stored; send it again")
+    _refuse_incomplete(blobstore, sha, ref.created, name)
     try:
         study = _study(session, header.study_instance_uid)
         series = _series(session, header, study)

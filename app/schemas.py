@@ -39,8 +39,26 @@ _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _UID = r"^[0-9]+(\.[0-9]+)*$"
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        """No NUL character in any text: PostgreSQL cannot store one (SQLite would, silently)."""
+        if _has_nul(data):
+            raise ValueError("text must not contain NUL characters")
+        return data
 
 
 class SubjectCreate(_In):

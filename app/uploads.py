@@ -11,10 +11,12 @@ file sent directly is refused (415).
 
 from __future__ import annotations
 
+import lzma
 import posixpath
 import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import PurePosixPath
 from typing import IO
@@ -34,6 +36,18 @@ _SPOOL_BYTES = 8 << 20
 _CHUNK = 1 << 20
 _RATIO_MIN_BYTES = 1 << 20  # small members may compress extremely well and are harmless
 _IGNORED = ("__MACOSX/", ".DS_Store", "Thumbs.db")
+#: What :mod:`zipfile` raises on damaged archives besides BadZipFile: bad offsets (ValueError,
+#: also undecodable names), unsupported methods or strong encryption (NotImplementedError), and
+#: the decompressors' own errors.
+_ZIP_DAMAGE = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    zlib.error,
+    lzma.LZMAError,
+)
 
 
 def _is_zip(fp: IO[bytes]) -> bool:
@@ -71,7 +85,13 @@ def _copy_member(
                         f"zip member {base} is larger than its header says (zip bomb?)"
                     )
                 out.write(chunk)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except ArchiveError:
+        raise
+    except OSError as exc:
+        if exc.errno is not None:  # our own file failed (e.g. the disk is full): no archive fault
+            raise
+        raise ArchiveError(f"zip member {base} is corrupt or unreadable") from exc
+    except _ZIP_DAMAGE as exc:
         raise ArchiveError(f"zip member {base} is corrupt or unreadable") from exc
     return total
 
@@ -80,7 +100,7 @@ def iter_zip_members(fp: IO[bytes], settings: Settings) -> Iterator[tuple[str, I
     """Yield ``(file name, spooled file)`` per regular member after the safety checks."""
     try:
         zf = zipfile.ZipFile(fp)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except _ZIP_DAMAGE as exc:
         raise ArchiveError("unreadable zip archive; expected a valid .zip file") from exc
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]

@@ -26,6 +26,7 @@ References
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -72,23 +73,26 @@ def _header_end(head: bytes) -> int | None:
     """Byte offset where a single-file NIfTI's voxel data ends, or ``None`` (not NIfTI / odd).
 
     As niftilib reads it: the byte order is the one in which ``dim[0]`` is 1..7, the voxel size
-    comes from ``datatype`` (not ``bitpix``), a dimension below 1 counts as 1. The magic is not
-    required (ITK reads a magic-less 348-byte header as Analyze 7.5, voxels in the same file);
-    only the ``ni1`` / ``ni2`` magic of a header/image pair is left alone.
+    comes from ``datatype`` (not ``bitpix``), a dimension below 1 counts as 1, and a header is
+    NIfTI by its ``sizeof_hdr`` or by its magic (ITK reads a bad ``sizeof_hdr`` after ``n+1``).
+    The magic is not required (ITK reads a magic-less 348-byte header as Analyze 7.5, voxels
+    in the same file); only the ``ni1`` / ``ni2`` magic of a header/image pair is left alone.
     """
     if len(head) < 4:
         return None
     sizes = {struct.unpack("<i", head[:4])[0], struct.unpack(">i", head[:4])[0]}
-    if 348 in sizes and len(head) >= 348 and head[344:347] != b"ni1":
+    n1 = 348 in sizes or head[344:347] == b"n+1"  # ITK reads either (a bad sizeof_hdr too)
+    n2 = 540 in sizes or head[4:7] == b"n+2"
+    if n1 and len(head) >= 348 and head[344:347] != b"ni1":
         order = _byte_order(head, "h", 40)
         if order is None:
             return None
         dims = struct.unpack(order + "8h", head[40:56])
         (datatype,) = struct.unpack(order + "h", head[70:72])
         (offset_f,) = struct.unpack(order + "f", head[108:112])
-        offset = int(offset_f) if offset_f == offset_f and 0 < offset_f < 2**62 else 0
+        offset = int(offset_f) if math.isfinite(offset_f) and offset_f > 0 else 0
         min_offset = 352
-    elif 540 in sizes and len(head) >= 540 and head[4:7] != b"ni2":
+    elif n2 and len(head) >= 540 and head[4:7] != b"ni2":
         order = _byte_order(head, "q", 16)
         if order is None:
             return None

@@ -48,21 +48,32 @@ class InstanceHeader:
     phase: Phase
 
 
-def read_instance_header(path: Path) -> InstanceHeader:
+def read_instance_header(path: Path, *, require_complete: bool = False) -> InstanceHeader:
     """Read one file's identifying header (fast path; pydicom only for unusual encodings).
+
+    Parameters
+    ----------
+    path
+        The file.
+    require_complete
+        Also refuse a file whose Pixel Data is truncated or does not match its header (checked
+        from the element lengths, without decoding), as an archive must before it stores it.
 
     Raises
     ------
     NotDicomError
         The file is not DICOM.
     CorruptFileError
-        The file starts like DICOM but its header cannot be parsed.
+        The file starts like DICOM but its header cannot be parsed, an element runs past the end
+        of the file; with ``require_complete``, its pixel data is incomplete.
     """
     header = read_header(path)
     if header is None:
         raise NotDicomError(
             f"{path.name} is not a DICOM file; expected a DICOM Part 10 file (preamble, 'DICM')"
         )
+    if require_complete and header.pixel_problem:
+        raise CorruptFileError(f"{path.name}: {header.pixel_problem}; expected complete pixel data")
     delay = (
         None
         if header.contrast_start_s is None or header.acquisition_s is None

@@ -300,7 +300,7 @@ def store_multipart(
         raise InvalidRequestError(
             f"malformed multipart/related body ({exc}); expected parts separated by the boundary"
         ) from exc
-    except (UploadTooLargeError, InvalidRequestError):
+    except (UploadTooLargeError, InvalidRequestError, OSError):  # OSError: e.g. the disk is full
         for _ in stream:
             pass
         raise

@@ -59,8 +59,9 @@ def get_jobs(request: Request) -> JobEngine:
     return jobs
 
 
-#: Upper bound of integer query parameters that reach SQL (BIGINT; larger ones overflow the driver).
-SQL_INT_MAX = 2**63 - 1
+#: Upper bound of integer query parameters that reach SQL: an SQL INTEGER (PostgreSQL's int4);
+#: larger values overflow the driver or the column type (500 instead of a 422 problem).
+SQL_INT_MAX = 2**31 - 1
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -3,7 +3,9 @@
 Unknown exceptions answer 500 with a reference id; the traceback goes to the log only. An
 :class:`OSError` meaning "no room" (disk full, quota, file size limit) raised outside the blob store
 -- spooling an upload to a temporary file -- answers 507 like the blob store's own
-:class:`~app.errors.InsufficientStorageError`, without the error's file name.
+:class:`~app.errors.InsufficientStorageError`, without the error's file name. A value the
+database refuses to store or compare (:class:`sqlalchemy.exc.DataError`: a NUL character in text,
+a number out of a column's range) is a 422 problem, without the statement or its parameters.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import (
     INTERNAL,
     PROBLEMS,
     InsufficientStorageError,
+    InvalidRequestError,
     Problem,
     problem_body,
     problem_for,
@@ -66,7 +70,8 @@ def _mapped(request: Request, exc: Exception) -> JSONResponse:
 _NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
-def _internal(request: Request, exc: Exception) -> JSONResponse:
+def _os_error(request: Request, exc: Exception) -> JSONResponse:
+    """No room (disk full, quota, file size limit) is a 507; any other OSError a 500."""
     if isinstance(exc, OSError) and exc.errno in _NO_ROOM:
         logger.warning("%s %s -> 507: %s", request.method, request.url.path, exc.strerror)
         return problem_response(
@@ -74,6 +79,20 @@ def _internal(request: Request, exc: Exception) -> JSONResponse:
             "the server has no room to store this request; nothing more was stored, "
             "send it again later",
         )
+    return _internal(request, exc)
+
+
+def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database refused a value of the request (PostgreSQL is stricter than SQLite)."""
+    logger.info("%s %s -> 422: the database refused a value", request.method, request.url.path)
+    return problem_response(
+        PROBLEMS[InvalidRequestError],
+        "a value of the request cannot be stored or searched (a NUL character in text, or a "
+        "number out of range); expected printable text and integers of at most 32 bits",
+    )
+
+
+def _internal(request: Request, exc: Exception) -> JSONResponse:
     ref = uuid.uuid4().hex[:12]
     logger.error(
         "unhandled error on %s %s (reference %s)",
@@ -113,6 +132,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     for cls in PROBLEMS:
         if issubclass(cls, Exception):
             app.add_exception_handler(cls, _mapped)
+    app.add_exception_handler(OSError, _os_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(Exception, _internal)

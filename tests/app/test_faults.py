@@ -390,7 +390,7 @@ def full_disk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FullDi
         def limit() -> None:  # soft limit only: the test may lift it again
             resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, soft_hard[1]))
 
-        server = start_serve(home, preexec_fn=limit)
+        server = start_serve(home, preexec_fn=limit, log=tmp_path / "serve.log")
 
         def lift() -> None:
             resource.prlimit(server.pid, resource.RLIMIT_FSIZE, soft_hard)

@@ -217,7 +217,7 @@ def test_sdtm_xpt_reads_back_equal_to_the_csv(
     radiologist: httpx.Client, subject: MeasuredSubject, domain: str, tmp_path: Path
 ) -> None:
     """The SAS transport v5 file parses with pyreadstat to the CSV's columns and values."""
-    pyreadstat = pytest.importorskip("pyreadstat")
+    import pyreadstat
     path = f"/v1/subjects/{subject.subject_id}/sdtm/{domain}"
     rows = _csv_rows(_sdtm(radiologist, path, "csv").content)
     xpt = tmp_path / f"{domain}.xpt"
@@ -300,7 +300,7 @@ def test_html_report_without_key_images(
 
 def test_pdf_report_has_pages(radiologist: httpx.Client, subject: MeasuredSubject) -> None:
     """``format=pdf`` answers a PDF whose pages show the subject and its responses."""
-    pypdf = pytest.importorskip("pypdf")
+    import pypdf
     r = _ok(
         radiologist.get(f"/v1/subjects/{subject.subject_id}/report", params={"format": "pdf"}),
         "application/pdf",

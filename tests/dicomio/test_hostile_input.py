@@ -481,6 +481,15 @@ def _magicless_header_fuzz(study: h.SeedStudy, tmp: Path) -> Path:
     return path
 
 
+def _bad_sizeof_hdr_fuzz(study: h.SeedStudy, tmp: Path) -> Path:
+    """The fuzzers' 2 GB input: a bad sizeof_hdr, an ``n+1`` header claiming 150 M voxels."""
+    path = h.nifti_claiming(study.labels_nii, tmp / "l.nii", (24, 6144, 1024))
+    data = bytearray(path.read_bytes())
+    data[0:4] = b"\x5c\x01\xf7\xff"
+    path.write_bytes(bytes(data))
+    return path
+
+
 LABEL_CASES: list[tuple[str, LabelCase, ErrorType]] = [
     ("other-region", _other_region, LabelError),
     ("fewer-slices", _fewer_slices, LabelError),
@@ -493,6 +502,7 @@ LABEL_CASES: list[tuple[str, LabelCase, ErrorType]] = [
     ("beyond-int64", _values("huge"), LabelError),
     ("header-claims-huge-grid", _huge_grid_header, CorruptFileError),
     ("magicless-header-claims-huge-grid-fuzz", _magicless_header_fuzz, CorruptFileError),
+    ("bad-sizeof-hdr-huge-grid-fuzz", _bad_sizeof_hdr_fuzz, CorruptFileError),
     ("gzip-of-garbage", _gzip_of_garbage, CorruptFileError),
     ("gzip-stream-damaged-fuzz", _gzip_stream_damaged_fuzz, CorruptFileError),
 ]
