@@ -89,6 +89,10 @@ def get_principal(
             session.rollback()
 
 
+#: The permission each :func:`require` dependency checks (read by app.api.authfirst).
+_REQUIRED: dict[object, Permission] = {}
+
+
 def require(permission: Permission) -> Callable[..., Principal]:
     """A dependency that authenticates and checks one permission."""
 
@@ -99,10 +103,6 @@ def require(permission: Permission) -> Callable[..., Principal]:
     _dependency.__name__ = f"require_{permission.value}"
     _REQUIRED[_dependency] = permission
     return _dependency
-
-
-#: The permission each :func:`require` dependency checks (read by app.api.authfirst).
-_REQUIRED: dict[object, Permission] = {}
 
 
 def required_permission(dependency: object) -> Permission | None:

@@ -95,8 +95,8 @@ def dicom_corpus(template: Path) -> Iterator[tuple[str, bytes]]:
     yield "uid-with-letters", good.replace(uid, b"9x" + uid[2:])
     yield "uid-vr-as-US", _patched(good, b"\x08\x00\x18\x00UI", b"\x08\x00\x18\x00US")
     ds = pydicom.dcmread(io.BytesIO(good))
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.1.3.10"  # Media Storage Directory
-    ds.SOPClassUID = "1.2.840.10008.1.3.10"
+    directory = pydicom.uid.UID("1.2.840.10008.1.3.10")  # Media Storage Directory Storage
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = directory
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
     yield "dicomdir", buf.getvalue()
@@ -421,7 +421,7 @@ def measurable(svc: Service, ct_series: SeriesFiles) -> dict[str, str]:
 
 
 def _nifti(array: Any, ref: Any, **geometry: Any) -> bytes:
-    img = sitk.GetImageFromArray(np.asarray(array, dtype=np.uint8))
+    img: Any = sitk.GetImageFromArray(np.asarray(array, dtype=np.uint8))
     img.SetSpacing(geometry.get("spacing", ref.GetSpacing()))
     img.SetOrigin(geometry.get("origin", ref.GetOrigin()))
     img.SetDirection(ref.GetDirection())
