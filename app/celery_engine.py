@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
-
 from app.celery_app import make_celery, send_job
-from app.db.models import Job
-from app.db.session import session_scope
-from app.jobs import JobContext, requeue_stale_jobs
+from app.jobs import JobContext, pending_measurement_jobs
 from app.settings import Settings
 
 __all__ = ["CeleryJobEngine"]
@@ -41,16 +37,7 @@ class CeleryJobEngine:
 
     def start(self, stale_after_s: float) -> None:
         """Requeue jobs of dead workers and send every queued measurement job (again)."""
-        with session_scope(self.ctx.session_factory) as s:
-            requeue_stale_jobs(s, stale_after_s)
-        with session_scope(self.ctx.session_factory) as s:
-            queued = list(
-                s.execute(
-                    select(Job.id)
-                    .where(Job.status == "queued", Job.kind == "measurement")
-                    .order_by(Job.created_at)
-                ).scalars()
-            )
+        queued = pending_measurement_jobs(self.ctx, stale_after_s)
         for job_id in queued:
             self.enqueue(job_id)
         logger.info("celery job engine started; %d queued job(s) sent", len(queued))

@@ -49,6 +49,7 @@ __all__ = [
     "LocalJobEngine",
     "claim_job",
     "make_job_engine",
+    "pending_measurement_jobs",
     "requeue_stale_jobs",
     "run_job",
     "worker_id",
@@ -299,6 +300,23 @@ def run_job(job_id: str, ctx: JobContext | None = None) -> str:
         return "failed"
 
 
+def pending_measurement_jobs(ctx: JobContext, stale_after_s: float) -> list[str]:
+    """After a (re)start: requeue the jobs of dead workers, then list every queued measurement job.
+
+    Batch rows are left out: they belong to the Celery engine's workers, not to a server.
+    """
+    with session_scope(ctx.session_factory) as s:
+        requeue_stale_jobs(s, stale_after_s)
+    with session_scope(ctx.session_factory) as s:
+        return list(
+            s.execute(
+                select(Job.id)
+                .where(Job.status == "queued", Job.kind == "measurement")
+                .order_by(Job.created_at)
+            ).scalars()
+        )
+
+
 class LocalJobEngine:
     """The embedded engine: a thread pool in the server process, fed by job ids."""
 
@@ -326,18 +344,7 @@ class LocalJobEngine:
 
     def start(self, stale_after_s: float) -> None:
         """Requeue jobs of dead workers and enqueue everything queued (after a restart)."""
-        with session_scope(self.ctx.session_factory) as s:
-            requeue_stale_jobs(s, stale_after_s)
-        with session_scope(self.ctx.session_factory) as s:
-            queued = list(
-                s.execute(
-                    # Batch rows belong to the Celery engine's workers, not to this server.
-                    select(Job.id)
-                    .where(Job.status == "queued", Job.kind == "measurement")
-                    .order_by(Job.created_at)
-                ).scalars()
-            )
-        for job_id in queued:
+        for job_id in pending_measurement_jobs(self.ctx, stale_after_s):
             self.enqueue(job_id)
 
     def shutdown(self) -> None:
