@@ -7,11 +7,14 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from app.commands._common import fail
+
+if TYPE_CHECKING:
+    from app.batch import BatchRow
 
 
 class Engine(enum.StrEnum):
@@ -84,22 +87,20 @@ def batch(
     ),
 ) -> None:
     """Measure every manifest row; rows already done with identical inputs are skipped."""
-    from app.batch import ManifestError, ResultsLog, measure_row, read_manifest, skipped_record
+    from app.batch import ManifestError, read_manifest
 
     try:
         rows = read_manifest(manifest)
     except ManifestError as exc:
         fail(str(exc))
-    if engine is Engine.CELERY:
-        statuses = _run_celery(rows, out)
-    else:
-        statuses = _run_local(rows, out, workers, ResultsLog, measure_row, skipped_record)
+    run = _run_celery if engine is Engine.CELERY else _run_local
+    statuses = run(rows, out, workers)
     succeeded, failed, skipped = (statuses.count(s) for s in ("succeeded", "failed", "skipped"))
     print(f"{succeeded} succeeded, {failed} failed, {skipped} skipped")
     raise typer.Exit(0 if failed == 0 else 1)
 
 
-def _run_celery(rows: list[Any], out: Path) -> list[str]:
+def _run_celery(rows: list[BatchRow], out: Path, _workers: int) -> list[str]:
     """Rows as jobs for ``liverburden worker`` processes (``--workers`` does not apply)."""
     from app.batch_celery import BatchEngineError, run_celery
     from app.commands._db import cli_actor
@@ -118,12 +119,13 @@ def _run_celery(rows: list[Any], out: Path) -> list[str]:
         raise typer.Exit(130) from None
 
 
-def _run_local(
-    rows: list[Any], out: Path, workers: int, log_cls: Any, measure_row: Any, skipped_record: Any
-) -> list[str]:
+def _run_local(rows: list[BatchRow], out: Path, workers: int) -> list[str]:
+    """Rows on a local process pool; results appended to ``out`` as each row finishes."""
+    from app.batch import ResultsLog, measure_row, skipped_record
+
     statuses: list[str] = []
     progress = _Progress(len(rows), sys.stderr.isatty())
-    with log_cls(out) as log:
+    with ResultsLog(out) as log:
         done_keys = frozenset(log.done)
         pool = ProcessPoolExecutor(max_workers=workers)
         pending: set[Future[dict[str, Any]]] = set()
