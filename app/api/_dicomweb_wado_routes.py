@@ -28,7 +28,7 @@ from app.api._dicomweb_wado import (
     metadata_stream,
     resolve_instances,
 )
-from app.api.deps import BlobsDep, SessionDep
+from app.api.deps import BlobsDep, ReadSessionDep
 from app.errors import InvalidRequestError, NotAcceptableError
 
 __all__ = ["router"]
@@ -75,7 +75,7 @@ def _octets_response(request: Request, chunks: Iterator[bytes], count: int) -> R
 
 @router.get("/studies/{study}", summary="WADO-RS: retrieve a study", responses=DICOM_DOC)
 def retrieve_study(
-    request: Request, _: ReadDicom, session: SessionDep, blobs: BlobsDep, study: str
+    request: Request, _: ReadDicom, session: ReadSessionDep, blobs: BlobsDep, study: str
 ) -> Response:
     """Every instance of the study, streamed."""
     negotiate_dicom(request.headers.get("accept"))
@@ -84,7 +84,7 @@ def retrieve_study(
 
 @router.get("/studies/{study}/metadata", summary="WADO-RS: metadata of a study", responses=META_DOC)
 def retrieve_study_metadata(
-    request: Request, _: ReadDicom, session: SessionDep, blobs: BlobsDep, study: str
+    request: Request, _: ReadDicom, session: ReadSessionDep, blobs: BlobsDep, study: str
 ) -> Response:
     """DICOM JSON of every instance of the study."""
     return _metadata_response(request, resolve_instances(session, blobs, study))
@@ -94,7 +94,12 @@ def retrieve_study_metadata(
     "/studies/{study}/series/{series}", summary="WADO-RS: retrieve a series", responses=DICOM_DOC
 )
 def retrieve_series(
-    request: Request, _: ReadDicom, session: SessionDep, blobs: BlobsDep, study: str, series: str
+    request: Request,
+    _: ReadDicom,
+    session: ReadSessionDep,
+    blobs: BlobsDep,
+    study: str,
+    series: str,
 ) -> Response:
     """Every instance of the series, streamed."""
     negotiate_dicom(request.headers.get("accept"))
@@ -107,7 +112,12 @@ def retrieve_series(
     responses=META_DOC,
 )
 def retrieve_series_metadata(
-    request: Request, _: ReadDicom, session: SessionDep, blobs: BlobsDep, study: str, series: str
+    request: Request,
+    _: ReadDicom,
+    session: ReadSessionDep,
+    blobs: BlobsDep,
+    study: str,
+    series: str,
 ) -> Response:
     """DICOM JSON of every instance of the series."""
     return _metadata_response(request, resolve_instances(session, blobs, study, series))
@@ -121,7 +131,7 @@ def retrieve_series_metadata(
 def retrieve_instance(
     request: Request,
     _: ReadDicom,
-    session: SessionDep,
+    session: ReadSessionDep,
     blobs: BlobsDep,
     study: str,
     series: str,
@@ -141,7 +151,7 @@ def retrieve_instance(
 def retrieve_instance_metadata(
     request: Request,
     _: ReadDicom,
-    session: SessionDep,
+    session: ReadSessionDep,
     blobs: BlobsDep,
     study: str,
     series: str,
@@ -160,7 +170,7 @@ def retrieve_instance_metadata(
 def retrieve_frames(
     request: Request,
     _: ReadDicom,
-    session: SessionDep,
+    session: ReadSessionDep,
     blobs: BlobsDep,
     study: str,
     series: str,
@@ -182,7 +192,7 @@ def retrieve_frames(
 def retrieve_bulkdata(
     request: Request,
     _: ReadDicom,
-    session: SessionDep,
+    session: ReadSessionDep,
     blobs: BlobsDep,
     study: str,
     series: str,

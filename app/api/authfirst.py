@@ -81,7 +81,8 @@ class AuthFirstMiddleware:
         if scope["type"] != "http" or "app" not in scope:
             await self.app(scope, receive, send)
             return
-        factory = getattr(scope["app"].state, "session_factory", None)
+        # Authentication only reads: the read-only sessions do not queue behind writers.
+        factory = getattr(scope["app"].state, "read_session_factory", None)
         permissions = self._required(scope) if factory is not None else ()
         if not permissions:
             await self.app(scope, receive, send)

@@ -7,11 +7,11 @@ missing or bad key is a 401 problem, a role without ``X`` a 403 problem (app.sec
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobstore import BlobStore
 from app.jobs import JobEngine
@@ -22,6 +22,7 @@ __all__ = [
     "SQL_INT_MAX",
     "BlobsDep",
     "JobsDep",
+    "ReadSessionDep",
     "SessionDep",
     "SettingsDep",
     "require",
@@ -38,8 +39,27 @@ def get_settings_dep(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """A session for one request; rolled back unless the route committed."""
+    """A write session for one request; rolled back unless the route committed."""
     session: Session = request.app.state.session_factory()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def read_session_factory(state: Any) -> sessionmaker[Session]:
+    """The app's read-only session factory (see :mod:`app.db.session`)."""
+    factory: sessionmaker[Session] = state.read_session_factory
+    return factory
+
+
+def get_read_session(request: Request) -> Iterator[Session]:
+    """A read-only session for one request (routes that never write, not even an audit event).
+
+    On SQLite it does not wait for the write lock: readers are not queued behind writers.
+    """
+    session = read_session_factory(request.app.state)()
     try:
         yield session
     finally:
@@ -65,6 +85,7 @@ SQL_INT_MAX = 2**31 - 1
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobstore)]
 JobsDep = Annotated[JobEngine, Depends(get_jobs)]
 
@@ -82,7 +103,7 @@ def get_principal(
     if isinstance(checked, Principal):
         return checked
     header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
-    with request.app.state.session_factory() as session:
+    with read_session_factory(request.app.state)() as session:
         try:
             return authenticate(session, header)
         finally:

@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             worker_id=worker_id(),
         )
         app.state.session_factory = ctx.session_factory
+        app.state.read_session_factory = make_session_factory(engine, readonly=True)
         app.state.blobstore = ctx.blobstore
         jobs = make_job_engine(settings, ctx)
         await run_in_threadpool(jobs.start, settings.job_stale_seconds)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app import audit
-from app.api.deps import SQL_INT_MAX, SessionDep, require
+from app.api.deps import SQL_INT_MAX, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
 from app.schemas import AuditEventPublic, AuditVerifyPublic, KeyCreate, KeyCreated, KeyPublic
 from app.security import Permission, Principal, create_key, list_keys, revoke_key
@@ -35,7 +35,7 @@ def post_key(body: KeyCreate, principal: Keys, session: SessionDep) -> KeyCreate
 @router.get(
     "/v1/keys", response_model=list[KeyPublic], summary="List keys", responses=problems(401, 403)
 )
-def get_keys(_: Keys, session: SessionDep) -> list[KeyPublic]:
+def get_keys(_: Keys, session: ReadSessionDep) -> list[KeyPublic]:
     """Every key's public part."""
     return [KeyPublic.from_domain(r) for r in list_keys(session)]
 
@@ -61,7 +61,7 @@ def delete_key(key_id: str, principal: Keys, session: SessionDep) -> KeyPublic:
 )
 def get_events(
     _: Auditor,
-    session: SessionDep,
+    session: ReadSessionDep,
     after_seq: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     action: Annotated[str | None, Query(max_length=64)] = None,
@@ -77,7 +77,7 @@ def get_events(
     summary="Verify the chain",
     responses=problems(401, 403),
 )
-def get_verify(_: Auditor, session: SessionDep) -> AuditVerifyPublic:
+def get_verify(_: Auditor, session: ReadSessionDep) -> AuditVerifyPublic:
     """Recompute the hash chain; ``ok`` is false when any event was edited or deleted."""
     report = audit.verify(session)
     return AuditVerifyPublic(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from app.api.deps import SessionDep, require
+from app.api.deps import ReadSessionDep, require
 from app.api.responses import problems
 from app.db import repo
 from app.eligibility import burden_summary, eligibility
@@ -24,7 +24,7 @@ Summary = Annotated[Principal, Depends(require(Permission.READ_SUMMARY))]
     summary="Eligibility at baseline",
     responses=problems(401, 403, 404),
 )
-def get_eligibility(subject_id: str, _: Summary, session: SessionDep) -> EligibilityPublic:
+def get_eligibility(subject_id: str, _: Summary, session: ReadSessionDep) -> EligibilityPublic:
     """Burden thresholds and measurable liver lesion from the baseline's latest measurement."""
     return EligibilityPublic(**eligibility(session, repo.get_subject(session, subject_id)))
 
@@ -34,6 +34,6 @@ def get_eligibility(subject_id: str, _: Summary, session: SessionDep) -> Eligibi
     summary="Burden per timepoint",
     responses=problems(401, 403, 404),
 )
-def get_burden(subject_id: str, _: Summary, session: SessionDep) -> dict[str, Any]:
+def get_burden(subject_id: str, _: Summary, session: ReadSessionDep) -> dict[str, Any]:
     """Liver and tumour volumes and burden of each timepoint's latest measurement."""
     return burden_summary(session, repo.get_subject(session, subject_id))

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from app.api.deps import SessionDep, require
+from app.api.deps import ReadSessionDep, SessionDep, require
 from app.api.responses import problems
 from app.db import repo
 from app.lesions import lesion_table, put_lesions, put_timepoint_lesions
@@ -39,7 +39,7 @@ def replace_lesions(
     summary="The lesion table",
     responses=problems(401, 403, 404),
 )
-def get_lesions(subject_id: str, _: Reader, session: SessionDep) -> dict[str, Any]:
+def get_lesions(subject_id: str, _: Reader, session: ReadSessionDep) -> dict[str, Any]:
     """Lesions with their measurements per timepoint and the new lesions per timepoint."""
     return lesion_table(session, repo.get_subject(session, subject_id))
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from app.api.deps import JobsDep, SessionDep, require
+from app.api.deps import JobsDep, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
 from app.db import repo
 from app.schemas import JobAccepted, JobPublic, MeasurementCreate
@@ -53,7 +53,7 @@ def request_measurement(
     summary="Job status",
     responses=problems(401, 403, 404),
 )
-def get_job(job_id: str, _: Reader, session: SessionDep) -> JobPublic:
+def get_job(job_id: str, _: Reader, session: ReadSessionDep) -> JobPublic:
     """Status, progress 0..1, ``result_url`` when succeeded, ``error`` when failed."""
     return JobPublic.from_domain(repo.get_job(session, job_id))
 
@@ -63,7 +63,7 @@ def get_job(job_id: str, _: Reader, session: SessionDep) -> JobPublic:
     summary="A measurement result",
     responses=problems(401, 403, 404),
 )
-def get_measurement(measurement_id: str, _: Reader, session: SessionDep) -> dict[str, Any]:
+def get_measurement(measurement_id: str, _: Reader, session: ReadSessionDep) -> dict[str, Any]:
     """The ``liverburden measure`` JSON plus its identity, inputs and provenance."""
     m = repo.get_measurement(session, measurement_id)
     return {

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app import audit
-from app.api.deps import SQL_INT_MAX, SessionDep, require
+from app.api.deps import SQL_INT_MAX, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
 from app.db import repo
 from app.db.models import Subject, Timepoint
@@ -56,7 +56,7 @@ def create_subject(body: SubjectCreate, principal: Manage, session: SessionDep) 
 )
 def list_subjects(
     _: Reader,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
 ) -> list[SubjectPublic]:
@@ -73,7 +73,7 @@ def list_subjects(
     summary="One subject",
     responses=problems(401, 403, 404),
 )
-def get_subject(subject_id: str, _: Reader, session: SessionDep) -> SubjectPublic:
+def get_subject(subject_id: str, _: Reader, session: ReadSessionDep) -> SubjectPublic:
     """A subject."""
     return SubjectPublic.from_domain(repo.get_subject(session, subject_id))
 
@@ -132,7 +132,7 @@ def create_timepoint(
     summary="A subject's timepoints",
     responses=problems(401, 403, 404),
 )
-def list_timepoints(subject_id: str, _: Reader, session: SessionDep) -> list[TimepointPublic]:
+def list_timepoints(subject_id: str, _: Reader, session: ReadSessionDep) -> list[TimepointPublic]:
     """Timepoints by date."""
     subject = repo.get_subject(session, subject_id)
     return [

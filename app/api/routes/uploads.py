@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from app.api.deps import SQL_INT_MAX, BlobsDep, SessionDep, SettingsDep, require
+from app.api.deps import SQL_INT_MAX, BlobsDep, ReadSessionDep, SessionDep, SettingsDep, require
 from app.api.responses import problems
 from app.schemas import UploadPublic
 from app.security import Permission, Principal
@@ -78,7 +78,7 @@ async def upload(
 )
 def studies(
     _: Annotated[Principal, Depends(require(Permission.READ))],
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
 ) -> list[dict[str, Any]]:
