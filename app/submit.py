@@ -3,15 +3,23 @@
 An identical request -- same timepoint, same series bytes (the sorted SHA-256 of its instances),
 same segmentation bytes, same label choices and the same algorithm version -- returns the existing
 queued, running or succeeded job instead of a new one, unless ``force`` asks for a new version.
+
+Identical requests at the same instant: the look-up alone cannot see a job another transaction
+has not committed yet, so the database holds at most one unforced in-flight job per request
+(the unique index :data:`app.db.models.IN_FLIGHT_INDEX`). The insert runs in a savepoint; when it
+violates the index (PostgreSQL answers once the other transaction has committed) the request
+looks again and returns the job that won. On SQLite write transactions are serialised anyway.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -21,6 +29,13 @@ from app.errors import InvalidRequestError
 from app.version import ALGORITHM_VERSION
 
 __all__ = ["submit_measurement"]
+
+logger = logging.getLogger(__name__)
+
+#: Look-up and insert rounds before giving up: a second round is needed only when an identical
+#: request committed its job between our look-up and our insert; a third when that job failed
+#: at once and yet another identical request won the next round.
+_INSERT_ROUNDS = 3
 
 _SEG_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.66.4": "seg",  # Segmentation Storage
@@ -65,6 +80,58 @@ def _seg_ref(seg: dict[str, Any]) -> str:
     return f"upload:{seg['id']}" if seg["kind"] == "upload" else f"sop:{seg['sop_instance_uid']}"
 
 
+def _identical_job(session: Session, request_sha: str) -> Job | None:
+    """The newest queued, running or succeeded measurement job of this request and version."""
+    return session.execute(
+        select(Job)
+        .where(
+            Job.kind == "measurement",
+            Job.request_sha256 == request_sha,
+            Job.algorithm_version == ALGORITHM_VERSION,
+            Job.status.in_(("queued", "running", "succeeded")),
+        )
+        .order_by(Job.created_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _queue(
+    session: Session, request: dict[str, Any], request_sha: str, actor: str, force: bool
+) -> tuple[Job, bool]:
+    """The identical job to join and False, else a new queued job and True."""
+    conflict: IntegrityError | None = None
+    for _ in range(_INSERT_ROUNDS):
+        if not force:
+            existing = _identical_job(session, request_sha)
+            if existing is not None:
+                return existing, False
+        job = Job(
+            kind="measurement",
+            request=request,
+            request_sha256=request_sha,
+            algorithm_version=ALGORITHM_VERSION,
+            forced=force,
+            created_by=actor,
+        )
+        try:
+            with session.begin_nested():  # a conflict leaves the rest of the transaction usable
+                session.add(job)
+        except IntegrityError as exc:
+            if force:  # forced jobs are outside the in-flight index: not a race
+                raise
+            conflict = exc
+            logger.info(
+                "an identical measurement request %s queued its job first; looking again",
+                request_sha[:12],
+            )
+            continue
+        return job, True
+    raise RuntimeError(
+        f"could not queue measurement request {request_sha[:12]}: its insert conflicted "
+        f"{_INSERT_ROUNDS} times with identical requests"
+    ) from conflict
+
+
 def submit_measurement(
     session: Session, body: dict[str, Any], actor: str, *, force: bool = False
 ) -> tuple[Job, bool]:
@@ -90,34 +157,16 @@ def submit_measurement(
             "choices": choices,
         }
     )
-    if not force:
-        existing = session.execute(
-            select(Job)
-            .where(
-                Job.request_sha256 == request_sha,
-                Job.algorithm_version == ALGORITHM_VERSION,
-                Job.status.in_(("queued", "running", "succeeded")),
-            )
-            .order_by(Job.created_at.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-        if existing is not None:
-            return existing, False
-    job = Job(
-        kind="measurement",
-        request={
-            "timepoint_id": timepoint.id,
-            "series_instance_uid": series_uid,
-            "segmentation": seg,
-            "segmentation_ref": _seg_ref(seg),
-            **choices,
-        },
-        request_sha256=request_sha,
-        algorithm_version=ALGORITHM_VERSION,
-        created_by=actor,
-    )
-    session.add(job)
-    session.flush()
+    request = {
+        "timepoint_id": timepoint.id,
+        "series_instance_uid": series_uid,
+        "segmentation": seg,
+        "segmentation_ref": _seg_ref(seg),
+        **choices,
+    }
+    job, created = _queue(session, request, request_sha, actor, force)
+    if not created:
+        return job, False
     audit.record(
         session,
         actor,

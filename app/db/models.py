@@ -23,17 +23,21 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "IN_FLIGHT_INDEX",
     "ApiKey",
     "AuditEvent",
     "AuditHead",
@@ -211,10 +215,28 @@ class Segmentation(Base):
     created_by: Mapped[str] = mapped_column(String(100))
 
 
+#: The rows of :data:`IN_FLIGHT_INDEX`: unforced measurement jobs not finished yet.
+_IN_FLIGHT_WHERE = "kind = 'measurement' AND status IN ('queued', 'running') AND NOT forced"
+#: At most one unforced in-flight measurement job per request and algorithm version, so that
+#: identical requests arriving at the same instant cannot both create a job (app.submit).
+#: Failed jobs (a retry makes a new row), forced re-runs and batch rows are left out.
+IN_FLIGHT_INDEX = "uq_jobs_measurement_in_flight"
+
+
 class Job(Base):
     """A unit of work; its row is the source of truth whatever engine runs it."""
 
     __tablename__ = "jobs"
+    __table_args__ = (
+        Index(
+            IN_FLIGHT_INDEX,
+            "request_sha256",
+            "algorithm_version",
+            unique=True,
+            sqlite_where=text(_IN_FLIGHT_WHERE),
+            postgresql_where=text(_IN_FLIGHT_WHERE),
+        ),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(32), default="measurement")
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
@@ -231,6 +253,9 @@ class Job(Base):
     #: A batch row's result line (``kind == "batch"``; migration 0002); measurements keep theirs in
     #: the measurements table.
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    #: A re-run asked for with ``force`` (a new job even while an identical one is in flight):
+    #: left out of the unique index of in-flight requests (migration 0004).
+    forced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
