@@ -12,6 +12,12 @@ segment is the liver *without* its lesions, and the total liver volume of contra
 (1 byte or 2 per voxel) instead of one boolean volume per segment, so a 512 x 512 x 300 series
 with many lesions stays within a few hundred MB.
 
+Nothing is random (:mod:`reporting._identity`): a segment's Tracking UID is the one supplied or
+is derived from ``uid_seed`` and its tracking id; the Series Instance UID, when not supplied, from
+``uid_seed``; the SOP Instance UID, when not supplied, from a hash of every input (the masks
+included); the Dimension Organization UID from the SOP Instance UID. With ``content_datetime``
+fixed, the same inputs give the same file, byte for byte.
+
 References
 ----------
 .. [1] DICOM PS3.3 A.51 "Segmentation IOD" and C.8.20 "Segmentation Image Module".
@@ -21,8 +27,10 @@ References
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import highdicom as hd
 import numpy as np
@@ -31,6 +39,7 @@ from pydicom import Dataset
 
 from reporting import _codes as codes
 from reporting._geometry import character_set, copied_header_warnings_ignored, source_frames
+from reporting._identity import derived_uid, input_key, stamp_creation
 from reporting.errors import ReportingInputError, SourceImageError
 
 __all__ = ["build_seg", "seg_label_array"]
@@ -73,7 +82,7 @@ def _color(rgb: tuple[int, int, int]) -> hd.color.CIELabColor:
 
 
 def _descriptions(
-    lesion_ids: Sequence[str], has_liver: bool, uids: Mapping[str, str], version: str
+    lesion_ids: Sequence[str], has_liver: bool, tracking_uid: Callable[[str], str], version: str
 ) -> list[hd.seg.SegmentDescription]:
     out = []
     number = 1
@@ -89,7 +98,7 @@ def _descriptions(
                 segmented_property_type=codes.LIVER,
                 algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
                 algorithm_identification=algorithm,
-                tracking_uid=uids.get("Liver") or hd.UID(),
+                tracking_uid=tracking_uid("Liver"),
                 tracking_id="Liver",
                 display_color=_color(_LIVER_RGB),
             )
@@ -104,7 +113,7 @@ def _descriptions(
                 segmented_property_type=codes.NEOPLASM,
                 algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
                 algorithm_identification=algorithm,
-                tracking_uid=uids.get(lesion_id) or hd.UID(),
+                tracking_uid=tracking_uid(lesion_id),
                 tracking_id=lesion_id,
                 anatomic_regions=[codes.LIVER] if has_liver else None,
                 display_color=_color(_LESION_RGB),
@@ -112,6 +121,15 @@ def _descriptions(
         )
         number += 1
     return out
+
+
+def _set_dimension_organization_uid(seg: hd.seg.Segmentation, uid: str) -> None:
+    """Replace the Dimension Organization UID highdicom draws at random, wherever it is used."""
+    for item in seg.get("DimensionOrganizationSequence", []):
+        item.DimensionOrganizationUID = uid
+    for item in seg.get("DimensionIndexSequence", []):
+        if "DimensionOrganizationUID" in item:
+            item.DimensionOrganizationUID = uid
 
 
 def build_seg(
@@ -127,6 +145,8 @@ def build_seg(
     series_number: int = 902,
     instance_number: int = 1,
     manufacturer: str = "liverburden",
+    uid_seed: str | None = None,
+    content_datetime: dt.datetime | None = None,
 ) -> hd.seg.Segmentation:
     """Build a BINARY DICOM SEG of the lesions and the liver (see the module docstring).
 
@@ -143,7 +163,16 @@ def build_seg(
     liver_mask
         ``(z, y, x)`` boolean liver mask (with or without its tumours), or ``None``.
     lesion_uids
-        Lesion id (or ``"Liver"``) -> Tracking UID to reuse across timepoints.
+        Lesion id (or ``"Liver"``) -> Tracking UID to reuse across timepoints; the others get a
+        UID derived from ``uid_seed`` and the id.
+    series_instance_uid, sop_instance_uid
+        Default: derived from ``uid_seed``, and from a hash of every input, respectively.
+    uid_seed
+        Identity of the measurement (e.g. its id) from which the UIDs not supplied are derived;
+        default: a hash of every input.
+    content_datetime
+        When the content was created (e.g. the measurement's creation time), written in UTC as
+        Content and Instance Creation Date/Time; default: now. Fix it for a reproducible file.
 
     Raises
     ------
@@ -176,9 +205,32 @@ def build_seg(
     if liver_mask is None and not lesion_ids:
         raise ReportingInputError("nothing to segment: no liver mask and no lesions")
     array = seg_label_array(labels, len(lesion_ids), liver_mask)
-    descriptions = _descriptions(
-        lesion_ids, liver_mask is not None, dict(lesion_uids or {}), algorithm_version
+    uids = dict(lesion_uids or {})
+    key = input_key(
+        "seg",
+        [(f.sop_instance_uid, f.frame_number) for f in frames],
+        hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest(),
+        str(array.dtype),
+        list(lesion_ids),
+        liver_mask is not None,
+        uids,
+        algorithm_version,
+        series_instance_uid,
+        series_number,
+        instance_number,
+        manufacturer,
+        uid_seed,
+        None if content_datetime is None else content_datetime.isoformat(),
     )
+    seed = uid_seed or key
+
+    def tracking_uid(identifier: str) -> str:
+        return uids.get(identifier) or derived_uid(seed, "tracking", identifier)
+
+    descriptions = _descriptions(
+        lesion_ids, liver_mask is not None, tracking_uid, algorithm_version
+    )
+    sop_uid = sop_instance_uid or derived_uid(key, "sop")
     # highdicom takes a label array with one frame per source frame; for a multi-frame source
     # the frames are the slices in order, which is how source_frames() checked them.
     with copied_header_warnings_ignored():
@@ -187,9 +239,9 @@ def build_seg(
             pixel_array=array,
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
             segment_descriptions=descriptions,
-            series_instance_uid=series_instance_uid or hd.UID(),
+            series_instance_uid=series_instance_uid or derived_uid(seed, "series"),
             series_number=series_number,
-            sop_instance_uid=sop_instance_uid or hd.UID(),
+            sop_instance_uid=sop_uid,
             instance_number=instance_number,
             manufacturer=manufacturer,
             manufacturer_model_name="liverburden",
@@ -200,5 +252,8 @@ def build_seg(
             content_description="Liver and lesions of the measurement",
             specific_character_set=character_set(frames[0].dataset),
         )
+    _set_dimension_organization_uid(seg, derived_uid(sop_uid, "dimension organization"))
+    if content_datetime is not None:
+        stamp_creation(seg, content_datetime)
     logger.info("built SEG with %d segments", len(descriptions))
     return seg

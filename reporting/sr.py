@@ -19,6 +19,12 @@ Content of the report (Comprehensive 3D SR, PS3.3 A.35.13):
 - Evidence: the whole source series (Current Requested Procedure Evidence Sequence); the Image
   Library lists the slices the lesions were measured on (single-frame sources).
 
+Nothing is random (:mod:`reporting._identity`): a group's Tracking UID is the one supplied for
+its tracking identifier (a lesion id, ``"Liver"``, ...) or is derived from ``uid_seed`` and that
+identifier; the Series Instance UID, when not supplied, from ``uid_seed``; the SOP Instance UID,
+when not supplied, from a hash of every input. With ``content_datetime`` fixed, the same inputs
+give the same file, byte for byte.
+
 References
 ----------
 .. [1] DICOM PS3.16 TID 1500, TID 1410, TID 1501, TID 1502 (time point context).
@@ -30,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import highdicom as hd
@@ -45,6 +51,7 @@ from reporting._geometry import (
     copied_header_warnings_ignored,
     source_frames,
 )
+from reporting._identity import derived_uid, input_key, stamp_creation
 from reporting._parse import as_date
 from reporting.errors import ReportingInputError, SourceImageError
 from reporting.model import AssessmentSummary, LesionMeasurement, MeasurementSummary
@@ -54,6 +61,9 @@ __all__ = ["build_sr"]
 logger = logging.getLogger(__name__)
 
 _DEVICE_UID = str(generate_uid(entropy_srcs=["liverburden", "measurement device"]))
+
+#: Tracking identifier -> its Tracking UID (supplied or derived).
+_TrackingUid = Callable[[str], str]
 
 
 def _algorithm(version: str) -> hd.sr.AlgorithmIdentification:
@@ -87,7 +97,7 @@ def _axis_measurement(
 def _lesion_group(
     lesion: LesionMeasurement,
     frames: Sequence[SourceFrame],
-    tracking_uid: str | None,
+    tracking_uid: str,
     hepatic: bool,
     version: str,
     time_point: hd.sr.TimePointContext | None,
@@ -119,9 +129,7 @@ def _lesion_group(
         ),
     ]
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(
-            uid=tracking_uid or hd.UID(), identifier=lesion.lesion_id
-        ),
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uid, identifier=lesion.lesion_id),
         referenced_region=region,
         time_point_context=time_point,
         finding_type=codes.LESION,
@@ -131,13 +139,19 @@ def _lesion_group(
     )
 
 
+def _tracking(identifier: str, tracking_uid: _TrackingUid) -> hd.sr.TrackingIdentifier:
+    return hd.sr.TrackingIdentifier(uid=tracking_uid(identifier), identifier=identifier)
+
+
 def _liver_groups(
-    m: MeasurementSummary, time_point: hd.sr.TimePointContext | None
+    m: MeasurementSummary,
+    time_point: hd.sr.TimePointContext | None,
+    tracking_uid: _TrackingUid,
 ) -> list[hd.sr.MeasurementsAndQualitativeEvaluations]:
     if m.liver_volume_ml is None:
         return []
     liver = hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="Liver"),
+        tracking_identifier=_tracking("Liver", tracking_uid),
         time_point_context=time_point,
         finding_type=codes.LIVER,
         algorithm_id=_algorithm(m.algorithm_version),
@@ -149,9 +163,7 @@ def _liver_groups(
             hd.sr.Measurement(codes.BURDEN_FRACTION, 100.0 * m.burden_fraction, codes.PERCENT)
         )
     burden = hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(
-            uid=hd.UID(), identifier="Hepatic tumor burden"
-        ),
+        tracking_identifier=_tracking("Hepatic tumor burden", tracking_uid),
         time_point_context=time_point,
         finding_type=codes.NEOPLASM,
         finding_sites=[hd.sr.FindingSite(codes.LIVER)],
@@ -166,6 +178,7 @@ def _response_group(
     date: dt.date,
     time_point: hd.sr.TimePointContext | None,
     version: str,
+    tracking_uid: _TrackingUid,
 ) -> hd.sr.MeasurementsAndQualitativeEvaluations:
     tp = assessment.timepoint(date)
     if tp is None:
@@ -193,9 +206,7 @@ def _response_group(
     if tp.sum_mm is not None:
         measurements.append(hd.sr.Measurement(codes.SUM_OF_DIAMETERS, tp.sum_mm, codes.MM))
     return hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(
-            uid=hd.UID(), identifier="RECIST 1.1 response"
-        ),
+        tracking_identifier=_tracking("RECIST 1.1 response", tracking_uid),
         time_point_context=time_point,
         algorithm_id=_algorithm(version),
         measurements=measurements or None,
@@ -224,6 +235,8 @@ def build_sr(
     series_number: int = 901,
     instance_number: int = 1,
     manufacturer: str = "liverburden",
+    uid_seed: str | None = None,
+    content_datetime: dt.datetime | None = None,
 ) -> hd.sr.Comprehensive3DSR:
     """Build the TID 1500 measurement report of one measurement (see the module docstring).
 
@@ -244,8 +257,17 @@ def build_sr(
     time_point_label
         Time point (TID 1502) written in every group, e.g. ``"BASELINE"``; none when omitted.
     lesion_uids
-        Lesion id -> Tracking Unique Identifier to reuse (same lesion across timepoints); lesions
-        not listed get a new UID.
+        Tracking identifier (lesion id, ``"Liver"``, ``"Hepatic tumor burden"``, ``"RECIST 1.1
+        response"``) -> Tracking Unique Identifier to reuse (same finding across timepoints);
+        the others get a UID derived from ``uid_seed`` and the identifier.
+    series_instance_uid, sop_instance_uid
+        Default: derived from ``uid_seed``, and from a hash of every input, respectively.
+    uid_seed
+        Identity of the measurement (e.g. its id) from which the UIDs not supplied are derived;
+        default: a hash of every input.
+    content_datetime
+        When the content was created (e.g. the measurement's creation time), written in UTC as
+        Content and Instance Creation Date/Time; default: now. Fix it for a reproducible file.
 
     Returns
     -------
@@ -271,22 +293,42 @@ def build_sr(
             "the source images belong to another series than the measurement; expected series "
             f"{m.series_instance_uid}"
         )
-    time_point = hd.sr.TimePointContext(time_point_label) if time_point_label else None
+    summary: AssessmentSummary | None = None
+    if isinstance(assessment, AssessmentSummary):
+        summary = assessment
+    elif assessment is not None:
+        summary = AssessmentSummary.from_json(assessment)
     uids = dict(lesion_uids or {})
+    key = input_key(
+        "sr",
+        repr(m),
+        [(f.sop_instance_uid, f.frame_number) for f in frames],
+        repr(summary),
+        str(timepoint_date),
+        time_point_label,
+        uids,
+        series_instance_uid,
+        series_number,
+        instance_number,
+        manufacturer,
+        uid_seed,
+        None if content_datetime is None else content_datetime.isoformat(),
+    )
+    seed = uid_seed or key
+
+    def tracking_uid(identifier: str) -> str:
+        return uids.get(identifier) or derived_uid(seed, "tracking", identifier)
+
+    time_point = hd.sr.TimePointContext(time_point_label) if time_point_label else None
     hepatic = m.liver_volume_ml is not None
     groups: list[Any] = [
         _lesion_group(
-            les, frames, uids.get(les.lesion_id), hepatic, m.algorithm_version, time_point
+            les, frames, tracking_uid(les.lesion_id), hepatic, m.algorithm_version, time_point
         )
         for les in m.lesions
     ]
-    groups.extend(_liver_groups(m, time_point))
-    if assessment is not None:
-        summary = (
-            assessment
-            if isinstance(assessment, AssessmentSummary)
-            else (AssessmentSummary.from_json(assessment))
-        )
+    groups.extend(_liver_groups(m, time_point, tracking_uid))
+    if summary is not None:
         raw_date = timepoint_date if timepoint_date is not None else getattr(first, "StudyDate", "")
         date = as_date(
             raw_date
@@ -294,7 +336,7 @@ def build_sr(
             else f"{raw_date[:4]}-{raw_date[4:6]}-{raw_date[6:8]}",
             "timepoint_date",
         )
-        groups.append(_response_group(summary, date, time_point, m.algorithm_version))
+        groups.append(_response_group(summary, date, time_point, m.algorithm_version, tracking_uid))
 
     observer = hd.sr.ObserverContext(
         observer_type=hd.sr.CodedConcept("121007", "DCM", "Device"),
@@ -322,9 +364,9 @@ def build_sr(
         sr = hd.sr.Comprehensive3DSR(
             evidence=evidence,
             content=report,
-            series_instance_uid=series_instance_uid or hd.UID(),
+            series_instance_uid=series_instance_uid or derived_uid(seed, "series"),
             series_number=series_number,
-            sop_instance_uid=sop_instance_uid or hd.UID(),
+            sop_instance_uid=sop_instance_uid or derived_uid(key, "sop"),
             instance_number=instance_number,
             manufacturer=manufacturer,
             is_complete=True,
@@ -334,5 +376,7 @@ def build_sr(
         )
     sr.CodingSchemeIdentificationSequence = [_coding_scheme_identification()]
     sr.SoftwareVersions = m.algorithm_version
+    if content_datetime is not None:
+        stamp_creation(sr, content_datetime)
     logger.info("built SR with %d lesion groups", len(m.lesions))
     return sr

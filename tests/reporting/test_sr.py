@@ -87,10 +87,14 @@ def test_oblique_series_maps_endpoints_through_the_orientation() -> None:
 
 
 def test_tracking_uid_is_reused_across_timepoints(tiny_ct: TinyCT) -> None:
-    """A supplied lesion UID is the Tracking UID in every report; others get fresh UIDs."""
+    """A supplied lesion UID is the Tracking UID in every report; others derive from the seed."""
     uids = {"L1": "1.2.826.0.1.3680043.8.498.1"}
-    first = _roundtrip(build_sr(tiny_ct.measurement, tiny_ct.datasets, lesion_uids=uids))
-    second = _roundtrip(build_sr(tiny_ct.measurement, tiny_ct.datasets, lesion_uids=uids))
+    first = _roundtrip(
+        build_sr(tiny_ct.measurement, tiny_ct.datasets, lesion_uids=uids, uid_seed="m-1")
+    )
+    second = _roundtrip(
+        build_sr(tiny_ct.measurement, tiny_ct.datasets, lesion_uids=uids, uid_seed="m-2")
+    )
     a = {
         g.tracking_identifier: g.tracking_uid
         for g in first.content.get_planar_roi_measurement_groups()
