@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 import dicomio
 import volumetrics
@@ -88,12 +87,26 @@ def input_digest(
     )
 
 
-def _crop_measure(mask: npt.NDArray[np.bool_], spacing: tuple[float, float, float]) -> Diameters:
-    objects = ndimage.find_objects(mask.astype(np.uint8, copy=False))
-    box = objects[0]
+def _crop_measure(
+    mask: npt.NDArray[np.bool_],
+    spacing: tuple[float, float, float],
+    origin: tuple[int, int, int],
+) -> Diameters:
+    """Diameters of one lesion's mask, which lies in a region starting at ``origin`` of the grid."""
+    box = dicomio.nonzero_box(mask)
     assert box is not None
-    offset = (box[0].start, box[1].start, box[2].start)
+    offset = tuple(o + b.start for o, b in zip(origin, box, strict=True))
     return measure_diameters(mask[box], spacing, offset_zyx=offset)
+
+
+def _whole(shape: tuple[int, int, int]) -> dicomio.Region:
+    return (slice(0, shape[0]), slice(0, shape[1]), slice(0, shape[2]))
+
+
+def _bridges_in(region: dicomio.Region, missing: Sequence[int]) -> list[int]:
+    """The series' missing slices that lie inside ``region``, as indices of the region."""
+    z = region[0]
+    return [g - z.start for g in missing if z.start <= g < z.stop]
 
 
 def _lesion_record(
@@ -157,11 +170,14 @@ def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> 
                 "expected distinct labels"
             )
         liver_none = liver_spec is not None and liver_spec.strip().lower() == "none"
-        liver_mask = None if liver_none else labelmap.mask(liver_ids)
-        tumor_mask = labelmap.mask(tumor_ids)
+        # Everything is measured inside the box of the labelled voxels: same counts, components
+        # and diameters as on the whole grid, with masks a fraction of its size.
+        region = labelmap.bounding_box() or _whole(geometry.shape_zyx)
+        liver_mask = None if liver_none else labelmap.mask(liver_ids, region)
+        tumor_mask = labelmap.mask(tumor_ids, region)
         segments = [labelmap.segment(n) for n in tumor_ids]
         if len(segments) > 1 and all(s.single_lesion for s in segments):
-            lesion_masks = [labelmap.mask([s.number]) for s in segments]
+            lesion_masks = [labelmap.mask([s.number], region) for s in segments]
             segment_names = [s.name for s in segments]
         choices = {
             "liver_label": liver_spec,
@@ -184,6 +200,12 @@ def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> 
             labels_sha.append(dicomio.sha256_file(path))
         choices = {"liver_mask": req.liver_mask is not None, "tumor_masks": len(req.tumor_masks)}
         warnings = []
+        boxes = [dicomio.nonzero_box(tumor_mask)]
+        if liver_mask is not None:
+            boxes.append(dicomio.nonzero_box(liver_mask))
+        region = dicomio.union_box(boxes) or _whole(geometry.shape_zyx)
+        tumor_mask = tumor_mask[region]
+        liver_mask = liver_mask[region] if liver_mask is not None else None
 
     report(0.6, "measuring volumes")
     spacing = geometry.spacing_zyx_mm
@@ -193,22 +215,23 @@ def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> 
         spacing,
         voxel_volume_mm3=geometry.voxel_volume_mm3,
         lesion_masks=lesion_masks,
-        bridge_slices=info.missing_slices,
+        bridge_slices=_bridges_in(region, info.missing_slices),
     )
+    origin = (region[0].start, region[1].start, region[2].start)
     report(0.8, "measuring diameters")
     thickness = info.slice_thickness_mm
     thickness_for_rule = thickness if thickness is not None else spacing[0]
     lesions: list[dict[str, Any]] = []
     if lesion_masks is not None:
         for lv, mask, name in zip(burden.lesions, lesion_masks, segment_names, strict=True):
-            diam = _crop_measure(mask, spacing)
+            diam = _crop_measure(mask, spacing, origin)
             lesions.append(
                 _lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, name)
             )
     else:
         for lv in burden.lesions:
             crop = lesion_labels[lv.bbox_zyx] == lv.label
-            offset = (lv.bbox_zyx[0].start, lv.bbox_zyx[1].start, lv.bbox_zyx[2].start)
+            offset = tuple(o + b.start for o, b in zip(origin, lv.bbox_zyx, strict=True))
             diam = measure_diameters(crop, spacing, offset_zyx=offset)
             lesions.append(
                 _lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, None)

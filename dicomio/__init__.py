@@ -21,7 +21,17 @@ from dicomio.errors import (
 from dicomio.hashing import sha256_bytes, sha256_file
 from dicomio.instance import InstanceHeader, read_instance_header
 from dicomio.labels import read_labels, read_mask, select_segments
-from dicomio.model import Geometry, ImageVolume, LabelMap, Phase, Segment, SeriesInfo
+from dicomio.model import (
+    Geometry,
+    ImageVolume,
+    LabelMap,
+    Phase,
+    Region,
+    Segment,
+    SeriesInfo,
+    nonzero_box,
+    union_box,
+)
 from dicomio.phase import PhaseClues, classify_phase, study_phases
 from dicomio.series import read_series, select_series
 
@@ -43,6 +53,7 @@ __all__ = [
     "NotDicomError",
     "Phase",
     "PhaseClues",
+    "Region",
     "Segment",
     "SeriesInfo",
     "SeriesSelectionError",
@@ -50,6 +61,7 @@ __all__ = [
     "UnsupportedError",
     "classify_phase",
     "discover",
+    "nonzero_box",
     "open_input",
     "read_instance_header",
     "read_labels",
@@ -60,4 +72,5 @@ __all__ = [
     "sha256_bytes",
     "sha256_file",
     "study_phases",
+    "union_box",
 ]

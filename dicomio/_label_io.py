@@ -25,7 +25,7 @@ import logging
 import re
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,14 +121,15 @@ def _format_of(path: Path, head: bytes) -> str:
 
 def _geometry(image: Any) -> Geometry:
     size = image.GetSize()
-    spacing = np.asarray(image.GetSpacing(), dtype=np.float64)
-    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
+    n = len(size)  # 3, or 4 for a single-volume 4-D header (its first three axes are used)
+    spacing = np.asarray(image.GetSpacing(), dtype=np.float64)[:3]
+    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(n, n)[:3, :3]
     affine = np.eye(4)
     # Columns of ``direction`` are the x, y, z index axes; the model's are (k, j, i) = (z, y, x).
     affine[:3, 0] = direction[:, 2] * spacing[2]
     affine[:3, 1] = direction[:, 1] * spacing[1]
     affine[:3, 2] = direction[:, 0] * spacing[0]
-    affine[:3, 3] = np.asarray(image.GetOrigin(), dtype=np.float64)
+    affine[:3, 3] = np.asarray(image.GetOrigin(), dtype=np.float64)[:3]
     return Geometry(shape_zyx=(int(size[2]), int(size[1]), int(size[0])), affine=affine)
 
 
@@ -158,8 +159,59 @@ def _slicer_names(image: Any) -> dict[int, str]:
     return names
 
 
-def read_image_file(path: Path, head: bytes = b"") -> ImageFile:
+def _voxel_bytes(sitk: Any, reader: Any) -> int:
+    """Bytes per voxel the header declares (all components); 8 per component when unknown."""
+    per_component = {
+        sitk.sitkUInt8: 1,
+        sitk.sitkInt8: 1,
+        sitk.sitkUInt16: 2,
+        sitk.sitkInt16: 2,
+        sitk.sitkUInt32: 4,
+        sitk.sitkInt32: 4,
+        sitk.sitkFloat32: 4,
+    }.get(reader.GetPixelID(), 8)
+    return per_component * max(1, int(reader.GetNumberOfComponents()))
+
+
+def _check_layout(file_name: str, components: int, size: tuple[int, ...]) -> None:
+    """A scalar 3-D image, or a 4-D one holding a single volume."""
+    if components != 1:
+        raise LabelError(
+            f"{file_name} has {components} values per voxel; expected a scalar label map (one "
+            "value per voxel)"
+        )
+    if not (len(size) == 3 or (len(size) == 4 and size[3] == 1)):
+        raise LabelError(
+            f"{file_name} is a {len(size)}-D image of size {tuple(size)}; expected a 3-D label "
+            "map (several layers or time points are not supported)"
+        )
+
+
+class _ItkPixels:
+    """Owner of an ITK image whose pixel buffer a NumPy array uses without a copy.
+
+    ``np.asarray(owner)`` makes an array whose ``base`` is this object, so the image lives as long
+    as any view of it (``GetArrayViewFromImage`` alone leaves that to the caller).
+    """
+
+    def __init__(self, sitk: Any, image: Any) -> None:
+        self._image = image
+        self._view = sitk.GetArrayViewFromImage(image)
+        self.__array_interface__ = self._view.__array_interface__
+
+
+def read_image_file(
+    path: Path,
+    head: bytes = b"",
+    *,
+    accept: Callable[[Geometry, int], None] | None = None,
+) -> ImageFile:
     """Read a NIfTI/NRRD/MetaImage file as a 3-D scalar array with its grid.
+
+    ``accept(geometry, nbytes)``, when given, is called with the grid and the size of the voxel
+    data that the header declares, *before* any voxel is read or decompressed: it raises to refuse
+    the file (a label map of another region, or a gzip bomb declaring a huge grid). The returned
+    array is read-only and uses ITK's buffer (no copy).
 
     Raises
     ------
@@ -173,10 +225,17 @@ def read_image_file(path: Path, head: bytes = b"") -> ImageFile:
     """
     import SimpleITK as sitk
 
-    check_nifti_length(path)
     try:
         with _readable_name(path, head) as readable:
-            image: Any = sitk.ReadImage(str(readable))
+            reader: Any = sitk.ImageFileReader()  # type: ignore[no-untyped-call]
+            reader.SetFileName(str(readable))
+            reader.ReadImageInformation()
+            _check_layout(path.name, int(reader.GetNumberOfComponents()), reader.GetSize())
+            if accept is not None:
+                size = tuple(int(n) for n in reader.GetSize())
+                accept(_geometry(reader), int(np.prod(size)) * _voxel_bytes(sitk, reader))
+            check_nifti_length(path)
+            image: Any = reader.Execute()
     except RuntimeError as exc:
         if "could not create io object" in str(exc).lower():
             raise NotDicomError(
@@ -186,21 +245,13 @@ def read_image_file(path: Path, head: bytes = b"") -> ImageFile:
         raise CorruptFileError(
             f"{path.name} could not be read as a NIfTI/NRRD image (truncated or invalid header)"
         ) from exc
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise LabelError(
-            f"{path.name} has {image.GetNumberOfComponentsPerPixel()} values per voxel; expected "
-            "a scalar label map (one value per voxel)"
-        )
-    if image.GetDimension() == 4 and image.GetSize()[3] == 1:
+    _check_layout(path.name, image.GetNumberOfComponentsPerPixel(), image.GetSize())
+    if image.GetDimension() == 4:
         image = image[:, :, :, 0]
-    if image.GetDimension() != 3:
-        raise LabelError(
-            f"{path.name} is a {image.GetDimension()}-D image of size {image.GetSize()}; expected "
-            "a 3-D label map (several layers or time points are not supported)"
-        )
     geometry = _geometry(image)
     names = _slicer_names(image)
-    array = sitk.GetArrayFromImage(image)
+    array = np.asarray(_ItkPixels(sitk, image))
+    array.flags.writeable = False
     fmt = _format_of(path, head)
     logger.debug("read %s label file %s on %s", fmt, path.name, geometry.describe())
     return ImageFile(array=array, geometry=geometry, names=names, format=fmt)

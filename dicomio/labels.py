@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, cast
 
@@ -32,10 +33,10 @@ from dicomio._label_names import (
     is_single_lesion_name,
     matches_any,
 )
-from dicomio._resample import align_to_grid, describe_pair, same_grid
+from dicomio._resample import align_to_grid, covers_same_region, describe_pair, same_grid
 from dicomio.errors import InputNotFoundError, LabelError, UnsupportedError
 from dicomio.hashing import sha256_file
-from dicomio.model import ImageVolume, LabelMap, Segment
+from dicomio.model import Geometry, ImageVolume, LabelMap, Segment
 from dicomio.rtstruct import RTSTRUCT_SOP_CLASS_UID, labelmap_from_rtstruct
 from dicomio.seg import LABELMAP_SEG_SOP_CLASS_UID, SEG_SOP_CLASS_UID, labelmap_from_seg
 
@@ -133,8 +134,37 @@ def _aligned(
     return out, notes
 
 
+#: A label or mask file may hold at most this many times the series' voxels (a grid twice as fine
+#: along each axis over the same region); larger declared grids are refused before decompressing.
+MAX_VOXELS_PER_SERIES_VOXEL = 8
+
+
+def _grid_check(file_name: str, target: ImageVolume) -> Callable[[Geometry, int], None]:
+    """Refuse a label file by its header alone: another region, or too large a grid."""
+
+    def accept(geometry: Geometry, nbytes: int) -> None:
+        wanted = int(np.prod(target.geometry.shape_zyx, dtype=np.int64))
+        declared = int(np.prod(geometry.shape_zyx, dtype=np.int64))
+        if declared > MAX_VOXELS_PER_SERIES_VOXEL * wanted:
+            raise LabelError(
+                f"{file_name} declares a grid of {declared} voxels ({nbytes} bytes of voxel "
+                f"data), more than {MAX_VOXELS_PER_SERIES_VOXEL} x the series' {wanted} voxels; "
+                "expected a label map on the series' grid or a comparable one over the same region"
+            )
+        if not same_grid(geometry, target.geometry) and not covers_same_region(
+            geometry, target.geometry
+        ):
+            raise LabelError(
+                f"{file_name} does not cover the same physical region as the series: "
+                f"{describe_pair(geometry, target.geometry)}; expected the series' grid, or a "
+                "grid covering the same region (resampled with nearest neighbour)"
+            )
+
+    return accept
+
+
 def _labelmap_from_image(path: Path, head: bytes, target: ImageVolume, sha: str) -> LabelMap:
-    image = read_image_file(path, head)
+    image = read_image_file(path, head, accept=_grid_check(path.name, target))
     labels = _as_labels(image.array, path.name)
     values = sorted(set(_present_values(labels)) | {v for v in image.names if v != 0})
     aligned, notes = _aligned(image, labels, target, path.name)
@@ -210,7 +240,7 @@ def read_mask(path: Path, target: ImageVolume) -> npt.NDArray[np.bool_]:
             f"{path.name} is not a NIfTI/NRRD file; expected a binary mask image (use --labels "
             "for DICOM SEG or RTSTRUCT files)"
         )
-    image = read_image_file(path, head)
+    image = read_image_file(path, head, accept=_grid_check(path.name, target))
     _check_integral(image.array, path.name, "mask values (0 outside, non-zero inside)")
     mask = np.asarray(image.array != 0)
     aligned, _ = _aligned(image, mask, target, path.name)

@@ -27,9 +27,48 @@ __all__ = [
     "ImageVolume",
     "LabelMap",
     "Phase",
+    "Region",
     "Segment",
     "SeriesInfo",
+    "nonzero_box",
+    "union_box",
 ]
+
+
+#: A box of a grid: one ``slice`` (step 1) per axis, ``(z, y, x)``.
+Region = tuple[slice, slice, slice]
+
+
+def nonzero_box(array: npt.NDArray[np.generic]) -> Region | None:
+    """Smallest box holding every non-zero voxel of a 3-D array; ``None`` when there is none.
+
+    Three reductions with no full-size temporary: the slices first, then rows and columns within
+    the slices found.
+    """
+
+    def span(hits: npt.NDArray[np.bool_]) -> slice | None:
+        idx = np.flatnonzero(hits)
+        return slice(int(idx[0]), int(idx[-1]) + 1) if idx.size else None
+
+    z = span(np.any(array, axis=(1, 2)))
+    if z is None:
+        return None
+    sub = array[z]
+    y, x = span(np.any(sub, axis=(0, 2))), span(np.any(sub, axis=(0, 1)))
+    assert y is not None and x is not None
+    return (z, y, x)
+
+
+def union_box(boxes: Iterable[Region | None]) -> Region | None:
+    """Smallest box holding all given boxes (``None`` entries are ignored)."""
+    found = [b for b in boxes if b is not None]
+    if not found:
+        return None
+    return (
+        slice(min(b[0].start for b in found), max(b[0].stop for b in found)),
+        slice(min(b[1].start for b in found), max(b[1].stop for b in found)),
+        slice(min(b[2].start for b in found), max(b[2].stop for b in found)),
+    )
 
 
 def _readonly(array: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
@@ -93,7 +132,7 @@ class Geometry:
 
     @property
     def voxel_volume_mm3(self) -> float:
-        """Volume of one voxel (absolute determinant of the linear part: exact for sheared grids)."""
+        """Volume of one voxel: |det| of the affine's linear part (exact for sheared grids)."""
         return float(abs(np.linalg.det(self.affine[:3, :3])))
 
     def index_to_lps(self, index_zyx: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -112,8 +151,12 @@ class Geometry:
         if self.shape_zyx != other.shape_zyx:
             return False
         corners = np.array(
-            [[k, j, i] for k in (0, self.shape_zyx[0] - 1) for j in (0, self.shape_zyx[1] - 1)
-             for i in (0, self.shape_zyx[2] - 1)],
+            [
+                [k, j, i]
+                for k in (0, self.shape_zyx[0] - 1)
+                for j in (0, self.shape_zyx[1] - 1)
+                for i in (0, self.shape_zyx[2] - 1)
+            ],
             dtype=np.float64,
         )
         diff = self.index_to_lps(corners) - other.index_to_lps(corners)
@@ -219,7 +262,9 @@ class LabelMap:
             ro = {}
             for number, m in self.masks.items():
                 if tuple(m.shape) != shape:
-                    raise LabelError(f"mask of segment {number} has shape {m.shape} != grid {shape}")
+                    raise LabelError(
+                        f"mask of segment {number} has shape {m.shape} != grid {shape}"
+                    )
                 ro[int(number)] = _readonly(np.asarray(m, dtype=bool))
             object.__setattr__(self, "masks", ro)
 
@@ -232,19 +277,36 @@ class LabelMap:
             + ", ".join(f"{s.number}" + (f" ({s.name})" if s.name else "") for s in self.segments)
         )
 
-    def mask(self, numbers: Iterable[int]) -> npt.NDArray[np.bool_]:
-        """Union of the given segments as a boolean (z, y, x) array."""
+    def bounding_box(self) -> Region | None:
+        """Smallest box of the grid holding every labelled voxel; ``None`` when nothing is.
+
+        Measuring inside this box instead of the whole grid gives the same counts, components
+        and diameters (nothing lies outside it) at a fraction of the memory.
+        """
+        if self.labels is not None:
+            return nonzero_box(self.labels)
+        assert self.masks is not None
+        return union_box(nonzero_box(m) for m in self.masks.values())
+
+    def mask(self, numbers: Iterable[int], region: Region | None = None) -> npt.NDArray[np.bool_]:
+        """Union of the given segments as a boolean (z, y, x) array, of ``region`` if given."""
         nums = [int(n) for n in numbers]
         for n in nums:
             self.segment(n)
+        box = region if region is not None else (slice(None),) * 3
         if self.labels is not None:
+            labels = self.labels[box]
             if not nums:
-                return np.zeros(self.geometry.shape_zyx, dtype=bool)
+                return np.zeros(labels.shape, dtype=bool)
             if len(nums) == 1:
-                return np.asarray(self.labels == nums[0])
-            return np.isin(self.labels, nums)
+                return np.asarray(labels == nums[0])
+            return np.isin(labels, nums)
         assert self.masks is not None
-        out = np.zeros(self.geometry.shape_zyx, dtype=bool)
+        shape = tuple(
+            len(range(*axis.indices(n)))
+            for axis, n in zip(box, self.geometry.shape_zyx, strict=True)
+        )
+        out = np.zeros(shape, dtype=bool)
         for n in nums:
-            out |= self.masks[n]
+            out |= self.masks[n][box]
         return out

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from recist._hull import TIE_TOLERANCE_MM, convex_hull_rc, longest_chord, max_feret_pair
 from recist.criteria import is_measurable
@@ -301,6 +300,8 @@ def measure_lesions(
     _spacing(spacing_zyx_mm, 3, "spacing_zyx_mm")
     if n == 0:
         return []
+    from scipy import ndimage  # imported here: measure_diameters, the hot path, needs no scipy
+
     boxes = ndimage.find_objects(labels, max_label=int(n))
     out: list[Diameters] = []
     for lab, box in enumerate(boxes, start=1):

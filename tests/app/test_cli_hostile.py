@@ -174,7 +174,7 @@ CASES: list[tuple[str, Case, tuple[str, ...]]] = [
     ("labels-nan", _labels_nan, ("NaN",)),
     ("labels-nii-gz-truncated", _labels_truncated_gz, ("truncated",)),
     ("labels-mha-truncated-reader-prints", _labels_truncated_mha, ()),
-    ("labels-header-claims-huge-grid", _labels_huge_grid, ("NIfTI",)),
+    ("labels-header-claims-huge-grid", _labels_huge_grid, ("declares a grid", "series")),
     ("seg-of-another-series", _seg_of_other_series, ("not in the series",)),
     ("rtstruct-coordinates-1e30", _rtstruct_1e30, ("ContourData",)),
     ("rtstruct-truncated", _rtstruct_truncated, ()),

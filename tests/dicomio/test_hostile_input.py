@@ -500,9 +500,9 @@ LABEL_CASES: list[tuple[str, LabelCase, ErrorType]] = [
     ("nan", _values("nan"), LabelError),
     ("infinite", _values("inf"), LabelError),
     ("beyond-int64", _values("huge"), LabelError),
-    ("header-claims-huge-grid", _huge_grid_header, CorruptFileError),
-    ("magicless-header-claims-huge-grid-fuzz", _magicless_header_fuzz, CorruptFileError),
-    ("bad-sizeof-hdr-huge-grid-fuzz", _bad_sizeof_hdr_fuzz, CorruptFileError),
+    ("header-claims-huge-grid", _huge_grid_header, LabelError),  # refused by its header
+    ("magicless-header-claims-huge-grid-fuzz", _magicless_header_fuzz, LabelError),
+    ("bad-sizeof-hdr-huge-grid-fuzz", _bad_sizeof_hdr_fuzz, LabelError),
     ("gzip-of-garbage", _gzip_of_garbage, CorruptFileError),
     ("gzip-stream-damaged-fuzz", _gzip_stream_damaged_fuzz, CorruptFileError),
 ]

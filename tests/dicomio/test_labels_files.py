@@ -282,3 +282,31 @@ def test_gzip_magic_alone_does_not_make_a_dicom_file_an_image(tmp_path: Path) ->
     path.write_bytes(gzip.compress(b"not an image at all"))
     with pytest.raises((NotDicomError, CorruptFileError)):
         read_labels(path, _target())
+
+
+def test_label_map_with_too_large_a_grid_is_refused_by_its_header(tmp_path: Path) -> None:
+    """A complete, valid file whose grid exceeds 8 x the series' voxels is refused, naming sizes."""
+    target = _target()  # 90 voxels
+    big = geometry_from((8, 10, 12), (2.5, 0.7, 0.8), (10.0, -20.0, 30.0))  # 960 voxels
+    path = _write(tmp_path / "big.nii.gz", np.zeros((8, 10, 12), dtype=np.uint8), big)
+    with pytest.raises(LabelError, match=r"declares a grid of 960 voxels .* series' 90 voxels"):
+        read_labels(path, target)
+    with pytest.raises(LabelError, match="declares a grid of 960 voxels"):
+        read_mask(path, target)
+
+
+def test_gzip_bomb_label_map_is_refused_before_decompression(tmp_path: Path) -> None:
+    """A header declaring a 2 GiB grid over a few bytes is judged by the header alone.
+
+    Were the voxel data read (or its length checked by inflating the stream) first, the error
+    would be a truncation error (CorruptFileError), not the grid-size LabelError.
+    """
+    small = _write(tmp_path / "small.nii", _labels(), _target().geometry)
+    raw = bytearray(small.read_bytes())
+    dims = np.frombuffer(bytes(raw[40:56]), dtype="<i2").copy()
+    dims[1:4] = (2048, 1024, 1024)  # 2 GiB of uint8 voxels declared
+    raw[40:56] = dims.astype("<i2").tobytes()
+    bomb = tmp_path / "bomb.nii.gz"
+    bomb.write_bytes(gzip.compress(bytes(raw[:352]) + bytes(4096)))
+    with pytest.raises(LabelError, match=r"declares a grid of 2147483648 voxels"):
+        read_labels(bomb, _target())
