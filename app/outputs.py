@@ -6,8 +6,9 @@ file name, and their provenance -- the algorithm version(s) and one SHA-256 over
 
 - :func:`measurement_sr`, :func:`measurement_seg`: DICOM SR (TID 1500) and SEG of one
   measurement, referencing its source series (re-read from the blob store). Their UIDs are
-  derived from the measurement and everything else the content depends on, so asking twice for
-  the same content gives the same SOP Instance UID (a PACS stores it once).
+  derived from the measurement and everything else the content depends on, and their creation
+  date/time is the measurement's ``created_at`` (UTC), so asking twice for the same content gives
+  the same file, byte for byte (a PACS stores it once).
 - :func:`subject_sdtm`, :func:`trial_sdtm`: CDISC SDTM TU/TR/RS of one subject or of every
   subject (CSV or SAS transport v5).
 - :func:`subject_fhir`: FHIR R4 Bundle of mCODE tumour-size observations.
@@ -50,6 +51,7 @@ from app.blobstore import BlobStore
 from app.db import repo
 from app.db.models import Measurement, Subject, Timepoint
 from app.errors import InvalidRequestError
+from app.settings import DEFAULT_STUDY_ID
 from app.version import ALGORITHM_VERSION
 from dicomio.frames import part10_bytes
 from recist.errors import RecistError
@@ -81,9 +83,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: STUDYID of SDTM datasets (and the report header) when the caller names no trial.
-DEFAULT_STUDY_ID = "LIVERBURDEN"
 
 SdtmFormat = Literal["csv", "xpt"]
 ReportFormat = Literal["html", "pdf"]
@@ -178,6 +177,8 @@ def measurement_sr(
         lesion_uids=uids,
         series_instance_uid=derived_uid("sr-series", m.id),
         sop_instance_uid=sop_uid,
+        uid_seed=m.id,
+        content_datetime=m.created_at,
     )
     out = Output(
         part10_bytes(sr), _MEDIA["dicom"], f"{m.id}_sr.dcm", m.algorithm_version, m.input_sha256
@@ -221,6 +222,8 @@ def measurement_seg(
         algorithm_version=m.algorithm_version,
         series_instance_uid=derived_uid("seg-series", m.id),
         sop_instance_uid=sop_uid,
+        uid_seed=m.id,
+        content_datetime=m.created_at,
     )
     out = Output(
         part10_bytes(seg), _MEDIA["dicom"], f"{m.id}_seg.dcm", m.algorithm_version, m.input_sha256

@@ -13,9 +13,14 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["DEFAULT_STUDY_ID", "STUDY_ID_PATTERN", "Settings", "get_settings"]
 
 _MIB = 1 << 20
+
+#: STUDYID of SDTM datasets when neither the request nor ``LIVERBURDEN_STUDY_ID`` names a trial.
+DEFAULT_STUDY_ID = "LIVERBURDEN"
+#: What a STUDYID may hold (setting and ``?study_id=``): 1 to 40 letters, digits, '_' and '-'.
+STUDY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 
 
 class Settings(BaseSettings):
@@ -23,7 +28,9 @@ class Settings(BaseSettings):
 
     The embedded default keeps everything under ``home``: a SQLite database file and the
     content-addressed blob folder. ``database_url`` (PostgreSQL) and ``broker_url`` (Redis, for
-    Celery workers) switch to the production engines.
+    Celery workers) switch to the production engines. ``study_id`` (``LIVERBURDEN_STUDY_ID``) is
+    the trial's STUDYID in SDTM outputs when the request gives no ``?study_id=``; the query
+    parameter still overrides it.
     """
 
     model_config = SettingsConfigDict(env_prefix="LIVERBURDEN_", extra="ignore")
@@ -50,6 +57,11 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Root log level of the service.")
     job_stale_seconds: float = Field(
         default=600.0, gt=0, description="A running job without a heartbeat this long is requeued."
+    )
+    study_id: str = Field(
+        default=DEFAULT_STUDY_ID,
+        pattern=STUDY_ID_PATTERN,
+        description="STUDYID of SDTM outputs when the request has no ?study_id= (which overrides).",
     )
 
     @property

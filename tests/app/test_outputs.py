@@ -25,11 +25,16 @@ SHORT = codes.SCT.ShortAxis
 VOLUME = codes.SCT.Volume
 
 
+#: The service's LIVERBURDEN_STUDY_ID in this module.
+CONFIGURED_STUDY = "NET-CFG"
+
+
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """One embedded service for the module."""
+    """One embedded service for the module, with a configured study id."""
     home = tmp_path_factory.mktemp("outputs")
-    with running_service(Settings(home=home / "home", workers=1)) as service:
+    settings = Settings(home=home / "home", workers=1, study_id=CONFIGURED_STUDY)
+    with running_service(settings) as service:
         yield service
 
 
@@ -123,6 +128,16 @@ def test_same_sr_twice_has_the_same_sop_instance_uid(
     assert first.SOPInstanceUID == second.SOPInstanceUID
 
 
+@pytest.mark.parametrize("output", ["sr", "seg"])
+def test_same_dicom_output_twice_is_byte_identical(
+    radiologist: httpx.Client, subject: MeasuredSubject, output: str
+) -> None:
+    """Asked twice, an unchanged measurement's SR or SEG is the same file, byte for byte."""
+    path = f"/v1/measurements/{subject.follow_up.measurement_id}/{output}"
+    first = _ok(radiologist.get(path), "application/dicom").content
+    assert _ok(radiologist.get(path), "application/dicom").content == first
+
+
 def _segment_voxels(seg: hd.seg.Segmentation) -> dict[int, int]:
     pixels = np.asarray(seg.pixel_array).reshape(-1, seg.Rows, seg.Columns)
     counts: dict[int, int] = {}
@@ -157,16 +172,16 @@ def test_seg_has_a_segment_per_lesion_and_the_liver(
 def test_seg_and_sr_share_tracking_uids(
     radiologist: httpx.Client, subject: MeasuredSubject
 ) -> None:
-    """The SEG segment of a lesion carries the Tracking UID of its SR group."""
+    """The SEG segment of a lesion (and the liver's) carries the Tracking UID of its SR group."""
     mid = subject.baseline.measurement_id
-    sr_uids = [
-        str(g.tracking_uid)
-        for g in _sr(radiologist, mid).content.get_planar_roi_measurement_groups()
-    ]
+    content = _sr(radiologist, mid).content
+    sr_uids = [str(g.tracking_uid) for g in content.get_planar_roi_measurement_groups()]
+    groups = {g.tracking_identifier: g for g in content.get_image_measurement_groups()}
     r = radiologist.get(f"/v1/measurements/{mid}/seg")
     seg = hd.seg.segread(io.BytesIO(r.content))
     seg_uids = [str(seg.get_segment_description(n).tracking_uid) for n in seg.segment_numbers]
     assert seg_uids[1:] == sr_uids
+    assert seg_uids[0] == str(groups["Liver"].tracking_uid)
 
 
 def _csv_rows(content: bytes) -> list[dict[str, str]]:
@@ -180,6 +195,27 @@ def _sdtm(client: httpx.Client, path: str, fmt: str) -> httpx.Response:
         r'attachment; filename="[a-z]{2}[^"]*\.' + fmt + '"', r.headers["content-disposition"]
     )
     return r
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [({}, CONFIGURED_STUDY), ({"study_id": "NET-01"}, "NET-01")],
+    ids=["setting", "query-overrides"],
+)
+@pytest.mark.parametrize("scope", ["subject", "trial"])
+def test_sdtm_study_id_is_the_query_parameter_else_the_setting(
+    radiologist: httpx.Client,
+    subject: MeasuredSubject,
+    scope: str,
+    query: dict[str, str],
+    expected: str,
+) -> None:
+    """Without ?study_id= STUDYID is LIVERBURDEN_STUDY_ID; the query parameter overrides it."""
+    path = f"/v1/subjects/{subject.subject_id}/sdtm/rs" if scope == "subject" else "/v1/sdtm/rs"
+    r = _ok(radiologist.get(path, params=query), "text/csv")
+    rows = _csv_rows(r.content)
+    assert rows and {row["STUDYID"] for row in rows} == {expected}
+    assert {row["USUBJID"] for row in rows} == {f"{expected}-{subject.subject_id}"}
 
 
 EXPECTED_TESTCD = {
@@ -218,6 +254,7 @@ def test_sdtm_xpt_reads_back_equal_to_the_csv(
 ) -> None:
     """The SAS transport v5 file parses with pyreadstat to the CSV's columns and values."""
     import pyreadstat
+
     path = f"/v1/subjects/{subject.subject_id}/sdtm/{domain}"
     rows = _csv_rows(_sdtm(radiologist, path, "csv").content)
     xpt = tmp_path / f"{domain}.xpt"
@@ -301,6 +338,7 @@ def test_html_report_without_key_images(
 def test_pdf_report_has_pages(radiologist: httpx.Client, subject: MeasuredSubject) -> None:
     """``format=pdf`` answers a PDF whose pages show the subject and its responses."""
     import pypdf
+
     r = _ok(
         radiologist.get(f"/v1/subjects/{subject.subject_id}/report", params={"format": "pdf"}),
         "application/pdf",

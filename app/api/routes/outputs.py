@@ -18,8 +18,9 @@ from fastapi import APIRouter, Depends, Query, Response
 from app import outputs
 from app.api.deps import BlobsDep, SessionDep, SettingsDep, require
 from app.api.responses import problems
-from app.outputs import DEFAULT_STUDY_ID, Output
+from app.outputs import Output
 from app.security import Permission, Principal, check_permission
+from app.settings import STUDY_ID_PATTERN
 
 router = APIRouter(tags=["outputs"])
 
@@ -54,12 +55,15 @@ SDTM_PERMISSION = {
 }
 
 StudyQuery = Annotated[
-    str,
+    str | None,
     Query(
         min_length=1,
         max_length=40,
-        pattern=r"^[A-Za-z0-9_-]+$",
-        description="STUDYID of the rows (letters, digits, '_' and '-').",
+        pattern=STUDY_ID_PATTERN,
+        description=(
+            "STUDYID of the rows (letters, digits, '_' and '-'); default: the service's "
+            "LIVERBURDEN_STUDY_ID setting."
+        ),
     ),
 ]
 FormatQuery = Annotated[SdtmFormat, Query(alias="format", description="csv or xpt (SAS v5).")]
@@ -150,13 +154,15 @@ def get_subject_sdtm(
     domain: SdtmDomain,
     principal: SummaryReader,
     session: SessionDep,
+    settings: SettingsDep,
     fmt: FormatQuery = SdtmFormat.CSV,
-    study_id: StudyQuery = DEFAULT_STUDY_ID,
+    study_id: StudyQuery = None,
 ) -> Response:
     """RECIST 1.1 rows of the subject's lesion table and measurements (an EDC key: RS only)."""
     check_permission(principal, SDTM_PERMISSION[domain])
+    study = study_id or settings.study_id
     out = outputs.subject_sdtm(
-        session, subject_id, domain.value, _sdtm_format(fmt), study_id, principal.actor
+        session, subject_id, domain.value, _sdtm_format(fmt), study, principal.actor
     )
     session.commit()
     return _response(out)
@@ -172,14 +178,16 @@ def get_trial_sdtm(
     domain: SdtmDomain,
     principal: SummaryReader,
     session: SessionDep,
+    settings: SettingsDep,
     fmt: FormatQuery = SdtmFormat.CSV,
-    study_id: StudyQuery = DEFAULT_STUDY_ID,
+    study_id: StudyQuery = None,
 ) -> Response:
     """Every assessable subject's rows, by subject id; subjects without a baseline or lesion
     table are left out: ``X-Liverburden-Skipped-Count``, and the first 50 in
     ``X-Liverburden-Skipped-Subjects``."""
     check_permission(principal, SDTM_PERMISSION[domain])
-    out = outputs.trial_sdtm(session, domain.value, _sdtm_format(fmt), study_id, principal.actor)
+    study = study_id or settings.study_id
+    out = outputs.trial_sdtm(session, domain.value, _sdtm_format(fmt), study, principal.actor)
     session.commit()
     return _response(out)
 
