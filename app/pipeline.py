@@ -288,3 +288,27 @@ def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> 
         burden.burden_fraction,
     )
     return result
+
+
+def preload() -> None:
+    """Import now what :func:`run_measurement` would import on its first call.
+
+    For worker processes: ``liverburden worker`` calls it before forking its pool, so that no
+    measurement pays for imports. Besides this module's own packages, dicomio's label readers load
+    their libraries on first use -- SimpleITK (NIfTI, NRRD), pydicom and highdicom (DICOM SEG,
+    RTSTRUCT) -- and they are loaded here by name only (app calls nothing of them). Importing
+    ``app.pipeline`` itself stays as cheap as before: nothing here runs at import.
+    """
+    import importlib
+
+    for name in (
+        "scipy.ndimage",
+        "dicomio.labels",
+        "dicomio.series",
+        "volumetrics",
+        "recist.diameters",
+        "SimpleITK",
+        "pydicom",
+        "highdicom",
+    ):
+        importlib.import_module(name)
