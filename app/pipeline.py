@@ -142,7 +142,13 @@ def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> 
     """
     report = progress or _noop
     report(0.0, "reading series")
-    volume = dicomio.read_series(req.series, req.series_uid, pixels=False)
+    labelmap: dicomio.LabelMap | None = None
+    if req.labels is not None:  # the label file is read while the series' headers are scanned
+        volume, labelmap = dicomio.read_series_and_labels(
+            req.series, req.labels, req.series_uid, pixels=False
+        )
+    else:
+        volume = dicomio.read_series(req.series, req.series_uid, pixels=False)
     geometry = volume.geometry
     info = volume.info
     report(0.3, "reading segmentation")
@@ -150,8 +156,7 @@ def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> 
     segment_names: list[str | None] = []
     lesion_masks: list[npt.NDArray[np.bool_]] | None = None
     choices: dict[str, Any]
-    if req.labels is not None:
-        labelmap = dicomio.read_labels(req.labels, volume)
+    if labelmap is not None:
         labels_sha = list(labelmap.file_sha256)
         liver_spec = req.liver_label
         liver_ids = dicomio.select_segments(labelmap, liver_spec, "liver")

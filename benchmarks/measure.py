@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -112,20 +111,40 @@ class Run:
     stderr: str
 
 
+#: Runs a command and reports its wall time and its own peak RSS. Linux carries a process's peak
+#: RSS across fork + exec (``ru_maxrss`` starts at the parent's high-water mark), so a child forked
+#: straight from this benchmark -- which holds the phantom in memory -- would report this process's
+#: peak instead of its own. The launcher is a small fresh interpreter; its child starts near zero.
+_LAUNCHER = (
+    "import json, os, subprocess, sys, time\n"
+    "t0 = time.perf_counter()\n"
+    "proc = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(proc.pid, 0)\n"
+    "seconds = time.perf_counter() - t0\n"
+    "code = os.waitstatus_to_exitcode(status)\n"
+    "with open(sys.argv[1], 'w') as fh:\n"
+    "    json.dump({'seconds': seconds, 'maxrss_kib': usage.ru_maxrss, 'code': code}, fh)\n"
+)
+
+
 def run_child(cmd: list[str]) -> Run:
-    """Run ``cmd``, timed from outside; its own peak RSS comes from ``wait4``'s rusage."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    """Run ``cmd`` through the launcher: wall time and its own peak RSS (``wait4``'s rusage)."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        report = Path(tmp) / "usage.json"
+        subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, str(report), *cmd], stdout=out, stderr=err, cwd=REPO
+        )
+        usage = json.loads(report.read_text())
         out.seek(0)
         err.seek(0)
         return Run(
-            seconds,
-            usage.ru_maxrss * 1024,
-            proc.returncode,
+            float(usage["seconds"]),
+            int(usage["maxrss_kib"]) * 1024,
+            int(usage["code"]),
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
         )

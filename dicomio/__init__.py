@@ -20,7 +20,7 @@ from dicomio.errors import (
 )
 from dicomio.hashing import sha256_bytes, sha256_file
 from dicomio.instance import InstanceHeader, read_instance_header
-from dicomio.labels import read_labels, read_mask, select_segments
+from dicomio.labels import read_labels, read_mask, read_series_and_labels, select_segments
 from dicomio.model import (
     Geometry,
     ImageVolume,
@@ -67,6 +67,7 @@ __all__ = [
     "read_labels",
     "read_mask",
     "read_series",
+    "read_series_and_labels",
     "select_segments",
     "select_series",
     "sha256_bytes",

@@ -16,9 +16,13 @@ headers).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, cast
 
@@ -34,13 +38,15 @@ from dicomio._label_names import (
     matches_any,
 )
 from dicomio._resample import align_to_grid, covers_same_region, describe_pair, same_grid
+from dicomio.archive import ArchiveLimits
 from dicomio.errors import InputNotFoundError, LabelError, UnsupportedError
 from dicomio.hashing import sha256_file
 from dicomio.model import Geometry, ImageVolume, LabelMap, Segment
 from dicomio.rtstruct import RTSTRUCT_SOP_CLASS_UID, labelmap_from_rtstruct
 from dicomio.seg import LABELMAP_SEG_SOP_CLASS_UID, SEG_SOP_CLASS_UID, labelmap_from_seg
+from dicomio.series import read_series
 
-__all__ = ["Role", "read_labels", "read_mask", "select_segments"]
+__all__ = ["Role", "read_labels", "read_mask", "read_series_and_labels", "select_segments"]
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +143,9 @@ def _aligned(
 #: A label or mask file may hold at most this many times the series' voxels (a grid twice as fine
 #: along each axis over the same region); larger declared grids are refused before decompressing.
 MAX_VOXELS_PER_SERIES_VOXEL = 8
+#: :func:`read_series_and_labels` decompresses a label file before the series' grid is known when
+#: it declares at most this many bytes of voxel data per byte of the series input on disk.
+EARLY_BYTES_PER_INPUT_BYTE = 4
 
 
 def _grid_check(file_name: str, target: ImageVolume) -> Callable[[Geometry, int], None]:
@@ -165,6 +174,12 @@ def _grid_check(file_name: str, target: ImageVolume) -> Callable[[Geometry, int]
 
 def _labelmap_from_image(path: Path, head: bytes, target: ImageVolume, sha: str) -> LabelMap:
     image = read_image_file(path, head, accept=_grid_check(path.name, target))
+    return _place_image(image, path, target, sha)
+
+
+def _place_image(image: ImageFile, path: Path, target: ImageVolume, sha: str) -> LabelMap:
+    """A label file's voxels (already read) onto the series grid."""
+    _grid_check(path.name, target)(image.geometry, int(image.array.nbytes))
     labels = _as_labels(image.array, path.name)
     values = sorted(set(_present_values(labels)) | {v for v in image.names if v != 0})
     aligned, notes = _aligned(image, labels, target, path.name)
@@ -337,3 +352,72 @@ def select_segments(labelmap: LabelMap, spec: str | int | None, role: Role) -> l
     raise LabelError(
         f"{option} {text!r}: no segment name matches; available: {_available(labelmap)}"
     )
+
+
+class _SeriesFailed(Exception):
+    """The series could not be read: the label file's reader stops waiting (never shown)."""
+
+
+def _input_bytes(path: Path) -> int:
+    """Bytes of a series input on disk: a file's size, or the sum over a folder's files."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, name)).st_size
+    return total
+
+
+def read_series_and_labels(
+    series: Path,
+    labels: Path,
+    series_uid: str | None = None,
+    *,
+    pixels: bool = False,
+    limits: ArchiveLimits | None = None,
+) -> tuple[ImageVolume, LabelMap]:
+    """:func:`~dicomio.series.read_series`, then :func:`read_labels` onto it, in less time.
+
+    A NIfTI/NRRD label file is read in a thread while the series' headers are scanned (ITK's
+    reader releases the GIL). Its header is judged before any voxel is decompressed, as in
+    :func:`read_labels`: a file declaring at most :data:`EARLY_BYTES_PER_INPUT_BYTE` bytes of voxel
+    data per byte of the series input is decompressed at once; a larger one waits for the series'
+    grid and its exact check. The result, the errors and their order are those of the two calls
+    one after the other: a series error first, then a label error.
+    """
+    series, labels = Path(series), Path(labels)
+    head = _head(labels) if labels.is_file() else b""
+    if not labels.is_file() or _is_dicom_head(head) or not looks_like_image_file(labels, head):
+        volume = read_series(series, series_uid, pixels=pixels, limits=limits)
+        return volume, read_labels(labels, volume)
+    budget = EARLY_BYTES_PER_INPUT_BYTE * _input_bytes(series) if series.exists() else 0
+    target: list[ImageVolume | None] = []
+    known = threading.Event()
+
+    def accept(geometry: Geometry, nbytes: int) -> None:
+        if nbytes <= budget:
+            return
+        known.wait()
+        if not target or target[0] is None:
+            raise _SeriesFailed
+        _grid_check(labels.name, target[0])(geometry, nbytes)
+
+    def load() -> tuple[ImageFile, str]:
+        return read_image_file(labels, head, accept=accept), sha256_file(labels)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lb-labels") as pool:
+        pending = pool.submit(load)
+        try:
+            volume = read_series(series, series_uid, pixels=pixels, limits=limits)
+        except BaseException:
+            target.append(None)
+            known.set()
+            with contextlib.suppress(BaseException):
+                pending.result()
+            raise
+        target.append(volume)
+        known.set()
+        image, sha = pending.result()
+    return volume, _place_image(image, labels, volume, sha)
