@@ -42,8 +42,6 @@ from dicomio.archive import ArchiveLimits
 from dicomio.errors import InputNotFoundError, LabelError, UnsupportedError
 from dicomio.hashing import sha256_file
 from dicomio.model import Geometry, ImageVolume, LabelMap, Segment
-from dicomio.rtstruct import RTSTRUCT_SOP_CLASS_UID, labelmap_from_rtstruct
-from dicomio.seg import LABELMAP_SEG_SOP_CLASS_UID, SEG_SOP_CLASS_UID, labelmap_from_seg
 from dicomio.series import read_series
 
 __all__ = ["Role", "read_labels", "read_mask", "read_series_and_labels", "select_segments"]
@@ -230,6 +228,9 @@ def read_labels(path: Path, target: ImageVolume) -> LabelMap:
     sha = sha256_file(path)
     if not _is_dicom_head(head) and looks_like_image_file(path, head):
         return _labelmap_from_image(path, head, target, sha)
+    from dicomio.rtstruct import RTSTRUCT_SOP_CLASS_UID, labelmap_from_rtstruct
+    from dicomio.seg import LABELMAP_SEG_SOP_CLASS_UID, SEG_SOP_CLASS_UID, labelmap_from_seg
+
     ds = read_dataset(path)
     sop = sop_class_of(ds)
     if sop in (SEG_SOP_CLASS_UID, LABELMAP_SEG_SOP_CLASS_UID):
