@@ -7,6 +7,8 @@ Bad input ends with exit status 2 and one line on stderr, never a traceback.
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from app.commands import (
@@ -21,6 +23,7 @@ from app.commands import (
     serve_cmd,
     worker_cmd,
 )
+from app.commands._common import EXIT_BAD_INPUT
 
 app = typer.Typer(
     name="liverburden",
@@ -41,9 +44,35 @@ app.add_typer(audit_cmd.app, name="audit")
 app.command("worker")(worker_cmd.worker)
 
 
+def _settings_problem(exc: Exception) -> str | None:
+    """One line naming the environment settings a pydantic ``ValidationError`` refused.
+
+    Values are not repeated (a database URL may hold a password); ``None`` for other errors.
+    """
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return None
+    prefix = {"Settings": "LIVERBURDEN_", "CelerySettings": "LIVERBURDEN_CELERY_"}.get(exc.title)
+    if prefix is None:
+        return None
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        name = prefix + "_".join(str(p) for p in err["loc"]).upper()
+        parts.append(f"{name}: {err['msg']}")
+    return "invalid setting " + "; ".join(parts) + " (check the environment)"
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except Exception as exc:
+        problem = _settings_problem(exc)
+        if problem is None:
+            raise
+        print(f"error: {' '.join(problem.split())}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 if __name__ == "__main__":
