@@ -404,3 +404,21 @@ def test_outputs_are_audited_with_their_provenance(
     assert details["input_sha256"] == r.headers["x-liverburden-input-sha256"]
     assert details["algorithm_version"] == r.headers["x-liverburden-algorithm-version"]
     assert svc.client("admin").get("/v1/audit/verify").json()["ok"]
+
+
+@pytest.mark.parametrize(
+    ("params", "shown"),
+    [
+        ({"key_images": "false"}, CONFIGURED_STUDY),
+        ({"key_images": "false", "study_id": "NET-01"}, "NET-01"),
+    ],
+    ids=["setting", "query-overrides"],
+)
+def test_report_header_shows_the_study_of_the_query_else_the_setting(
+    radiologist: httpx.Client, subject: MeasuredSubject, params: dict[str, str], shown: str
+) -> None:
+    """Like SDTM's STUDYID: ``?study_id=`` names the trial in the header, else the setting."""
+    page = _ok(
+        radiologist.get(f"/v1/subjects/{subject.subject_id}/report", params=params), "text/html"
+    ).text
+    assert shown in page

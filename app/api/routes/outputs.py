@@ -230,7 +230,12 @@ def get_report(
         ReportFormat.HTML
     ),
     key_images: Annotated[bool, Query(description="Include the lesions' key images.")] = True,
-    study_id: Annotated[str, Query(max_length=64, description="Trial shown in the header.")] = "",
+    study_id: Annotated[
+        str,
+        Query(
+            max_length=64, description="Trial shown in the header (default LIVERBURDEN_STUDY_ID)."
+        ),
+    ] = "",
 ) -> Response:
     """Timepoint table with sums and responses, lesions, key images, plots, algorithm version
     and input hashes; HTML is one self-contained page (images as data URIs)."""
@@ -241,7 +246,7 @@ def get_report(
         subject_id,
         "pdf" if fmt is ReportFormat.PDF else "html",
         principal.actor,
-        study_id=study_id,
+        study_id=study_id or settings.study_id,
         with_key_images=key_images,
     )
     session.commit()
