@@ -9,10 +9,10 @@ Every message says what was wrong and what was expected, and never carries a pat
      +-- InputNotFoundError (also ValueError): the path does not exist or holds no files
      +-- NotDicomError (also ValueError): a file is not DICOM (or not a supported image format)
      +-- CorruptFileError (also ValueError): truncated or undecodable data
-     +-- UnsupportedError (also ValueError): a valid object we do not handle (SOP class, transfer syntax)
-     +-- SeriesSelectionError (also ValueError): none, or more than one, series where one was expected
-     +-- GeometryError (also ValueError): inconsistent or unusable geometry (mixed orientation, gaps, ...)
-     +-- LabelError (also ValueError): a segmentation cannot be matched to the series, or a label is unknown
+     +-- UnsupportedError (also ValueError): a valid object not handled (SOP class, syntax)
+     +-- SeriesSelectionError (also ValueError): no series, or several, where one was expected
+     +-- GeometryError (also ValueError): inconsistent or unusable geometry (orientation, gaps)
+     +-- LabelError (also ValueError): a segmentation does not fit the series, or unknown label
      +-- ArchiveError (also ValueError): a zip is unsafe (zip slip, zip bomb, nesting) or unreadable
      +-- ElementNotFoundError (also ValueError): a frame or attribute is not in the instance
 """

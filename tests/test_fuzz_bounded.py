@@ -3,8 +3,9 @@
 Each harness runs in its own process (atheris instruments the interpreter) from its seeds, for a
 fixed number of inputs with a fixed libFuzzer seed, so the run is repeatable. A crash (an
 exception that is not a DicomIOError, or a warning escaping a reader), a hang (``-timeout``) or a
-memory blow-up (``-malloc_limit_mb``: one allocation over 2 GiB) fails the test, and the input is left in the artifact folder
-named in the failure. Long runs are done by hand (benchmarks/README.md, "Fuzzing").
+memory blow-up (``-malloc_limit_mb``: one allocation over 2 GiB) fails the test, and the input
+is left in the artifact folder named in the failure. Long runs are done by hand
+(benchmarks/README.md, "Fuzzing").
 """
 
 from __future__ import annotations
