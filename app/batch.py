@@ -12,8 +12,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import multiprocessing
 import os
-from collections.abc import Iterable, Iterator
+import signal
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,7 @@ from dicomio.hashing import sha256_file
 
 __all__ = [
     "MANIFEST_COLUMNS",
+    "BackgroundKeys",
     "BatchRow",
     "ManifestError",
     "ResultsLog",
@@ -133,18 +138,23 @@ def batch_key(row: BatchRow) -> str | None:
     return h.hexdigest()
 
 
-def measure_row(row: BatchRow, done_keys: frozenset[str] = frozenset()) -> dict[str, Any]:
+def measure_row(
+    row: BatchRow, done_keys: frozenset[str] = frozenset(), key: str | None = None
+) -> dict[str, Any]:
     """Measure one row unless its batch key is in ``done_keys``; never raises for bad input.
 
-    Runs in a worker process: hashing the inputs happens there too, in parallel. A row whose key
-    is already done comes back as ``{"status": "skipped", "batch_key": ...}`` without measuring.
+    Runs in a worker process. ``key`` is the row's batch key when the caller already has it (the
+    celery engine's client hashed the inputs to create the job); without it the inputs are hashed
+    here, in the worker, in parallel with the other rows. A row whose key is already done comes
+    back as ``{"status": "skipped", "batch_key": ...}`` without measuring.
     """
     from app.pipeline import MeasureRequest, run_measurement
     from dicomio.errors import DicomIOError
     from recist.errors import RecistError
     from volumetrics.errors import VolumetricsError
 
-    key = batch_key(row)
+    if key is None:
+        key = batch_key(row)
     base: dict[str, Any] = {
         "row_id": row.row_id,
         "subject_id": row.subject_id,
@@ -170,6 +180,41 @@ def measure_row(row: BatchRow, done_keys: frozenset[str] = frozenset()) -> dict[
     except Exception as exc:
         return {**base, "status": "failed", "error": f"internal error ({exc.__class__.__name__})"}
     return {**result, **base, "status": "succeeded"}
+
+
+def _ignore_sigint() -> None:
+    """Ctrl-C is for the parent: it stops the batch and shuts this helper process down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class BackgroundKeys:
+    """The batch keys of ``rows``, hashed in helper processes while this process goes on.
+
+    Forked before the celery engine's client imports its database and broker libraries, so that
+    hashing the inputs overlaps the client's start-up instead of following it (and competing with
+    the workers for the CPU afterwards). Iterating yields the keys in row order, as they are
+    ready. A helper process that dies leaves its rows to be hashed here.
+    """
+
+    def __init__(self, rows: Sequence[BatchRow], processes: int = 1) -> None:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        self.rows = list(rows)
+        self._pool = ProcessPoolExecutor(
+            max_workers=max(1, processes), mp_context=context, initializer=_ignore_sigint
+        )
+        self._futures = [self._pool.submit(batch_key, row) for row in self.rows]
+
+    def __iter__(self) -> Iterator[str | None]:
+        for row, future in zip(self.rows, self._futures, strict=True):
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                yield batch_key(row)
+
+    def close(self) -> None:
+        """Stop hashing (rows not started are dropped; the helpers exit)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class ResultsLog:

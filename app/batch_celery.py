@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -154,12 +155,23 @@ def _warn_without_workers(app: Any) -> None:
         )
 
 
-def _open(settings: Settings) -> sessionmaker[Session]:
+def _check_workers_meanwhile(app: Any) -> threading.Thread:
+    """Ping the workers from a thread: the rows are sent meanwhile, whatever the answer."""
+    thread = threading.Thread(
+        target=_warn_without_workers, args=(app,), name="lb-ping", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _open(settings: Settings) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+    """Sessions that write (new jobs) and read-only ones (polls: no write lock on SQLite)."""
     from app.celery_app import prepare_database
     from app.db import get_engine, make_session_factory
 
     prepare_database(settings)
-    return make_session_factory(get_engine(settings.resolved_database_url))
+    engine = get_engine(settings.resolved_database_url)
+    return make_session_factory(engine), make_session_factory(engine, readonly=True)
 
 
 def _dispatch(
@@ -205,9 +217,14 @@ def run_celery(
     *,
     actor: str = "cli",
     settings: Settings | None = None,
-    poll_interval_s: float = 0.5,
+    keys: Iterable[str | None] | None = None,
+    poll_interval_s: tuple[float, float] = (0.05, 1.0),
 ) -> list[str]:
     """Run ``rows`` on the Celery workers; return each row's status in the order written.
+
+    ``keys``: the rows' batch keys in row order, when the caller hashes them already
+    (:class:`app.batch.BackgroundKeys`); else a few threads hash them here. ``poll_interval_s``:
+    the shortest and longest wait between two looks at the job table (see :func:`_collect`).
 
     Raises
     ------
@@ -228,10 +245,14 @@ def run_celery(
         stack.callback(app.close)
         stack.callback(progress.stop)
         _connect_broker(app)
-        factory = _open(settings)
+        factory, reader = _open(settings)
         statuses: list[str] = []
-        hasher = ThreadPoolExecutor(4, thread_name_prefix="lb-hash")
-        stack.callback(hasher.shutdown, wait=False, cancel_futures=True)  # Ctrl-C: stop hashing
+        if keys is None:
+            # Keys are hashed by a few threads (hashing releases the GIL) and each new job is
+            # sent at once, so the workers start while the later rows are still being hashed.
+            hasher = ThreadPoolExecutor(4, thread_name_prefix="lb-hash")
+            stack.callback(hasher.shutdown, wait=False, cancel_futures=True)  # Ctrl-C: stop
+            keys = hasher.map(batch_key, rows)
         with ResultsLog(out) as log:
 
             def write(record: dict[str, Any]) -> None:
@@ -240,19 +261,17 @@ def run_celery(
                 progress.advance(record)
 
             pending: dict[str, list[tuple[BatchRow, str | None]]] = {}
-            # Keys are hashed by a few threads (hashing releases the GIL) and each new job is sent
-            # at once, so the workers start while the later rows are still being hashed.
-            for row, key in zip(rows, hasher.map(batch_key, rows), strict=True):
+            for row, key in zip(rows, keys, strict=True):
                 job_id = _dispatch(factory, log, row, key, actor, write)
                 if job_id is None:
                     continue
                 if job_id not in pending:
                     send_job(app, job_id, BATCH_KIND)
                     if not pending:
-                        _warn_without_workers(app)
+                        _check_workers_meanwhile(app)
                 pending.setdefault(job_id, []).append((row, key))
             logger.info("%d batch job(s) sent to the workers", len(pending))
-            _collect(factory, pending, write, poll_interval_s)
+            _collect(reader, pending, write, poll_interval_s)
         return statuses
 
 
@@ -260,9 +279,16 @@ def _collect(
     factory: sessionmaker[Session],
     pending: dict[str, list[tuple[BatchRow, str | None]]],
     write: Callable[[dict[str, Any]], None],
-    poll_interval_s: float,
+    poll_interval_s: tuple[float, float],
 ) -> None:
-    """Poll the job table; write each finished job's rows (shared keys: the others skipped)."""
+    """Poll the job table; write each finished job's rows (shared keys: the others skipped).
+
+    The wait between two polls adapts: the shortest while rows keep finishing (a finished row is
+    seen within ``poll_interval_s[0]``), growing by half up to ``poll_interval_s[1]`` while none
+    does (long rows cost a handful of queries each). Polls are read-only transactions.
+    """
+    shortest, longest = poll_interval_s
+    wait_s = shortest
     while pending:
         finished: list[Job] = []
         with session_scope(factory) as s:
@@ -286,5 +312,8 @@ def _collect(
                         "timepoint": row.timepoint,
                     }
                 write(record)
-        if not finished:
-            time.sleep(poll_interval_s)
+        if finished:
+            wait_s = shortest
+        else:
+            time.sleep(wait_s)
+            wait_s = min(longest, wait_s * 1.5)

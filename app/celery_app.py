@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 from celery import Celery
+from kombu.connection import Connection
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -48,6 +49,7 @@ __all__ = [
     "make_celery",
     "prepare_database",
     "send_job",
+    "waiting_messages",
 ]
 
 logger = logging.getLogger(__name__)
@@ -75,6 +77,17 @@ class CelerySettings(BaseSettings):
     )
     retry_backoff_max: float = Field(
         default=300.0, gt=0, description="Longest wait between two retries, seconds."
+    )
+    sweep_interval: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds between two sweeps of the job table by a worker (0: no sweeps).",
+    )
+    resend_after: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds a job may stay queued, no message waiting, before it is sent again "
+        "(at least retry_backoff_max, so that a retry's backoff is never cut short).",
     )
 
 
@@ -138,8 +151,12 @@ def make_celery(settings: Settings | None = None) -> Celery:
     return app
 
 
-def send_job(app: Celery, job_id: str, kind: str = "measurement") -> None:
+def send_job(
+    app: Celery, job_id: str, kind: str = "measurement", connection: Connection | None = None
+) -> None:
     """Send a job id to the workers (a few quick retries while the broker is unreachable).
+
+    ``connection``: a broker connection to send it on (else one of the app's pool).
 
     Raises
     ------
@@ -150,6 +167,7 @@ def send_job(app: Celery, job_id: str, kind: str = "measurement") -> None:
         TASK_BY_KIND[kind],
         args=[job_id],
         queue=app.conf.task_default_queue,
+        connection=connection,
         retry=True,
         retry_policy={
             "max_retries": 3,
@@ -158,6 +176,18 @@ def send_job(app: Celery, job_id: str, kind: str = "measurement") -> None:
             "interval_max": 2.0,
         },
     )
+
+
+def waiting_messages(connection: Connection, queue: str) -> int:
+    """How many messages wait in ``queue`` (taken by no worker yet); 0 for a queue never used."""
+    from kombu.exceptions import ChannelError
+
+    try:
+        channel: Any = connection.default_channel  # kombu's channels carry no type hints
+        declared = channel.queue_declare(queue=queue, passive=True)
+    except ChannelError:  # Redis: an empty list does not exist, so the passive declare fails
+        return 0
+    return int(declared.message_count)
 
 
 def prepare_database(settings: Settings, attempts: int = 10) -> None:

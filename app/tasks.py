@@ -27,6 +27,11 @@ with the domain error's message (:func:`app.jobs.run_job`, :func:`app.batch.meas
 Workers must run one task per process (``prefork`` or ``solo`` pool, as ``liverburden worker``
 does): a job claimed by this very process and still running was left by an earlier attempt.
 
+A worker is warm before its first task: its main process imports the measurement pipeline
+(:func:`app.pipeline.preload`) before forking the pool, and each pool process builds its job
+context when it starts. The main process also runs the periodic sweep of :mod:`app.celery_sweep`
+(jobs of dead workers requeued, queued jobs whose message was lost sent again).
+
 ``LIVERBURDEN_TEST_TASK_DELAY`` (seconds; **tests only**): every measurement in this worker sleeps
 that long after its job was claimed and before measuring, so that a test can kill the worker
 mid-task.
@@ -44,7 +49,7 @@ from typing import Any
 
 from celery import Task
 from celery.exceptions import Retry
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 from sqlalchemy import update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -70,13 +75,67 @@ TEST_DELAY_ENV = "LIVERBURDEN_TEST_TASK_DELAY"
 _FINAL = ("succeeded", "failed")
 _process: dict[str, Any] = {}  # this process's pid, JobContext and stale-after seconds
 _delay_installed: list[bool] = []  # not cleared at fork: a wrapped pipeline is inherited too
+_sweep: dict[str, Any] = {}  # the main process's Sweeper (app.celery_sweep), preload time
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _warm_up(**_: Any) -> None:
+    """The worker's main process starts: import the measurement pipeline before forking the pool.
+
+    The pool processes inherit the imported modules, so a process's first task measures at once
+    instead of importing numpy, scipy, SimpleITK, pydicom and highdicom first.
+    """
+    from app.pipeline import preload
+
+    started = time.perf_counter()
+    try:
+        preload()
+    except ImportError:  # a reader library missing: the rows that need it fail with the reason
+        logger.warning("could not load the whole measurement pipeline", exc_info=True)
+        return
+    _sweep["preload_s"] = time.perf_counter() - started  # logged when ready (logging is set up)
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _after_fork(**_: Any) -> None:
-    """A pool process starts: forget the parent's context and its pooled connections."""
+    """A pool process starts: forget the parent's context and its pooled connections, build its own.
+
+    The context (session factory, blob store, worker id) is built here rather than by the first
+    task; it opens no connection yet (the first task does).
+    """
     _process.clear()
     get_engine(get_settings().resolved_database_url).dispose(close=False)
+    try:
+        _context()
+    except Exception:  # bad settings: the first task reports them (and retries or fails)
+        logger.warning("could not prepare this pool process's job context", exc_info=True)
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _start_sweep(**_: Any) -> None:
+    """The worker is ready: start sending again the jobs whose message was lost."""
+    from app.celery_app import make_celery
+    from app.celery_sweep import Sweeper
+
+    if "preload_s" in _sweep:
+        logger.info("measurement pipeline loaded in %.2f s", _sweep.pop("preload_s"))
+    tuning = get_celery_settings()
+    if tuning.sweep_interval <= 0 or "sweeper" in _sweep:
+        return
+    settings = get_settings()
+    _sweep["sweeper"] = Sweeper(
+        make_celery(settings),
+        get_engine(settings.resolved_database_url),
+        tuning,
+        settings.job_stale_seconds,
+    ).start()
+
+
+@worker_shutdown.connect  # type: ignore[untyped-decorator]
+def _stop_sweep(**_: Any) -> None:
+    sweeper = _sweep.pop("sweeper", None)
+    if sweeper is not None:
+        sweeper.stop()
 
 
 def _context() -> tuple[JobContext, float]:
@@ -140,7 +199,14 @@ def _release(ctx: JobContext, job_id: str) -> None:
             s.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "running", Job.claimed_by == ctx.worker_id)
-                .values(status="queued", claimed_by=None, message="released after a fault")
+                # heartbeat_at of a queued job: when it was last handed to the broker (here: the
+                # retry), so that the sweep does not cut the retry's backoff short.
+                .values(
+                    status="queued",
+                    claimed_by=None,
+                    message="released after a fault",
+                    heartbeat_at=utcnow(),
+                )
                 .execution_options(synchronize_session=False)
             )
     except TRANSIENT_ERRORS:
@@ -282,7 +348,8 @@ def _measure_batch_row(ctx: JobContext, job_id: str) -> str:
     logger.info("batch row job %s claimed by %s", job_id, ctx.worker_id)
     stale = float(_process.get("stale", 600.0))
     with _Heartbeat(ctx, job_id, max(1.0, min(60.0, stale / 4))):
-        record = measure_row(row_from_request(request))  # never raises
+        # The client hashed the inputs to create the job: its key is not computed a second time.
+        record = measure_row(row_from_request(request), key=request.get("batch_key"))  # no raise
     status = "succeeded" if record.get("status") == "succeeded" else "failed"
     with session_scope(ctx.session_factory) as s:
         s.execute(

@@ -101,22 +101,34 @@ def batch(
 
 
 def _run_celery(rows: list[BatchRow], out: Path, _workers: int) -> list[str]:
-    """Rows as jobs for ``liverburden worker`` processes (``--workers`` does not apply)."""
-    from app.batch_celery import BatchEngineError, run_celery
-    from app.commands._db import cli_actor
+    """Rows as jobs for ``liverburden worker`` processes (``--workers`` does not apply).
 
-    progress = _Progress(len(rows), sys.stderr.isatty())
+    The rows' inputs are hashed by helper processes started first, while this process imports the
+    database and broker libraries and connects.
+    """
+    import os
+
+    from app.batch import BackgroundKeys
+
+    keys = BackgroundKeys(rows, processes=min(4, max(1, (os.cpu_count() or 2) - 1)))
     try:
-        return run_celery(rows, out, progress, actor=cli_actor())
-    except BatchEngineError as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        print(
-            f"interrupted: results so far are in {out.name}; the rows sent keep running on the "
-            "workers; run the same command again to collect them",
-            file=sys.stderr,
-        )
-        raise typer.Exit(130) from None
+        from app.batch_celery import BatchEngineError, run_celery
+        from app.commands._db import cli_actor
+
+        progress = _Progress(len(rows), sys.stderr.isatty())
+        try:
+            return run_celery(rows, out, progress, actor=cli_actor(), keys=keys)
+        except BatchEngineError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            print(
+                f"interrupted: results so far are in {out.name}; the rows sent keep running on "
+                "the workers; run the same command again to collect them",
+                file=sys.stderr,
+            )
+            raise typer.Exit(130) from None
+    finally:
+        keys.close()
 
 
 def _run_local(rows: list[BatchRow], out: Path, workers: int) -> list[str]:

@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 
-from app.batch import ManifestError, ResultsLog, read_manifest
+from app.batch import (
+    BackgroundKeys,
+    BatchRow,
+    ManifestError,
+    ResultsLog,
+    batch_key,
+    measure_row,
+    read_manifest,
+)
 from tests.conftest import SAMPLE_DICOM
 
 CLI = [sys.executable, "-m", "app.cli", "batch"]
@@ -185,3 +193,32 @@ def test_results_log_reads_back_done_keys(tmp_path: Path) -> None:
         log.append({"row_id": "b", "batch_key": "k2", "status": "failed", "error": "x"})
     with ResultsLog(path) as log:
         assert set(log.done) == {"k1"}
+
+
+def _row(row_id: str, labels: str = "labels.nii.gz") -> BatchRow:
+    return BatchRow(row_id, "S-001", "BL", SAMPLE_DICOM / "ct", SAMPLE_DICOM / labels, None, ())
+
+
+def test_measure_row_takes_a_given_key_as_is() -> None:
+    """With the key the caller computed, a row's line carries that key and the same numbers."""
+    row = _row("r1")
+    own = measure_row(row)
+    given = measure_row(row, key="0" * 64)
+    assert own["batch_key"] == batch_key(row)
+    assert given["batch_key"] == "0" * 64
+    assert {k: v for k, v in given.items() if k != "batch_key"} == {
+        k: v for k, v in own.items() if k != "batch_key"
+    }
+    assert measure_row(row, frozenset({"0" * 64}), key="0" * 64)["status"] == "skipped"
+
+
+def test_background_keys_match_batch_key_in_row_order(tmp_path: Path) -> None:
+    """Keys hashed by the helper processes equal batch_key's, in row order (None if unreadable)."""
+    rows = [_row("a"), _row("b", "seg.dcm"), _row("c", "no-such-file.nii.gz"), _row("d")]
+    keys = BackgroundKeys(rows, processes=2)
+    try:
+        assert list(keys) == [batch_key(r) for r in rows]
+    finally:
+        keys.close()
+    assert batch_key(rows[2]) is None
+    assert batch_key(rows[0]) == batch_key(rows[3]) != batch_key(rows[1])

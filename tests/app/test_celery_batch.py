@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,6 @@ pytestmark = pytest.mark.redis
 # Fixtures shared by the Celery test modules (pytest finds them in the module namespace).
 broker_url = celery_fixtures.broker_url
 celery_settings = celery_fixtures.celery_settings
-worker_pool = celery_fixtures.worker_pool
 
 
 def _manifest(tmp_path: Path, phantom: SeriesFiles) -> Path:
@@ -81,14 +81,33 @@ def _batch_jobs(settings: Settings) -> list[Job]:
         return list(s.execute(select(Job).where(Job.kind == "batch")).scalars())
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def batch_settings(request: pytest.FixtureRequest, celery_settings: Settings) -> Settings:
+    """The Celery settings on SQLite, then on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return celery_settings
+    url = request.getfixturevalue("postgres_url")
+    return celery_settings.model_copy(update={"database_url": url})
+
+
+@pytest.fixture
+def batch_workers(batch_settings: Settings, tmp_path: Path) -> Iterator[WorkerPool]:
+    """Worker processes on the database of ``batch_settings``, stopped at the test's end."""
+    pool = WorkerPool(batch_settings, tmp_path)
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+
+
 def test_batch_on_two_workers_then_rerun_skips_done_rows(
-    celery_settings: Settings, worker_pool: WorkerPool, ct_series: SeriesFiles, tmp_path: Path
+    batch_settings: Settings, batch_workers: WorkerPool, ct_series: SeriesFiles, tmp_path: Path
 ) -> None:
     """Good rows succeed, the bad row fails alone (exit 1); a re-run skips every done row."""
-    a, b = worker_pool.start(2)
+    a, b = batch_workers.start(2)
     manifest, out = _manifest(tmp_path, ct_series), tmp_path / "results.jsonl"
 
-    first = _batch(celery_settings, manifest, out)
+    first = _batch(batch_settings, manifest, out)
     assert first.returncode == 1, first.stderr
     assert first.stdout.strip().splitlines()[-1] == "3 succeeded, 1 failed, 0 skipped"
     lines = {rec["row_id"]: rec for rec in _lines(out)}
@@ -105,12 +124,12 @@ def test_batch_on_two_workers_then_rerun_skips_done_rows(
         ct_series.truth["liver_volume_ml"], abs=1e-6
     )
     assert "truth.json" in lines["bad"]["error"]
-    jobs = _batch_jobs(celery_settings)
+    jobs = _batch_jobs(batch_settings)
     assert len(jobs) == 4
     assert {j.attempts for j in jobs} == {1}
     assert {claimed_pid(j.claimed_by) for j in jobs} <= pids_of(a) | pids_of(b)
 
-    again = _batch(celery_settings, manifest, out)
+    again = _batch(batch_settings, manifest, out)
     assert again.returncode == 1, again.stderr
     assert again.stdout.strip().splitlines()[-1] == "0 succeeded, 1 failed, 3 skipped"
     rerun = {rec["row_id"]: rec for rec in _lines(out)[4:]}
@@ -121,7 +140,7 @@ def test_batch_on_two_workers_then_rerun_skips_done_rows(
         "bad": "failed",
     }
     assert rerun["nifti"]["liver_volume_ml"] == lines["nifti"]["liver_volume_ml"]
-    assert len(_batch_jobs(celery_settings)) == 5  # only the failed row was sent again
+    assert len(_batch_jobs(batch_settings)) == 5  # only the failed row was sent again
 
 
 def test_batch_without_broker_is_bad_input(
