@@ -29,7 +29,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no migration lock (the retries remain)
+    fcntl = None  # type: ignore[assignment]
 
 from celery import Celery
 from kombu.connection import Connection
@@ -47,6 +54,7 @@ __all__ = [
     "celery_config",
     "get_celery_settings",
     "make_celery",
+    "migration_lock",
     "prepare_database",
     "send_job",
     "waiting_messages",
@@ -190,13 +198,40 @@ def waiting_messages(connection: Connection, queue: str) -> int:
     return int(declared.message_count)
 
 
+@contextmanager
+def migration_lock(settings: Settings) -> Iterator[None]:
+    """Hold the migration lock of a SQLite database (a file lock beside it); no-op otherwise.
+
+    Alembic runs SQLite migrations without a database lock (PostgreSQL's take an advisory lock in
+    ``app/migrations/env.py``), and a migration that rebuilds a table must not meet another
+    process doing the same; processes of one host that migrate through :func:`prepare_database`
+    take turns on this lock.
+    """
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.resolved_database_url)
+    database = url.database if url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or fcntl is None:
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def prepare_database(settings: Settings, attempts: int = 10) -> None:
     """Migrate the shared database, retrying while another process (a worker, the server) does.
 
-    Several workers starting at once on a fresh SQLite file race to create the schema; the losers
-    see ``database is locked`` or ``table already exists``, and on their next try the schema is
-    at the newest revision, so the upgrade is a no-op.
+    Workers and batch clients take turns (:func:`migration_lock`); the server, which migrates
+    without that lock, may still race them on a fresh SQLite file: the loser sees ``database is
+    locked``, ``table already exists`` or (Alembic's ``CommandError``) a revision another process
+    has just recorded, and on its next try the schema is at the newest revision, so the upgrade
+    is a no-op.
     """
+    from alembic.util.exc import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
     from app.db import upgrade_database
@@ -204,9 +239,10 @@ def prepare_database(settings: Settings, attempts: int = 10) -> None:
     settings.resolved_home.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, attempts + 1):
         try:
-            upgrade_database(settings.resolved_database_url)
+            with migration_lock(settings):
+                upgrade_database(settings.resolved_database_url)
             return
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, CommandError) as exc:
             if attempt == attempts:
                 raise
             logger.info("database busy (%s); migrating again", exc.__class__.__name__)

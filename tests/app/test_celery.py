@@ -7,15 +7,20 @@ or PostgreSQL) and measure the bundled sample study.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sqlite3
+import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
-from app.celery_app import make_celery, send_job
+from app.celery_app import make_celery, migration_lock, prepare_database, send_job
 from app.db.models import Job, Measurement
 from app.db.session import session_scope
 from app.settings import Settings
@@ -151,3 +156,66 @@ def test_two_workers_never_run_the_same_job(
         pa, pb = pids_of(a), pids_of(b)
         assert runners <= pa | pb
         assert runners & pa and runners & pb  # both workers took part
+
+
+def _migrate_at_once(home: str, barrier: Any, delay_s: float, results: Any) -> None:
+    """Child process: start with the others (plus ``delay_s``), migrate the shared database."""
+    barrier.wait()
+    time.sleep(delay_s)
+    try:
+        prepare_database(Settings(home=Path(home)))
+    except Exception as exc:
+        results.put(f"{type(exc).__name__}: {exc}")
+    else:
+        results.put(None)
+
+
+def _schema_version(db: Path) -> str | None:
+    """The Alembic revision recorded in a SQLite file (None before any migration)."""
+    if not db.exists():
+        return None
+    with closing(sqlite3.connect(db)) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "alembic_version" not in tables:
+            return None
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return str(row[0]) if row else None
+
+
+def test_workers_starting_together_migrate_a_fresh_database(tmp_path: Path) -> None:
+    """Four processes migrating one fresh SQLite file at about the same moment all succeed."""
+    ctx = multiprocessing.get_context("fork")
+    for round_no in range(4):
+        home = tmp_path / f"home{round_no}"
+        barrier, results = ctx.Barrier(4), ctx.Queue()
+        procs = [
+            ctx.Process(target=_migrate_at_once, args=(str(home), barrier, 0.01 * i, results))
+            for i in range(4)
+        ]
+        for p in procs:
+            p.start()
+        errors = [results.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(timeout=30)
+        assert errors == [None] * 4, f"round {round_no}: {errors}"
+        assert _schema_version(home / "liverburden.db") is not None
+
+
+def test_migration_waits_while_another_process_holds_the_lock(tmp_path: Path) -> None:
+    """A process's migration of a SQLite file waits for the lock another process holds."""
+    settings = Settings(home=tmp_path / "home")
+    settings.resolved_home.mkdir(parents=True)
+    db = Path(str(make_url(settings.resolved_database_url).database))
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(1), ctx.Queue()
+    child = ctx.Process(target=_migrate_at_once, args=(str(settings.home), barrier, 0.0, results))
+    with migration_lock(settings):
+        child.start()
+        deadline = time.monotonic() + 3.0  # ample time for an unlocked migration to finish
+        while time.monotonic() < deadline:
+            assert _schema_version(db) is None, "migrated while another process held the lock"
+            time.sleep(0.1)
+        assert child.is_alive()
+    assert results.get(timeout=120) is None
+    child.join(timeout=30)
+    assert _schema_version(db) is not None
