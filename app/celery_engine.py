@@ -4,7 +4,8 @@
 The job row is written (``queued``) and committed before its id is sent, so a broker that is
 briefly away loses nothing: the row stays ``queued`` and :meth:`CeleryJobEngine.start` sends every
 queued measurement job again when a server starts (a duplicate id is harmless: the workers' claim
-runs a job once).
+runs a job once). While the server runs, the workers' periodic sweep (:mod:`app.celery_sweep`)
+sends again the jobs whose message was lost.
 """
 
 from __future__ import annotations
