@@ -29,14 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: no migration lock (the retries remain)
-    fcntl = None  # type: ignore[assignment]
 
 from celery import Celery
 from kombu.connection import Connection
@@ -54,7 +47,6 @@ __all__ = [
     "celery_config",
     "get_celery_settings",
     "make_celery",
-    "migration_lock",
     "prepare_database",
     "send_job",
     "waiting_messages",
@@ -198,38 +190,14 @@ def waiting_messages(connection: Connection, queue: str) -> int:
     return int(declared.message_count)
 
 
-@contextmanager
-def migration_lock(settings: Settings) -> Iterator[None]:
-    """Hold the migration lock of a SQLite database (a file lock beside it); no-op otherwise.
-
-    Alembic runs SQLite migrations without a database lock (PostgreSQL's take an advisory lock in
-    ``app/migrations/env.py``), and a migration that rebuilds a table must not meet another
-    process doing the same; processes of one host that migrate through :func:`prepare_database`
-    take turns on this lock.
-    """
-    from sqlalchemy.engine import make_url
-
-    url = make_url(settings.resolved_database_url)
-    database = url.database if url.get_backend_name() == "sqlite" else None
-    if not database or database == ":memory:" or fcntl is None:
-        yield
-        return
-    with open(f"{database}.migrate-lock", "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
 def prepare_database(settings: Settings, attempts: int = 10) -> None:
     """Migrate the shared database, retrying while another process (a worker, the server) does.
 
-    Workers and batch clients take turns (:func:`migration_lock`); the server, which migrates
-    without that lock, may still race them on a fresh SQLite file: the loser sees ``database is
-    locked``, ``table already exists`` or (Alembic's ``CommandError``) a revision another process
-    has just recorded, and on its next try the schema is at the newest revision, so the upgrade
-    is a no-op.
+    Processes of one host take turns (:func:`app.db.migrate.migration_lock`, taken by
+    ``upgrade_database``); processes of other hosts sharing a database, or a platform without
+    ``fcntl``, may still race: the loser sees ``database is locked``, ``table already exists`` or
+    (Alembic's ``CommandError``) a revision another process has just recorded, and on its next
+    try the schema is at the newest revision, so the upgrade is a no-op.
     """
     from alembic.util.exc import CommandError
     from sqlalchemy.exc import SQLAlchemyError
@@ -239,8 +207,7 @@ def prepare_database(settings: Settings, attempts: int = 10) -> None:
     settings.resolved_home.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, attempts + 1):
         try:
-            with migration_lock(settings):
-                upgrade_database(settings.resolved_database_url)
+            upgrade_database(settings.resolved_database_url)
             return
         except (SQLAlchemyError, CommandError) as exc:
             if attempt == attempts:

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, str], None]
 
-__all__ = ["MeasureRequest", "input_digest", "run_measurement"]
+__all__ = ["MeasureRequest", "input_digest", "preload", "run_measurement"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,21 +299,12 @@ def preload() -> None:
     """Import now what :func:`run_measurement` would import on its first call.
 
     For worker processes: ``liverburden worker`` calls it before forking its pool, so that no
-    measurement pays for imports. Besides this module's own packages, dicomio's label readers load
-    their libraries on first use -- SimpleITK (NIfTI, NRRD), pydicom and highdicom (DICOM SEG,
-    RTSTRUCT) -- and they are loaded here by name only (app calls nothing of them). Importing
-    ``app.pipeline`` itself stays as cheap as before: nothing here runs at import.
+    measurement pays for imports. dicomio loads its readers' libraries (:func:`dicomio.preload`);
+    the rest is this module's own packages. Importing ``app.pipeline`` stays as cheap as before:
+    nothing here runs at import.
     """
     import importlib
 
-    for name in (
-        "scipy.ndimage",
-        "dicomio.labels",
-        "dicomio.series",
-        "volumetrics",
-        "recist.diameters",
-        "SimpleITK",
-        "pydicom",
-        "highdicom",
-    ):
+    dicomio.preload()
+    for name in ("volumetrics", "recist.diameters"):
         importlib.import_module(name)

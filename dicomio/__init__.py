@@ -63,6 +63,7 @@ __all__ = [
     "discover",
     "nonzero_box",
     "open_input",
+    "preload",
     "read_instance_header",
     "read_labels",
     "read_mask",
@@ -75,3 +76,16 @@ __all__ = [
     "study_phases",
     "union_box",
 ]
+
+
+def preload() -> None:
+    """Import now the libraries dicomio's readers load on first use.
+
+    SimpleITK (NIfTI, NRRD), pydicom and highdicom, and the DICOM SEG / RTSTRUCT readers: for
+    long-lived processes (workers before they fork), so that no request pays for the imports.
+    Command-line runs leave them to first use (``import dicomio`` stays cheap).
+    """
+    import importlib
+
+    for name in ("SimpleITK", "pydicom", "highdicom", "dicomio.seg", "dicomio.rtstruct"):
+        importlib.import_module(name)

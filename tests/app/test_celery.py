@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from app.celery_app import make_celery, migration_lock, prepare_database, send_job
+from app.celery_app import make_celery, prepare_database, send_job
+from app.db.migrate import migration_lock
 from app.db.models import Job, Measurement
 from app.db.session import session_scope
 from app.settings import Settings
@@ -209,7 +210,7 @@ def test_migration_waits_while_another_process_holds_the_lock(tmp_path: Path) ->
     ctx = multiprocessing.get_context("fork")
     barrier, results = ctx.Barrier(1), ctx.Queue()
     child = ctx.Process(target=_migrate_at_once, args=(str(settings.home), barrier, 0.0, results))
-    with migration_lock(settings):
+    with migration_lock(settings.resolved_database_url):
         child.start()
         deadline = time.monotonic() + 3.0  # ample time for an unlocked migration to finish
         while time.monotonic() < deadline:

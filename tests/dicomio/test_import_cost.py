@@ -25,3 +25,15 @@ def test_measurement_path_loads_no_scipy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_preload_loads_the_readers_libraries() -> None:
+    """``dicomio.preload()`` (workers, before forking) loads what first use would load."""
+    code = (
+        "import sys, dicomio\n"
+        "dicomio.preload()\n"
+        "wanted = ('SimpleITK', 'pydicom', 'highdicom', 'dicomio.seg', 'dicomio.rtstruct')\n"
+        "print(sorted(m for m in wanted if m not in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
