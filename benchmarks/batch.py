@@ -46,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks._cli import liverburden_command  # noqa: E402
 from dicomio.phantom import (  # noqa: E402 (after the path set-up for an uninstalled checkout)
     LesionSpec,
     PhantomSpec,
@@ -117,9 +118,8 @@ def warm(manifest: Path) -> int:
 
 
 def cli() -> list[str]:
-    """The installed ``liverburden`` script, else the module run from this checkout."""
-    exe = shutil.which("liverburden")
-    return [exe] if exe else [sys.executable, "-m", "app.cli"]
+    """The ``liverburden`` command (benchmarks/_cli.py: this interpreter's script, not a shim)."""
+    return liverburden_command()
 
 
 def base_env(home: Path, broker: str | None) -> dict[str, str]:

@@ -49,15 +49,19 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks._cli import liverburden_command  # noqa: E402 (after the path set-up)
+
 SUBJECT = "EDC-001"
 GOAL_P99_MS = 50.0
 START_TIMEOUT_S = 60.0
 
 
 def cli() -> list[str]:
-    """The ``liverburden`` command: the installed script, else ``python -m app.cli``."""
-    exe = shutil.which("liverburden")
-    return [exe] if exe else [sys.executable, "-m", "app.cli"]
+    """The ``liverburden`` command (benchmarks/_cli.py: this interpreter's script, not a shim)."""
+    return liverburden_command()
 
 
 def free_port() -> int:

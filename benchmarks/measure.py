@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks._cli import liverburden_command  # noqa: E402
 from dicomio.phantom import (  # noqa: E402 (after the path set-up for an uninstalled checkout)
     LesionSpec,
     PhantomSpec,
@@ -161,9 +162,8 @@ def read_bytes(files: list[Path]) -> float:
 
 
 def measure_command() -> list[str]:
-    """The installed ``liverburden`` script, else the module run from this checkout."""
-    exe = shutil.which("liverburden")
-    return [exe] if exe else [sys.executable, "-m", "app.cli"]
+    """The ``liverburden`` command (benchmarks/_cli.py: this interpreter's script, not a shim)."""
+    return liverburden_command()
 
 
 def compare(result: dict[str, Any], truth: dict[str, Any]) -> list[str]:

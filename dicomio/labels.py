@@ -41,7 +41,7 @@ from dicomio._resample import align_to_grid, covers_same_region, describe_pair, 
 from dicomio.archive import ArchiveLimits
 from dicomio.errors import InputNotFoundError, LabelError, UnsupportedError
 from dicomio.hashing import sha256_file
-from dicomio.model import Geometry, ImageVolume, LabelMap, Segment
+from dicomio.model import Geometry, ImageVolume, LabelMap, Segment, nonzero_box
 from dicomio.series import read_series
 
 __all__ = ["Role", "read_labels", "read_mask", "read_series_and_labels", "select_segments"]
@@ -179,7 +179,9 @@ def _place_image(image: ImageFile, path: Path, target: ImageVolume, sha: str) ->
     """A label file's voxels (already read) onto the series grid."""
     _grid_check(path.name, target)(image.geometry, int(image.array.nbytes))
     labels = _as_labels(image.array, path.name)
-    values = sorted(set(_present_values(labels)) | {v for v in image.names if v != 0})
+    box = nonzero_box(labels)  # label maps are mostly background: look for values in the box
+    present = _present_values(labels[box]) if box is not None else []
+    values = sorted(set(present) | {v for v in image.names if v != 0})
     aligned, notes = _aligned(image, labels, target, path.name)
     segments = tuple(
         Segment(

@@ -283,10 +283,16 @@ class LabelMap:
         Measuring inside this box instead of the whole grid gives the same counts, components
         and diameters (nothing lies outside it) at a fraction of the memory.
         """
-        if self.labels is not None:
-            return nonzero_box(self.labels)
-        assert self.masks is not None
-        return union_box(nonzero_box(m) for m in self.masks.values())
+        cached: tuple[Region | None] | None = self.__dict__.get("_bounding_box")
+        if cached is None:
+            if self.labels is not None:
+                box = nonzero_box(self.labels)
+            else:
+                assert self.masks is not None
+                box = union_box(nonzero_box(m) for m in self.masks.values())
+            cached = (box,)
+            object.__setattr__(self, "_bounding_box", cached)  # the arrays are read-only
+        return cached[0]
 
     def mask(self, numbers: Iterable[int], region: Region | None = None) -> npt.NDArray[np.bool_]:
         """Union of the given segments as a boolean (z, y, x) array, of ``region`` if given."""
