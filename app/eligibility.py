@@ -18,7 +18,7 @@ from app.db import repo
 from app.db.models import Subject, Timepoint
 from app.errors import NotFoundError
 from app.lesions import assessment_input
-from recist.assess import assess
+from recist.assessment import assess
 from recist.errors import RecistError
 
 __all__ = ["burden_summary", "eligibility", "liver_progression"]

@@ -46,7 +46,7 @@ def assess(
     ],
 ) -> None:
     """Assess one subject's timepoints and print the output JSON on stdout."""
-    from recist.assess import assess as assess_subject
+    from recist.assessment import assess as assess_subject
     from recist.errors import RecistInputError
 
     source = "standard input" if file == "-" else repr(file)

@@ -8,7 +8,7 @@ import pytest
 
 import dicomio
 import recist
-import recist.assess
+import recist.assessment
 import reporting
 import volumetrics
 from app import errors as app_errors
@@ -20,7 +20,7 @@ from tests.app.conftest import Service
 from volumetrics.errors import VolumetricsError
 
 #: Packages imported so that every error subclass they define exists when the tree is walked.
-_LOADED = (dicomio, recist, recist.assess, reporting, volumetrics)
+_LOADED = (dicomio, recist, recist.assessment, reporting, volumetrics)
 _BASES = (DicomIOError, VolumetricsError, RecistError, ReportingError, app_errors.AppError)
 
 

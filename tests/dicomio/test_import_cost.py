@@ -37,3 +37,28 @@ def test_preload_loads_the_readers_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_measurement_path_loads_no_assessment_engine() -> None:
+    """``app.pipeline`` uses recist's criteria and diameters only, not the RECIST engine."""
+    code = (
+        "import sys, app.pipeline\n"
+        "heavy = ('recist.model', 'recist._engine', 'recist.assessment')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_recist_assess_is_the_function_whatever_was_imported_first() -> None:
+    """The lazy facade: ``recist.assess`` is the assessment function even after the modules
+    behind it were imported directly (a submodule of that name would shadow it)."""
+    code = (
+        "import recist.assessment, recist.model\n"
+        "from recist import assess, Options\n"
+        "import recist\n"
+        "missing = [n for n in recist.__all__ if getattr(recist, n, None) is None]\n"
+        "print(callable(assess), assess is recist.assessment.assess, missing)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True True []"

@@ -14,7 +14,7 @@ from app.api.responses import problems
 from app.db import repo
 from app.lesions import assessment_input, study_timepoints
 from app.security import Permission, Principal
-from recist.assess import assess
+from recist.assessment import assess
 
 router = APIRouter(tags=["recist"])
 
