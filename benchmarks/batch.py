@@ -136,19 +136,53 @@ class Run:
     seconds: float
     summary: str
     errors: list[str]
+    #: When each row's progress line appeared, in seconds from the command's start.
+    row_times: tuple[float, ...] = ()
+
+    @property
+    def steady_rows_per_s(self) -> float | None:
+        """Rows per second from the first row's line to the last: throughput without the
+        command's start-up (imports, pool, connections) and without the first row."""
+        if len(self.row_times) < 2 or self.row_times[-1] <= self.row_times[0]:
+            return None
+        return (len(self.row_times) - 1) / (self.row_times[-1] - self.row_times[0])
 
 
-def run_batch(manifest: Path, args: list[str], env: dict[str, str], truth: list[float]) -> Run:
-    """Time one ``liverburden batch`` on a fresh results file; check its lines against truth."""
+def run_batch(
+    manifest: Path,
+    args: list[str],
+    env: dict[str, str],
+    truth: list[float],
+    prefix: list[str] | None = None,
+) -> Run:
+    """Time one ``liverburden batch`` on a fresh results file; check its lines against truth.
+
+    The command's plain progress lines (one per finished row on stderr, not being a terminal) are
+    read as they come, each with its time, for the steady-state rate. ``prefix`` runs the command
+    under another one (``taskset -c 0``).
+    """
     with tempfile.TemporaryDirectory(prefix="lb-batch-") as tmp:
         out = Path(tmp) / "results.jsonl"
-        cmd = [*cli(), "batch", str(manifest), "--out", str(out), *args]
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
-        seconds = time.perf_counter() - t0
-        lines = proc.stdout.strip().splitlines()
-        summary = lines[-1] if lines else f"(no output; exit {proc.returncode})"
-        errors = [] if proc.returncode == 0 else [f"exit {proc.returncode}: {proc.stderr[-800:]}"]
+        cmd = [*(prefix or []), *cli(), "batch", str(manifest), "--out", str(out), *args]
+        row_times: list[float] = []
+        err_lines: list[str] = []
+        with tempfile.TemporaryFile(mode="w+") as out_fh:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(
+                cmd, cwd=REPO, env=env, stdout=out_fh, stderr=subprocess.PIPE, text=True
+            )
+            assert proc.stderr is not None
+            for line in proc.stderr:  # progress: "[k/N] row ID status", flushed per row
+                if line.startswith("["):
+                    row_times.append(time.perf_counter() - t0)
+                err_lines.append(line)
+            returncode = proc.wait()
+            seconds = time.perf_counter() - t0
+            out_fh.seek(0)
+            lines = out_fh.read().strip().splitlines()
+        stderr = "".join(err_lines)
+        summary = lines[-1] if lines else f"(no output; exit {returncode})"
+        errors = [] if returncode == 0 else [f"exit {returncode}: {stderr[-800:]}"]
         records = [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []
         for rec in records:
             want = truth[int(rec["row_id"][1:])]
@@ -158,7 +192,7 @@ def run_batch(manifest: Path, args: list[str], env: dict[str, str], truth: list[
                 errors.append(f"{rec['row_id']}: liver {rec['liver_volume_ml']} != {want:.3f}")
         if len(records) != len(truth):
             errors.append(f"{len(records)} result lines for {len(truth)} rows")
-        return Run(seconds, summary, errors)
+        return Run(seconds, summary, errors, tuple(row_times))
 
 
 class Workers:
@@ -276,28 +310,53 @@ def main(argv: list[str] | None = None) -> int:
         f"{size / 2**20:.0f} MiB; {os.cpu_count()} CPUs, load average "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
-    runs: dict[str, list[Run]] = {"local-1": [], "local-2": [], "celery-2": []}
+    one_core = ["taskset", "-c", "0"] if shutil.which("taskset") else None
+    keys = (
+        ["local-1", "local-1-core", "local-2", "celery-2"]
+        if one_core
+        else [
+            "local-1",
+            "local-2",
+            "celery-2",
+        ]
+    )
+    runs: dict[str, list[Run]] = {k: [] for k in keys}
     capacity: list[float] = []
     with tempfile.TemporaryDirectory(prefix="lb-local-") as tmp:
         env = base_env(Path(tmp) / "home", None)
         for _ in range(args.repeat):
             runs["local-1"].append(run_batch(manifest, ["--workers", "1"], env, truth))
+            if one_core:
+                runs["local-1-core"].append(
+                    run_batch(manifest, ["--workers", "1"], env, truth, prefix=one_core)
+                )
             runs["local-2"].append(run_batch(manifest, ["--workers", "2"], env, truth))
             runs["celery-2"].append(run_celery(manifest, args.redis, truth))
             capacity.append(machine_capacity())
 
     failed = False
     medians = {k: statistics.median(r.seconds for r in v) for k, v in runs.items()}
+    steady = {
+        k: statistics.median(x for r in v if (x := r.steady_rows_per_s) is not None)
+        for k, v in runs.items()
+    }
     labels = {
         "local-1": "(a) local, 1 worker",
+        "local-1-core": "(a1) local, 1 worker, 1 core",
         "local-2": "(b) local, 2 workers",
         "celery-2": "(c) celery, 2 workers",
     }
-    print(f"{'':24s} {'median s':>9s} {'rows/s':>7s} {'vs (a)':>7s}  summary")
-    for key, label in labels.items():
+    print(
+        f"{'':30s} {'median s':>9s} {'rows/s':>7s} {'vs (a)':>7s} {'steady rows/s':>14s} "
+        f"{'vs (a)':>7s}  summary"
+    )
+    for key in keys:
         rate = args.studies / medians[key]
         ratio = medians["local-1"] / medians[key]
-        print(f"{label:24s} {medians[key]:9.2f} {rate:7.2f} {ratio:6.2f}x  {runs[key][-1].summary}")
+        print(
+            f"{labels[key]:30s} {medians[key]:9.2f} {rate:7.2f} {ratio:6.2f}x {steady[key]:14.2f} "
+            f"{steady[key] / steady['local-1']:6.2f}x  {runs[key][-1].summary}"
+        )
         for run in runs[key]:
             for err in run.errors:
                 failed = True
@@ -306,9 +365,23 @@ def main(argv: list[str] | None = None) -> int:
     c_a = medians["local-1"] / medians["celery-2"]
     cap = statistics.median(capacity)
     print(
-        f"scaling 1 -> 2 local workers: {b_a:.2f}x; 1 local -> 2 celery workers: {c_a:.2f}x "
+        f"end to end, 1 -> 2 local workers: {b_a:.2f}x; 1 local -> 2 celery workers: {c_a:.2f}x "
         f"(goal >= 1.7x); machine 2-process capacity now: {cap:.2f}x"
     )
+    steady_ratios = {
+        "local2_vs_local1": steady["local-2"] / steady["local-1"],
+        "celery2_vs_local1": steady["celery-2"] / steady["local-1"],
+    }
+    if one_core:
+        steady_ratios["local2_vs_local1_core"] = steady["local-2"] / steady["local-1-core"]
+        steady_ratios["celery2_vs_local1_core"] = steady["celery-2"] / steady["local-1-core"]
+        core = medians["local-1-core"]
+        print(
+            f"vs one worker on one core (a1): end to end {core / medians['local-2']:.2f}x"
+            f" local, {core / medians['celery-2']:.2f}x celery; steady "
+            f"{steady_ratios['local2_vs_local1_core']:.2f}x local, "
+            f"{steady_ratios['celery2_vs_local1_core']:.2f}x celery"
+        )
     print(
         json.dumps(
             {
@@ -318,8 +391,10 @@ def main(argv: list[str] | None = None) -> int:
                 "cpus": os.cpu_count(),
                 "seconds": {k: round(v, 3) for k, v in medians.items()},
                 "rows_per_s": {k: round(args.studies / v, 3) for k, v in medians.items()},
+                "steady_rows_per_s": {k: round(v, 3) for k, v in steady.items()},
                 "ratio_local2_vs_local1": round(b_a, 3),
                 "ratio_celery2_vs_local1": round(c_a, 3),
+                "steady_ratios": {k: round(v, 3) for k, v in steady_ratios.items()},
                 "machine_2_process_capacity": round(cap, 3),
                 "ok": not failed,
             }
