@@ -6,14 +6,19 @@ import subprocess
 import sys
 
 
+def _python(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter (stripped)."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
 def test_importing_dicomio_loads_neither_pydicom_nor_simpleitk_nor_highdicom() -> None:
     """``import dicomio`` leaves pydicom, SimpleITK and highdicom unloaded until needed."""
     code = (
         "import sys, dicomio, app.pipeline\n"
         "print(sorted(m for m in ('pydicom', 'SimpleITK', 'highdicom') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert _python(code) == "[]"
 
 
 def test_measurement_path_loads_no_scipy() -> None:
@@ -23,8 +28,7 @@ def test_measurement_path_loads_no_scipy() -> None:
         "heavy = ('scipy', 'scipy.ndimage')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert _python(code) == "[]"
 
 
 def test_preload_loads_the_readers_libraries() -> None:
@@ -35,8 +39,7 @@ def test_preload_loads_the_readers_libraries() -> None:
         "wanted = ('SimpleITK', 'pydicom', 'highdicom', 'dicomio.seg', 'dicomio.rtstruct')\n"
         "print(sorted(m for m in wanted if m not in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert _python(code) == "[]"
 
 
 def test_measurement_path_loads_no_assessment_engine() -> None:
@@ -46,8 +49,7 @@ def test_measurement_path_loads_no_assessment_engine() -> None:
         "heavy = ('recist.model', 'recist._engine', 'recist.assessment')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert _python(code) == "[]"
 
 
 def test_recist_assess_is_the_function_whatever_was_imported_first() -> None:
@@ -60,5 +62,4 @@ def test_recist_assess_is_the_function_whatever_was_imported_first() -> None:
         "missing = [n for n in recist.__all__ if getattr(recist, n, None) is None]\n"
         "print(callable(assess), assess is recist.assessment.assess, missing)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "True True []"
+    assert _python(code) == "True True []"
