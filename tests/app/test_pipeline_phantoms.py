@@ -237,3 +237,28 @@ def test_result_records_input_hashes_and_version(tmp_path: Path) -> None:
     )
     assert again["inputs"]["series_sha256"] == inputs["series_sha256"]
     assert again["inputs"]["input_sha256"] != inputs["input_sha256"]
+
+
+def test_missing_slice_inside_the_labelled_box_still_bridges_a_lesion(tmp_path: Path) -> None:
+    """The pipeline measures inside the labelled box; a missing slice inside it is mapped there.
+
+    A 9-slice cube lesion (slices 8-16, no liver) whose middle slice (12) was never acquired: one
+    lesion of 8 x 100 voxels, reported in grid coordinates, not two lesions, and no error.
+    """
+    phantom = make_phantom(_spec())
+    files = write_dicom_series(phantom, tmp_path / "ct")
+    assert len(files) == 24
+    files[12].unlink()  # the file of slice 12 (files are written in slice order)
+    arr = np.zeros(phantom.spec.shape_zyx, dtype=np.uint8)
+    arr[8:17, 30:40, 30:40] = 2
+    arr[12] = 0  # nothing can be labelled on a slice that was not acquired
+    labels = write_label_nifti(phantom, tmp_path / "labels.nii.gz", array=arr)
+    out = run_measurement(MeasureRequest(series=tmp_path / "ct", labels=labels, liver_label="none"))
+    assert out["series"]["missing_slices"] == [12]
+    assert out["lesion_count"] == 1
+    (lesion,) = out["lesions"]
+    assert lesion["voxels"] == 8 * 100
+    assert 8 <= lesion["slice_index"] <= 16 and lesion["slice_index"] != 12
+    rows = [p[0] for p in lesion["long_axis_endpoints_rc"]]
+    cols = [p[1] for p in lesion["long_axis_endpoints_rc"]]
+    assert min(rows) >= 30 and max(rows) <= 39 and min(cols) >= 30 and max(cols) <= 39
