@@ -245,8 +245,7 @@ def read_image_file(
         raise CorruptFileError(
             f"{path.name} could not be read as a NIfTI/NRRD image (truncated or invalid header)"
         ) from exc
-    _check_layout(path.name, image.GetNumberOfComponentsPerPixel(), image.GetSize())
-    if image.GetDimension() == 4:
+    if image.GetDimension() == 4:  # a single volume (the header's layout was checked above)
         image = image[:, :, :, 0]
     geometry = _geometry(image)
     names = _slicer_names(image)

@@ -123,11 +123,7 @@ def _aligned(
 ) -> tuple[npt.NDArray[np.generic], list[str]]:
     out = align_to_grid(array, image.geometry, target.geometry)
     if out is None:
-        raise LabelError(
-            f"{file_name} does not cover the same physical region as the series: "
-            f"{describe_pair(image.geometry, target.geometry)}; expected the series' grid, or a "
-            "grid covering the same region (resampled with nearest neighbour)"
-        )
+        raise _other_region(file_name, image.geometry, target)
     notes: list[str] = []
     if not same_grid(image.geometry, target.geometry):
         notes.append(
@@ -161,13 +157,17 @@ def _grid_check(file_name: str, target: ImageVolume) -> Callable[[Geometry, int]
         if not same_grid(geometry, target.geometry) and not covers_same_region(
             geometry, target.geometry
         ):
-            raise LabelError(
-                f"{file_name} does not cover the same physical region as the series: "
-                f"{describe_pair(geometry, target.geometry)}; expected the series' grid, or a "
-                "grid covering the same region (resampled with nearest neighbour)"
-            )
+            raise _other_region(file_name, geometry, target)
 
     return accept
+
+
+def _other_region(file_name: str, geometry: Geometry, target: ImageVolume) -> LabelError:
+    return LabelError(
+        f"{file_name} does not cover the same physical region as the series: "
+        f"{describe_pair(geometry, target.geometry)}; expected the series' grid, or a "
+        "grid covering the same region (resampled with nearest neighbour)"
+    )
 
 
 def _labelmap_from_image(path: Path, head: bytes, target: ImageVolume, sha: str) -> LabelMap:
@@ -176,7 +176,8 @@ def _labelmap_from_image(path: Path, head: bytes, target: ImageVolume, sha: str)
 
 
 def _place_image(image: ImageFile, path: Path, target: ImageVolume, sha: str) -> LabelMap:
-    """A label file's voxels (already read) onto the series grid."""
+    """A label file's voxels (already read) onto the series grid (its grid checked again: cheap,
+    and the early reader of :func:`read_series_and_labels` may have read it before the series)."""
     _grid_check(path.name, target)(image.geometry, int(image.array.nbytes))
     labels = _as_labels(image.array, path.name)
     box = nonzero_box(labels)  # label maps are mostly background: look for values in the box

@@ -37,10 +37,6 @@ __all__ = [
     "volume_ml",
 ]
 
-#: Structuring element of 26-connectivity (face, edge and corner neighbours).
-CONNECTIVITY_26: npt.NDArray[np.bool_] = np.ones((3, 3, 3), dtype=bool)
-CONNECTIVITY_26.flags.writeable = False
-
 #: mm^3 per mL.
 _MM3_PER_ML = 1000.0
 
