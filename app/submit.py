@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.db import repo
 from app.db.models import Job
-from app.errors import InvalidRequestError
+from app.errors import ConflictError, InvalidRequestError
 from app.version import ALGORITHM_VERSION
 
 __all__ = ["submit_measurement"]
@@ -126,9 +126,9 @@ def _queue(
             )
             continue
         return job, True
-    raise RuntimeError(
-        f"could not queue measurement request {request_sha[:12]}: its insert conflicted "
-        f"{_INSERT_ROUNDS} times with identical requests"
+    raise ConflictError(
+        f"identical measurement requests are being queued at this moment ({_INSERT_ROUNDS} "
+        "conflicts in a row); expected to succeed when sent again"
     ) from conflict
 
 
