@@ -83,7 +83,7 @@ def _warm_up(**_: Any) -> None:
     """The worker's main process starts: import the measurement pipeline before forking the pool.
 
     The pool processes inherit the imported modules, so a process's first task measures at once
-    instead of importing numpy, scipy, SimpleITK, pydicom and highdicom first.
+    instead of importing numpy, SimpleITK, pydicom and highdicom first.
     """
     from app.pipeline import preload
 
