@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from app.settings import Settings
+from tests.app._cli import liverburden
 from tests.app.conftest import LiveServer
 
 REPO = Path(__file__).resolve().parents[2]
 KEY_RE = re.compile(r"^lbk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$")
-
-
-def liverburden(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI with LIVERBURDEN_HOME=home."""
-    env = {**os.environ, "LIVERBURDEN_HOME": str(home), "PYTHONPATH": str(REPO)}
-    env.pop("LIVERBURDEN_DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture

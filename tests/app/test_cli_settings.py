@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-
-def _run(
-    args: list[str], env_extra: dict[str, str], home: Path
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVERBURDEN_")}
-    env.update({"LIVERBURDEN_HOME": str(home), **env_extra})
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+from tests.app._cli import liverburden
 
 
 @pytest.mark.parametrize(
@@ -36,7 +21,7 @@ def _run(
 def test_invalid_setting_exits_2_with_one_line_naming_it(
     tmp_path: Path, variable: str, value: str, expected: str, command: list[str]
 ) -> None:
-    proc = _run(command, {variable: value}, tmp_path)
+    proc = liverburden(tmp_path, *command, env={variable: value})
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: invalid setting "), proc.stderr

@@ -12,12 +12,9 @@ import hashlib
 import hmac
 import io
 import json
-import os
 import shutil
 import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import uuid
 import zipfile
@@ -32,6 +29,7 @@ import pytest
 from app import security
 from app.db.session import session_scope
 from app.errors import AuthenticationError
+from tests.app._cli import liverburden
 from tests.app._serve_proc import REPO, prepare_home, start_serve
 from tests.app.conftest import SeriesFiles, Service, dicom_parts, wait_for_job
 
@@ -158,20 +156,6 @@ def test_keys_are_stored_only_as_hashes(flow: Flow) -> None:
         assert security.hash_key(flow.keys[what]) in stored_hashes
 
 
-def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LIVERBURDEN_HOME": str(home), "PYTHONPATH": str(REPO)}
-    env.pop("LIVERBURDEN_DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("statement", "needle"),
@@ -192,12 +176,12 @@ def test_audit_verify_after_a_full_flow(
     event is deleted or edited behind its back."""
     home = tmp_path / "home"
     shutil.copytree(flow.home, home)
-    ok = _cli(home, "audit", "verify")
+    ok = liverburden(home, "audit", "verify")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "intact" in ok.stdout
     with contextlib.closing(sqlite3.connect(home / "liverburden.db")) as conn, conn:
         assert conn.execute(statement).rowcount >= 1
-    broken = _cli(home, "audit", "verify")
+    broken = liverburden(home, "audit", "verify")
     assert broken.returncode == 1, broken.stdout + broken.stderr
     assert "BROKEN" in broken.stdout and needle in broken.stdout
 
