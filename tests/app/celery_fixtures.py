@@ -257,6 +257,17 @@ def celery_settings(tmp_path: Path, broker_url: str) -> Settings:
     return Settings(home=tmp_path / "home", broker_url=broker_url, workers=0)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def celery_settings_each_engine(
+    request: pytest.FixtureRequest, celery_settings: Settings
+) -> Settings:
+    """The Celery settings on SQLite, then on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return celery_settings
+    url = request.getfixturevalue("postgres_url")
+    return celery_settings.model_copy(update={"database_url": url})
+
+
 @pytest.fixture
 def worker_pool(celery_settings: Settings, tmp_path: Path) -> Iterator[WorkerPool]:
     """Worker processes for the test, stopped at its end."""

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.redis
 # Fixtures shared by the Celery test modules (pytest finds them in the module namespace).
 broker_url = celery_fixtures.broker_url
 celery_settings = celery_fixtures.celery_settings
+celery_settings_each_engine = celery_fixtures.celery_settings_each_engine
 
 
 def _manifest(tmp_path: Path, phantom: SeriesFiles) -> Path:
@@ -81,13 +82,10 @@ def _batch_jobs(settings: Settings) -> list[Job]:
         return list(s.execute(select(Job).where(Job.kind == "batch")).scalars())
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def batch_settings(request: pytest.FixtureRequest, celery_settings: Settings) -> Settings:
+@pytest.fixture
+def batch_settings(celery_settings_each_engine: Settings) -> Settings:
     """The Celery settings on SQLite, then on a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return celery_settings
-    url = request.getfixturevalue("postgres_url")
-    return celery_settings.model_copy(update={"database_url": url})
+    return celery_settings_each_engine
 
 
 @pytest.fixture

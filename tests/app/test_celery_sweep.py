@@ -42,6 +42,7 @@ pytestmark = pytest.mark.redis
 # Fixtures shared by the Celery test modules (pytest finds them in the module namespace).
 broker_url = celery_fixtures.broker_url
 celery_settings = celery_fixtures.celery_settings
+celery_settings_each_engine = celery_fixtures.celery_settings_each_engine
 
 #: Worker settings of the end-to-end test: sweep twice a second, resend after a second.
 FAST_SWEEP = {
@@ -51,13 +52,10 @@ FAST_SWEEP = {
 }
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sweep_settings(request: pytest.FixtureRequest, celery_settings: Settings) -> Settings:
+@pytest.fixture
+def sweep_settings(celery_settings_each_engine: Settings) -> Settings:
     """The Celery settings on SQLite, then on a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return celery_settings
-    url = request.getfixturevalue("postgres_url")
-    return celery_settings.model_copy(update={"database_url": url})
+    return celery_settings_each_engine
 
 
 @pytest.fixture
