@@ -7,7 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LIVERBURDEN_HOME=/data
 
 WORKDIR /opt/liverburden
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY app ./app
 COPY dicomio ./dicomio
 COPY volumetrics ./volumetrics
@@ -15,7 +15,9 @@ COPY recist ./recist
 COPY reporting ./reporting
 COPY segmentation ./segmentation
 COPY sample_dicom ./sample_dicom
-RUN pip install . \
+# Exactly the locked versions, every file checked against its sha256; then the project without resolving.
+RUN pip install --require-hashes -r requirements.lock \
+    && pip install --no-deps --no-build-isolation . \
     && useradd --system --uid 10001 --home-dir /data --create-home liverburden \
     && chown -R liverburden /data
 

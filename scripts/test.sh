@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Install the project with its test dependencies, then run the whole test suite.
+# Install the locked test dependencies into ./.venv (see scripts/_lockenv.sh), then run the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --quiet --upgrade pip
-python3 -m pip install --quiet -e ".[test]"
-python3 -m pytest -q -p no:cacheprovider "$@"
+. scripts/_lockenv.sh
+venv="${LIVERBURDEN_VENV:-.venv}"
+locked_venv "$venv" requirements-test.lock
+export LIVERBURDEN_LOCK_FILE="$PWD/requirements-test.lock"
+exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
