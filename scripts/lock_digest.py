@@ -1,7 +1,8 @@
 """The digest of what pyproject.toml asks to install, written into the lock files' headers.
 
-``python3 scripts/lock_digest.py`` prints it; ``scripts/lock.sh`` writes it as the first line of each lock
-and ``tests/test_lock.py`` recomputes it, so an edited dependency range without a new lock fails the tests.
+``python3 scripts/lock_digest.py`` prints it; ``scripts/lock.sh`` writes it as the first line of
+each lock and ``tests/test_lock.py`` recomputes it, so an edited dependency range without a new lock
+fails the tests.
 Only the tables that decide what gets installed enter the digest: the build requirements, the Python
 requirement, the runtime dependencies and every optional extra.
 """

@@ -1,8 +1,8 @@
 """The lock files agree with pyproject.toml, and the environment the tests run in is the locked one.
 
-``requirements.lock`` (runtime) and ``requirements-test.lock`` (runtime + the ``test`` extra) are written
-by ``scripts/lock.sh``. An edited dependency range without a new lock, a lock edited by hand so that a pin
-leaves its range, or a test environment that drifted from the lock fails here.
+``requirements.lock`` (runtime) and ``requirements-test.lock`` (runtime + the ``test`` extra) are
+written by ``scripts/lock.sh``. An edited dependency range without a new lock, a lock edited by hand
+so that a pin leaves its range, or a test environment that drifted from the lock fails here.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._\-]*)==([^\s\\;]+)")
 
 
 def _lock_digest_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("lock_digest", REPO_ROOT / "scripts/lock_digest.py")
+    path = REPO_ROOT / "scripts" / "lock_digest.py"
+    spec = importlib.util.spec_from_file_location("lock_digest", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -35,7 +36,7 @@ def _lock_digest_module() -> ModuleType:
 
 
 def _pins(lock: Path) -> dict[str, Version]:
-    """Canonical distribution name -> pinned version, for every ``name==version`` line of ``lock``."""
+    """Map canonical distribution name to pinned version, for each ``name==version`` line."""
     pins: dict[str, Version] = {}
     for line in lock.read_text(encoding="utf-8").splitlines():
         match = _PIN.match(line)
@@ -86,7 +87,9 @@ def test_pyproject_digest_changes_with_a_dependency_range(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("lock", "extra"), [(RUNTIME_LOCK, None), (TEST_LOCK, "test")], ids=["runtime", "test"]
 )
-def test_every_pyproject_requirement_is_pinned_inside_its_range(lock: Path, extra: str | None) -> None:
+def test_every_pyproject_requirement_is_pinned_inside_its_range(
+    lock: Path, extra: str | None
+) -> None:
     pins = _pins(lock)
     problems = []
     for req in _requirements(extra):
@@ -103,13 +106,18 @@ def test_every_lock_line_carries_a_hash() -> None:
         blocks = re.split(r"\n(?=[A-Za-z0-9])", lock.read_text(encoding="utf-8"))
         for block in blocks:
             if _PIN.match(block):
-                assert "--hash=sha256:" in block, f"{lock.name}: {block.splitlines()[0]} has no hash"
+                first = block.splitlines()[0]
+                assert "--hash=sha256:" in block, f"{lock.name}: {first} has no hash"
 
 
 def test_runtime_lock_is_the_test_lock_without_the_test_tools() -> None:
     """The service runs on exactly the versions the tests ran on."""
     runtime, test = _pins(RUNTIME_LOCK), _pins(TEST_LOCK)
-    differ = {name: (str(v), str(test.get(name))) for name, v in runtime.items() if test.get(name) != v}
+    differ = {
+        name: (str(pin), str(test.get(name)))
+        for name, pin in runtime.items()
+        if test.get(name) != pin
+    }
     assert not differ, differ
 
 
