@@ -16,10 +16,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.api.schemas import LesionsPut, TimepointLesionsPut
 from app.db import repo
 from app.db.models import Lesion, LesionMeasurement, Subject, Timepoint, utcnow
 from app.errors import InvalidRequestError
-from app.schemas import LesionsPut, TimepointLesionsPut
 
 __all__ = [
     "assessment_input",

@@ -23,10 +23,10 @@ from typing import IO
 
 from sqlalchemy.orm import Session
 
+from app.api.schemas import UploadPublic, UploadSeries, UploadSkipped, UploadStudy
 from app.blobstore import BlobStore
 from app.errors import InvalidRequestError
 from app.ingest import InstanceResult, ingest_instance
-from app.schemas import UploadPublic, UploadSeries, UploadSkipped, UploadStudy
 from app.settings import Settings
 from dicomio.errors import ArchiveError, NotDicomError
 

@@ -1,7 +1,5 @@
-"""The HTTP API: :func:`create_app` builds the FastAPI application."""
+"""The HTTP API: :func:`app.api.main.create_app` builds the FastAPI application.
 
-from __future__ import annotations
-
-from app.api.main import create_app
-
-__all__ = ["create_app"]
+The package itself imports nothing, so domain modules can use :mod:`app.api.schemas` without
+loading the routes (and so without an import cycle).
+"""

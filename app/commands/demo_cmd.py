@@ -31,7 +31,7 @@ class _Server:
     def __init__(self) -> None:
         import uvicorn
 
-        from app.api import create_app
+        from app.api.main import create_app
         from app.settings import get_settings
 
         self.settings = get_settings()

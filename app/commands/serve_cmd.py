@@ -14,7 +14,7 @@ def serve(
     """Serve the REST API (state under $LIVERBURDEN_HOME, default ./.liverburden)."""
     import uvicorn
 
-    from app.api import create_app
+    from app.api.main import create_app
     from app.settings import get_settings
 
     settings = get_settings()

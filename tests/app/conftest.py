@@ -19,7 +19,7 @@ import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.api import create_app
+from app.api.main import create_app
 from app.db.session import get_engine, make_session_factory, session_scope
 from app.security import create_key
 from app.settings import Settings

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends
 
 from app.api.deps import ReadSessionDep, require
 from app.api.responses import problems
+from app.api.schemas import EligibilityPublic
 from app.db import repo
 from app.eligibility import burden_summary, eligibility
-from app.schemas import EligibilityPublic
 from app.security import Permission, Principal
 
 router = APIRouter(tags=["edc"])

@@ -11,10 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from app import audit
 from app.api.deps import SQL_INT_MAX, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
+from app.api.schemas import SubjectCreate, SubjectPublic, TimepointCreate, TimepointPublic
 from app.db import repo
 from app.db.models import Subject, Timepoint
 from app.errors import AlreadyExistsError
-from app.schemas import SubjectCreate, SubjectPublic, TimepointCreate, TimepointPublic
 from app.security import Permission, Principal
 
 router = APIRouter(tags=["subjects"])

@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 
 from app.api.deps import SQL_INT_MAX, BlobsDep, ReadSessionDep, SessionDep, SettingsDep, require
 from app.api.responses import problems
-from app.schemas import UploadPublic
+from app.api.schemas import UploadPublic
 from app.security import Permission, Principal
 from app.studies import list_studies
 from app.uploads import ingest_upload
