@@ -16,8 +16,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from app.api import dicomweb
 from app.api.authfirst import AuthFirstMiddleware
+from app.api.dicomweb import routes as dicomweb
 from app.api.limits import BodySizeLimitMiddleware
 from app.api.problems import install_problem_handlers
 from app.api.responses import install_openapi_defaults

@@ -164,7 +164,7 @@ class Study(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_instance_uid: Mapped[str] = mapped_column(UID, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    #: QIDO-RS cache: study-level attributes as DICOM JSON, no patient data (app.api.dicomweb)
+    #: QIDO-RS cache: study-level attributes as DICOM JSON, no patient data (DICOMweb QIDO)
     dicom_attrs: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
@@ -178,7 +178,7 @@ class Series(Base):
     modality: Mapped[str] = mapped_column(String(16), default="")
     phase: Mapped[str] = mapped_column(String(32), default="unknown")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    #: QIDO-RS cache: series-level attributes as DICOM JSON (app.api.dicomweb)
+    #: QIDO-RS cache: series-level attributes as DICOM JSON (app.api.dicomweb.routes)
     dicom_attrs: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
@@ -196,7 +196,7 @@ class Instance(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100))
-    #: QIDO-RS cache: instance-level attributes as DICOM JSON (app.api.dicomweb)
+    #: QIDO-RS cache: instance-level attributes as DICOM JSON (app.api.dicomweb.routes)
     dicom_attrs: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 

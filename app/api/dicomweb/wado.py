@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api._dicomweb_media import DicomAcceptance
+from app.api.dicomweb.media import DicomAcceptance
 from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
 from app.errors import NotFoundError

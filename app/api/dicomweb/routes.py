@@ -28,8 +28,10 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from app.api import _dicomweb_wado_routes as wado_routes
-from app.api._dicomweb_http import (
+from app.api._dicomweb_qido import search
+from app.api.deps import BlobsDep, SessionDep, SettingsDep
+from app.api.dicomweb import wado_routes
+from app.api.dicomweb.http import (
     DICOM_JSON,
     QIDO_DOC,
     STOW_BODY,
@@ -37,11 +39,9 @@ from app.api._dicomweb_http import (
     ReadDicom,
     Upload,
 )
-from app.api._dicomweb_http import dicomweb_base as _base
-from app.api._dicomweb_qido import search
-from app.api._dicomweb_store_response import store_response
-from app.api._dicomweb_stow import StowLimits, parse_stow_content_type, store_multipart
-from app.api.deps import BlobsDep, SessionDep, SettingsDep
+from app.api.dicomweb.http import dicomweb_base as _base
+from app.api.dicomweb.store_response import store_response
+from app.api.dicomweb.stow import StowLimits, parse_stow_content_type, store_multipart
 from app.security import Principal
 
 __all__ = ["DICOM_JSON", "router"]

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.api._dicomweb_attrs import cache_from_dataset
-from app.api._dicomweb_media import split_params
+from app.api.dicomweb.media import split_params
 from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
 from app.errors import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.api._dicomweb_stow import StowResult
+from app.api.dicomweb.stow import StowResult
 from app.ingest import DicomHeader
 
 __all__ = ["store_response"]

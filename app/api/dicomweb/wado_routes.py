@@ -1,7 +1,7 @@
 """WADO-RS routes: instances, metadata, frames and bulk data of stored studies.
 
-Included in :data:`app.api.dicomweb.router` (prefix ``/dicomweb``). The work is in
-:mod:`app.api._dicomweb_wado` and :mod:`app.api._dicomweb_frames`.
+Included in :data:`app.api.dicomweb.routes.router` (prefix ``/dicomweb``). The work is in
+:mod:`app.api.dicomweb.wado` and :mod:`app.api.dicomweb.frames`.
 """
 
 from __future__ import annotations
@@ -12,23 +12,23 @@ from collections.abc import Iterator
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from app.api._dicomweb_frames import bulk_chunks, frame_bytes, parse_frame_list
-from app.api._dicomweb_http import DICOM_DOC, DICOM_JSON, META_DOC, OCTETS_DOC, ReadDicom
-from app.api._dicomweb_http import dicomweb_base as _base
-from app.api._dicomweb_media import (
+from app.api.deps import BlobsDep, ReadSessionDep
+from app.api.dicomweb.frames import bulk_chunks, frame_bytes, parse_frame_list
+from app.api.dicomweb.http import DICOM_DOC, DICOM_JSON, META_DOC, OCTETS_DOC, ReadDicom
+from app.api.dicomweb.http import dicomweb_base as _base
+from app.api.dicomweb.media import (
     EXPLICIT_VR_LITTLE_ENDIAN,
     multipart_body,
     negotiate_dicom,
     negotiate_octets,
     new_boundary,
 )
-from app.api._dicomweb_wado import (
+from app.api.dicomweb.wado import (
     StoredInstance,
     instance_bytes,
     metadata_stream,
     resolve_instances,
 )
-from app.api.deps import BlobsDep, ReadSessionDep
 from app.errors import InvalidRequestError, NotAcceptableError
 
 __all__ = ["router"]
