@@ -34,9 +34,9 @@ import SimpleITK as sitk
 from pydicom.uid import generate_uid
 from sqlalchemy import func, select
 
+from app.archive.uploads import iter_zip_members
 from app.db.models import Instance, Job, Measurement, Segmentation, Series, Study
 from app.settings import Settings
-from app.uploads import iter_zip_members
 from dicomio.errors import ArchiveError
 from tests.app.conftest import SeriesFiles, Service, running_service, wait_for_job
 

@@ -10,7 +10,7 @@ import pytest
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 
-from app.api._dicomweb_match import Filter, matches, parse_query
+from app.archive.matching import Filter, matches, parse_query
 from app.errors import InvalidRequestError
 from app.settings import Settings
 from tests.app._dicomweb_helpers import multipart, synthetic_instance, to_bytes

@@ -28,7 +28,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from app.api._dicomweb_qido import search
 from app.api.deps import BlobsDep, SessionDep, SettingsDep
 from app.api.dicomweb import wado_routes
 from app.api.dicomweb.http import (
@@ -42,6 +41,7 @@ from app.api.dicomweb.http import (
 from app.api.dicomweb.http import dicomweb_base as _base
 from app.api.dicomweb.store_response import store_response
 from app.api.dicomweb.stow import StowLimits, parse_stow_content_type, store_multipart
+from app.archive.query import search
 from app.security import Principal
 
 __all__ = ["DICOM_JSON", "router"]

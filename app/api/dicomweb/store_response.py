@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.api.dicomweb.stow import StowResult
-from app.ingest import DicomHeader
+from app.archive.ingest import DicomHeader
 
 __all__ = ["store_response"]
 

@@ -2,7 +2,8 @@
 
 The body is fed chunk by chunk to an incremental multipart parser; each part goes to a temporary
 file on disk (never the whole request in memory) and is stored by
-:func:`app.ingest.ingest_instance` as soon as it is complete, then its temporary file is deleted.
+:func:`app.archive.ingest.ingest_instance` as soon as it is complete, then its temporary file is
+deleted.
 A part over the per-part limit refuses the request (413); the whole body's limit is enforced by
 the service's body-size middleware (413). Each instance's outcome goes into the store response:
 stored or already stored (``ReferencedSOPSequence``; a repeat is not an error) or failed with its
@@ -30,8 +31,10 @@ from python_multipart.multipart import MultipartParser
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api._dicomweb_attrs import cache_from_dataset
 from app.api.dicomweb.media import split_params
+from app.archive.attributes import cache_from_dataset
+from app.archive.ingest import DicomHeader, ingest_instance
+from app.archive.ingest import read_header as read_identity
 from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
 from app.errors import (
@@ -40,8 +43,6 @@ from app.errors import (
     UnsupportedMediaError,
     UploadTooLargeError,
 )
-from app.ingest import DicomHeader, ingest_instance
-from app.ingest import read_header as read_identity
 from dicomio.dicomjson import HeaderJson, read_header_json
 from dicomio.errors import CorruptFileError, NotDicomError
 from dicomio.instance import PART10_PREFIX, lacks_preamble

@@ -11,9 +11,9 @@ from starlette.datastructures import UploadFile
 from app.api.deps import SQL_INT_MAX, BlobsDep, ReadSessionDep, SessionDep, SettingsDep, require
 from app.api.responses import problems
 from app.api.schemas import UploadPublic
+from app.archive.studies import list_studies
+from app.archive.uploads import ingest_upload
 from app.security import Permission, Principal
-from app.studies import list_studies
-from app.uploads import ingest_upload
 
 router = APIRouter(tags=["uploads"])
 

@@ -5,8 +5,8 @@ members, absolute or ``..`` names (zip slip: refused although nothing is extract
 archives, the declared total size, and each member's compression ratio. While a member is read its
 real size is counted against the declared one and against the total, so a lying header cannot
 inflate it. Members go to a spooled temporary file (memory up to a few MiB, then disk) and then to
-:func:`app.ingest.ingest_instance`. Non-DICOM members of a zip are skipped and listed; a non-DICOM
-file sent directly is refused (415).
+:func:`app.archive.ingest.ingest_instance`. Non-DICOM members of a zip are skipped and listed; a
+non-DICOM file sent directly is refused (415).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import IO
 from sqlalchemy.orm import Session
 
 from app.api.schemas import UploadPublic, UploadSeries, UploadSkipped, UploadStudy
+from app.archive.ingest import InstanceResult, ingest_instance
 from app.blobstore import BlobStore
 from app.errors import InvalidRequestError
-from app.ingest import InstanceResult, ingest_instance
 from app.settings import Settings
 from dicomio.errors import ArchiveError, NotDicomError
 

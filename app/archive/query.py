@@ -1,7 +1,7 @@
 """QIDO-RS searches for studies, series and instances, answered as DICOM JSON arrays.
 
 Candidates come from the database (UID keys narrow them in SQL), attributes from the cached
-DICOM JSON of each row (:mod:`app.api._dicomweb_attrs`) plus computed ones (counts, modalities in
+DICOM JSON of each row (:mod:`app.archive.attributes`) plus computed ones (counts, modalities in
 study, retrieve URLs). Matching runs on the merged attributes; ``offset`` and ``limit`` page the
 matches in a stable order; an answer is capped at :data:`MAX_RESULTS` (with a Warning header).
 Query keys of a level may name attributes of that level or of the levels above it.
@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.api._dicomweb_attrs import (
+from app.archive.attributes import (
     INSTANCE_KEYWORDS,
     PATIENT_KEYWORDS,
     SERIES_KEYWORDS,
@@ -30,7 +30,7 @@ from app.api._dicomweb_attrs import (
     ensure_study_attrs,
     patient_attrs,
 )
-from app.api._dicomweb_match import QidoQuery, matches, parse_query, tag_key
+from app.archive.matching import QidoQuery, matches, parse_query, tag_key
 from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
 from dicomio.dicomjson import tag_for_keyword
