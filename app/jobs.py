@@ -31,7 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import audit
+from app.auth import audit
 from app.blobstore import BlobStore
 from app.db import repo
 from app.db.models import Job, Measurement, utcnow

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app import audit
 from app.api.schemas import LesionsPut, TimepointLesionsPut
+from app.auth import audit
 from app.db import repo
 from app.db.models import Lesion, LesionMeasurement, Subject, Timepoint, utcnow
 from app.errors import InvalidRequestError

@@ -32,7 +32,6 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import audit
 from app._output_masks import masks_from_labels
 from app._output_sources import load_measurement_source
 from app._output_subject import (
@@ -47,6 +46,7 @@ from app._output_subject import (
     subject_measurements,
     timepoint_measurements,
 )
+from app.auth import audit
 from app.blobstore import BlobStore
 from app.db import repo
 from app.db.models import Measurement, Subject, Timepoint

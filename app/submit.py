@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import audit
+from app.auth import audit
 from app.db import repo
 from app.db.models import Job
 from app.errors import ConflictError, InvalidRequestError

@@ -24,8 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import required_permission
 from app.api.problems import problem_response
+from app.auth.keys import Permission, Principal, authenticate, check_permission
 from app.errors import AppError, problem_for
-from app.security import Permission, Principal, authenticate, check_permission
 
 __all__ = ["AuthFirstMiddleware"]
 

@@ -1,7 +1,7 @@
 """FastAPI dependencies: settings, database session, blob store, and the caller's permission.
 
 Every route but ``/healthz`` takes ``Annotated[Principal, Depends(require(Permission.X))]``: a
-missing or bad key is a 401 problem, a role without ``X`` a 403 problem (app.security).
+missing or bad key is a 401 problem, a role without ``X`` a 403 problem (app.auth.keys).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.auth.keys import Permission, Principal, authenticate, check_permission
 from app.blobstore import BlobStore
 from app.jobs import JobEngine
-from app.security import Permission, Principal, authenticate, check_permission
 from app.settings import Settings
 
 __all__ = [

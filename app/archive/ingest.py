@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import audit
+from app.auth import audit
 from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
 from app.errors import InstanceConflictError, InvalidRequestError

@@ -15,7 +15,7 @@ app = typer.Typer(
 @app.command("verify")
 def verify() -> None:
     """Recompute the hash chain; exit 1 and name the events when any was edited or deleted."""
-    from app import audit
+    from app.auth import audit
     from app.commands._db import open_database
     from app.db import session_scope
 
@@ -38,7 +38,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Print events in chain order."""
-    from app import audit
+    from app.auth import audit
     from app.commands._db import open_database
     from app.db import session_scope
 

@@ -59,8 +59,8 @@ class _Server:
 
 def _key(role: str) -> str:
     """A fresh API key of ``role`` for this run (hashed at rest, like any other key)."""
+    from app.auth.keys import create_key
     from app.commands._db import open_database
-    from app.security import create_key
 
     with open_database()() as session:
         _, key = create_key(session, role, f"demo {role}", "cli:demo")

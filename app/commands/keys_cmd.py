@@ -9,7 +9,7 @@ import typer
 
 
 class Role(enum.StrEnum):
-    """The roles of app.security (repeated here so that the CLI starts without the database)."""
+    """The roles of app.auth.keys (repeated here so that the CLI starts without the database)."""
 
     RADIOLOGIST = "radiologist"
     EDC = "edc"
@@ -29,9 +29,9 @@ def create(
     name: Annotated[str, typer.Option("--name", help="Who or what holds the key.")] = "",
 ) -> None:
     """Create a key; it is printed once, alone on the last line of standard output."""
+    from app.auth.keys import create_key
     from app.commands._db import cli_actor, open_database
     from app.db import session_scope
-    from app.security import create_key
 
     with session_scope(open_database()) as session:
         row, key = create_key(session, role, name, cli_actor())
@@ -44,9 +44,9 @@ def create(
 @app.command("list")
 def list_() -> None:
     """List keys: id, role, name, created, revoked (never the key or its hash)."""
+    from app.auth.keys import list_keys
     from app.commands._db import open_database
     from app.db import session_scope
-    from app.security import list_keys
 
     with session_scope(open_database()) as session:
         rows = list_keys(session)
@@ -65,11 +65,11 @@ def list_() -> None:
 @app.command("revoke")
 def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (see `keys list`).")]) -> None:
     """Revoke a key by id; calls with it then get 401."""
+    from app.auth.keys import revoke_key
     from app.commands._common import fail
     from app.commands._db import cli_actor, open_database
     from app.db import session_scope
     from app.errors import NotFoundError
-    from app.security import revoke_key
 
     try:
         with session_scope(open_database()) as session:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import httpx
 
+from app.auth.keys import create_key
 from app.db import dispose_engine, get_engine, make_session_factory, session_scope, upgrade_database
-from app.security import create_key
 from app.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

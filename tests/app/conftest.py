@@ -20,8 +20,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.main import create_app
+from app.auth.keys import create_key
 from app.db.session import get_engine, make_session_factory, session_scope
-from app.security import create_key
 from app.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import audit
+from app.auth import audit
 from app.db import get_engine, make_session_factory, session_scope, upgrade_database
 
 

@@ -18,10 +18,10 @@ import pydicom
 import pytest
 from sqlalchemy import select
 
-from app import audit
+from app.auth import audit
+from app.auth.keys import create_key
 from app.db import get_engine, make_session_factory, session_scope, upgrade_database
 from app.db.models import Instance
-from app.security import create_key
 from app.settings import Settings
 from tests.app.conftest import SeriesFiles, dicom_parts
 from tests.conftest import SAMPLE_DICOM

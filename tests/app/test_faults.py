@@ -42,7 +42,7 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from app import audit
+from app.auth import audit
 from app.db import dispose_engine, get_engine, make_session_factory, session_scope
 from app.settings import Settings
 from tests.app._serve_proc import ServeForker, ServeProcess, prepare_home, start_serve

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 
-from app.security import ROLE_PERMISSIONS, Role
+from app.auth.keys import ROLE_PERMISSIONS, Role
 from tests.app.conftest import ROLES, Service
 
 #: Routes anyone may call (no key).

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app import security
+from app.auth import keys as security
 from app.db.session import session_scope
 from app.errors import AuthenticationError
 from tests.app._cli import liverburden
@@ -229,7 +229,7 @@ def test_key_digests_are_compared_in_constant_time(
         calls.append((len(a), len(b)))
         return bool(real(a, b))
 
-    monkeypatch.setattr(hmac, "compare_digest", spy)  # app.security calls hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", spy)  # app.auth.keys calls hmac.compare_digest
     key = service.keys["radiologist"]
     factory = service.server.session_factory
     for name, candidate in [("right", key), *list(_variants(key).items())[:3]]:

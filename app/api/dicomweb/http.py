@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from app.api.deps import require
 from app.api.responses import problems
-from app.security import Permission, Principal
+from app.auth.keys import Permission, Principal
 
 __all__ = [
     "DICOM_DOC",

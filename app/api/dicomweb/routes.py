@@ -42,7 +42,7 @@ from app.api.dicomweb.http import dicomweb_base as _base
 from app.api.dicomweb.store_response import store_response
 from app.api.dicomweb.stow import StowLimits, parse_stow_content_type, store_multipart
 from app.archive.query import search
-from app.security import Principal
+from app.auth.keys import Principal
 
 __all__ = ["DICOM_JSON", "router"]
 

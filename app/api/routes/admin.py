@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app import audit
 from app.api.deps import SQL_INT_MAX, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
 from app.api.schemas import AuditEventPublic, AuditVerifyPublic, KeyCreate, KeyCreated, KeyPublic
-from app.security import Permission, Principal, create_key, list_keys, revoke_key
+from app.auth import audit
+from app.auth.keys import Permission, Principal, create_key, list_keys, revoke_key
 
 router = APIRouter(tags=["admin"])
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.api.deps import BlobsDep, SessionDep, SettingsDep, require
 from app.api.responses import problems
+from app.auth.keys import Permission, Principal
 from app.autoseg import (
     LIVER_LABEL,
     TUMOR_LABEL,
@@ -28,7 +29,6 @@ from app.autoseg import (
     auto_segment_lesion,
     auto_segment_liver,
 )
-from app.security import Permission, Principal
 
 __all__ = [
     "AutoLesionCreate",

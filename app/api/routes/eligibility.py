@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends
 from app.api.deps import ReadSessionDep, require
 from app.api.responses import problems
 from app.api.schemas import EligibilityPublic
+from app.auth.keys import Permission, Principal
 from app.db import repo
 from app.eligibility import burden_summary, eligibility
-from app.security import Permission, Principal
 
 router = APIRouter(tags=["edc"])
 

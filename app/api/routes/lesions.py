@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends
 from app.api.deps import ReadSessionDep, SessionDep, require
 from app.api.responses import problems
 from app.api.schemas import LesionsPut, TimepointLesionsPut
+from app.auth.keys import Permission, Principal
 from app.db import repo
 from app.lesions import lesion_table, put_lesions, put_timepoint_lesions
-from app.security import Permission, Principal
 
 router = APIRouter(tags=["lesions"])
 

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from app.api.deps import JobsDep, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
 from app.api.schemas import JobAccepted, JobPublic, MeasurementCreate
+from app.auth.keys import Permission, Principal
 from app.db import repo
-from app.security import Permission, Principal
 from app.submit import submit_measurement
 
 router = APIRouter(tags=["measurements"])

@@ -1,6 +1,6 @@
 """Outputs for other systems (contracts/http.md "Outputs"): DICOM SR/SEG, SDTM, FHIR, the report.
 
-Who may read what (the permissions of app.security): DICOM objects and the report (it shows key
+Who may read what (the permissions of app.auth.keys): DICOM objects and the report (it shows key
 images, i.e. pixel data) need ``read_dicom``; the FHIR bundle and SDTM TU/TR (lesion-level
 readings) need ``read``; SDTM RS (the response summary) needs ``read_summary``, so an EDC key
 reads RS only. Every answer carries its provenance in ``X-Liverburden-Algorithm-Version`` and
@@ -18,8 +18,8 @@ from fastapi import APIRouter, Depends, Query, Response
 from app import outputs
 from app.api.deps import BlobsDep, SessionDep, SettingsDep, require
 from app.api.responses import problems
+from app.auth.keys import Permission, Principal, check_permission
 from app.outputs import Output
-from app.security import Permission, Principal, check_permission
 from app.settings import STUDY_ID_PATTERN
 
 router = APIRouter(tags=["outputs"])

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
 
-from app import audit
 from app.api.deps import SessionDep, require
 from app.api.responses import problems
+from app.auth import audit
+from app.auth.keys import Permission, Principal
 from app.db import repo
 from app.lesions import assessment_input, study_timepoints
-from app.security import Permission, Principal
 from recist.assessment import assess
 
 router = APIRouter(tags=["recist"])

@@ -10,14 +10,14 @@ from typing import IO, Annotated
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
-from app import audit
 from app.api.deps import BlobsDep, SessionDep, SettingsDep, require
 from app.api.responses import problems
 from app.api.schemas import SegmentationPublic
+from app.auth import audit
+from app.auth.keys import Permission, Principal
 from app.db import repo
 from app.db.models import Segmentation
 from app.errors import UnsupportedMediaError, UploadTooLargeError
-from app.security import Permission, Principal
 
 router = APIRouter(tags=["segmentations"])
 

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import audit
 from app.api.deps import SQL_INT_MAX, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
 from app.api.schemas import SubjectCreate, SubjectPublic, TimepointCreate, TimepointPublic
+from app.auth import audit
+from app.auth.keys import Permission, Principal
 from app.db import repo
 from app.db.models import Subject, Timepoint
 from app.errors import AlreadyExistsError
-from app.security import Permission, Principal
 
 router = APIRouter(tags=["subjects"])
 

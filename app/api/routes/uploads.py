@@ -13,7 +13,7 @@ from app.api.responses import problems
 from app.api.schemas import UploadPublic
 from app.archive.studies import list_studies
 from app.archive.uploads import ingest_upload
-from app.security import Permission, Principal
+from app.auth.keys import Permission, Principal
 
 router = APIRouter(tags=["uploads"])
 

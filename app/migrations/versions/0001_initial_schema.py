@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_head")),
     )
-    # The chain's genesis: sequence 0 and an all-zero hash (app.audit appends after it).
+    # The chain's genesis: sequence 0 and an all-zero hash (app.auth.audit appends after it).
     op.bulk_insert(audit_head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
     op.create_table(
         "segmentations",

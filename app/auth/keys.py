@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import audit
+from app.auth import audit
 from app.db.models import ApiKey, utcnow
 from app.errors import (
     AuthenticationError,
