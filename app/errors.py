@@ -166,7 +166,7 @@ PROBLEMS: dict[type[BaseException], Problem] = {
     rep.MissingDependencyError: Problem(
         501, "output-unavailable", "This output format is not available on this server"
     ),
-    # segmentation (semi-automatic: app.autoseg)
+    # segmentation (semi-automatic: app.autoseg.autoseg)
     sgm.SegmentationError: Problem(422, "segmentation", "Segmentation failed"),
     sgm.SegmentationInputError: Problem(
         422, "segmentation-input", "Image unusable for segmentation"

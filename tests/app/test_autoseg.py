@@ -16,7 +16,7 @@ from scipy import ndimage
 
 import dicomio
 import segmentation.errors
-from app._autoseg_files import write_labels_nrrd
+from app.autoseg.files import write_labels_nrrd
 from app.errors import PROBLEMS
 from app.settings import Settings
 from tests.app.conftest import (

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from app.api.deps import BlobsDep, SessionDep, SettingsDep, require
 from app.api.responses import problems
 from app.auth.keys import Permission, Principal
-from app.autoseg import (
+from app.autoseg.autoseg import (
     LIVER_LABEL,
     TUMOR_LABEL,
     AutoLesion,

@@ -1,4 +1,4 @@
-"""File helpers of :mod:`app.autoseg`: a stored series as a folder, seeds, and label map bytes.
+"""File helpers of :mod:`app.autoseg.autoseg`: a stored series as a folder, seeds, label maps.
 
 A multi-label map (liver 1 and tumour 2 merged into an existing segmentation) is written here as
 a gzip-compressed NRRD in pure numpy, because :func:`dicomio.labelwrite.write_label_image`
@@ -118,7 +118,7 @@ def write_labels_nrrd(labels: npt.ArrayLike, geometry: dicomio.Geometry, path: P
     header = "\n".join(
         [
             "NRRD0004",
-            "# label map written by liverburden (app.autoseg)",
+            "# label map written by liverburden (app.autoseg.autoseg)",
             f"type: {name}",
             "dimension: 3",
             "space: left-posterior-superior",

@@ -36,8 +36,8 @@ from scipy import ndimage
 from sqlalchemy.orm import Session
 
 import dicomio
-from app._autoseg_files import link_file, link_files, read_ct, seed_index, write_labels_nrrd
 from app.auth import audit
+from app.autoseg.files import link_file, link_files, read_ct, seed_index, write_labels_nrrd
 from app.blobstore import BlobStore
 from app.db import repo
 from app.db.models import Segmentation
