@@ -2,7 +2,7 @@
 
 - ``liverburden.run_job(job_id)``: a measurement job of the service (:func:`app.jobs.run_job`).
 - ``liverburden.run_batch_row(job_id)``: one manifest row of ``liverburden batch --engine celery``
-  (:func:`app.batch.measure_row`; its result line is stored in ``jobs.result``).
+  (:func:`app.batch.local.measure_row`; its result line is stored in ``jobs.result``).
 
 Delivery is at least once (:mod:`app.celery_app`); a job still runs once, because a run starts with
 the atomic claim (``UPDATE jobs SET status='running' ... WHERE status='queued'``). Before claiming,
@@ -23,7 +23,7 @@ heartbeat for ``job_stale_seconds``)        ``MAX_ATTEMPTS``), then claims and r
 Transient faults -- the database unreachable (SQLAlchemy ``OperationalError``), the blob store
 unreadable (``OSError``) -- release the claim and retry the task with exponential backoff and
 jitter, up to ``LIVERBURDEN_CELERY_MAX_RETRIES`` times. Bad input is not retried: the job fails
-with the domain error's message (:func:`app.jobs.run_job`, :func:`app.batch.measure_row`).
+with the domain error's message (:func:`app.jobs.run_job`, :func:`app.batch.local.measure_row`).
 Workers must run one task per process (``prefork`` or ``solo`` pool, as ``liverburden worker``
 does): a job claimed by this very process and still running was left by an earlier attempt.
 
@@ -337,8 +337,8 @@ class _Heartbeat:
 
 
 def _measure_batch_row(ctx: JobContext, job_id: str) -> str:
-    from app.batch import measure_row
-    from app.batch_celery import row_from_request
+    from app.batch.celery import row_from_request
+    from app.batch.local import measure_row
     from app.db import repo
 
     with session_scope(ctx.session_factory) as s:

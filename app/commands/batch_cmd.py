@@ -14,7 +14,7 @@ import typer
 from app.commands._common import fail
 
 if TYPE_CHECKING:
-    from app.batch import BatchRow
+    from app.batch.local import BatchRow
 
 
 class Engine(enum.StrEnum):
@@ -87,7 +87,7 @@ def batch(
     ),
 ) -> None:
     """Measure every manifest row; rows already done with identical inputs are skipped."""
-    from app.batch import ManifestError, read_manifest
+    from app.batch.local import ManifestError, read_manifest
 
     try:
         rows = read_manifest(manifest)
@@ -108,11 +108,11 @@ def _run_celery(rows: list[BatchRow], out: Path, _workers: int) -> list[str]:
     """
     import os
 
-    from app.batch import BackgroundKeys
+    from app.batch.local import BackgroundKeys
 
     keys = BackgroundKeys(rows, processes=min(4, max(1, (os.cpu_count() or 2) - 1)))
     try:
-        from app.batch_celery import BatchEngineError, run_celery
+        from app.batch.celery import BatchEngineError, run_celery
         from app.commands._db import cli_actor
 
         progress = _Progress(len(rows), sys.stderr.isatty())
@@ -133,7 +133,7 @@ def _run_celery(rows: list[BatchRow], out: Path, _workers: int) -> list[str]:
 
 def _run_local(rows: list[BatchRow], out: Path, workers: int) -> list[str]:
     """Rows on a local process pool; results appended to ``out`` as each row finishes."""
-    from app.batch import ResultsLog, measure_row, skipped_record
+    from app.batch.local import ResultsLog, measure_row, skipped_record
 
     statuses: list[str] = []
     progress = _Progress(len(rows), sys.stderr.isatty())

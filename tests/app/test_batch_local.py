@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from app.batch import (
+from app.batch.local import (
     BackgroundKeys,
     BatchRow,
     ManifestError,

@@ -19,8 +19,8 @@ import pytest
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.batch import BatchRow, batch_key
-from app.batch_celery import BATCH_KIND, row_from_request, row_to_request
+from app.batch.celery import BATCH_KIND, row_from_request, row_to_request
+from app.batch.local import BatchRow, batch_key
 from app.celery_app import (
     CelerySettings,
     make_celery,

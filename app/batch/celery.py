@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.batch import BatchRow, ResultsLog, batch_key, skipped_record
+from app.batch.local import BatchRow, ResultsLog, batch_key, skipped_record
 from app.db.models import Job
 from app.db.session import session_scope
 from app.settings import Settings, get_settings
@@ -223,8 +223,9 @@ def run_celery(
     """Run ``rows`` on the Celery workers; return each row's status in the order written.
 
     ``keys``: the rows' batch keys in row order, when the caller hashes them already
-    (:class:`app.batch.BackgroundKeys`); else a few threads hash them here. ``poll_interval_s``:
-    the shortest and longest wait between two looks at the job table (see :func:`_collect`).
+    (:class:`app.batch.local.BackgroundKeys`); else a few threads hash them here.
+    ``poll_interval_s``: the shortest and longest wait between two looks at the job table (see
+    :func:`_collect`).
 
     Raises
     ------
