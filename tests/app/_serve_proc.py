@@ -2,7 +2,7 @@
 
 :func:`start_serve` runs ``python -m app.cli serve`` (what an operator types). :class:`ServeForker`
 is for the SIGKILL rounds: a helper interpreter imports the service once (2-3 s of CPU) and then
-forks one child per request; each child runs the same command line (``app.cli`` with ``serve
+forks one child per request; each child runs the same command line (``app.cli.main`` with ``serve
 --port N``) in a process of its own that the test kills with SIGKILL. A restart then costs only
 the server's own start (migrations check, job recovery), which is what a restart is about. The
 helper is single-threaded when it forks (checked), like a pre-loading server master.
@@ -151,7 +151,7 @@ def start_serve(
 
 _FORKER = """
 import os, signal, sys, threading
-import app.api.main, app.cli  # the slow part, once
+import app.api.main, app.cli.main  # the slow part, once
 assert threading.active_count() == 1, "no fork with threads"
 log = sys.argv[1]
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
@@ -164,7 +164,7 @@ for line in sys.stdin:
         os.dup2(fd, 1), os.dup2(fd, 2), os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         sys.argv = ["liverburden", "serve", "--port", port]
         try:
-            app.cli.main()
+            app.cli.main.main()
         finally:
             os._exit(0)
     print(pid, flush=True)

@@ -57,7 +57,7 @@ def _batch(settings: Settings, manifest: Path, out: Path) -> subprocess.Complete
         [
             sys.executable,
             "-m",
-            "app.cli",
+            "app.cli.main",
             "batch",
             str(manifest),
             "--engine",

@@ -8,7 +8,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import _COMMANDS, build_app
+from app.cli.main import _COMMANDS, build_app
 
 
 @pytest.mark.parametrize("name", sorted(_COMMANDS))
@@ -32,13 +32,13 @@ def test_measure_run_imports_no_other_command() -> None:
     code = (
         "import sys\n"
         "sys.argv = ['liverburden', 'measure', '--series', '/nonexistent', '--labels', '/x']\n"
-        "from app.cli import main\n"
+        "from app.cli.main import main\n"
         "try:\n"
         "    main()\n"
         "except SystemExit as exc:\n"
         "    code = exc.code\n"
-        "others = sorted(m for m in sys.modules if m.startswith('app.commands.') and\n"
-        "                m not in ('app.commands._common', 'app.commands.measure_cmd'))\n"
+        "others = sorted(m for m in sys.modules if m.startswith('app.cli.') and\n"
+        "                m not in ('app.cli.main', 'app.cli._common', 'app.cli.measure'))\n"
         "print(code, others)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

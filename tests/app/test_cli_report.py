@@ -20,7 +20,7 @@ from pydicom.sr.codedict import codes
 from tests.conftest import SAMPLE_DICOM
 from tests.reporting._ct import assessment_input
 
-CLI = [sys.executable, "-m", "app.commands.report_cmd"]
+CLI = [sys.executable, "-m", "app.cli.report"]
 TRUTH = SAMPLE_DICOM / "truth.json"
 
 
@@ -89,7 +89,7 @@ def measurement(truth: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
 
 def test_report_is_registered_in_the_main_cli() -> None:
     """``liverburden report`` is a sub-command of the console script."""
-    from app.cli import app
+    from app.cli.main import app
 
     assert "report" in {group.name for group in app.registered_groups}
 

@@ -12,7 +12,7 @@ import SimpleITK
 from typer.testing import CliRunner
 
 import dicomio
-from app.commands.segment_cmd import app
+from app.cli.segment import app
 from dicomio.labels import read_labels, read_mask
 from dicomio.labelwrite import write_label_image
 from tests.conftest import SAMPLE_DICOM

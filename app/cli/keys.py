@@ -30,7 +30,7 @@ def create(
 ) -> None:
     """Create a key; it is printed once, alone on the last line of standard output."""
     from app.auth.keys import create_key
-    from app.commands._db import cli_actor, open_database
+    from app.cli._db import cli_actor, open_database
     from app.db import session_scope
 
     with session_scope(open_database()) as session:
@@ -45,7 +45,7 @@ def create(
 def list_() -> None:
     """List keys: id, role, name, created, revoked (never the key or its hash)."""
     from app.auth.keys import list_keys
-    from app.commands._db import open_database
+    from app.cli._db import open_database
     from app.db import session_scope
 
     with session_scope(open_database()) as session:
@@ -66,8 +66,8 @@ def list_() -> None:
 def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (see `keys list`).")]) -> None:
     """Revoke a key by id; calls with it then get 401."""
     from app.auth.keys import revoke_key
-    from app.commands._common import fail
-    from app.commands._db import cli_actor, open_database
+    from app.cli._common import fail
+    from app.cli._db import cli_actor, open_database
     from app.db import session_scope
     from app.errors import NotFoundError
 

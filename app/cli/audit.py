@@ -16,7 +16,7 @@ app = typer.Typer(
 def verify() -> None:
     """Recompute the hash chain; exit 1 and name the events when any was edited or deleted."""
     from app.auth import audit
-    from app.commands._db import open_database
+    from app.cli._db import open_database
     from app.db import session_scope
 
     with session_scope(open_database()) as session:
@@ -39,7 +39,7 @@ def list_(
 ) -> None:
     """Print events in chain order."""
     from app.auth import audit
-    from app.commands._db import open_database
+    from app.cli._db import open_database
     from app.db import session_scope
 
     with session_scope(open_database()) as session:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from app.commands._common import fail
+from app.cli._common import fail
 
 if TYPE_CHECKING:
     from app.batch.local import BatchRow
@@ -113,7 +113,7 @@ def _run_celery(rows: list[BatchRow], out: Path, _workers: int) -> list[str]:
     keys = BackgroundKeys(rows, processes=min(4, max(1, (os.cpu_count() or 2) - 1)))
     try:
         from app.batch.celery import BatchEngineError, run_celery
-        from app.commands._db import cli_actor
+        from app.cli._db import cli_actor
 
         progress = _Progress(len(rows), sys.stderr.isatty())
         try:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from app.commands._common import fail
+from app.cli._common import fail
 
 if TYPE_CHECKING:
     import numpy as np

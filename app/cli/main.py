@@ -1,6 +1,6 @@
 """The ``liverburden`` command line.
 
-Sub-commands live in :mod:`app.commands`; each imports its heavy dependencies lazily so that
+Each sub-command is a module of :mod:`app.cli`; each imports its heavy dependencies lazily so that
 ``liverburden measure`` starts fast (the measurement benchmark counts interpreter start-up).
 Bad input ends with exit status 2 and one line on stderr, never a traceback.
 """
@@ -13,20 +13,20 @@ from typing import Any
 
 import typer
 
-from app.commands._common import EXIT_BAD_INPUT
+from app.cli._common import EXIT_BAD_INPUT
 
 #: Each sub-command: (module, attribute, whether the attribute is a Typer group).
 _COMMANDS: dict[str, tuple[str, str, bool]] = {
-    "measure": ("app.commands.measure_cmd", "measure", False),
-    "batch": ("app.commands.batch_cmd", "batch", False),
-    "demo": ("app.commands.demo_cmd", "demo", False),
-    "recist": ("app.commands.recist_cmd", "app", True),
-    "report": ("app.commands.report_cmd", "app", True),
-    "segment": ("app.commands.segment_cmd", "app", True),
-    "serve": ("app.commands.serve_cmd", "serve", False),
-    "keys": ("app.commands.keys_cmd", "app", True),
-    "audit": ("app.commands.audit_cmd", "app", True),
-    "worker": ("app.commands.worker_cmd", "worker", False),
+    "measure": ("app.cli.measure", "measure", False),
+    "batch": ("app.cli.batch", "batch", False),
+    "demo": ("app.cli.demo", "demo", False),
+    "recist": ("app.cli.recist", "app", True),
+    "report": ("app.cli.report", "app", True),
+    "segment": ("app.cli.segment", "app", True),
+    "serve": ("app.cli.serve", "serve", False),
+    "keys": ("app.cli.keys", "app", True),
+    "audit": ("app.cli.audit", "app", True),
+    "worker": ("app.cli.worker", "worker", False),
 }
 _HELP = "Liver tumour burden and RECIST 1.1 measurements for a trial's imaging core lab."
 
@@ -64,7 +64,7 @@ def build_app(only: str | None = None) -> typer.Typer:
 
 
 def __getattr__(name: str) -> Any:
-    """``app.cli.app``: the full command line (built on first access)."""
+    """``app.cli.main.app``: the full command line (built on first access)."""
     if name == "app":
         full = build_app()
         globals()["app"] = full

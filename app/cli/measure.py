@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from app.commands._common import fail
+from app.cli._common import fail
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from app.commands._common import fail
+from app.cli._common import fail
 
 
 class Pool(enum.StrEnum):

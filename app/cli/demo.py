@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from app.commands._common import fail
+from app.cli._common import fail
 
 
 def _default_sample() -> Path:
@@ -60,7 +60,7 @@ class _Server:
 def _key(role: str) -> str:
     """A fresh API key of ``role`` for this run (hashed at rest, like any other key)."""
     from app.auth.keys import create_key
-    from app.commands._db import open_database
+    from app.cli._db import open_database
 
     with open_database()() as session:
         _, key = create_key(session, role, f"demo {role}", "cli:demo")
@@ -167,7 +167,7 @@ def demo(
     if as_json:
         print(json.dumps(result, indent=2))
         return
-    from app.commands.measure_cmd import _format_text
+    from app.cli.measure import _format_text
 
     print(_format_text(result))
     print("EDC eligibility: " + json.dumps(elig))

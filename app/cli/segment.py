@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.commands._common import fail
+from app.cli._common import fail
 
 if TYPE_CHECKING:
     import numpy as np
@@ -117,7 +117,7 @@ def _write(
     if out.name.lower().endswith(".dcm"):
         import numpy as np
 
-        from app.commands.report_cmd import _dicom_bytes, _source
+        from app.cli.report import _dicom_bytes, _source
         from app.version import ALGORITHM_VERSION
         from reporting import build_seg
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from app.commands._common import fail
+from app.cli._common import fail
 
 app = typer.Typer(
     name="recist",
