@@ -216,7 +216,7 @@ class Workers:
 
     def wait_ready(self, broker: str) -> None:
         """Until every worker answers a ping (or one exits)."""
-        from app.celery_app import make_celery
+        from app.jobs.celery.app import make_celery
         from app.settings import Settings
 
         app = make_celery(Settings(broker_url=broker))

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.keys import Permission, Principal, authenticate, check_permission
 from app.blobstore import BlobStore
-from app.jobs import JobEngine
+from app.jobs.engine import JobEngine
 from app.settings import Settings
 
 __all__ = [

@@ -36,7 +36,7 @@ from app.api.routes import (
 )
 from app.blobstore import BlobStore
 from app.db import dispose_engine, get_engine, make_session_factory, upgrade_database
-from app.jobs import JobContext, make_job_engine, worker_id
+from app.jobs.engine import JobContext, make_job_engine, worker_id
 from app.settings import Settings, get_settings
 from app.version import ALGORITHM_VERSION
 

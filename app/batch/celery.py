@@ -166,8 +166,8 @@ def _check_workers_meanwhile(app: Any) -> threading.Thread:
 
 def _open(settings: Settings) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
     """Sessions that write (new jobs) and read-only ones (polls: no write lock on SQLite)."""
-    from app.celery_app import prepare_database
     from app.db import get_engine, make_session_factory
+    from app.jobs.celery.app import prepare_database
 
     prepare_database(settings)
     engine = get_engine(settings.resolved_database_url)
@@ -234,7 +234,7 @@ def run_celery(
     KeyboardInterrupt
         Ctrl-C: the lines written so far stay; the jobs sent keep running on the workers.
     """
-    from app.celery_app import make_celery, send_job
+    from app.jobs.celery.app import make_celery, send_job
 
     settings = settings or get_settings()
     if not settings.broker_url:

@@ -39,7 +39,7 @@ def worker(
     loglevel: Annotated[str, typer.Option("--loglevel", help="Log level.")] = "INFO",
 ) -> None:
     """Run jobs sent over LIVERBURDEN_BROKER_URL until stopped (Ctrl-C finishes running jobs)."""
-    from app.celery_app import celery_app, get_celery_settings, prepare_database
+    from app.jobs.celery.app import celery_app, get_celery_settings, prepare_database
     from app.settings import get_settings
 
     settings = get_settings()
@@ -55,7 +55,7 @@ def worker(
             f"cannot prepare the database ({exc.__class__.__name__}); check "
             "LIVERBURDEN_DATABASE_URL"
         )
-    import app.tasks  # noqa: F401 - registers the tasks on celery_app
+    import app.jobs.celery.tasks  # noqa: F401 - registers the tasks on celery_app
 
     argv = [
         "worker",

@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from app.celery_app import make_celery, prepare_database, send_job
 from app.db.migrate import migration_lock
 from app.db.models import Job, Measurement
 from app.db.session import session_scope
+from app.jobs.celery.app import make_celery, prepare_database, send_job
 from app.settings import Settings
 from app.submit import submit_measurement
 from tests.app import celery_fixtures

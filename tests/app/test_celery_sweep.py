@@ -21,16 +21,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.batch.celery import BATCH_KIND, row_from_request, row_to_request
 from app.batch.local import BatchRow, batch_key
-from app.celery_app import (
+from app.db.models import Job, utcnow
+from app.db.session import session_scope
+from app.jobs.celery.app import (
     CelerySettings,
     make_celery,
     prepare_database,
     send_job,
     waiting_messages,
 )
-from app.celery_sweep import sweep_once
-from app.db.models import Job, utcnow
-from app.db.session import session_scope
+from app.jobs.celery.sweep import sweep_once
 from app.settings import Settings
 from app.version import ALGORITHM_VERSION
 from tests.app import celery_fixtures

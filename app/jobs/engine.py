@@ -8,7 +8,7 @@ series and segmentation from the blob store into a temporary folder, calls
 :class:`~app.db.models.Measurement`. The embedded engine is :class:`LocalJobEngine` (a thread
 pool in the server process). A Celery engine only needs to call ``run_job(job_id)`` in its task
 (acks late; a redelivered id is harmless) and to provide
-``app.celery_engine.CeleryJobEngine(settings, ctx)`` with the :class:`JobEngine` methods;
+``app.jobs.celery.engine.CeleryJobEngine(settings, ctx)`` with the :class:`JobEngine` methods;
 :func:`make_job_engine` picks it when ``LIVERBURDEN_BROKER_URL`` is set.
 """
 
@@ -369,10 +369,10 @@ def make_job_engine(settings: Settings, ctx: JobContext) -> JobEngine:
     """The Celery engine when a broker is configured and available, else the in-process pool."""
     if settings.broker_url:
         try:
-            module = importlib.import_module("app.celery_engine")
+            module = importlib.import_module("app.jobs.celery.engine")
         except ImportError:
             logger.warning(
-                "a broker URL is set but app.celery_engine is missing; jobs run in-process"
+                "a broker URL is set but app.jobs.celery.engine is missing; jobs run in-process"
             )
         else:
             engine: JobEngine = module.CeleryJobEngine(settings, ctx)

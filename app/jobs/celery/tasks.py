@@ -1,19 +1,20 @@
 """Celery tasks: they carry job ids only; the job table decides what runs.
 
-- ``liverburden.run_job(job_id)``: a measurement job of the service (:func:`app.jobs.run_job`).
+- ``liverburden.run_job(job_id)``: a measurement job of the service
+  (:func:`app.jobs.engine.run_job`).
 - ``liverburden.run_batch_row(job_id)``: one manifest row of ``liverburden batch --engine celery``
   (:func:`app.batch.local.measure_row`; its result line is stored in ``jobs.result``).
 
-Delivery is at least once (:mod:`app.celery_app`); a job still runs once, because a run starts with
-the atomic claim (``UPDATE jobs SET status='running' ... WHERE status='queued'``). Before claiming,
-a task reads the job's row:
+Delivery is at least once (:mod:`app.jobs.celery.app`); a job still runs once, because a run starts
+with the atomic claim (``UPDATE jobs SET status='running' ... WHERE status='queued'``). Before
+claiming, a task reads the job's row:
 
 ==========================================  ==================================================
 row                                         task
 ==========================================  ==================================================
 ``succeeded`` / ``failed``                  nothing to do (a duplicate delivery)
 ``queued``                                  claims and runs it
-``running``, its worker gone                back to ``queued`` (:func:`app.jobs.requeue_stale_jobs`:
+``running``, its worker gone                back to ``queued`` (``requeue_stale_jobs``:
 (dead process of this host, or no           attempts are counted, the job fails after
 heartbeat for ``job_stale_seconds``)        ``MAX_ATTEMPTS``), then claims and runs it
 ``running`` by a live worker                retried later to watch it (never run twice; taken
@@ -23,14 +24,16 @@ heartbeat for ``job_stale_seconds``)        ``MAX_ATTEMPTS``), then claims and r
 Transient faults -- the database unreachable (SQLAlchemy ``OperationalError``), the blob store
 unreadable (``OSError``) -- release the claim and retry the task with exponential backoff and
 jitter, up to ``LIVERBURDEN_CELERY_MAX_RETRIES`` times. Bad input is not retried: the job fails
-with the domain error's message (:func:`app.jobs.run_job`, :func:`app.batch.local.measure_row`).
+with the domain error's message (:func:`app.jobs.engine.run_job`,
+:func:`app.batch.local.measure_row`).
 Workers must run one task per process (``prefork`` or ``solo`` pool, as ``liverburden worker``
 does): a job claimed by this very process and still running was left by an earlier attempt.
 
 A worker is warm before its first task: its main process imports the measurement pipeline
 (:func:`app.pipeline.preload`) before forking the pool, and each pool process builds its job
-context when it starts. The main process also runs the periodic sweep of :mod:`app.celery_sweep`
-(jobs of dead workers requeued, queued jobs whose message was lost sent again).
+context when it starts. The main process also runs the periodic sweep of
+:mod:`app.jobs.celery.sweep` (jobs of dead workers requeued, queued jobs whose message was lost
+sent again).
 
 ``LIVERBURDEN_TEST_TASK_DELAY`` (seconds; **tests only**): every measurement in this worker sleeps
 that long after its job was claimed and before measuring, so that a test can kill the worker
@@ -53,16 +56,16 @@ from celery.signals import worker_init, worker_process_init, worker_ready, worke
 from sqlalchemy import update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from app.celery_app import (
+from app.db.models import Job, utcnow
+from app.db.session import get_engine, session_scope
+from app.jobs.celery.app import (
     TASK_BATCH_ROW,
     TASK_RUN_JOB,
     CelerySettings,
     celery_app,
     get_celery_settings,
 )
-from app.db.models import Job, utcnow
-from app.db.session import get_engine, session_scope
-from app.jobs import JobContext, claim_job, requeue_stale_jobs, run_job
+from app.jobs.engine import JobContext, claim_job, requeue_stale_jobs, run_job
 from app.settings import get_settings
 
 __all__ = ["TEST_DELAY_ENV", "TRANSIENT_ERRORS", "run_batch_row_task", "run_job_task"]
@@ -75,7 +78,7 @@ TEST_DELAY_ENV = "LIVERBURDEN_TEST_TASK_DELAY"
 _FINAL = ("succeeded", "failed")
 _process: dict[str, Any] = {}  # this process's pid, JobContext and stale-after seconds
 _delay_installed: list[bool] = []  # not cleared at fork: a wrapped pipeline is inherited too
-_sweep: dict[str, Any] = {}  # the main process's Sweeper (app.celery_sweep), preload time
+_sweep: dict[str, Any] = {}  # the main process's Sweeper (app.jobs.celery.sweep), preload time
 
 
 @worker_init.connect  # type: ignore[untyped-decorator]
@@ -114,8 +117,8 @@ def _after_fork(**_: Any) -> None:
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _start_sweep(**_: Any) -> None:
     """The worker is ready: start sending again the jobs whose message was lost."""
-    from app.celery_app import make_celery
-    from app.celery_sweep import Sweeper
+    from app.jobs.celery.app import make_celery
+    from app.jobs.celery.sweep import Sweeper
 
     if "preload_s" in _sweep:
         logger.info("measurement pipeline loaded in %.2f s", _sweep.pop("preload_s"))

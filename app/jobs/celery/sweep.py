@@ -6,7 +6,7 @@ without persistence, a queue was purged. Each ``liverburden worker`` therefore r
 :class:`Sweeper`, a thread of its main process that every ``LIVERBURDEN_CELERY_SWEEP_INTERVAL``
 seconds calls :func:`sweep_once`:
 
-1. running jobs whose worker died or went silent (:func:`app.jobs.requeue_stale_jobs`, after
+1. running jobs whose worker died or went silent (:func:`app.jobs.engine.requeue_stale_jobs`, after
    ``LIVERBURDEN_JOB_STALE_SECONDS``) go back to ``queued`` and are sent again;
 2. when no message waits in the queue, every job still ``queued`` whose last sending is older than
    ``LIVERBURDEN_CELERY_RESEND_AFTER`` is sent again. While messages wait, nothing is resent: a
@@ -16,7 +16,7 @@ A queued job's ``heartbeat_at`` is the time it was last handed to the broker by 
 retry (``created_at`` before that); the sweep marks a job with a conditional ``UPDATE`` before
 sending it, so of several workers sweeping at once one sends it. Resending is harmless anyway:
 the atomic claim runs a job once, and a message for a finished job is dropped
-(:mod:`app.tasks`).
+(:mod:`app.jobs.celery.tasks`).
 
 The sweep runs in the worker's main process, which forks the pool processes: it holds no database
 connection between two sweeps (the pool's connections are closed after each one) and uses a
@@ -35,10 +35,10 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.celery_app import TASK_BY_KIND, CelerySettings, send_job, waiting_messages
 from app.db.models import Job, utcnow
 from app.db.session import make_session_factory, session_scope
-from app.jobs import requeue_stale_jobs
+from app.jobs.celery.app import TASK_BY_KIND, CelerySettings, send_job, waiting_messages
+from app.jobs.engine import requeue_stale_jobs
 
 __all__ = ["SweepReport", "Sweeper", "sweep_once"]
 

@@ -14,9 +14,9 @@
   long job never keeps others waiting behind it.
 
 Duplicates are harmless because every task starts with the job table's atomic claim
-(:func:`app.jobs.claim_job`). No result backend: results are rows in the database.
+(:func:`app.jobs.engine.claim_job`). No result backend: results are rows in the database.
 
-``celery_app`` is the module-level app the workers run (``celery -A app.celery_app worker`` or
+``celery_app`` is the module-level app the workers run (``celery -A app.jobs.celery.app worker`` or
 ``liverburden worker``); it reads the settings lazily, on first use, not at import.
 
 References
@@ -143,7 +143,7 @@ def celery_config(settings: Settings, tuning: CelerySettings | None = None) -> d
 
 def make_celery(settings: Settings | None = None) -> Celery:
     """A Celery app for ``settings``; with ``None`` the process's settings, read on first use."""
-    app = Celery("liverburden", include=["app.tasks"], set_as_current=False)
+    app = Celery("liverburden", include=["app.jobs.celery.tasks"], set_as_current=False)
     if settings is None:
         app.add_defaults(lambda: celery_config(get_settings()))
     else:
@@ -216,5 +216,5 @@ def prepare_database(settings: Settings, attempts: int = 10) -> None:
             time.sleep(0.2 * attempt)
 
 
-#: The workers' app: ``celery -A app.celery_app worker`` / ``liverburden worker``.
+#: The workers' app: ``celery -A app.jobs.celery.app worker`` / ``liverburden worker``.
 celery_app = make_celery()

@@ -1,10 +1,11 @@
 """The service's job engine when ``LIVERBURDEN_BROKER_URL`` is set: job ids go to Celery workers.
 
-:func:`app.jobs.make_job_engine` builds :class:`CeleryJobEngine` instead of the in-process pool.
+:func:`app.jobs.engine.make_job_engine` builds :class:`CeleryJobEngine` instead of the in-process
+pool.
 The job row is written (``queued``) and committed before its id is sent, so a broker that is
 briefly away loses nothing: the row stays ``queued`` and :meth:`CeleryJobEngine.start` sends every
 queued measurement job again when a server starts (a duplicate id is harmless: the workers' claim
-runs a job once). While the server runs, the workers' periodic sweep (:mod:`app.celery_sweep`)
+runs a job once). While the server runs, the workers' periodic sweep (:mod:`app.jobs.celery.sweep`)
 sends again the jobs whose message was lost.
 """
 
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 import logging
 
-from app.celery_app import make_celery, send_job
-from app.jobs import JobContext, pending_measurement_jobs
+from app.jobs.celery.app import make_celery, send_job
+from app.jobs.engine import JobContext, pending_measurement_jobs
 from app.settings import Settings
 
 __all__ = ["CeleryJobEngine"]
