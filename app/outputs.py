@@ -32,8 +32,6 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app._output_masks import masks_from_labels
-from app._output_sources import load_measurement_source
 from app._output_subject import (
     Assessment,
     SubjectMeasurement,
@@ -51,6 +49,8 @@ from app.blobstore import BlobStore
 from app.db import repo
 from app.db.models import Measurement, Subject, Timepoint
 from app.errors import InvalidRequestError
+from app.measure.labels import masks_from_labels
+from app.measure.sources import load_measurement_source
 from app.settings import DEFAULT_STUDY_ID
 from app.version import ALGORITHM_VERSION
 from dicomio.frames import part10_bytes

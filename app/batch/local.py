@@ -1,7 +1,7 @@
 """Batch re-measurement from a manifest (contracts/http.md, Batch).
 
 Each manifest row names a series and its labels; every row runs through the same
-:func:`app.pipeline.run_measurement` as ``liverburden measure``. Results are appended to a
+:func:`app.measure.pipeline.run_measurement` as ``liverburden measure``. Results are appended to a
 JSON-lines file, one line per row, flushed and fsynced as each row finishes, so an interrupted
 batch loses at most the rows that were running. A re-run skips rows whose *batch key* (the hashes
 of every input file, the label choices and the algorithm version) already has a ``succeeded`` line.
@@ -148,7 +148,7 @@ def measure_row(
     here, in the worker, in parallel with the other rows. A row whose key is already done comes
     back as ``{"status": "skipped", "batch_key": ...}`` without measuring.
     """
-    from app.pipeline import MeasureRequest, run_measurement
+    from app.measure.pipeline import MeasureRequest, run_measurement
     from dicomio.errors import DicomIOError
     from recist.errors import RecistError
     from volumetrics.errors import VolumetricsError

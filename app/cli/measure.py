@@ -143,7 +143,7 @@ def measure(
 ) -> None:
     """Measure liver and tumour volumes, burden and lesion diameters of one series."""
     # Heavy imports here, not at module import: keeps `liverburden --help` and other commands fast.
-    from app.pipeline import MeasureRequest, run_measurement
+    from app.measure.pipeline import MeasureRequest, run_measurement
     from dicomio.errors import DicomIOError
     from recist.errors import RecistError
     from volumetrics.errors import VolumetricsError

@@ -152,7 +152,7 @@ def _masks(
     """Liver mask, tumour mask and per-lesion masks, chosen as ``liverburden measure`` does."""
     import numpy as np
 
-    from app._output_masks import masks_from_labels
+    from app.measure.labels import masks_from_labels
     from dicomio.labels import read_mask
 
     if labels is not None:

@@ -218,7 +218,7 @@ class Segmentation(Base):
 #: The rows of :data:`IN_FLIGHT_INDEX`: unforced measurement jobs not finished yet.
 _IN_FLIGHT_WHERE = "kind = 'measurement' AND status IN ('queued', 'running') AND NOT forced"
 #: At most one unforced in-flight measurement job per request and algorithm version, so that
-#: identical requests arriving at the same instant cannot both create a job (app.submit).
+#: identical requests arriving at the same instant cannot both create a job (app.measure.submit).
 #: Failed jobs (a retry makes a new row), forced re-runs and batch rows are left out.
 IN_FLIGHT_INDEX = "uq_jobs_measurement_in_flight"
 

@@ -1,10 +1,10 @@
 """Measurement jobs: the job table is the source of truth; engines only carry job ids.
 
-:func:`app.submit.submit_measurement` writes a ``queued`` row. :func:`run_job` is what any
+:func:`app.measure.submit.submit_measurement` writes a ``queued`` row. :func:`run_job` is what any
 engine calls with a job id: it claims the job atomically (``UPDATE jobs SET status='running'
 ... WHERE status='queued'``), so a job delivered twice runs once; it materialises the stored
 series and segmentation from the blob store into a temporary folder, calls
-:func:`app.pipeline.run_measurement` and stores an immutable, versioned
+:func:`app.measure.pipeline.run_measurement` and stores an immutable, versioned
 :class:`~app.db.models.Measurement`. The embedded engine is :class:`LocalJobEngine` (a thread
 pool in the server process). A Celery engine only needs to call ``run_job(job_id)`` in its task
 (acks late; a redelivered id is harmless) and to provide
@@ -178,7 +178,7 @@ def _link(src: Path, dst: Path) -> None:
 
 
 def _materialise(ctx: JobContext, session: Session, request: dict[str, Any], tmp: Path) -> Any:
-    from app.pipeline import MeasureRequest
+    from app.measure.pipeline import MeasureRequest
 
     series = repo.get_series(session, request["series_instance_uid"])
     series_dir = tmp / "series"
@@ -273,7 +273,7 @@ def run_job(job_id: str, ctx: JobContext | None = None) -> str:
     Domain errors (bad input) fail the job with their message and problem type; anything else
     fails it with a generic message (the details go to the server log only).
     """
-    from app.pipeline import run_measurement
+    from app.measure.pipeline import run_measurement
 
     ctx = ctx or JobContext.from_settings(get_settings())
     with session_scope(ctx.session_factory) as s:

@@ -24,8 +24,8 @@ from app.db.migrate import migration_lock
 from app.db.models import Job, Measurement
 from app.db.session import session_scope
 from app.jobs.celery.app import make_celery, prepare_database, send_job
+from app.measure.submit import submit_measurement
 from app.settings import Settings
-from app.submit import submit_measurement
 from tests.app import celery_fixtures
 from tests.app.celery_fixtures import (
     WorkerPool,

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from app import pipeline
 from app.db.models import Job
 from app.db.session import session_scope
 from app.jobs.engine import JobContext, run_job
+from app.measure import pipeline
 from dicomio.errors import LabelError
 from tests.app.conftest import SeriesFiles, Service, dicom_parts, running_service, wait_for_job
 

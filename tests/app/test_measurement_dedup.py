@@ -23,8 +23,8 @@ from app.db import upgrade_database
 from app.db.migrate import alembic_config
 from app.db.models import AuditEvent, Job
 from app.db.session import dispose_engine, get_engine, make_session_factory, session_scope
+from app.measure.submit import submit_measurement
 from app.settings import Settings
-from app.submit import submit_measurement
 from app.version import ALGORITHM_VERSION
 from tests.app.conftest import (
     BACKENDS,

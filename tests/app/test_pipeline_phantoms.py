@@ -22,7 +22,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from app.pipeline import MeasureRequest, run_measurement
+from app.measure.pipeline import MeasureRequest, run_measurement
 from dicomio.phantom import (
     LesionSpec,
     PhantomSpec,

@@ -15,16 +15,16 @@ def _python(code: str) -> str:
 def test_importing_dicomio_loads_neither_pydicom_nor_simpleitk_nor_highdicom() -> None:
     """``import dicomio`` leaves pydicom, SimpleITK and highdicom unloaded until needed."""
     code = (
-        "import sys, dicomio, app.pipeline\n"
+        "import sys, dicomio, app.measure.pipeline\n"
         "print(sorted(m for m in ('pydicom', 'SimpleITK', 'highdicom') if m in sys.modules))"
     )
     assert _python(code) == "[]"
 
 
 def test_measurement_path_loads_no_scipy() -> None:
-    """``app.pipeline`` does not need scipy (~0.2-0.3 s to import; cc3d labels the lesions)."""
+    """``app.measure.pipeline`` does not need scipy (~0.2-0.3 s to import; cc3d labels lesions)."""
     code = (
-        "import sys, app.pipeline\n"
+        "import sys, app.measure.pipeline\n"
         "heavy = ('scipy', 'scipy.ndimage')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
@@ -43,9 +43,9 @@ def test_preload_loads_the_readers_libraries() -> None:
 
 
 def test_measurement_path_loads_no_assessment_engine() -> None:
-    """``app.pipeline`` uses recist's criteria and diameters only, not the RECIST engine."""
+    """``app.measure.pipeline`` uses recist's criteria and diameters only, not the RECIST engine."""
     code = (
-        "import sys, app.pipeline\n"
+        "import sys, app.measure.pipeline\n"
         "heavy = ('recist.model', 'recist._engine', 'recist.assessment')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )

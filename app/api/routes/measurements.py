@@ -12,7 +12,7 @@ from app.api.responses import problems
 from app.api.schemas import JobAccepted, JobPublic, MeasurementCreate
 from app.auth.keys import Permission, Principal
 from app.db import repo
-from app.submit import submit_measurement
+from app.measure.submit import submit_measurement
 
 router = APIRouter(tags=["measurements"])
 

@@ -30,7 +30,7 @@ Workers must run one task per process (``prefork`` or ``solo`` pool, as ``liverb
 does): a job claimed by this very process and still running was left by an earlier attempt.
 
 A worker is warm before its first task: its main process imports the measurement pipeline
-(:func:`app.pipeline.preload`) before forking the pool, and each pool process builds its job
+(:func:`app.measure.pipeline.preload`) before forking the pool, and each pool process builds its job
 context when it starts. The main process also runs the periodic sweep of
 :mod:`app.jobs.celery.sweep` (jobs of dead workers requeued, queued jobs whose message was lost
 sent again).
@@ -88,7 +88,7 @@ def _warm_up(**_: Any) -> None:
     The pool processes inherit the imported modules, so a process's first task measures at once
     instead of importing numpy, SimpleITK, pydicom and highdicom first.
     """
-    from app.pipeline import preload
+    from app.measure.pipeline import preload
 
     started = time.perf_counter()
     try:
@@ -159,7 +159,7 @@ def _install_test_delay() -> None:
     if not raw or _delay_installed:
         return
     delay = float(raw)
-    from app import pipeline
+    from app.measure import pipeline
 
     real = pipeline.run_measurement
 

@@ -300,8 +300,8 @@ def preload() -> None:
 
     For worker processes: ``liverburden worker`` calls it before forking its pool, so that no
     measurement pays for imports. dicomio loads its readers' libraries (:func:`dicomio.preload`);
-    the rest is this module's own packages. Importing ``app.pipeline`` stays as cheap as before:
-    nothing here runs at import.
+    the rest is this module's own packages. Importing ``app.measure.pipeline`` stays as cheap as
+    before: nothing here runs at import.
     """
     import importlib
 

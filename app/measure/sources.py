@@ -26,11 +26,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 import dicomio
-from app._output_masks import BoolMask, masks_from_labels
 from app.blobstore import BlobStore
 from app.db import repo
 from app.db.models import Measurement
 from app.errors import ConflictError, InvalidRequestError
+from app.measure.labels import BoolMask, masks_from_labels
 from dicomio.sources import SourceDataset, read_source_datasets
 
 __all__ = ["MeasurementSource", "load_measurement_source"]
@@ -63,7 +63,7 @@ def _link(src: Path, dst: Path) -> None:
 
 
 def _series_digest(hashes: Sequence[str]) -> str:
-    """The series hash of a measurement result (app.pipeline: SHA-256 over sorted file hashes)."""
+    """The series hash of a measurement result (SHA-256 over the sorted file hashes)."""
     h = hashlib.sha256()
     for part in sorted(hashes):
         h.update(part.encode("utf-8"))

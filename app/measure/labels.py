@@ -1,7 +1,7 @@
 """The liver, tumour and per-lesion masks of a label file, chosen as a measurement chose them.
 
-Shared by the service's outputs (:mod:`app._output_sources`) and ``liverburden report``; the
-choice is the one :func:`app.pipeline.run_measurement` makes: the liver segments of
+Shared by the service's outputs (:mod:`app.measure.sources`) and ``liverburden report``; the
+choice is the one :func:`app.measure.pipeline.run_measurement` makes: the liver segments of
 ``liver_label`` (none for ``"none"``), the union of the tumour segments of each ``tumor_labels``
 entry (the default tumour choice without any), and one mask per tumour segment when several were
 chosen and each holds a single lesion.
