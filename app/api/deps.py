@@ -14,9 +14,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.keys import Permission, Principal, authenticate, check_permission
-from app.blobstore import BlobStore
 from app.jobs.engine import JobEngine
 from app.settings import Settings
+from app.store.blobs import BlobStore
 
 __all__ = [
     "SQL_INT_MAX",

@@ -34,10 +34,10 @@ from app.api.routes import (
     subjects,
     uploads,
 )
-from app.blobstore import BlobStore
 from app.db import dispose_engine, get_engine, make_session_factory, upgrade_database
 from app.jobs.engine import JobContext, make_job_engine, worker_id
 from app.settings import Settings, get_settings
+from app.store.blobs import BlobStore
 from app.version import ALGORITHM_VERSION
 
 __all__ = ["configure_logging", "create_app"]

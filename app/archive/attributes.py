@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
+from app.store.blobs import BlobStore
 from dicomio.dicomjson import HeaderJson, read_header_json
 
 __all__ = [

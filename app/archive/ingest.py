@@ -29,9 +29,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth import audit
-from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
 from app.errors import InstanceConflictError, InvalidRequestError
+from app.store.blobs import BlobStore
 from dicomio.errors import CorruptFileError, NotDicomError
 from dicomio.instance import read_instance_header, read_instance_header_from
 

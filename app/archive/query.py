@@ -31,8 +31,8 @@ from app.archive.attributes import (
     patient_attrs,
 )
 from app.archive.matching import QidoQuery, matches, parse_query, tag_key
-from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
+from app.store.blobs import BlobStore
 from dicomio.dicomjson import tag_for_keyword
 
 __all__ = ["MAX_RESULTS", "SearchResult", "search"]

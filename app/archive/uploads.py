@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 
 from app.api.schemas import UploadPublic, UploadSeries, UploadSkipped, UploadStudy
 from app.archive.ingest import InstanceResult, ingest_instance
-from app.blobstore import BlobStore
 from app.errors import InvalidRequestError
 from app.settings import Settings
+from app.store.blobs import BlobStore
 from dicomio.errors import ArchiveError, NotDicomError
 
 __all__ = ["ingest_upload", "iter_zip_members"]

@@ -38,10 +38,10 @@ from sqlalchemy.orm import Session
 import dicomio
 from app.auth import audit
 from app.autoseg.files import link_file, link_files, read_ct, seed_index, write_labels_nrrd
-from app.blobstore import BlobStore
 from app.db import repo
 from app.db.models import Segmentation
 from app.errors import InvalidRequestError
+from app.store.blobs import BlobStore
 from app.version import ALGORITHM_VERSION
 from dicomio.labelwrite import write_label_image
 from recist.diameters import measure_diameters

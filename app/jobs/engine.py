@@ -32,12 +32,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth import audit
-from app.blobstore import BlobStore
 from app.db import repo
 from app.db.models import Job, Measurement, utcnow
 from app.db.session import get_engine, make_session_factory, session_scope
 from app.errors import AppError, problem_for
 from app.settings import Settings, get_settings
+from app.store.blobs import BlobStore
 from app.version import ALGORITHM_VERSION
 from dicomio.errors import DicomIOError
 from recist.errors import RecistError

@@ -26,11 +26,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 import dicomio
-from app.blobstore import BlobStore
 from app.db import repo
 from app.db.models import Measurement
 from app.errors import ConflictError, InvalidRequestError
 from app.measure.labels import BoolMask, masks_from_labels
+from app.store.blobs import BlobStore
 from dicomio.sources import SourceDataset, read_source_datasets
 
 __all__ = ["MeasurementSource", "load_measurement_source"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.blobstore import BlobRef, BlobStore
+from app.store.blobs import BlobRef, BlobStore
 
 
 def test_put_bytes_names_blob_by_sha256(tmp_path: Path) -> None:

@@ -73,12 +73,12 @@ def test_unknown_exception_is_500_problem_without_traceback(
     service: Service, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A bug answers 500 problem+json with a reference id only; the traceback goes to the log."""
-    import app.eligibility
+    import app.subjects.eligibility
 
     def boom(*_a: object, **_k: object) -> None:
         raise RuntimeError("secret internal state /home/patient/John_Doe")
 
-    monkeypatch.setattr(app.eligibility, "burden_summary", boom)
+    monkeypatch.setattr(app.subjects.eligibility, "burden_summary", boom)
     import app.api.routes.eligibility as route
 
     monkeypatch.setattr(route, "burden_summary", boom)

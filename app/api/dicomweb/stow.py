@@ -35,7 +35,6 @@ from app.api.dicomweb.media import split_params
 from app.archive.attributes import cache_from_dataset
 from app.archive.ingest import DicomHeader, ingest_instance
 from app.archive.ingest import read_header as read_identity
-from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
 from app.errors import (
     InstanceConflictError,
@@ -43,6 +42,7 @@ from app.errors import (
     UnsupportedMediaError,
     UploadTooLargeError,
 )
+from app.store.blobs import BlobStore
 from dicomio.dicomjson import HeaderJson, read_header_json
 from dicomio.errors import CorruptFileError, NotDicomError
 from dicomio.instance import PART10_PREFIX, lacks_preamble

@@ -26,9 +26,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.api.dicomweb.media import DicomAcceptance
-from app.blobstore import BlobStore
 from app.db.models import Instance, Series, Study
 from app.errors import NotFoundError
+from app.store.blobs import BlobStore
 from dicomio.dicomjson import PIXEL_DATA_TAGS
 from dicomio.dicomjson import metadata_json as _metadata_json
 from dicomio.frames import stored_transfer_syntax, transcode_explicit_le

@@ -11,7 +11,7 @@ from app.api.responses import problems
 from app.api.schemas import EligibilityPublic
 from app.auth.keys import Permission, Principal
 from app.db import repo
-from app.eligibility import burden_summary, eligibility
+from app.subjects.eligibility import burden_summary, eligibility
 
 router = APIRouter(tags=["edc"])
 

@@ -11,7 +11,7 @@ from app.api.responses import problems
 from app.api.schemas import LesionsPut, TimepointLesionsPut
 from app.auth.keys import Permission, Principal
 from app.db import repo
-from app.lesions import lesion_table, put_lesions, put_timepoint_lesions
+from app.subjects.lesions import lesion_table, put_lesions, put_timepoint_lesions
 
 router = APIRouter(tags=["lesions"])
 

@@ -15,11 +15,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from app import outputs
 from app.api.deps import BlobsDep, SessionDep, SettingsDep, require
 from app.api.responses import problems
 from app.auth.keys import Permission, Principal, check_permission
-from app.outputs import Output
+from app.outputs import outputs
+from app.outputs.outputs import Output
 from app.settings import STUDY_ID_PATTERN
 
 router = APIRouter(tags=["outputs"])

@@ -13,7 +13,7 @@ from app.api.responses import problems
 from app.auth import audit
 from app.auth.keys import Permission, Principal
 from app.db import repo
-from app.lesions import assessment_input, study_timepoints
+from app.subjects.lesions import assessment_input, study_timepoints
 from recist.assessment import assess
 
 router = APIRouter(tags=["recist"])

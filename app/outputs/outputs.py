@@ -15,7 +15,7 @@ file name, and their provenance -- the algorithm version(s) and one SHA-256 over
 - :func:`subject_report`: the subject report, HTML (self-contained) or PDF, with key images.
 
 A subject's data is its lesion table assessed from the baseline on and the latest measurement of
-each timepoint (:mod:`app._output_subject`).
+each timepoint (:mod:`app.outputs.subject`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,13 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app._output_subject import (
+from app.auth import audit
+from app.db import repo
+from app.db.models import Measurement, Subject, Timepoint
+from app.errors import InvalidRequestError
+from app.measure.labels import masks_from_labels
+from app.measure.sources import load_measurement_source
+from app.outputs.subject import (
     Assessment,
     SubjectMeasurement,
     canonical_sha256,
@@ -44,14 +50,8 @@ from app._output_subject import (
     subject_measurements,
     timepoint_measurements,
 )
-from app.auth import audit
-from app.blobstore import BlobStore
-from app.db import repo
-from app.db.models import Measurement, Subject, Timepoint
-from app.errors import InvalidRequestError
-from app.measure.labels import masks_from_labels
-from app.measure.sources import load_measurement_source
 from app.settings import DEFAULT_STUDY_ID
+from app.store.blobs import BlobStore
 from app.version import ALGORITHM_VERSION
 from dicomio.frames import part10_bytes
 from recist.errors import RecistError

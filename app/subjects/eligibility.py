@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.db import repo
 from app.db.models import Subject, Timepoint
 from app.errors import NotFoundError
-from app.lesions import assessment_input
+from app.subjects.lesions import assessment_input
 from recist.assessment import assess
 from recist.errors import RecistError
 

@@ -3,7 +3,7 @@
 - Measurements: the latest measurement of each timepoint (as the EDC burden read uses), with the
   timepoint's label as the visit.
 - The RECIST assessment: the lesion table from the baseline on
-  (:func:`app.lesions.assessment_input`) through :func:`recist.assess`, as
+  (:func:`app.subjects.lesions.assessment_input`) through :func:`recist.assess`, as
   ``GET /v1/subjects/{id}/assessment`` computes it.
 - Stable lesion identities: a lesion of the lesion table gets a UID derived from (subject, lesion
   id) (PS3.5 B.2, ``2.25.<UUID as integer>``); a measured lesion linked to it (a mask-derived
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from app.db import repo
 from app.db.models import Lesion, LesionMeasurement, Measurement, Subject, Timepoint
 from app.errors import InvalidRequestError
-from app.lesions import assessment_input, study_timepoints
+from app.subjects.lesions import assessment_input, study_timepoints
 from recist import assess
 from recist.errors import RecistError
 from reporting import SubjectData, TimepointMeasurement
