@@ -30,7 +30,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: The newest migration's revision (tests/app check it against Alembic's script directory). A
 #: database already there needs no Alembic at all: commands start ~0.2-0.4 s sooner.
 HEAD_REVISION = "0004"
@@ -51,7 +51,7 @@ def migration_lock(url: str) -> Iterator[None]:
     """Hold the migration lock of a SQLite database (a file lock beside it); no-op otherwise.
 
     Alembic runs SQLite migrations without a database lock (PostgreSQL's take an advisory lock in
-    ``app/migrations/env.py``), and a migration that rebuilds a table must not meet another
+    ``app/db/migrations/env.py``), and a migration that rebuilds a table must not meet another
     process doing the same: the server, workers and commands of one host take turns on this lock.
     """
     parsed = make_url(url)

@@ -1,4 +1,4 @@
-"""The database schema: SQLAlchemy 2 typed models (Alembic migrations in :mod:`app.migrations`).
+"""The database schema: SQLAlchemy 2 typed models (Alembic migrations in :mod:`app.db.migrations`).
 
 Public identifiers are UUID strings (timepoints, segmentations, jobs, measurements), DICOM UIDs
 and trial subject ids; integer primary keys stay internal. No table holds a patient name,

@@ -2,7 +2,7 @@
 
 :func:`app.db.migrate.upgrade_database` passes the URL in ``config.attributes["url"]`` (so that no
 ``%`` in a password meets configparser); the ``alembic`` command line may instead set
-``sqlalchemy.url`` in ``app/alembic.ini``. Logging is left alone: the service configures it once.
+``sqlalchemy.url`` in ``app/db/alembic.ini``. Logging is left alone: the service configures it once.
 On PostgreSQL an advisory lock serialises servers that start at the same time.
 """
 
