@@ -4,7 +4,7 @@ Run by hand (never in the test suite)::
 
     python benchmarks/batch.py [--studies 20] [--size 512] [--slices 200] [--repeat 1]
 
-It writes ``--studies`` CT phantoms (``dicomio.phantom``; JPEG-LS lossless like the bundled
+It writes ``--studies`` CT phantoms (``phantoms``; JPEG-LS lossless like the bundled
 sample, ``--size`` x ``--size`` x ``--slices``, each with its own noise, UIDs and lesions) and their
 label maps into ``benchmarks/_work/batch-.../`` (git-ignored; reused while the spec is unchanged),
 a manifest of one row per study, then times from outside, interleaved, ``--repeat`` runs of the
@@ -47,7 +47,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks._cli import liverburden_command  # noqa: E402
-from dicomio.phantom import (  # noqa: E402 (after the path set-up for an uninstalled checkout)
+from phantoms import (  # noqa: E402 (after the path set-up for an uninstalled checkout)
     LesionSpec,
     PhantomSpec,
     make_phantom,

@@ -6,7 +6,7 @@ harness's ``test_one_input`` and atheris reports it as a crash (with the input s
 ``crash-<sha1>`` under ``-artifact_prefix``). A hang is caught by libFuzzer's ``-timeout`` and a
 memory blow-up by ``-rss_limit_mb``.
 
-Seeds are small valid inputs: a tiny synthetic study written by :mod:`dicomio.phantom` (a
+Seeds are small valid inputs: a tiny synthetic study written by :mod:`phantoms` (a
 4-slice CT series, its label map as NIfTI and NRRD, a DICOM SEG and an RTSTRUCT drawn from the
 same masks) plus small files from ``../shared/data`` when that folder exists. The study is
 written once into the work folder (``$LIVERBURDEN_FUZZ_WORK``, default ``benchmarks/_work/fuzz``)
@@ -75,7 +75,7 @@ class SeedStudy:
 
 def seed_spec() -> Any:
     """The phantom of the seed study: 4 slices of 24 x 24 pixels, a liver and one lesion."""
-    from dicomio.phantom import LesionSpec, PhantomSpec
+    from phantoms import LesionSpec, PhantomSpec
 
     return PhantomSpec(
         shape_zyx=(4, 24, 24),
@@ -172,7 +172,7 @@ def write_seed_study(root: Path) -> SeedStudy:
     """Write the seed study into ``root`` (deterministic: same bytes on every run)."""
     import numpy as np
 
-    from dicomio.phantom import make_phantom, write_dicom_series, write_label_nifti, write_seg
+    from phantoms import make_phantom, write_dicom_series, write_label_nifti, write_seg
 
     phantom = make_phantom(seed_spec())
     files = write_dicom_series(phantom, root / "ct")

@@ -8,7 +8,7 @@ Run by hand (never in the test suite)::
 Issue 7's load test. It prepares a fresh temporary ``LIVERBURDEN_HOME`` with
 ``liverburden demo --subject LOAD-000`` (the bundled sample, uploaded and measured), makes a
 radiologist and an EDC key with ``liverburden keys create``, writes ``--phantoms`` small CT
-phantoms (``dicomio.phantom``, each with its own seed, UIDs and lesion; cached in
+phantoms (``phantoms``, each with its own seed, UIDs and lesion; cached in
 ``benchmarks/_work/``), starts ``liverburden serve`` as a subprocess on a free 127.0.0.1 port, and
 then runs ``--threads`` client threads (one keep-alive httpx client each) for ``--duration``
 seconds. Each thread picks, by weight (``--seed`` fixes the sequence):
@@ -58,7 +58,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.edc import Serve, cli, home_env, make_key, percentile  # noqa: E402
-from dicomio.phantom import (  # noqa: E402 (after the path set-up for an uninstalled checkout)
+from phantoms import (  # noqa: E402 (after the path set-up for an uninstalled checkout)
     LesionSpec,
     PhantomSpec,
     make_phantom,

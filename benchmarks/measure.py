@@ -39,7 +39,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks._cli import liverburden_command  # noqa: E402
-from dicomio.phantom import (  # noqa: E402 (after the path set-up for an uninstalled checkout)
+from phantoms import (  # noqa: E402 (after the path set-up for an uninstalled checkout)
     LesionSpec,
     PhantomSpec,
     make_phantom,

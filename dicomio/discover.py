@@ -21,13 +21,12 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 
 from dicomio._headers import Header, read_header
 from dicomio.archive import InputFiles, open_input
 from dicomio.errors import CorruptFileError, NotDicomError
-from dicomio.model import Phase
+from dicomio.model import Phase, SeriesSummary
 from dicomio.phase import study_phases
 
 #: Below this many files a thread pool costs more than it saves.
@@ -47,46 +46,6 @@ IMAGE_SOP_CLASSES: dict[str, str] = {
     "1.2.840.10008.5.1.4.1.1.4.1": "Enhanced MR Image Storage",
     "1.2.840.10008.5.1.4.1.1.4.4": "Legacy Converted Enhanced MR Image Storage",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesSummary:
-    """One series found in an input: what a listing shows and what selection needs.
-
-    ``key`` is the SeriesInstanceUID, or a derived stable UID when the files' UID is empty
-    (``series_instance_uid`` is then ``None``). ``instance_count`` counts files, ``frame_count``
-    frames. Never holds patient identifiers.
-    """
-
-    key: str
-    series_instance_uid: str | None
-    study_instance_uid: str | None
-    modality: str
-    series_description: str
-    series_number: int | None
-    sop_class_uid: str
-    instance_count: int
-    frame_count: int
-    is_image: bool
-    acquisition_time: datetime | None
-    files: tuple[Path, ...]
-    phase: Phase = Phase.UNKNOWN
-    contrast_agent: str | None = None
-    contrast_route: str = ""
-    contrast_delay_s: float | None = None
-
-    def describe(self) -> str:
-        """One line for listings and error messages: UID, modality, description, count."""
-        uid = self.series_instance_uid or f"{self.key} (derived: the files' UID is empty)"
-        desc = self.series_description or "no description"
-        count = (
-            f"{self.frame_count} frames in {self.instance_count} file(s)"
-            if self.frame_count != self.instance_count
-            else f"{self.instance_count} slice(s)"
-            if self.is_image
-            else f"{self.instance_count} file(s)"
-        )
-        return f"{uid}: {self.modality or '?'}, {desc!r}, {count}"
 
 
 @dataclass(slots=True)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +32,7 @@ __all__ = [
     "Region",
     "Segment",
     "SeriesInfo",
+    "SeriesSummary",
     "nonzero_box",
     "union_box",
 ]
@@ -316,3 +319,43 @@ class LabelMap:
         for n in nums:
             out |= self.masks[n][box]
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSummary:
+    """One series found in an input: what a listing shows and what selection needs.
+
+    ``key`` is the SeriesInstanceUID, or a derived stable UID when the files' UID is empty
+    (``series_instance_uid`` is then ``None``). ``instance_count`` counts files, ``frame_count``
+    frames. Never holds patient identifiers.
+    """
+
+    key: str
+    series_instance_uid: str | None
+    study_instance_uid: str | None
+    modality: str
+    series_description: str
+    series_number: int | None
+    sop_class_uid: str
+    instance_count: int
+    frame_count: int
+    is_image: bool
+    acquisition_time: datetime | None
+    files: tuple[Path, ...]
+    phase: Phase = Phase.UNKNOWN
+    contrast_agent: str | None = None
+    contrast_route: str = ""
+    contrast_delay_s: float | None = None
+
+    def describe(self) -> str:
+        """One line for listings and error messages: UID, modality, description, count."""
+        uid = self.series_instance_uid or f"{self.key} (derived: the files' UID is empty)"
+        desc = self.series_description or "no description"
+        count = (
+            f"{self.frame_count} frames in {self.instance_count} file(s)"
+            if self.frame_count != self.instance_count
+            else f"{self.instance_count} slice(s)"
+            if self.is_image
+            else f"{self.instance_count} file(s)"
+        )
+        return f"{uid}: {self.modality or '?'}, {desc!r}, {count}"

@@ -33,12 +33,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from dicomio.model import Phase
-
-if TYPE_CHECKING:
-    from dicomio.discover import SeriesSummary
+from dicomio.model import Phase, SeriesSummary
 
 __all__ = [
     "ARTERIAL_MAX_DELAY_S",

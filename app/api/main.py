@@ -35,7 +35,8 @@ from app.api.routes import (
     uploads,
 )
 from app.db import dispose_engine, get_engine, make_session_factory, upgrade_database
-from app.jobs.engine import JobContext, make_job_engine, worker_id
+from app.jobs.engine import JobContext, worker_id
+from app.jobs.engines import make_job_engine
 from app.settings import Settings, get_settings
 from app.store.blobs import BlobStore
 from app.version import ALGORITHM_VERSION

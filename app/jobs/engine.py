@@ -9,12 +9,11 @@ series and segmentation from the blob store into a temporary folder, calls
 pool in the server process). A Celery engine only needs to call ``run_job(job_id)`` in its task
 (acks late; a redelivered id is harmless) and to provide
 ``app.jobs.celery.engine.CeleryJobEngine(settings, ctx)`` with the :class:`JobEngine` methods;
-:func:`make_job_engine` picks it when ``LIVERBURDEN_BROKER_URL`` is set.
+:func:`app.jobs.engines.make_job_engine` picks it when ``LIVERBURDEN_BROKER_URL`` is set.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import shutil
@@ -48,7 +47,6 @@ __all__ = [
     "JobEngine",
     "LocalJobEngine",
     "claim_job",
-    "make_job_engine",
     "pending_measurement_jobs",
     "requeue_stale_jobs",
     "run_job",
@@ -363,21 +361,6 @@ class JobEngine(Protocol):
     def start(self, stale_after_s: float) -> None: ...
 
     def shutdown(self) -> None: ...
-
-
-def make_job_engine(settings: Settings, ctx: JobContext) -> JobEngine:
-    """The Celery engine when a broker is configured and available, else the in-process pool."""
-    if settings.broker_url:
-        try:
-            module = importlib.import_module("app.jobs.celery.engine")
-        except ImportError:
-            logger.warning(
-                "a broker URL is set but app.jobs.celery.engine is missing; jobs run in-process"
-            )
-        else:
-            engine: JobEngine = module.CeleryJobEngine(settings, ctx)
-            return engine
-    return LocalJobEngine(ctx, settings.workers)
 
 
 def worker_id() -> str:

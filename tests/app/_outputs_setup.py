@@ -41,7 +41,7 @@ class MeasuredSubject:
 
 def _phantom(out: Path, seed: int, scale: float) -> tuple[list[Path], Path]:
     """A 12-slice 64x64 CT with a liver and two separate lesions scaled by ``scale``."""
-    from dicomio.phantom import (
+    from phantoms import (
         LesionSpec,
         PhantomSpec,
         make_phantom,

@@ -177,7 +177,7 @@ def sample_truth() -> dict[str, Any]:
 def sample_files() -> list[Path]:
     """The bundled sample CT series' files."""
     files = sorted((SAMPLE_DICOM / "ct").glob("*.dcm"))
-    assert files, "sample_dicom/ct is missing; regenerate it with python -m dicomio.phantom"
+    assert files, "sample_dicom/ct is missing; regenerate it with python -m phantoms"
     return files
 
 

@@ -157,7 +157,7 @@ class SeriesFiles:
 
 
 def _write_phantom(out: Path, seed: int) -> SeriesFiles:
-    from dicomio.phantom import (
+    from phantoms import (
         LesionSpec,
         PhantomSpec,
         make_phantom,

@@ -21,9 +21,7 @@ def sample() -> dict[str, Any]:
     """The bundled sample study's truth (sample_dicom/truth.json)."""
     truth_file = SAMPLE_DICOM / "truth.json"
     if not truth_file.is_file():
-        pytest.fail(
-            "sample_dicom/truth.json is missing; run python -m dicomio.phantom sample_dicom"
-        )
+        pytest.fail("sample_dicom/truth.json is missing; run python -m phantoms sample_dicom")
     return dict(json.loads(truth_file.read_text(encoding="utf-8")))
 
 

@@ -23,7 +23,7 @@ from pydicom.uid import (
 )
 
 from app.measure.pipeline import MeasureRequest, run_measurement
-from dicomio.phantom import (
+from phantoms import (
     LesionSpec,
     PhantomSpec,
     make_phantom,

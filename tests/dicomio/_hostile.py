@@ -221,7 +221,7 @@ def rle_overflowing(out_dir: Path) -> Path:
     from pydicom.uid import RLELossless
 
     from benchmarks.fuzz_common import seed_spec
-    from dicomio.phantom import make_phantom, write_dicom_series
+    from phantoms import make_phantom, write_dicom_series
 
     files = write_dicom_series(
         make_phantom(seed_spec()), out_dir / "rle", transfer_syntax=RLELossless

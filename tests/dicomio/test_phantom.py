@@ -23,9 +23,8 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from dicomio._phantom_truth import slice_diameters
 from dicomio.model import Phase
-from dicomio.phantom import (
+from phantoms import (
     SAMPLE_SPEC,
     LesionSpec,
     Phantom,
@@ -38,6 +37,7 @@ from dicomio.phantom import (
     write_multiframe,
     write_seg,
 )
+from phantoms.truth import slice_diameters
 from tests.conftest import SAMPLE_DICOM
 
 OBLIQUE = ((0.8, 0.6, 0.0), (0.0, 0.0, -1.0))
@@ -452,7 +452,7 @@ def _files(root: Path) -> list[str]:
 
 
 def test_committed_sample_equals_a_fresh_regeneration(fresh_sample: Path) -> None:
-    """sample_dicom/ holds exactly what `python -m dicomio.phantom` writes (tags and pixels)."""
+    """sample_dicom/ holds exactly what `python -m phantoms` writes (tags and pixels)."""
     assert _files(SAMPLE_DICOM) == _files(fresh_sample)
     assert (SAMPLE_DICOM / "truth.json").read_bytes() == (fresh_sample / "truth.json").read_bytes()
     old = sitk.GetArrayFromImage(sitk.ReadImage(str(SAMPLE_DICOM / "labels.nii.gz")))

@@ -1,6 +1,6 @@
 """The service's job engine when ``LIVERBURDEN_BROKER_URL`` is set: job ids go to Celery workers.
 
-:func:`app.jobs.engine.make_job_engine` builds :class:`CeleryJobEngine` instead of the in-process
+:func:`app.jobs.engines.make_job_engine` builds :class:`CeleryJobEngine` instead of the in-process
 pool.
 The job row is written (``queued``) and committed before its id is sent, so a broker that is
 briefly away loses nothing: the row stays ``queued`` and :meth:`CeleryJobEngine.start` sends every

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from dicomio.phantom import Phantom
+    from phantoms.model import Phantom
 
 __all__ = ["segment_descriptions", "segment_masks", "tumor_segment_order"]
 
@@ -46,7 +46,7 @@ def segment_descriptions(
     """highdicom SegmentDescriptions: 1 "Liver", then "Tumor" or "Tumor 1", "Tumor 2", ..."""
     import highdicom as hd
 
-    from dicomio._phantom_dicom import _name_uid
+    from phantoms.uids import name_uid
 
     anatomy = hd.sr.CodedConcept("123037004", "SCT", "Anatomical Structure")
     liver = hd.sr.CodedConcept("10200004", "SCT", "Liver")
@@ -61,7 +61,7 @@ def segment_descriptions(
             segmented_property_type=liver,
             algorithm_type=manual,
             tracking_id="Liver",
-            tracking_uid=_name_uid("tracking", seg_series_uid, "liver"),
+            tracking_uid=name_uid("tracking", seg_series_uid, "liver"),
         )
     ]
     if not phantom.spec.lesions:
@@ -80,7 +80,7 @@ def segment_descriptions(
                 algorithm_type=manual,
                 anatomic_regions=[liver],
                 tracking_id=tracking,
-                tracking_uid=_name_uid("tracking", seg_series_uid, tracking),
+                tracking_uid=name_uid("tracking", seg_series_uid, tracking),
             )
         )
     return out

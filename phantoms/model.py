@@ -7,8 +7,7 @@ diameters between pixel centres) is exact for the grid, and the analytic ellipso
 given beside it. Everything is deterministic: the noise comes from a seeded legacy NumPy stream
 (frozen by NumPy's compatibility policy) and UIDs are derived from the seed.
 
-Writing is in :mod:`dicomio._phantom_dicom` (DICOM series, SEG, NIfTI) and re-exported here.
-``python -m dicomio.phantom OUT_DIR`` writes the bundled sample study (see ``sample_dicom/``).
+Writing is in :mod:`phantoms.dicom` (DICOM series, SEG, NIfTI).
 
 The array and affine conventions are those of :mod:`dicomio.model`.
 """
@@ -23,42 +22,11 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from dicomio._phantom_dicom import (
-    PhantomUids,
-    phantom_uids,
-    write_dicom_series,
-    write_label_nifti,
-    write_multiframe,
-    write_seg,
-)
-from dicomio._phantom_sample import SAMPLE_SPEC, main, write_sample
-from dicomio._phantom_spec import (
-    CT_TISSUE,
-    MR_TISSUE,
-    LesionSpec,
-    PhantomSpec,
-    TissueValues,
-)
-from dicomio._phantom_truth import max_feret_mm, slice_diameters
+from phantoms.spec import PhantomSpec
+from phantoms.truth import max_feret_mm, slice_diameters
+from phantoms.uids import phantom_uids
 
-__all__ = [
-    "CT_TISSUE",
-    "MR_TISSUE",
-    "SAMPLE_SPEC",
-    "LesionSpec",
-    "Phantom",
-    "PhantomSpec",
-    "PhantomUids",
-    "TissueValues",
-    "main",
-    "make_phantom",
-    "phantom_uids",
-    "write_dicom_series",
-    "write_label_nifti",
-    "write_multiframe",
-    "write_sample",
-    "write_seg",
-]
+__all__ = ["Phantom", "make_phantom"]
 
 #: RECIST 1.1 measurability (section 3.1.1): 10 mm, or twice the slice thickness above 5 mm.
 _MIN_LONG_AXIS_MM = 10.0
@@ -345,7 +313,3 @@ def make_phantom(spec: PhantomSpec) -> Phantom:
     return Phantom(
         spec=spec, hu=hu, labels=labels, lesion_index=lesions, affine=affine, truth=truth
     )
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""The bundled sample study (``sample_dicom/``) and the ``python -m dicomio.phantom`` command."""
+"""The bundled sample study (``sample_dicom/``) and the ``python -m phantoms`` command."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from pydicom.uid import JPEGLSLossless
 
-from dicomio._phantom_spec import LesionSpec, PhantomSpec
+from phantoms.spec import LesionSpec, PhantomSpec
 
 __all__ = ["SAMPLE_SPEC", "main", "write_sample"]
 
@@ -33,7 +33,7 @@ SAMPLE_SPEC = PhantomSpec(
     seed=1,
 )
 SAMPLE_TRANSFER_SYNTAX = JPEGLSLossless
-SAMPLE_COMMAND = "python -m dicomio.phantom sample_dicom"
+SAMPLE_COMMAND = "python -m phantoms sample_dicom"
 
 
 def write_sample(out_dir: Path | str, spec: PhantomSpec = SAMPLE_SPEC) -> dict[str, Any]:
@@ -44,7 +44,8 @@ def write_sample(out_dir: Path | str, spec: PhantomSpec = SAMPLE_SPEC) -> dict[s
     "Tumor n" segment per lesion Ln) and ``truth.json``. Older ``ct/IM*.dcm`` files are removed
     first. Every byte is reproducible.
     """
-    from dicomio.phantom import make_phantom, write_dicom_series, write_label_nifti, write_seg
+    from phantoms.dicom import write_dicom_series, write_label_nifti, write_seg
+    from phantoms.model import make_phantom
 
     out = Path(out_dir)
     ct_dir = out / "ct"
@@ -77,9 +78,9 @@ def write_sample(out_dir: Path | str, spec: PhantomSpec = SAMPLE_SPEC) -> dict[s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m dicomio.phantom OUT_DIR``: write the sample study into OUT_DIR."""
+    """``python -m phantoms OUT_DIR``: write the sample study into OUT_DIR."""
     parser = argparse.ArgumentParser(
-        prog="python -m dicomio.phantom",
+        prog="python -m phantoms",
         description="Write the synthetic sample liver study (no patient data) into OUT_DIR.",
     )
     parser.add_argument("out_dir", type=Path)

@@ -13,9 +13,7 @@ Plane Module), C.7.6.4 (Contrast/Bolus Module); PS3.5 Annex B (UID encoding; 2.2
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,18 +29,16 @@ from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
-    generate_uid,
 )
 
 from dicomio.model import Phase
+from phantoms.uids import PhantomUids, name_uid, phantom_uids
 
 if TYPE_CHECKING:
-    from dicomio._phantom_spec import PhantomSpec
-    from dicomio.phantom import Phantom
+    from phantoms.model import Phantom
+    from phantoms.spec import PhantomSpec
 
 __all__ = [
-    "PhantomUids",
-    "phantom_uids",
     "write_dicom_series",
     "write_label_nifti",
     "write_multiframe",
@@ -71,39 +67,8 @@ _PHASE_DELAY_S = {
 _CT_INTERCEPT = -1024
 
 
-def _name_uid(*parts: object, prefix: str | None = None) -> str:
-    """A UID derived from ``parts``: ``2.25.<UUIDv5>`` or ``prefix`` + digits of a hash."""
-    name = "\x1f".join(["liverburden-phantom", *(str(p) for p in parts)])
-    if prefix is None:
-        return f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, name).int}"
-    return str(generate_uid(prefix=prefix, entropy_srcs=[name]))
-
-
-IMPLEMENTATION_CLASS_UID = _name_uid("implementation", "0.1")
+IMPLEMENTATION_CLASS_UID = name_uid("implementation", "0.1")
 IMPLEMENTATION_VERSION_NAME = "LIVERBURDEN_01"
-
-
-@dataclass(frozen=True, slots=True)
-class PhantomUids:
-    """Study, series and frame-of-reference UIDs of a phantom series."""
-
-    study: str
-    series: str
-    frame_of_reference: str
-
-    def instance(self, number: int) -> str:
-        """SOP Instance UID of the ``number``-th instance (1-based) of the series."""
-        return _name_uid("instance", self.series, number)
-
-
-def phantom_uids(spec: PhantomSpec) -> PhantomUids:
-    """UIDs of ``spec``'s series: the study and frame of reference depend on the seed only."""
-    p = spec.uid_prefix
-    return PhantomUids(
-        study=_name_uid("study", spec.seed, prefix=p),
-        series=_name_uid("series", spec.seed, spec.series_number, prefix=p),
-        frame_of_reference=_name_uid("frame-of-reference", spec.seed, prefix=p),
-    )
 
 
 def _time(delay_s: int) -> str:
@@ -138,7 +103,7 @@ def _patient_study(ds: Dataset, spec: PhantomSpec, uids: PhantomUids) -> None:
     ds.FrameOfReferenceUID = uids.frame_of_reference
     ds.PositionReferenceIndicator = ""
     ds.Manufacturer = "liverburden phantom"
-    ds.ManufacturerModelName = "dicomio.phantom"
+    ds.ManufacturerModelName = "dicomio.phantom"  # data value of the bundled sample; kept
     ds.SoftwareVersions = "0.1"
 
 
@@ -316,7 +281,7 @@ def _fix_times_and_uids(ds: Dataset, seed_uid: str) -> None:
     """Replace the times highdicom takes from the clock and the UIDs it draws at random."""
     ds.InstanceCreationDate = STUDY_DATE
     ds.InstanceCreationTime = STUDY_TIME
-    dim_uid = _name_uid("dimension-organization", seed_uid)
+    dim_uid = name_uid("dimension-organization", seed_uid)
 
     def fix(dataset: Dataset, elem: pydicom.DataElement) -> None:
         if elem.keyword == "DimensionOrganizationUID":
@@ -345,14 +310,14 @@ def write_seg(
     """
     import highdicom as hd
 
-    from dicomio._phantom_seg import segment_descriptions, segment_masks
+    from phantoms.seg import segment_descriptions, segment_masks
 
     sources = _sorted_sources(series_files)
     if len(sources) != phantom.spec.shape_zyx[0]:
         raise ValueError(f"expected {phantom.spec.shape_zyx[0]} source files, got {len(sources)}")
     masks = segment_masks(phantom, liver_includes_tumors, single_tumor_segment)
     uids = phantom_uids(phantom.spec)
-    seg_series = _name_uid("seg-series", uids.series, series_number)
+    seg_series = name_uid("seg-series", uids.series, series_number)
     descriptions = segment_descriptions(phantom, single_tumor_segment, seg_series)
     seg = hd.seg.Segmentation(
         source_images=sources,
@@ -361,7 +326,7 @@ def write_seg(
         segment_descriptions=descriptions,
         series_instance_uid=seg_series,
         series_number=series_number,
-        sop_instance_uid=_name_uid("seg-instance", seg_series),
+        sop_instance_uid=name_uid("seg-instance", seg_series),
         instance_number=1,
         manufacturer="liverburden phantom",
         manufacturer_model_name="dicomio.phantom",
@@ -398,7 +363,7 @@ def write_multiframe(
 
     sources = _sorted_sources(series_files)
     uids = phantom_uids(phantom.spec)
-    mf_series = _name_uid("multiframe-series", uids.series)
+    mf_series = name_uid("multiframe-series", uids.series)
     cls = (
         hd.legacy.LegacyConvertedEnhancedCTImage
         if phantom.spec.modality == "CT"
@@ -408,7 +373,7 @@ def write_multiframe(
         sources,
         series_instance_uid=mf_series,
         series_number=phantom.spec.series_number + 1000,
-        sop_instance_uid=_name_uid("multiframe-instance", mf_series),
+        sop_instance_uid=name_uid("multiframe-instance", mf_series),
         instance_number=1,
         transfer_syntax_uid=transfer_syntax,
     )
