@@ -240,7 +240,6 @@ APP_ROOM_RANK = {
 APP_UPWARD_TO_MEND = {
     ("app.archive.uploads", "app.api"),
     ("app.subjects.lesions", "app.api"),
-    ("app.jobs.celery.tasks", "app.batch"),
 }
 
 

@@ -32,9 +32,10 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.batch.local import BatchRow, ResultsLog, batch_key, skipped_record
+from app.batch.local import ResultsLog, skipped_record
 from app.db.models import Job
 from app.db.session import session_scope
+from app.measure.rows import BatchRow, batch_key, row_to_request
 from app.settings import Settings, get_settings
 from app.version import ALGORITHM_VERSION
 
@@ -42,8 +43,6 @@ __all__ = [
     "BATCH_KIND",
     "BatchEngineError",
     "ProgressSink",
-    "row_from_request",
-    "row_to_request",
     "run_celery",
 ]
 
@@ -63,33 +62,6 @@ class ProgressSink(Protocol):
     def advance(self, record: dict[str, Any]) -> None: ...
 
     def stop(self) -> None: ...
-
-
-def row_to_request(row: BatchRow, key: str | None) -> dict[str, Any]:
-    """A batch row as the JSON ``jobs.request`` of its job."""
-    return {
-        "row_id": row.row_id,
-        "subject_id": row.subject_id,
-        "timepoint": row.timepoint,
-        "series": str(row.series),
-        "labels": str(row.labels),
-        "liver_label": row.liver_label,
-        "tumor_labels": list(row.tumor_labels),
-        "batch_key": key,
-    }
-
-
-def row_from_request(request: dict[str, Any]) -> BatchRow:
-    """The batch row stored in a job's ``request``."""
-    return BatchRow(
-        row_id=str(request["row_id"]),
-        subject_id=str(request.get("subject_id") or ""),
-        timepoint=str(request.get("timepoint") or ""),
-        series=Path(request["series"]),
-        labels=Path(request["labels"]),
-        liver_label=request.get("liver_label"),
-        tumor_labels=tuple(request.get("tumor_labels") or ()),
-    )
 
 
 def _request_sha(row: BatchRow, key: str | None) -> str:

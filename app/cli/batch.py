@@ -14,7 +14,7 @@ import typer
 from app.cli._common import fail
 
 if TYPE_CHECKING:
-    from app.batch.local import BatchRow
+    from app.measure.rows import BatchRow
 
 
 class Engine(enum.StrEnum):
@@ -133,7 +133,8 @@ def _run_celery(rows: list[BatchRow], out: Path, _workers: int) -> list[str]:
 
 def _run_local(rows: list[BatchRow], out: Path, workers: int) -> list[str]:
     """Rows on a local process pool; results appended to ``out`` as each row finishes."""
-    from app.batch.local import ResultsLog, measure_row, skipped_record
+    from app.batch.local import ResultsLog, skipped_record
+    from app.measure.rows import measure_row
 
     statuses: list[str] = []
     progress = _Progress(len(rows), sys.stderr.isatty())

@@ -13,15 +13,8 @@ from typing import Any
 
 import pytest
 
-from app.batch.local import (
-    BackgroundKeys,
-    BatchRow,
-    ManifestError,
-    ResultsLog,
-    batch_key,
-    measure_row,
-    read_manifest,
-)
+from app.batch.local import BackgroundKeys, ManifestError, ResultsLog, read_manifest
+from app.measure.rows import BatchRow, batch_key, measure_row
 from tests.conftest import SAMPLE_DICOM
 
 CLI = [sys.executable, "-m", "app.cli", "batch"]

@@ -19,8 +19,7 @@ import pytest
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.batch.celery import BATCH_KIND, row_from_request, row_to_request
-from app.batch.local import BatchRow, batch_key
+from app.batch.celery import BATCH_KIND
 from app.db.models import Job, utcnow
 from app.db.session import session_scope
 from app.jobs.celery.app import (
@@ -31,6 +30,7 @@ from app.jobs.celery.app import (
     waiting_messages,
 )
 from app.jobs.celery.sweep import sweep_once
+from app.measure.rows import BatchRow, batch_key, row_from_request, row_to_request
 from app.settings import Settings
 from app.version import ALGORITHM_VERSION
 from tests.app import celery_fixtures

@@ -3,7 +3,7 @@
 - ``liverburden.run_job(job_id)``: a measurement job of the service
   (:func:`app.jobs.engine.run_job`).
 - ``liverburden.run_batch_row(job_id)``: one manifest row of ``liverburden batch --engine celery``
-  (:func:`app.batch.local.measure_row`; its result line is stored in ``jobs.result``).
+  (:func:`app.measure.rows.measure_row`; its result line is stored in ``jobs.result``).
 
 Delivery is at least once (:mod:`app.jobs.celery.app`); a job still runs once, because a run starts
 with the atomic claim (``UPDATE jobs SET status='running' ... WHERE status='queued'``). Before
@@ -25,7 +25,7 @@ Transient faults -- the database unreachable (SQLAlchemy ``OperationalError``), 
 unreadable (``OSError``) -- release the claim and retry the task with exponential backoff and
 jitter, up to ``LIVERBURDEN_CELERY_MAX_RETRIES`` times. Bad input is not retried: the job fails
 with the domain error's message (:func:`app.jobs.engine.run_job`,
-:func:`app.batch.local.measure_row`).
+:func:`app.measure.rows.measure_row`).
 Workers must run one task per process (``prefork`` or ``solo`` pool, as ``liverburden worker``
 does): a job claimed by this very process and still running was left by an earlier attempt.
 
@@ -340,9 +340,8 @@ class _Heartbeat:
 
 
 def _measure_batch_row(ctx: JobContext, job_id: str) -> str:
-    from app.batch.celery import row_from_request
-    from app.batch.local import measure_row
     from app.db import repo
+    from app.measure.rows import measure_row, row_from_request
 
     with session_scope(ctx.session_factory) as s:
         if not claim_job(s, job_id, ctx.worker_id):
