@@ -6,11 +6,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal, Self, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.db.models import ApiKey, AuditEvent, Job, Segmentation, Subject, Timepoint
+
+if TYPE_CHECKING:
+    from app.archive.uploads import UploadSummary
 
 __all__ = [
     "AuditEventPublic",
@@ -156,6 +159,29 @@ class UploadPublic(BaseModel):
     stored: int = 0
     duplicates: int = 0
     skipped: list[UploadSkipped] = Field(default_factory=list)
+
+    @classmethod
+    def from_domain(cls, summary: UploadSummary) -> Self:
+        return cls(
+            studies=[
+                UploadStudy(
+                    study_instance_uid=study.study_instance_uid,
+                    series=[
+                        UploadSeries(
+                            series_instance_uid=s.series_instance_uid,
+                            modality=s.modality,
+                            instances=s.instances,
+                            phase=s.phase,
+                        )
+                        for s in study.series
+                    ],
+                )
+                for study in summary.studies
+            ],
+            stored=summary.stored,
+            duplicates=summary.duplicates,
+            skipped=[UploadSkipped(name=m.name, reason=m.reason) for m in summary.skipped],
+        )
 
 
 class SegmentationPublic(BaseModel):

@@ -18,19 +18,26 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import IO
 
 from sqlalchemy.orm import Session
 
-from app.api.schemas import UploadPublic, UploadSeries, UploadSkipped, UploadStudy
 from app.archive.ingest import InstanceResult, ingest_instance
 from app.errors import InvalidRequestError
 from app.settings import Settings
 from app.store.blobs import BlobStore
 from dicomio.errors import ArchiveError, NotDicomError
 
-__all__ = ["ingest_upload", "iter_zip_members"]
+__all__ = [
+    "SkippedMember",
+    "UploadSummary",
+    "UploadedSeries",
+    "UploadedStudy",
+    "ingest_upload",
+    "iter_zip_members",
+]
 
 _SPOOL_BYTES = 8 << 20
 _CHUNK = 1 << 20
@@ -140,29 +147,67 @@ def iter_zip_members(fp: IO[bytes], settings: Settings) -> Iterator[tuple[str, I
                 yield base, spool
 
 
-def _summary(results: Sequence[InstanceResult], skipped: list[UploadSkipped]) -> UploadPublic:
-    studies: dict[str, dict[str, UploadSeries]] = {}
+@dataclass(frozen=True, slots=True)
+class UploadedSeries:
+    """A series touched by an upload; ``instances`` counts its instances in this upload."""
+
+    series_instance_uid: str
+    modality: str
+    instances: int
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedStudy:
+    """A study touched by an upload, with its series in first-seen order."""
+
+    study_instance_uid: str
+    series: tuple[UploadedSeries, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedMember:
+    """An archive member that is not a DICOM instance (its file name only, never a path)."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSummary:
+    """What an upload stored: studies and series, new and already-stored instance counts."""
+
+    studies: tuple[UploadedStudy, ...]
+    stored: int
+    duplicates: int
+    skipped: tuple[SkippedMember, ...]
+
+
+def _summary(results: Sequence[InstanceResult], skipped: list[SkippedMember]) -> UploadSummary:
+    counts: dict[str, dict[str, list[InstanceResult]]] = {}
     for r in results:
         h = r.header
-        series = studies.setdefault(h.study_instance_uid, {})
-        entry = series.get(h.series_instance_uid)
-        if entry is None:
-            entry = UploadSeries(
-                series_instance_uid=h.series_instance_uid,
-                modality=h.modality,
-                instances=0,
-                phase=h.phase,
-            )
-            series[h.series_instance_uid] = entry
-        entry.instances += 1
-    return UploadPublic(
-        studies=[
-            UploadStudy(study_instance_uid=uid, series=list(s.values()))
-            for uid, s in studies.items()
-        ],
+        counts.setdefault(h.study_instance_uid, {}).setdefault(h.series_instance_uid, []).append(r)
+    studies = tuple(
+        UploadedStudy(
+            study_instance_uid=study_uid,
+            series=tuple(
+                UploadedSeries(
+                    series_instance_uid=series_uid,
+                    modality=members[0].header.modality,
+                    instances=len(members),
+                    phase=members[0].header.phase,
+                )
+                for series_uid, members in series.items()
+            ),
+        )
+        for study_uid, series in counts.items()
+    )
+    return UploadSummary(
+        studies=studies,
         stored=sum(r.status == "stored" for r in results),
         duplicates=sum(r.status == "duplicate" for r in results),
-        skipped=skipped,
+        skipped=tuple(skipped),
     )
 
 
@@ -172,12 +217,12 @@ def ingest_upload(
     files: Sequence[tuple[str, IO[bytes]]],
     who: str,
     settings: Settings,
-) -> UploadPublic:
+) -> UploadSummary:
     """Store every DICOM instance of the uploaded files and zips; each one commits on its own."""
     if not files:
         raise InvalidRequestError("no files in the form field 'files'")
     results: list[InstanceResult] = []
-    skipped: list[UploadSkipped] = []
+    skipped: list[SkippedMember] = []
     for raw_name, fp in files:
         name = posixpath.basename((raw_name or "file").replace("\\", "/")) or "file"
         if _is_zip(fp):
@@ -185,7 +230,7 @@ def ingest_upload(
                 try:
                     results.append(ingest_instance(session, blobs, member, who, member_name))
                 except NotDicomError as exc:
-                    skipped.append(UploadSkipped(name=member_name, reason=str(exc)))
+                    skipped.append(SkippedMember(name=member_name, reason=str(exc)))
         else:
             results.append(ingest_instance(session, blobs, fp, who, name))
     if not results:

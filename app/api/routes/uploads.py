@@ -66,9 +66,10 @@ async def upload(
             for part in form.getlist("files")
             if isinstance(part, UploadFile)
         ]
-        return await run_in_threadpool(
+        summary = await run_in_threadpool(
             ingest_upload, session, blobs, files, principal.actor, settings
         )
+        return UploadPublic.from_domain(summary)
     finally:
         await form.close()
 
