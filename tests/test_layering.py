@@ -235,11 +235,6 @@ APP_ROOM_RANK = {
     "store": 3,
     "db": 2,
 }
-#: Upward imports still to mend (each a design fault named in the redesign issue); this set may
-#: only shrink: the test fails on a new one and on one that is gone but still listed.
-APP_UPWARD_TO_MEND = {
-    ("app.subjects.lesions", "app.api"),
-}
 
 
 def _app_room(module: str) -> str | None:
@@ -267,5 +262,4 @@ def test_app_rooms_import_from_the_top_down() -> None:
             target = _app_room(imported) if imported.startswith("app.") else None
             if target and target != room and APP_ROOM_RANK[target] >= rank:
                 upward.add((name, f"app.{target}"))
-    assert upward - APP_UPWARD_TO_MEND == set(), f"upward imports in app/: {sorted(upward)}"
-    assert APP_UPWARD_TO_MEND - upward == set(), "mended: drop from APP_UPWARD_TO_MEND"
+    assert not upward, f"upward imports in app/ (importer, room): {sorted(upward)}"

@@ -11,6 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, cast
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.db.models import ApiKey, AuditEvent, Job, Segmentation, Subject, Timepoint
+from app.subjects.lesions import (
+    LesionDefinition,
+    LesionTableEdit,
+    LesionValue,
+    NewLesion,
+    TimepointLesionsEdit,
+)
 
 if TYPE_CHECKING:
     from app.archive.uploads import UploadSummary
@@ -302,6 +309,17 @@ class LesionsPut(_In):
     reason: str = Field(min_length=3, max_length=500)
     lesions: list[LesionIn]
 
+    def to_domain(self) -> LesionTableEdit:
+        return LesionTableEdit(
+            reason=self.reason,
+            lesions=tuple(
+                LesionDefinition(
+                    lesion_id=x.lesion_id, organ=x.organ, lymph_node=x.lymph_node, role=x.role
+                )
+                for x in self.lesions
+            ),
+        )
+
 
 class LesionMeasurementIn(_In):
     """One lesion at one timepoint: a caliper diameter, fragments, a status, or a mask lesion.
@@ -348,6 +366,25 @@ class TimepointLesionsPut(_In):
     reason: str = Field(min_length=3, max_length=500)
     measurements: list[LesionMeasurementIn]
     new_lesions: list[NewLesionIn] = Field(default_factory=list)
+
+    def to_domain(self) -> TimepointLesionsEdit:
+        return TimepointLesionsEdit(
+            reason=self.reason,
+            measurements=tuple(
+                LesionValue(
+                    lesion_id=m.lesion_id,
+                    diameter_mm=m.diameter_mm,
+                    fragments_mm=None if m.fragments_mm is None else tuple(m.fragments_mm),
+                    status=m.status,
+                    measurement_id=m.measurement_id,
+                    measurement_lesion_id=m.measurement_lesion_id,
+                )
+                for m in self.measurements
+            ),
+            new_lesions=tuple(
+                NewLesion(organ=n.organ, equivocal=n.equivocal) for n in self.new_lesions
+            ),
+        )
 
 
 class EligibilityPublic(BaseModel):

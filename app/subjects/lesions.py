@@ -10,24 +10,102 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.api.schemas import LesionsPut, TimepointLesionsPut
 from app.auth import audit
 from app.db import repo
 from app.db.models import Lesion, LesionMeasurement, Subject, Timepoint, utcnow
 from app.errors import InvalidRequestError
 
 __all__ = [
+    "LesionDefinition",
+    "LesionTableEdit",
+    "LesionValue",
+    "NewLesion",
+    "TimepointLesionsEdit",
     "assessment_input",
     "lesion_table",
     "put_lesions",
     "put_timepoint_lesions",
     "study_timepoints",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class LesionDefinition:
+    """A lesion followed for a subject (RECIST 1.1 section 4.2)."""
+
+    lesion_id: str
+    organ: str
+    lymph_node: bool
+    role: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The lesion as recorded in the audit trail."""
+        return {
+            "lesion_id": self.lesion_id,
+            "organ": self.organ,
+            "lymph_node": self.lymph_node,
+            "role": self.role,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LesionTableEdit:
+    """The subject's whole lesion table, replacing the old one, and why."""
+
+    reason: str
+    lesions: tuple[LesionDefinition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LesionValue:
+    """One lesion at one timepoint: a diameter, fragments, a status, or a stored mask lesion."""
+
+    lesion_id: str
+    diameter_mm: float | None = None
+    fragments_mm: tuple[float, ...] | None = None
+    status: str | None = None
+    measurement_id: str | None = None
+    measurement_lesion_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The value as recorded in the audit trail (absent fields left out)."""
+        out: dict[str, Any] = {"lesion_id": self.lesion_id}
+        fields = (
+            ("diameter_mm", self.diameter_mm),
+            ("fragments_mm", None if self.fragments_mm is None else list(self.fragments_mm)),
+            ("status", self.status),
+            ("measurement_id", self.measurement_id),
+            ("measurement_lesion_id", self.measurement_lesion_id),
+        )
+        out.update((key, value) for key, value in fields if value is not None)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class NewLesion:
+    """A new lesion seen at a timepoint."""
+
+    organ: str
+    equivocal: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The new lesion as stored on the timepoint."""
+        return {"organ": self.organ, "equivocal": self.equivocal}
+
+
+@dataclass(frozen=True, slots=True)
+class TimepointLesionsEdit:
+    """All lesion values and new lesions of one timepoint, replacing the old ones, and why."""
+
+    reason: str
+    measurements: tuple[LesionValue, ...]
+    new_lesions: tuple[NewLesion, ...] = ()
 
 
 def _lesions(session: Session, subject: Subject) -> list[Lesion]:
@@ -79,7 +157,7 @@ def lesion_table(session: Session, subject: Subject) -> dict[str, Any]:
     }
 
 
-def put_lesions(session: Session, subject: Subject, body: LesionsPut, actor: str) -> None:
+def put_lesions(session: Session, subject: Subject, body: LesionTableEdit, actor: str) -> None:
     """Replace the subject's lesion definitions (lesions left out lose their measurements)."""
     ids = [x.lesion_id for x in body.lesions]
     if len(set(ids)) != len(ids):
@@ -113,7 +191,7 @@ def put_lesions(session: Session, subject: Subject, body: LesionsPut, actor: str
         "lesions.replaced",
         "subject",
         subject.subject_id,
-        {"reason": body.reason, "before": before, "after": [x.model_dump() for x in body.lesions]},
+        {"reason": body.reason, "before": before, "after": [x.as_dict() for x in body.lesions]},
     )
 
 
@@ -129,7 +207,7 @@ def _mask_diameter(session: Session, tp: Timepoint, lesion: Lesion, mid: str, li
 
 
 def put_timepoint_lesions(
-    session: Session, subject: Subject, tp: Timepoint, body: TimepointLesionsPut, actor: str
+    session: Session, subject: Subject, tp: Timepoint, body: TimepointLesionsEdit, actor: str
 ) -> None:
     """Replace one timepoint's lesion measurements and new lesions."""
     lesions = {x.lesion_id: x for x in _lesions(session, subject)}
@@ -156,7 +234,7 @@ def put_timepoint_lesions(
             updated_by=actor,
             updated_at=utcnow(),
             diameter_mm=item.diameter_mm,
-            fragments_mm=item.fragments_mm,
+            fragments_mm=None if item.fragments_mm is None else list(item.fragments_mm),
             status=item.status,
         )
         if item.measurement_id is not None and item.measurement_lesion_id is not None:
@@ -166,7 +244,7 @@ def put_timepoint_lesions(
             row.source, row.measurement_id = "mask", item.measurement_id
             row.source_lesion_id = item.measurement_lesion_id
         session.add(row)
-    tp.new_lesions = [x.model_dump() for x in body.new_lesions]
+    tp.new_lesions = [x.as_dict() for x in body.new_lesions]
     session.flush()
     audit.record(
         session,
@@ -178,7 +256,7 @@ def put_timepoint_lesions(
             "reason": body.reason,
             "subject_id": subject.subject_id,
             "before": before,
-            "after": [x.model_dump(exclude_none=True) for x in body.measurements],
+            "after": [x.as_dict() for x in body.measurements],
             "new_lesions": tp.new_lesions,
         },
     )

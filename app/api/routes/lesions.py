@@ -29,7 +29,7 @@ def replace_lesions(
 ) -> dict[str, Any]:
     """Define the subject's lesions (role, organ, node); audited with the reason."""
     subject = repo.get_subject(session, subject_id)
-    put_lesions(session, subject, body, principal.actor)
+    put_lesions(session, subject, body.to_domain(), principal.actor)
     session.commit()
     return lesion_table(session, subject)
 
@@ -59,6 +59,6 @@ def replace_timepoint_lesions(
     """Diameters (caliper or from a stored measurement's lesion), statuses and new lesions."""
     subject = repo.get_subject(session, subject_id)
     tp = repo.get_timepoint(session, timepoint_id, subject)
-    put_timepoint_lesions(session, subject, tp, body, principal.actor)
+    put_timepoint_lesions(session, subject, tp, body.to_domain(), principal.actor)
     session.commit()
     return lesion_table(session, subject)
