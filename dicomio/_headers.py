@@ -32,7 +32,7 @@ from dicomio._multiframe import FrameGeom, frame_geometries
 from dicomio._values import as_datetime, as_float, as_int, as_str, as_uid, tm_seconds
 from dicomio.errors import CorruptFileError
 
-__all__ = ["Header", "read_header", "sha256_path", "truncated_error"]
+__all__ = ["Header", "read_header", "truncated_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -296,15 +296,6 @@ def _corrupt(path: Path, exc: BaseException) -> CorruptFileError:
         f"file {path.name!r} is DICOM but its header cannot be read ({type(exc).__name__}: "
         f"{_clean(str(exc), path)[:120]}); expected a complete DICOM file"
     )
-
-
-def sha256_path(path: Path) -> str:
-    """SHA-256 of a file through a memory map (no copy)."""
-    with open(path, "rb") as fh:
-        if os.fstat(fh.fileno()).st_size == 0:
-            return hashlib.sha256(b"").hexdigest()
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            return hashlib.sha256(mm).hexdigest()
 
 
 class _NeedsPydicom(Exception):

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,16 +39,13 @@ import numpy.typing as npt
 from dicomio._label_dicom import (
     SliceLocator,
     malformed_as_corrupt,
-    read_dataset,
-    sop_class_of,
 )
 from dicomio._label_names import is_single_lesion_name
 from dicomio._raster import fill_contours, round_vertices
-from dicomio.errors import CorruptFileError, LabelError, UnsupportedError
-from dicomio.hashing import sha256_file
+from dicomio.errors import CorruptFileError, LabelError
 from dicomio.model import ImageVolume, LabelMap, Segment
 
-__all__ = ["RTSTRUCT_SOP_CLASS_UID", "labelmap_from_rtstruct", "read_rtstruct"]
+__all__ = ["RTSTRUCT_SOP_CLASS_UID", "labelmap_from_rtstruct"]
 
 logger = logging.getLogger(__name__)
 
@@ -229,16 +225,3 @@ def _rasterise(ds: Any, target: ImageVolume, file_sha256: tuple[str, ...]) -> La
         file_sha256=file_sha256,
         warnings=tuple(warnings),
     )
-
-
-def read_rtstruct(path: Path, target: ImageVolume) -> LabelMap:
-    """Read an RTSTRUCT file onto ``target``'s grid; see :func:`labelmap_from_rtstruct`."""
-    path = Path(path)
-    ds = read_dataset(path)
-    sop = sop_class_of(ds)
-    if sop != RTSTRUCT_SOP_CLASS_UID:
-        raise UnsupportedError(
-            f"{path.name} has SOP class {sop}; expected RT Structure Set Storage "
-            f"({RTSTRUCT_SOP_CLASS_UID})"
-        )
-    return labelmap_from_rtstruct(ds, target, file_sha256=(sha256_file(path),), file_name=path.name)

@@ -37,7 +37,6 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,14 +45,11 @@ import numpy.typing as npt
 from dicomio._label_dicom import (
     SliceLocator,
     malformed_as_corrupt,
-    read_dataset,
-    sop_class_of,
 )
 from dicomio._label_names import is_single_lesion_name
 from dicomio._pixels import decoder_failed
 from dicomio._seg_decode import needs_own_decoding, to_native_little_endian
 from dicomio.errors import CorruptFileError, LabelError, UnsupportedError
-from dicomio.hashing import sha256_file
 from dicomio.model import Geometry, ImageVolume, LabelMap, Segment
 
 __all__ = [
@@ -61,7 +57,6 @@ __all__ = [
     "LABELMAP_SEG_SOP_CLASS_UID",
     "SEG_SOP_CLASS_UID",
     "labelmap_from_seg",
-    "read_seg",
 ]
 
 logger = logging.getLogger(__name__)
@@ -351,17 +346,3 @@ def _place_seg(
         file_sha256=file_sha256,
         warnings=tuple(notes),
     )
-
-
-def read_seg(path: Path, target: ImageVolume) -> LabelMap:
-    """Read a DICOM SEG file onto ``target``'s grid; see :func:`labelmap_from_seg`."""
-    path = Path(path)
-    ds = read_dataset(path)
-    sop = sop_class_of(ds)
-    if sop not in (SEG_SOP_CLASS_UID, LABELMAP_SEG_SOP_CLASS_UID):
-        raise UnsupportedError(
-            f"{path.name} has SOP class {sop}; expected Segmentation Storage "
-            f"({SEG_SOP_CLASS_UID}) or Label Map Segmentation Storage "
-            f"({LABELMAP_SEG_SOP_CLASS_UID})"
-        )
-    return labelmap_from_seg(ds, target, file_name=path.name, file_sha256=(sha256_file(path),))

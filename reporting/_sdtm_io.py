@@ -16,7 +16,7 @@ import csv
 import io
 import math
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -134,10 +134,3 @@ def _csv_cell(value: Value) -> str:
     if isinstance(value, float):
         return repr(value) if not value.is_integer() else str(int(value))
     return value
-
-
-def concat(datasets: Sequence[SdtmDataset]) -> SdtmDataset:
-    """Rows of several datasets of the same domain, in order."""
-    first = datasets[0]
-    rows = tuple(row for ds in datasets for row in ds.rows)
-    return SdtmDataset(first.domain, first.label, first.variables, rows)

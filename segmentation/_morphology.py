@@ -98,13 +98,6 @@ def close(mask: Mask, radius_mm: float, spacing_zyx_mm: Spacing) -> Mask:
     return out
 
 
-def open_(mask: Mask, radius_mm: float, spacing_zyx_mm: Spacing) -> Mask:
-    """Opening by a ball of ``radius_mm``: removes parts thinner than twice the radius."""
-    if radius_mm <= 0:
-        return mask.copy()
-    return dilate(erode(mask, radius_mm, spacing_zyx_mm), radius_mm, spacing_zyx_mm) & mask
-
-
 def fill_holes(mask: Mask) -> Mask:
     """Fill cavities in 3-D, then holes in every 2-D slice along each of the three axes.
 

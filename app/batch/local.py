@@ -14,7 +14,7 @@ import json
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -180,10 +180,3 @@ def skipped_record(row: BatchRow, key: str, previous: dict[str, Any]) -> dict[st
         "batch_key": key,
         "status": "skipped",
     }
-
-
-def summarize(statuses: Iterable[str]) -> tuple[int, int, int]:
-    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
-    for s in statuses:
-        counts[s] = counts.get(s, 0) + 1
-    return counts["succeeded"], counts["failed"], counts["skipped"]

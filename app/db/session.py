@@ -32,7 +32,6 @@ __all__ = [
     "ReadOnlySessionError",
     "dispose_engine",
     "get_engine",
-    "is_readonly",
     "is_sqlite",
     "make_session_factory",
     "session_scope",
@@ -127,11 +126,6 @@ def make_session_factory(engine: Engine, *, readonly: bool = False) -> sessionma
     )
     event.listen(factory, "before_flush", _refuse_flush)
     return factory
-
-
-def is_readonly(session: Session) -> bool:
-    """Whether ``session`` comes from a read-only factory."""
-    return bool(session.info.get(_READONLY, False))
 
 
 @contextmanager
