@@ -71,11 +71,15 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
 class Worker:
     """``python -m app.cli worker`` in its own process group, its log in a file."""
 
-    def __init__(self, env: dict[str, str], log: Path, concurrency: int = 1) -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, concurrency: int = 1, delay_s: float | None = None
+    ) -> None:
         self.log = log
         self._fh = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        # With a delay, the same worker behind tests/app/_slow_worker.py (each measurement waits).
+        entry = ["app.cli"] if delay_s is None else ["tests.app._slow_worker", str(delay_s)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", f"--concurrency={concurrency}"],
+            [sys.executable, "-m", *entry, "worker", f"--concurrency={concurrency}"],
             cwd=REPO_ROOT,
             env=env,
             stdout=self._fh,
@@ -132,12 +136,16 @@ class WorkerPool:
         self.log_dir = log_dir
         self.workers: list[Worker] = []
 
-    def start(self, n: int = 1, **env: str) -> list[Worker]:
-        """Start ``n`` workers (concurrency 1 each) and wait until every one is ready."""
+    def start(self, n: int = 1, delay_s: float | None = None, **env: str) -> list[Worker]:
+        """Start ``n`` workers (concurrency 1 each) and wait until every one is ready.
+
+        ``delay_s``: each of their measurements first sleeps this long (tests/app/_slow_worker.py).
+        """
         new = [
             Worker(
                 worker_env(self.settings, **env),
                 self.log_dir / f"worker{len(self.workers) + i}.log",
+                delay_s=delay_s,
             )
             for i in range(n)
         ]

@@ -103,7 +103,7 @@ def test_job_survives_a_worker_killed_mid_task(
 ) -> None:
     """A worker SIGKILLed mid-job: Redis re-delivers the job, another worker completes it once."""
     with running_service(celery_settings) as svc:
-        (a,) = worker_pool.start(1, LIVERBURDEN_TEST_TASK_DELAY="120")
+        (a,) = worker_pool.start(1, delay_s=120)
         c = svc.client()
         (job_id,) = request_measurements(c, 1)
 
@@ -132,7 +132,7 @@ def test_two_workers_never_run_the_same_job(
 ) -> None:
     """Ten jobs, each id sent twice in a row to two workers: one claim, one measurement per job."""
     with running_service(celery_settings) as svc:
-        a, b = worker_pool.start(2, LIVERBURDEN_TEST_TASK_DELAY="0.3")
+        a, b = worker_pool.start(2, delay_s=0.3)
         bodies = measurement_bodies(svc.client(), 10)
         with session_scope(svc.server.session_factory) as s:  # queued, not sent by the service
             jobs = [submit_measurement(s, body, "test:setup")[0] for body in bodies]

@@ -50,7 +50,7 @@ def test_job_survives_its_pool_process_killed(
 ) -> None:
     """A pool process SIGKILLed mid-job: the message comes back at once; the job runs once more."""
     with running_service(celery_settings) as svc:
-        (w,) = worker_pool.start(1, LIVERBURDEN_TEST_TASK_DELAY="3")
+        (w,) = worker_pool.start(1, delay_s=3)
         c = svc.client()
         (job_id,) = request_measurements(c, 1)
         job = wait_until(

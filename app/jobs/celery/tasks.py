@@ -34,10 +34,6 @@ A worker is warm before its first task: its main process imports the measurement
 context when it starts. The main process also runs the periodic sweep of
 :mod:`app.jobs.celery.sweep` (jobs of dead workers requeued, queued jobs whose message was lost
 sent again).
-
-``LIVERBURDEN_TEST_TASK_DELAY`` (seconds; **tests only**): every measurement in this worker sleeps
-that long after its job was claimed and before measuring, so that a test can kill the worker
-mid-task.
 """
 
 from __future__ import annotations
@@ -68,16 +64,14 @@ from app.jobs.celery.app import (
 from app.jobs.engine import JobContext, claim_job, requeue_stale_jobs, run_job
 from app.settings import get_settings
 
-__all__ = ["TEST_DELAY_ENV", "TRANSIENT_ERRORS", "run_batch_row_task", "run_job_task"]
+__all__ = ["TRANSIENT_ERRORS", "run_batch_row_task", "run_job_task"]
 
 logger = logging.getLogger(__name__)
 
 #: Faults worth retrying: the database or the shared disk is away for a moment.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, OSError)
-TEST_DELAY_ENV = "LIVERBURDEN_TEST_TASK_DELAY"
 _FINAL = ("succeeded", "failed")
 _process: dict[str, Any] = {}  # this process's pid, JobContext and stale-after seconds
-_delay_installed: list[bool] = []  # not cleared at fork: a wrapped pipeline is inherited too
 _sweep: dict[str, Any] = {}  # the main process's Sweeper (app.jobs.celery.sweep), preload time
 
 
@@ -150,26 +144,7 @@ def _context() -> tuple[JobContext, float]:
             ctx=JobContext.from_settings(settings),
             stale=settings.job_stale_seconds,
         )
-        _install_test_delay()
     return _process["ctx"], _process["stale"]
-
-
-def _install_test_delay() -> None:
-    raw = os.environ.get(TEST_DELAY_ENV)
-    if not raw or _delay_installed:
-        return
-    delay = float(raw)
-    from app.measure import pipeline
-
-    real = pipeline.run_measurement
-
-    def delayed(req: pipeline.MeasureRequest, progress: Any = None) -> dict[str, Any]:
-        logger.warning("%s is set: sleeping %.1f s before measuring", TEST_DELAY_ENV, delay)
-        time.sleep(delay)
-        return real(req, progress)
-
-    pipeline.run_measurement = delayed
-    _delay_installed.append(True)
 
 
 def _prepare(ctx: JobContext, job_id: str, stale_after_s: float) -> str:
