@@ -10,6 +10,7 @@ of Image Orientation (Patient) and ``(dr, dc)`` the Pixel Spacing.
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from reporting.errors import SourceImageError
 __all__ = [
     "SourceFrame",
     "character_set",
+    "completed_sources",
     "copied_header_warnings_ignored",
     "source_frames",
 ]
@@ -132,6 +134,70 @@ def _single(ds: Dataset) -> SourceFrame:
         int(ds.Rows),
         int(ds.Columns),
     )
+
+
+#: Modules whose root attributes an SR or SEG copies from its source images (PS3.3 C.7.1.1 Patient,
+#: C.7.2.1 General Study, C.7.3.1 General Series, C.12.1 SOP Common).
+_COPIED_MODULES = ("patient", "general-study", "general-series", "sop-common")
+
+
+@functools.cache
+def _copied_attributes() -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The (keyword, module) pairs of Type 1 and the keywords of Type 2 of :data:`_COPIED_MODULES`.
+
+    Read from the standard's module tables as highdicom ships them, not from a hand list.
+    """
+    from highdicom._standard_utils import get_module_attribute_map
+
+    table = get_module_attribute_map()
+    type1: list[tuple[str, str]] = []
+    type2: list[str] = []
+    for module in _COPIED_MODULES:
+        for item in table[module]:
+            if item["path"]:
+                continue
+            if item["type"] == "1":
+                type1.append((str(item["keyword"]), module.replace("-", " ")))
+            elif item["type"] == "2":
+                type2.append(str(item["keyword"]))
+    return tuple(type1), tuple(type2)
+
+
+def completed_sources(source_images: Sequence[Dataset]) -> list[Dataset]:
+    """Copies of the source datasets that carry every Type 2 attribute an SR or SEG copies.
+
+    De-identified images routinely lack Type 2 attributes (PatientBirthDate, AccessionNumber,
+    ReferringPhysicianName, StudyID, ...). The derived object must carry them, empty when unknown
+    (PS3.5 7.4: a Type 2 attribute is present, zero-length when the value is unknown), so each
+    missing one is added empty to a copy; the caller's datasets are not changed and values that
+    exist are copied as they are.
+
+    Raises
+    ------
+    SourceImageError
+        A Type 1 attribute of those modules is missing or empty: the standard requires a value,
+        and the derived object cannot be made without it.
+    """
+    type1, type2 = _copied_attributes()
+    out: list[Dataset] = []
+    for ds in source_images:
+        for keyword, module in type1:
+            if keyword not in ds or ds[keyword].is_empty:
+                raise SourceImageError(
+                    f"the source images lack {keyword} (Type 1 of the DICOM {module} module); "
+                    "expected a value in every source image"
+                )
+        missing = [keyword for keyword in type2 if keyword not in ds]
+        if not missing:
+            out.append(ds)
+            continue
+        copy = Dataset({element.tag: element for element in ds})
+        if hasattr(ds, "file_meta"):
+            copy.file_meta = ds.file_meta
+        for keyword in missing:
+            setattr(copy, keyword, None)
+        out.append(copy)
+    return out
 
 
 def source_frames(source_images: Sequence[Dataset]) -> list[SourceFrame]:

@@ -38,7 +38,12 @@ import numpy.typing as npt
 from pydicom import Dataset
 
 from reporting import _codes as codes
-from reporting._geometry import character_set, copied_header_warnings_ignored, source_frames
+from reporting._geometry import (
+    character_set,
+    completed_sources,
+    copied_header_warnings_ignored,
+    source_frames,
+)
 from reporting._identity import derived_uid, input_key, stamp_creation
 from reporting.errors import ReportingInputError, SourceImageError
 
@@ -181,6 +186,7 @@ def build_seg(
     SourceImageError
         The source images are incomplete or out of slice order.
     """
+    source_images = completed_sources(source_images)
     frames = source_frames(source_images)
     shape = (len(frames), frames[0].rows, frames[0].columns)
     labels = np.asarray(lesion_labels)

@@ -48,6 +48,7 @@ from reporting import _codes as codes
 from reporting._geometry import (
     SourceFrame,
     character_set,
+    completed_sources,
     copied_header_warnings_ignored,
     source_frames,
 )
@@ -286,6 +287,7 @@ def build_sr(
         if isinstance(measurement, MeasurementSummary)
         else (MeasurementSummary.from_json(measurement))
     )
+    source_images = completed_sources(source_images)
     frames = source_frames(source_images)
     first = frames[0].dataset
     if m.series_instance_uid and m.series_instance_uid != str(first.SeriesInstanceUID):
