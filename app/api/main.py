@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api.authfirst import AuthFirstMiddleware
 from app.api.dicomweb import routes as dicomweb
 from app.api.limits import BodySizeLimitMiddleware
-from app.api.problems import install_problem_handlers
+from app.api.problems import UnexpectedErrorMiddleware, install_problem_handlers
 from app.api.responses import install_openapi_defaults
 from app.api.routes import (
     admin,
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(AuthFirstMiddleware)  # 401/403 before any body is read
+    app.add_middleware(UnexpectedErrorMiddleware)  # outermost: a 500 problem, connection kept
     install_problem_handlers(app)
     install_openapi_defaults(app)
     for module in (

@@ -1,6 +1,8 @@
 """Exception handlers: every error leaves as RFC 9457 problem+json (app.errors has the table).
 
-Unknown exceptions answer 500 with a reference id; the traceback goes to the log only. An
+Unknown exceptions answer 500 with a reference id; the traceback goes to the log only. They are
+answered by :class:`UnexpectedErrorMiddleware`, which does not re-raise (Starlette's own 500 handler
+re-raises into the server, which then drops the client's keep-alive connection). An
 :class:`OSError` meaning "no room" (disk full, quota, file size limit) raised outside the blob store
 -- spooling an upload to a temporary file -- answers 507 like the blob store's own
 :class:`~app.errors.InsufficientStorageError`, without the error's file name. A value the
@@ -20,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import (
     INTERNAL,
@@ -31,7 +34,12 @@ from app.errors import (
     problem_for,
 )
 
-__all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_response"]
+__all__ = [
+    "PROBLEM_JSON",
+    "UnexpectedErrorMiddleware",
+    "install_problem_handlers",
+    "problem_response",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -92,16 +100,46 @@ def _data_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _internal(request: Request, exc: Exception) -> JSONResponse:
+def _logged_internal(method: str, path: str, exc: BaseException) -> JSONResponse:
+    """Log ``exc`` with a new reference id; the 500 problem that names the reference."""
     ref = uuid.uuid4().hex[:12]
-    logger.error(
-        "unhandled error on %s %s (reference %s)",
-        request.method,
-        request.url.path,
-        ref,
-        exc_info=exc,
-    )
+    logger.error("unhandled error on %s %s (reference %s)", method, path, ref, exc_info=exc)
     return problem_response(INTERNAL, f"an unexpected error occurred; reference {ref}")
+
+
+def _internal(request: Request, exc: Exception) -> JSONResponse:
+    return _logged_internal(request.method, request.url.path, exc)
+
+
+class UnexpectedErrorMiddleware:
+    """An exception no handler took answers one 500 problem, and the connection stays usable.
+
+    Pure ASGI, the outermost of the service's middleware. When the response has already started
+    (a stream that failed half-way) nothing can be replaced: the error is logged and the server
+    ends that response.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            response = _logged_internal(scope.get("method", "?"), scope.get("path", "?"), exc)
+            if not started:
+                await response(scope, receive, send)
 
 
 def _http(request: Request, exc: Exception) -> JSONResponse:

@@ -647,3 +647,53 @@ def test_instance_number_past_32_bits_is_stored_unindexed(
     r = backend_service.client().post("/v1/uploads", files=[("files", ("n.dcm", data))])
     assert r.status_code == 201, r.text
     assert r.json()["stored"] == 1
+
+
+def _http_exchange(sock: Any, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send one HTTP/1.1 request on ``sock`` and read exactly one response (Content-Length)."""
+    sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection before answering")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:])}
+    while len(body) < int(headers.get("content-length", "0")):
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection inside a response body")
+        body += chunk
+    return status, headers, body
+
+
+def test_unexpected_error_is_one_problem_and_the_connection_stays_usable(service: Service) -> None:
+    """An unhandled exception answers a 500 problem with a reference; the next request on the same
+    keep-alive connection is answered (no reset)."""
+    import json
+    import socket
+    from urllib.parse import urlsplit
+
+    def broken() -> None:
+        raise RuntimeError("PatientName=Doe^Jane must not leak")
+
+    service.server.app.add_api_route("/v1/_test_broken", broken, methods=["GET"])
+    host, port = urlsplit(service.url).hostname, urlsplit(service.url).port
+    auth = f"Authorization: Bearer {service.keys['radiologist']}\r\n".encode()
+    with socket.create_connection((host, port), timeout=30) as sock:
+        status, headers, body = _http_exchange(
+            sock, b"GET /v1/_test_broken HTTP/1.1\r\nHost: t\r\n" + auth + b"\r\n"
+        )
+        assert status == 500
+        assert headers["content-type"] == "application/problem+json"
+        problem = json.loads(body)
+        assert re.search(r"reference [0-9a-f]{12}", problem["detail"]), problem
+        assert "Doe" not in body.decode() and headers.get("connection") != "close"
+        status, _, body = _http_exchange(sock, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert status == 200, body
+    with service.client() as client:  # and an httpx client keeps working after a 500
+        assert client.get("/v1/_test_broken").status_code == 500
+        assert client.get("/healthz").status_code == 200
