@@ -139,6 +139,8 @@ def _single(ds: Dataset) -> SourceFrame:
 #: Modules whose root attributes an SR or SEG copies from its source images (PS3.3 C.7.1.1 Patient,
 #: C.7.2.1 General Study, C.7.3.1 General Series, C.12.1 SOP Common).
 _COPIED_MODULES = ("patient", "general-study", "general-series", "sop-common")
+#: De-identification Method of a source that removed the identity without saying how.
+_DEIDENTIFICATION_NOT_RECORDED = "not recorded in the source images"
 
 
 @functools.cache
@@ -170,7 +172,8 @@ def completed_sources(source_images: Sequence[Dataset]) -> list[Dataset]:
     ReferringPhysicianName, StudyID, ...). The derived object must carry them, empty when unknown
     (PS3.5 7.4: a Type 2 attribute is present, zero-length when the value is unknown), so each
     missing one is added empty to a copy; the caller's datasets are not changed and values that
-    exist are copied as they are.
+    exist are copied as they are. A source whose identity was removed (PatientIdentityRemoved
+    ``YES``) without a De-identification Method gets one saying it was not recorded (Type 1C).
 
     Raises
     ------
@@ -187,15 +190,23 @@ def completed_sources(source_images: Sequence[Dataset]) -> list[Dataset]:
                     f"the source images lack {keyword} (Type 1 of the DICOM {module} module); "
                     "expected a value in every source image"
                 )
-        missing = [keyword for keyword in type2 if keyword not in ds]
-        if not missing:
+        fill: dict[str, str | None] = {keyword: None for keyword in type2 if keyword not in ds}
+        if (
+            str(ds.get("PatientIdentityRemoved", "")).upper() == "YES"
+            and not ds.get("DeidentificationMethod")
+            and not ds.get("DeidentificationMethodCodeSequence")
+        ):
+            # Type 1C once identity is removed (PS3.3 C.7.1.1); a de-identifier that left it
+            # empty did not say how, and the derived object says just that.
+            fill["DeidentificationMethod"] = _DEIDENTIFICATION_NOT_RECORDED
+        if not fill:
             out.append(ds)
             continue
         copy = Dataset({element.tag: element for element in ds})
         if hasattr(ds, "file_meta"):
             copy.file_meta = ds.file_meta
-        for keyword in missing:
-            setattr(copy, keyword, None)
+        for keyword, value in fill.items():
+            setattr(copy, keyword, value)
         out.append(copy)
     return out
 
