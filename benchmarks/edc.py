@@ -178,7 +178,13 @@ def prepare_lesions(http: httpx.Client, rad: dict[str, str]) -> None:
     elig = _ok(http.get(f"{base}/eligibility", headers=rad), "eligibility")
     ids = {"baseline": baseline["timepoint_id"]}
     for label, date in (("screening", "2019-10-01"), ("week12", "2020-03-25")):
-        body = {"label": label, "date": date, "study_instance_uid": study, "baseline": False}
+        body = {
+            "label": label,
+            "date": date,
+            "study_instance_uid": study,
+            "baseline": False,
+            "date_reason": "benchmark studies share one StudyDate",
+        }
         ids[label] = _ok(http.post(f"{base}/timepoints", json=body, headers=rad), label)[
             "timepoint_id"
         ]

@@ -233,6 +233,7 @@ class Client:
             "label": "baseline",
             "date": "2024-01-15",
             "study_instance_uid": ph.study_uid,
+            "date_reason": "synthetic phantoms share one StudyDate",
             "baseline": True,
         }
         tp = self.call(

@@ -18,6 +18,7 @@ from app.subjects.lesions import (
     NewLesion,
     TimepointLesionsEdit,
 )
+from app.subjects.timepoints import TimepointDraft
 
 if TYPE_CHECKING:
     from app.archive.uploads import UploadSummary
@@ -109,9 +110,26 @@ class TimepointCreate(_In):
         }
     )
     label: str = Field(pattern=_ID)
-    date: dt.date
+    date: dt.date | None = Field(
+        default=None, description="The visit's date; default: the linked study's StudyDate."
+    )
     study_instance_uid: str | None = Field(default=None, pattern=_UID, max_length=64)
     baseline: bool = False
+    date_reason: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=500,
+        description="Why ``date`` differs from the study's StudyDate (required then; audited).",
+    )
+
+    def to_domain(self) -> TimepointDraft:
+        return TimepointDraft(
+            label=self.label,
+            date=self.date,
+            study_instance_uid=self.study_instance_uid,
+            baseline=self.baseline,
+            date_reason=self.date_reason,
+        )
 
 
 class TimepointPublic(BaseModel):

@@ -119,9 +119,9 @@ def demo(
         items = tps if isinstance(tps, list) else tps.get("timepoints", tps.get("items", []))
         baseline = next((t for t in items if t.get("baseline")), None)
         if baseline is None:
+            # No date: the visit takes the study's StudyDate.
             body = {
                 "label": "baseline",
-                "date": "2020-01-01",
                 "study_instance_uid": study["study_instance_uid"],
                 "baseline": True,
             }

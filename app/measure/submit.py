@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import audit
 from app.db import repo
-from app.db.models import Job
+from app.db.models import Job, Series, Study, Timepoint
 from app.errors import ConflictError, InvalidRequestError
 from app.version import ALGORITHM_VERSION
 
@@ -132,6 +132,20 @@ def _queue(
     ) from conflict
 
 
+def _check_series_in_timepoint_study(
+    session: Session, series: Series, timepoint: Timepoint
+) -> None:
+    """A timepoint that names its study is measured on that study's series only."""
+    if timepoint.study_instance_uid is None:
+        return
+    study = session.get(Study, series.study_pk)
+    if study is None or study.study_instance_uid != timepoint.study_instance_uid:
+        raise InvalidRequestError(
+            f"series {series.series_instance_uid} is not in study {timepoint.study_instance_uid} "
+            f"of timepoint {timepoint.label!r}; expected a series of the timepoint's study"
+        )
+
+
 def submit_measurement(
     session: Session, body: dict[str, Any], actor: str, *, force: bool = False
 ) -> tuple[Job, bool]:
@@ -143,6 +157,7 @@ def submit_measurement(
     timepoint = repo.get_timepoint(session, str(body["timepoint_id"]))
     series_uid = str(body["series_instance_uid"])
     series = repo.get_series(session, series_uid)
+    _check_series_in_timepoint_study(session, series, timepoint)
     instances = repo.series_instances(session, series)
     seg = _segmentation(session, body, series_uid)
     choices = {

@@ -82,6 +82,7 @@ def _measure(
             "label": label,
             "date": date,
             "study_instance_uid": study["study_instance_uid"],
+            "date_reason": "synthetic phantoms share one StudyDate",
             "baseline": baseline,
         },
     )

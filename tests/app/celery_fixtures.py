@@ -217,6 +217,7 @@ def measurement_bodies(client: httpx.Client, n: int, subject: str = "S-1") -> li
                 "label": f"T{i}",
                 "date": f"2020-01-{i + 1:02d}",
                 "study_instance_uid": study_uid,
+                "date_reason": "synthetic phantoms share one StudyDate",
                 "baseline": i == 0,
             },
         )

@@ -414,6 +414,7 @@ def measurable(svc: Service, ct_series: SeriesFiles) -> dict[str, str]:
             "label": "baseline",
             "date": "2024-01-01",
             "study_instance_uid": study["study_instance_uid"],
+            "date_reason": "synthetic phantoms share one StudyDate",
             "baseline": True,
         },
     ).json()["timepoint_id"]

@@ -157,6 +157,7 @@ def test_lesion_added_to_the_liver_then_measured(sample: Sample, liver: dict[str
             "label": "baseline",
             "date": "2020-01-01",
             "study_instance_uid": sample.study_uid,
+            "date_reason": "synthetic phantoms share one StudyDate",
             "baseline": True,
         },
     ).json()["timepoint_id"]

@@ -174,6 +174,7 @@ def _measured_subject(service: Service, ct_series: SeriesFiles) -> dict[str, str
             "label": "base",
             "date": "2020-01-01",
             "study_instance_uid": study["study_instance_uid"],
+            "date_reason": "synthetic phantoms share one StudyDate",
             "baseline": True,
         },
     )

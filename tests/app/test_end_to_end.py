@@ -59,6 +59,7 @@ def test_sample_study_end_to_end(backend_service: Service, sample: dict[str, Any
             "label": "baseline",
             "date": "2020-01-01",
             "study_instance_uid": study_uid,
+            "date_reason": "synthetic phantoms share one StudyDate",
             "baseline": True,
         },
     ).json()["timepoint_id"]

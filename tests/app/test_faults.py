@@ -253,6 +253,7 @@ def _setup(server: ServeProcess, key: str, ct_series: SeriesFiles) -> Fixed:
                 "label": "baseline",
                 "date": "2024-02-01",
                 "study_instance_uid": study["study_instance_uid"],
+                "date_reason": "synthetic phantoms share one StudyDate",
                 "baseline": True,
             },
         )

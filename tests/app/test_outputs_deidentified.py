@@ -87,6 +87,7 @@ def _measured(svc: Service, folder: Path, seed: int, subject_id: str, mutate: Ca
             "label": "BASELINE",
             "date": "2021-01-04",
             "study_instance_uid": study["study_instance_uid"],
+            "date_reason": "synthetic phantoms share one StudyDate",
             "baseline": True,
         },
     )

@@ -92,6 +92,7 @@ def _seeded(settings: Settings, ct_series: SeriesFiles) -> Iterator[Seeded]:
                 "label": "baseline",
                 "date": "2024-01-02",
                 "study_instance_uid": study["study_instance_uid"],
+                "date_reason": "synthetic phantoms share one StudyDate",
                 "baseline": True,
             },
         ).json()["timepoint_id"]
@@ -133,6 +134,7 @@ def _seeded(settings: Settings, ct_series: SeriesFiles) -> Iterator[Seeded]:
                 "timepoint_id": tp,
                 "series_instance_uid": series_uid,
                 "study_instance_uid": study["study_instance_uid"],
+                "date_reason": "synthetic phantoms share one StudyDate",
                 "segmentation_upload_id": seg,
             },
         )

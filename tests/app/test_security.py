@@ -68,6 +68,7 @@ def _full_flow(url: str, keys: dict[str, str], ct_series: SeriesFiles) -> dict[s
                 "label": "baseline",
                 "date": "2024-03-01",
                 "study_instance_uid": study["study_instance_uid"],
+                "date_reason": "synthetic phantoms share one StudyDate",
                 "baseline": True,
             },
         ).json()["timepoint_id"]

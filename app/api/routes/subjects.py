@@ -8,14 +8,15 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.api.deps import SQL_INT_MAX, ReadSessionDep, SessionDep, require
+from app.api.deps import SQL_INT_MAX, BlobsDep, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
 from app.api.schemas import SubjectCreate, SubjectPublic, TimepointCreate, TimepointPublic
 from app.auth import audit
 from app.auth.keys import Permission, Principal
 from app.db import repo
-from app.db.models import Subject, Timepoint
+from app.db.models import Subject
 from app.errors import AlreadyExistsError
+from app.subjects import timepoints
 
 router = APIRouter(tags=["subjects"])
 
@@ -86,42 +87,14 @@ def get_subject(subject_id: str, _: Reader, session: ReadSessionDep) -> SubjectP
     responses=problems(401, 403, 404, 409, 422),
 )
 def create_timepoint(
-    subject_id: str, body: TimepointCreate, principal: Manage, session: SessionDep
+    subject_id: str, body: TimepointCreate, principal: Manage, session: SessionDep, blobs: BlobsDep
 ) -> TimepointPublic:
-    """An imaging visit linked to a study; at most one baseline per subject."""
+    """An imaging visit linked to a stored study of the subject's patient; one baseline at most.
+
+    Without ``date`` the visit takes the study's StudyDate; another date needs ``date_reason``.
+    """
     subject = repo.get_subject(session, subject_id)
-    timepoints = repo.subject_timepoints(session, subject)
-    if any(tp.label == body.label for tp in timepoints):
-        raise AlreadyExistsError(f"subject {subject_id} has a timepoint {body.label!r} already")
-    if body.baseline and any(tp.baseline for tp in timepoints):
-        raise AlreadyExistsError(f"subject {subject_id} has a baseline timepoint already")
-    row = Timepoint(
-        subject_pk=subject.id,
-        label=body.label,
-        date=body.date,
-        study_instance_uid=body.study_instance_uid,
-        baseline=body.baseline,
-        created_by=principal.actor,
-    )
-    session.add(row)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        raise AlreadyExistsError(f"subject {subject_id} has a timepoint {body.label!r}") from exc
-    audit.record(
-        session,
-        principal.actor,
-        "timepoint.created",
-        "timepoint",
-        row.id,
-        {
-            "subject_id": subject_id,
-            "label": body.label,
-            "date": body.date.isoformat(),
-            "study_instance_uid": body.study_instance_uid,
-            "baseline": body.baseline,
-        },
-    )
+    row = timepoints.create_timepoint(session, blobs, subject, body.to_domain(), principal.actor)
     session.commit()
     return TimepointPublic.from_domain(row, subject_id)
 

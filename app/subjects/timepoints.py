@@ -1,0 +1,177 @@
+"""A subject's imaging visits, checked at the door against the study they link to.
+
+A timepoint that names a study is refused (contracts/trial-record.md, Consistency and corrections)
+when the study is not stored, is already the study of another timepoint, belongs to another patient
+than the subject's other studies, or is dated otherwise than the study's StudyDate without a
+``date_reason``; without a ``date`` it takes the StudyDate. Messages name UIDs, dates and trial
+subject ids, never a patient identifier: patients are compared by a digest of their PatientID.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.archive.attributes import ensure_study_attrs, patient_attrs
+from app.auth import audit
+from app.db import repo
+from app.db.models import Study, Subject, Timepoint
+from app.errors import AlreadyExistsError, InvalidRequestError
+from app.store.blobs import BlobStore
+
+__all__ = ["TimepointDraft", "create_timepoint", "patient_digest", "study_date"]
+
+#: DICOM JSON tags (PS3.18 Annex F) of StudyDate and PatientID.
+_STUDY_DATE = "00080020"
+_PATIENT_ID = "00100020"
+
+
+@dataclass(frozen=True, slots=True)
+class TimepointDraft:
+    """What a user asks for: a labelled visit, its date (or the study's), its study."""
+
+    label: str
+    date: dt.date | None
+    study_instance_uid: str | None
+    baseline: bool
+    date_reason: str | None = None
+
+
+def _json_value(attrs: dict[str, object], tag: str) -> str | None:
+    element = attrs.get(tag)
+    if not isinstance(element, dict):
+        return None
+    values = element.get("Value")
+    if not isinstance(values, list) or not values or values[0] in (None, ""):
+        return None
+    return str(values[0])
+
+
+def study_date(session: Session, blobs: BlobStore, study: Study) -> dt.date | None:
+    """The study's StudyDate (from the attribute cache, filled from a stored header if empty)."""
+    ensure_study_attrs(session, blobs, [study])
+    raw = _json_value(study.dicom_attrs or {}, _STUDY_DATE)
+    if raw is None or len(raw) < 8 or not raw[:8].isdigit():
+        return None
+    try:
+        return dt.date(int(raw[:4]), int(raw[4:6]), int(raw[6:8]))
+    except ValueError:
+        return None
+
+
+def patient_digest(session: Session, blobs: BlobStore, study: Study) -> str | None:
+    """SHA-256 of the study's PatientID (read from a stored header); ``None`` when it has none."""
+    patient_id = _json_value(patient_attrs(session, blobs, study), _PATIENT_ID)
+    if patient_id is None or not patient_id.strip():
+        return None
+    return hashlib.sha256(patient_id.strip().encode("utf-8")).hexdigest()
+
+
+def _stored_study(session: Session, uid: str) -> Study:
+    study = session.execute(
+        select(Study).where(Study.study_instance_uid == uid)
+    ).scalar_one_or_none()
+    if study is None:
+        raise InvalidRequestError(
+            f"study {uid} is not stored; upload it first (POST /v1/uploads or STOW-RS), then "
+            "link the timepoint to it"
+        )
+    return study
+
+
+def _check_study_unused(session: Session, uid: str) -> None:
+    other = session.execute(
+        select(Timepoint).where(Timepoint.study_instance_uid == uid)
+    ).scalar_one_or_none()
+    if other is not None:
+        raise AlreadyExistsError(
+            f"study {uid} is already the study of timepoint {other.label!r} of subject "
+            f"{other.subject.subject_id}; expected a study no other timepoint uses"
+        )
+
+
+def _check_same_patient(
+    session: Session, blobs: BlobStore, subject: Subject, study: Study, others: list[Timepoint]
+) -> None:
+    mine = patient_digest(session, blobs, study)
+    if mine is None:
+        return
+    uids = [tp.study_instance_uid for tp in others if tp.study_instance_uid]
+    if not uids:
+        return
+    rows = session.execute(select(Study).where(Study.study_instance_uid.in_(uids))).scalars()
+    for other in rows:
+        theirs = patient_digest(session, blobs, other)
+        if theirs is not None and theirs != mine:
+            raise InvalidRequestError(
+                f"study {study.study_instance_uid} belongs to another patient (PatientID differs) "
+                f"than study {other.study_instance_uid} of subject {subject.subject_id}; expected "
+                "the same patient's studies"
+            )
+
+
+def _checked_date(draft: TimepointDraft, from_study: dt.date | None, uid: str | None) -> dt.date:
+    if draft.date is None:
+        if from_study is None:
+            where = f"study {uid} has no StudyDate" if uid else "the timepoint names no study"
+            raise InvalidRequestError(f"give the timepoint's date: {where}")
+        return from_study
+    if from_study is not None and draft.date != from_study and not draft.date_reason:
+        raise InvalidRequestError(
+            f"date {draft.date.isoformat()} differs from the StudyDate {from_study.isoformat()} of "
+            f"study {uid}; expected the StudyDate (or leave date out), or give date_reason to "
+            "record another date"
+        )
+    return draft.date
+
+
+def create_timepoint(
+    session: Session, blobs: BlobStore, subject: Subject, draft: TimepointDraft, actor: str
+) -> Timepoint:
+    """Check ``draft`` against the subject's record and its study, store it, audit it."""
+    timepoints = repo.subject_timepoints(session, subject)
+    if any(tp.label == draft.label for tp in timepoints):
+        raise AlreadyExistsError(
+            f"subject {subject.subject_id} has a timepoint {draft.label!r} already"
+        )
+    if draft.baseline and any(tp.baseline for tp in timepoints):
+        raise AlreadyExistsError(f"subject {subject.subject_id} has a baseline timepoint already")
+    from_study: dt.date | None = None
+    uid = draft.study_instance_uid
+    if uid is not None:
+        study = _stored_study(session, uid)
+        _check_study_unused(session, uid)
+        _check_same_patient(session, blobs, subject, study, timepoints)
+        from_study = study_date(session, blobs, study)
+    date = _checked_date(draft, from_study, uid)
+    row = Timepoint(
+        subject_pk=subject.id,
+        label=draft.label,
+        date=date,
+        study_instance_uid=uid,
+        baseline=draft.baseline,
+        created_by=actor,
+    )
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise AlreadyExistsError(
+            f"subject {subject.subject_id} has a timepoint {draft.label!r}"
+        ) from exc
+    details: dict[str, object] = {
+        "subject_id": subject.subject_id,
+        "label": draft.label,
+        "date": date.isoformat(),
+        "study_instance_uid": uid,
+        "baseline": draft.baseline,
+    }
+    if from_study is not None and date != from_study:
+        details.update(study_date=from_study.isoformat(), date_reason=draft.date_reason)
+    audit.record(session, actor, "timepoint.created", "timepoint", row.id, details)
+    return row
