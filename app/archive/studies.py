@@ -1,19 +1,87 @@
-"""Listings of stored studies and series (with contrast phase)."""
+"""Listings of stored studies and series, with what a user needs to pick the right study.
+
+Each study shows its StudyDate and description and a digest of its PatientID (never the ID), each
+series its modality, contrast phase, number, description and instance count, so a timepoint is
+never linked blind. Attributes come from the QIDO-RS cache when it is filled, else from a stored
+header (read, not cached: a listing runs on a read-only session).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import logging
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.archive.attributes import (
+    PATIENT_KEYWORDS,
+    SERIES_KEYWORDS,
+    STUDY_KEYWORDS,
+    attrs_of,
+    read_header,
+)
 from app.db.models import Instance, Series, Study
+from app.store.blobs import BlobStore
 
-__all__ = ["list_studies"]
+__all__ = ["dicom_date", "json_value", "list_studies", "patient_id_digest"]
+
+logger = logging.getLogger(__name__)
 
 
-def list_studies(session: Session, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    """Studies (newest first) with their series' modality, phase and instance count."""
+def json_value(attrs: dict[str, Any] | None, tag: str) -> str | None:
+    """The first value of ``tag`` in DICOM JSON ``attrs`` as text; ``None`` when absent or empty."""
+    element = (attrs or {}).get(tag)
+    if not isinstance(element, dict):
+        return None
+    values = element.get("Value")
+    if not isinstance(values, list) or not values or values[0] in (None, ""):
+        return None
+    first = values[0]
+    if isinstance(first, dict):  # a person name
+        first = first.get("Alphabetic", "")
+    text = str(first).strip()
+    return text or None
+
+
+def dicom_date(raw: str | None) -> dt.date | None:
+    """A DA value (``YYYYMMDD``) as a date; ``None`` when missing or not a date."""
+    if raw is None or len(raw) < 8 or not raw[:8].isdigit():
+        return None
+    try:
+        return dt.date(int(raw[:4]), int(raw[4:6]), int(raw[6:8]))
+    except ValueError:
+        return None
+
+
+def patient_id_digest(patient_id: str | None) -> str | None:
+    """SHA-256 (hex) of a PatientID, to compare patients without showing the ID."""
+    if patient_id is None or not patient_id.strip():
+        return None
+    return hashlib.sha256(patient_id.strip().encode("utf-8")).hexdigest()
+
+
+def _first_instance_attrs(
+    session: Session, blobs: BlobStore, series_pks: list[int], keywords: tuple[str, ...]
+) -> dict[str, Any]:
+    first = session.execute(
+        select(Instance).where(Instance.series_pk.in_(series_pks)).order_by(Instance.id).limit(1)
+    ).scalar_one_or_none()
+    if first is None:
+        return {}
+    try:
+        return attrs_of(read_header(blobs, first.sha256), keywords)
+    except Exception:  # an unreadable blob must not break a listing
+        logger.warning("could not read a stored header for the study listing")
+        return {}
+
+
+def list_studies(
+    session: Session, blobs: BlobStore, *, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    """Studies (newest first) with their date, description, patient digest and series."""
     studies = list(
         session.execute(
             select(Study)
@@ -31,14 +99,43 @@ def list_studies(session: Session, *, limit: int = 100, offset: int = 0) -> list
         .group_by(Series.id)
         .order_by(Series.id)
     )
-    by_study: dict[int, list[dict[str, Any]]] = {s.id: [] for s in studies}
+    by_study: dict[int, list[tuple[Series, int]]] = {s.id: [] for s in studies}
     for series, count in session.execute(counts):
-        by_study[series.study_pk].append(
+        by_study[series.study_pk].append((series, int(count)))
+    out = []
+    for study in studies:
+        members = by_study[study.id]
+        pks = [series.id for series, _ in members]
+        study_attrs = study.dicom_attrs
+        if study_attrs is None:
+            study_attrs = _first_instance_attrs(session, blobs, pks, STUDY_KEYWORDS)
+        patient = _first_instance_attrs(session, blobs, pks, PATIENT_KEYWORDS) if pks else {}
+        date = dicom_date(json_value(study_attrs, "00080020"))
+        listed = []
+        for series, count in members:
+            attrs = series.dicom_attrs
+            if attrs is None:
+                attrs = _first_instance_attrs(session, blobs, [series.id], SERIES_KEYWORDS)
+            number = json_value(attrs, "00200011")
+            listed.append(
+                {
+                    "series_instance_uid": series.series_instance_uid,
+                    "modality": series.modality,
+                    "phase": series.phase,
+                    "series_number": int(number)
+                    if number and number.lstrip("-").isdigit()
+                    else None,
+                    "series_description": json_value(attrs, "0008103E") or "",
+                    "instances": count,
+                }
+            )
+        out.append(
             {
-                "series_instance_uid": series.series_instance_uid,
-                "modality": series.modality,
-                "phase": series.phase,
-                "instances": int(count),
+                "study_instance_uid": study.study_instance_uid,
+                "study_date": None if date is None else date.isoformat(),
+                "study_description": json_value(study_attrs, "00081030") or "",
+                "patient_id_digest": patient_id_digest(json_value(patient, "00100020")),
+                "series": listed,
             }
         )
-    return [{"study_instance_uid": s.study_instance_uid, "series": by_study[s.id]} for s in studies]
+    return out

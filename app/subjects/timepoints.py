@@ -10,7 +10,6 @@ subject ids, never a patient identifier: patients are compared by a digest of th
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -18,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.archive.attributes import ensure_study_attrs, patient_attrs
+from app.archive.studies import dicom_date, json_value, patient_id_digest
 from app.auth import audit
 from app.db import repo
 from app.db.models import Study, Subject, Timepoint
@@ -42,34 +42,15 @@ class TimepointDraft:
     date_reason: str | None = None
 
 
-def _json_value(attrs: dict[str, object], tag: str) -> str | None:
-    element = attrs.get(tag)
-    if not isinstance(element, dict):
-        return None
-    values = element.get("Value")
-    if not isinstance(values, list) or not values or values[0] in (None, ""):
-        return None
-    return str(values[0])
-
-
 def study_date(session: Session, blobs: BlobStore, study: Study) -> dt.date | None:
     """The study's StudyDate (from the attribute cache, filled from a stored header if empty)."""
     ensure_study_attrs(session, blobs, [study])
-    raw = _json_value(study.dicom_attrs or {}, _STUDY_DATE)
-    if raw is None or len(raw) < 8 or not raw[:8].isdigit():
-        return None
-    try:
-        return dt.date(int(raw[:4]), int(raw[4:6]), int(raw[6:8]))
-    except ValueError:
-        return None
+    return dicom_date(json_value(study.dicom_attrs, _STUDY_DATE))
 
 
 def patient_digest(session: Session, blobs: BlobStore, study: Study) -> str | None:
     """SHA-256 of the study's PatientID (read from a stored header); ``None`` when it has none."""
-    patient_id = _json_value(patient_attrs(session, blobs, study), _PATIENT_ID)
-    if patient_id is None or not patient_id.strip():
-        return None
-    return hashlib.sha256(patient_id.strip().encode("utf-8")).hexdigest()
+    return patient_id_digest(json_value(patient_attrs(session, blobs, study), _PATIENT_ID))
 
 
 def _stored_study(session: Session, uid: str) -> Study:

@@ -191,3 +191,22 @@ def test_measurement_of_a_series_outside_the_timepoint_study_is_refused(
     _refused(r, 422, f"series {base['series']} is not in study {follow['study']}", "'FU1'")
     with backend_service.server.session_factory() as s:
         assert s.execute(select(func.count()).select_from(Job)).scalar_one() == 0
+
+
+def test_study_listing_tells_what_a_timepoint_would_link(
+    client: httpx.Client, tmp_path: Path
+) -> None:
+    """GET /v1/studies shows StudyDate, series descriptions, phases and a PatientID digest, and
+    never the PatientID itself."""
+    import hashlib
+
+    s = _upload(client, tmp_path, 508, patient_id="PAT-LISTED-7")
+    listed = {x["study_instance_uid"]: x for x in client.get("/v1/studies").json()}
+    study = listed[s["study"]]
+    assert study["study_date"] == PHANTOM_STUDY_DATE
+    assert study["patient_id_digest"] == hashlib.sha256(b"PAT-LISTED-7").hexdigest()
+    (series,) = study["series"]
+    assert series["series_instance_uid"] == s["series"]
+    assert series["modality"] == "CT" and series["phase"] == "portal_venous"
+    assert series["series_description"] and isinstance(series["series_number"], int)
+    assert "PAT-LISTED" not in client.get("/v1/studies").text

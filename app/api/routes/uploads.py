@@ -75,13 +75,17 @@ async def upload(
 
 
 @router.get(
-    "/v1/studies", summary="Stored studies and series (with phase)", responses=problems(401, 403)
+    "/v1/studies",
+    summary="Stored studies and series (date, description, phase, patient digest)",
+    responses=problems(401, 403),
 )
 def studies(
     _: Annotated[Principal, Depends(require(Permission.READ))],
     session: ReadSessionDep,
+    blobs: BlobsDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
 ) -> list[dict[str, Any]]:
-    """Studies, newest first, with their series: modality, phase and instance count."""
-    return list_studies(session, limit=limit, offset=offset)
+    """Studies, newest first: StudyDate, description, a SHA-256 digest of the PatientID (never the
+    ID), and their series: modality, phase, number, description and instance count."""
+    return list_studies(session, blobs, limit=limit, offset=offset)
