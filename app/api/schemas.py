@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.db.models import ApiKey, AuditEvent, Job, Segmentation, Subject, Timepoint
+from app.db.models import (
+    ApiKey,
+    AuditEvent,
+    Job,
+    Segmentation,
+    Subject,
+    Timepoint,
+    Voidable,
+)
 from app.subjects.lesions import (
     LesionDefinition,
     LesionTableEdit,
@@ -129,6 +137,48 @@ class TimepointCreate(_In):
             study_instance_uid=self.study_instance_uid,
             baseline=self.baseline,
             date_reason=self.date_reason,
+        )
+
+
+class TimepointPatch(_In):
+    """A correction of a timepoint's date and/or label; ``reason`` is audited with before/after."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"date": "2026-07-13", "reason": "visit date mistyped"}]}
+    )
+    date: dt.date | None = None
+    label: str | None = Field(default=None, pattern=_ID)
+    reason: str = Field(min_length=3, max_length=500)
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.date is None and self.label is None:
+            raise ValueError("give a new date and/or label")
+        return self
+
+
+class VoidRequest(_In):
+    """Why a record is voided (kept, audited, left out of every reading)."""
+
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class VoidedPublic(BaseModel):
+    """A voided record: what, when, by whom."""
+
+    entity: Literal["subject", "timepoint", "measurement"]
+    id: str
+    voided_at: str
+    voided_by: str
+
+    @classmethod
+    def from_domain(cls, entity: str, ident: str, row: Voidable) -> Self:
+        assert row.voided_at is not None and row.voided_by is not None
+        return cls(
+            entity=cast(Any, entity),
+            id=ident,
+            voided_at=row.voided_at.isoformat(),
+            voided_by=row.voided_by,
         )
 
 

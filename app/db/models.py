@@ -113,6 +113,19 @@ class Base(DeclarativeBase):
     }
 
 
+class Voidable:
+    """A row a user can void with a reason: kept (and audited) but left out of every reading."""
+
+    voided_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    voided_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    void_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+
+    @property
+    def voided(self) -> bool:
+        """Whether the row was voided."""
+        return self.voided_at is not None
+
+
 class ApiKey(Base):
     """An API key: a public ``key_id`` to look it up and the SHA-256 of the whole key."""
 
@@ -126,7 +139,7 @@ class ApiKey(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
-class Subject(Base):
+class Subject(Voidable, Base):
     """A trial subject, by trial subject id (never a patient name or hospital ID)."""
 
     __tablename__ = "subjects"
@@ -140,11 +153,21 @@ class Subject(Base):
     )
 
 
-class Timepoint(Base):
+class Timepoint(Voidable, Base):
     """One imaging visit of a subject, linked to a study."""
 
     __tablename__ = "timepoints"
-    __table_args__ = (UniqueConstraint("subject_pk", "label"),)
+    #: A label is unique among the subject's timepoints that are not voided (migration 0005).
+    __table_args__ = (
+        Index(
+            "uq_timepoints_live_label",
+            "subject_pk",
+            "label",
+            unique=True,
+            sqlite_where=text("voided_at IS NULL"),
+            postgresql_where=text("voided_at IS NULL"),
+        ),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
     label: Mapped[str] = mapped_column(String(64))
@@ -263,7 +286,7 @@ class Job(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
-class Measurement(Base):
+class Measurement(Voidable, Base):
     """An immutable measurement result, versioned per (timepoint, series, segmentation)."""
 
     __tablename__ = "measurements"

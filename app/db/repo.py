@@ -38,6 +38,8 @@ def get_subject(session: Session, subject_id: str) -> Subject:
     ).scalar_one_or_none()
     if found is None:
         raise NotFoundError(f"no subject {subject_id!r}; create it with POST /v1/subjects")
+    if found.voided:
+        raise NotFoundError(f"subject {subject_id!r} was voided; its record is kept for audit only")
     return found
 
 
@@ -46,14 +48,16 @@ def get_timepoint(session: Session, timepoint_id: str, subject: Subject | None =
     found = session.get(Timepoint, timepoint_id)
     if found is None or (subject is not None and found.subject_pk != subject.id):
         raise NotFoundError(f"no timepoint {timepoint_id!r} for this subject")
+    if found.voided or found.subject.voided:
+        raise NotFoundError(f"timepoint {timepoint_id!r} was voided; kept for audit only")
     return found
 
 
 def subject_timepoints(session: Session, subject: Subject) -> list[Timepoint]:
-    """A subject's timepoints by date (then label)."""
+    """A subject's timepoints that are not voided, by date (then label)."""
     stmt = (
         select(Timepoint)
-        .where(Timepoint.subject_pk == subject.id)
+        .where(Timepoint.subject_pk == subject.id, Timepoint.voided_at.is_(None))
         .order_by(Timepoint.date, Timepoint.label)
     )
     return list(session.execute(stmt).scalars())
@@ -112,14 +116,22 @@ def get_measurement(session: Session, measurement_id: str) -> Measurement:
     found = session.get(Measurement, measurement_id)
     if found is None:
         raise NotFoundError(f"no measurement {measurement_id!r}")
+    if found.voided:
+        raise NotFoundError(f"measurement {measurement_id!r} was voided; kept for audit only")
+    tp = session.get(Timepoint, found.timepoint_id)
+    if tp is not None and (tp.voided or tp.subject.voided):
+        raise NotFoundError(
+            f"measurement {measurement_id!r} belongs to a voided record; kept for audit only"
+        )
     return found
 
 
 def latest_measurement(session: Session, timepoint: Timepoint) -> Measurement | None:
-    """The newest measurement of a timepoint (latest created; highest version breaks ties)."""
+    """The newest measurement of a timepoint that is not voided (latest created; highest version
+    breaks ties)."""
     stmt = (
         select(Measurement)
-        .where(Measurement.timepoint_id == timepoint.id)
+        .where(Measurement.timepoint_id == timepoint.id, Measurement.voided_at.is_(None))
         .order_by(Measurement.created_at.desc(), Measurement.version.desc())
         .limit(1)
     )

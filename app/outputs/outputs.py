@@ -285,7 +285,8 @@ def trial_sdtm(session: Session, domain: str, fmt: SdtmFormat, study_id: str, ac
     skipped: list[str] = []
     hashes: dict[str, str] = {}
     versions: set[str] = set()
-    for subject in session.execute(select(Subject).order_by(Subject.subject_id)).scalars():
+    live = select(Subject).where(Subject.voided_at.is_(None)).order_by(Subject.subject_id)
+    for subject in session.execute(live).scalars():
         try:
             assessment = subject_assessment(session, subject)
         except (InvalidRequestError, RecistError):

@@ -146,10 +146,12 @@ def _measurement_dict(m: LesionMeasurement) -> dict[str, Any]:
 def lesion_table(session: Session, subject: Subject) -> dict[str, Any]:
     """The subject's lesions with their measurements per timepoint, and new lesions."""
     lesions = _lesions(session, subject)
+    timepoints = repo.subject_timepoints(session, subject)
+    live = {tp.id for tp in timepoints}
     by_lesion: dict[int, list[dict[str, Any]]] = {x.id: [] for x in lesions}
     for m in _measurements(session, lesions):
-        by_lesion[m.lesion_pk].append(_measurement_dict(m))
-    timepoints = repo.subject_timepoints(session, subject)
+        if m.timepoint_id in live:  # readings of a voided visit leave the table
+            by_lesion[m.lesion_pk].append(_measurement_dict(m))
     return {
         "subject_id": subject.subject_id,
         "lesions": [{**_lesion_dict(x), "measurements": by_lesion[x.id]} for x in lesions],

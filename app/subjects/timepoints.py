@@ -67,7 +67,14 @@ def _stored_study(session: Session, uid: str) -> Study:
 
 def _check_study_unused(session: Session, uid: str) -> None:
     other = session.execute(
-        select(Timepoint).where(Timepoint.study_instance_uid == uid)
+        select(Timepoint)
+        .join(Subject, Subject.id == Timepoint.subject_pk)
+        .where(
+            Timepoint.study_instance_uid == uid,
+            Timepoint.voided_at.is_(None),
+            Subject.voided_at.is_(None),
+        )
+        .limit(1)
     ).scalar_one_or_none()
     if other is not None:
         raise AlreadyExistsError(

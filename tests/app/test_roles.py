@@ -32,6 +32,11 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("PUT", "/v1/subjects/{subject_id}/lesions"): {R},
     ("GET", "/v1/subjects/{subject_id}/lesions"): {R},
     ("PUT", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}/lesions"): {R},
+    # Corrections (contracts/trial-record.md): a reason each, audited.
+    ("PATCH", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}"): {R},
+    ("DELETE", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}"): {R},
+    ("DELETE", "/v1/subjects/{subject_id}"): {R},
+    ("DELETE", "/v1/measurements/{measurement_id}"): {R},
     ("POST", "/v1/segmentations"): {R},
     ("POST", "/v1/segmentations/auto/liver"): {R},
     ("POST", "/v1/segmentations/auto/lesion"): {R},

@@ -9,10 +9,11 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import JobsDep, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
-from app.api.schemas import JobAccepted, JobPublic, MeasurementCreate
+from app.api.schemas import JobAccepted, JobPublic, MeasurementCreate, VoidedPublic, VoidRequest
 from app.auth.keys import Permission, Principal
 from app.db import repo
 from app.measure.submit import submit_measurement
+from app.subjects import corrections
 
 router = APIRouter(tags=["measurements"])
 
@@ -78,3 +79,22 @@ def get_measurement(measurement_id: str, _: Reader, session: ReadSessionDep) -> 
         "created_at": m.created_at.isoformat(),
         "created_by": m.created_by,
     }
+
+
+@router.delete(
+    "/v1/measurements/{measurement_id}",
+    response_model=VoidedPublic,
+    summary="Void a measurement (kept, audited, left out of every reading)",
+    responses=problems(401, 403, 404, 422),
+)
+def void_measurement(
+    measurement_id: str,
+    body: VoidRequest,
+    principal: Annotated[Principal, Depends(require(Permission.MANAGE_SUBJECTS))],
+    session: SessionDep,
+) -> VoidedPublic:
+    """The timepoint's burden and outputs fall back to its previous measurement, if any."""
+    m = repo.get_measurement(session, measurement_id)
+    corrections.void_measurement(session, m, reason=body.reason, actor=principal.actor)
+    session.commit()
+    return VoidedPublic.from_domain("measurement", m.id, m)

@@ -10,13 +10,21 @@ from sqlalchemy.exc import IntegrityError
 
 from app.api.deps import SQL_INT_MAX, BlobsDep, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
-from app.api.schemas import SubjectCreate, SubjectPublic, TimepointCreate, TimepointPublic
+from app.api.schemas import (
+    SubjectCreate,
+    SubjectPublic,
+    TimepointCreate,
+    TimepointPatch,
+    TimepointPublic,
+    VoidedPublic,
+    VoidRequest,
+)
 from app.auth import audit
 from app.auth.keys import Permission, Principal
 from app.db import repo
 from app.db.models import Subject
 from app.errors import AlreadyExistsError
-from app.subjects import timepoints
+from app.subjects import corrections, timepoints
 
 router = APIRouter(tags=["subjects"])
 
@@ -63,7 +71,11 @@ def list_subjects(
 ) -> list[SubjectPublic]:
     """Subjects by trial subject id."""
     rows = session.execute(
-        select(Subject).order_by(Subject.subject_id).limit(limit).offset(offset)
+        select(Subject)
+        .where(Subject.voided_at.is_(None))
+        .order_by(Subject.subject_id)
+        .limit(limit)
+        .offset(offset)
     ).scalars()
     return [SubjectPublic.from_domain(r) for r in rows]
 
@@ -112,3 +124,61 @@ def list_timepoints(subject_id: str, _: Reader, session: ReadSessionDep) -> list
         TimepointPublic.from_domain(tp, subject_id)
         for tp in repo.subject_timepoints(session, subject)
     ]
+
+
+@router.patch(
+    "/v1/subjects/{subject_id}/timepoints/{timepoint_id}",
+    response_model=TimepointPublic,
+    summary="Correct a timepoint's date or label",
+    responses=problems(401, 403, 404, 409, 422),
+)
+def patch_timepoint(
+    subject_id: str, timepoint_id: str, body: TimepointPatch, principal: Manage, session: SessionDep
+) -> TimepointPublic:
+    """A new date and/or label, with the reason; the audit trail keeps before and after."""
+    subject = repo.get_subject(session, subject_id)
+    tp = repo.get_timepoint(session, timepoint_id, subject)
+    corrections.correct_timepoint(
+        session,
+        subject,
+        tp,
+        label=body.label,
+        date=body.date,
+        reason=body.reason,
+        actor=principal.actor,
+    )
+    session.commit()
+    return TimepointPublic.from_domain(tp, subject_id)
+
+
+@router.delete(
+    "/v1/subjects/{subject_id}/timepoints/{timepoint_id}",
+    response_model=VoidedPublic,
+    summary="Void a timepoint (kept, audited, left out of every reading)",
+    responses=problems(401, 403, 404, 422),
+)
+def void_timepoint(
+    subject_id: str, timepoint_id: str, body: VoidRequest, principal: Manage, session: SessionDep
+) -> VoidedPublic:
+    """The visit and its measurements leave assessments, eligibility and outputs."""
+    subject = repo.get_subject(session, subject_id)
+    tp = repo.get_timepoint(session, timepoint_id, subject)
+    corrections.void_timepoint(session, subject, tp, reason=body.reason, actor=principal.actor)
+    session.commit()
+    return VoidedPublic.from_domain("timepoint", tp.id, tp)
+
+
+@router.delete(
+    "/v1/subjects/{subject_id}",
+    response_model=VoidedPublic,
+    summary="Void a subject (kept, audited, left out of every reading)",
+    responses=problems(401, 403, 404, 422),
+)
+def void_subject(
+    subject_id: str, body: VoidRequest, principal: Manage, session: SessionDep
+) -> VoidedPublic:
+    """The subject leaves listings, trial-wide outputs and every read of its record."""
+    subject = repo.get_subject(session, subject_id)
+    corrections.void_subject(session, subject, reason=body.reason, actor=principal.actor)
+    session.commit()
+    return VoidedPublic.from_domain("subject", subject.subject_id, subject)
