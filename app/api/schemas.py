@@ -157,6 +157,13 @@ class TimepointPatch(_In):
         return self
 
 
+class RecordChoice(_In):
+    """The measurement a timepoint's burden and outputs are to come from, and why."""
+
+    measurement_id: str = Field(min_length=1, max_length=36)
+    reason: str = Field(min_length=3, max_length=500)
+
+
 class VoidRequest(_In):
     """Why a record is voided (kept, audited, left out of every reading)."""
 

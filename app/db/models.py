@@ -175,6 +175,9 @@ class Timepoint(Voidable, Base):
     study_instance_uid: Mapped[str | None] = mapped_column(UID, default=None)
     baseline: Mapped[bool] = mapped_column(Boolean, default=False)
     new_lesions: Mapped[list[Any]] = mapped_column(default=list)
+    #: The measurement a radiologist picked as the timepoint's measurement of record (migration
+    #: 0005); none: the latest succeeded measurement with a liver.
+    record_measurement_id: Mapped[str | None] = mapped_column(String(36), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100))
     subject: Mapped[Subject] = relationship(back_populates="timepoints")

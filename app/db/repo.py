@@ -24,7 +24,7 @@ __all__ = [
     "get_series",
     "get_subject",
     "get_timepoint",
-    "latest_measurement",
+    "measurement_of_record",
     "next_version",
     "series_instances",
     "subject_timepoints",
@@ -126,16 +126,26 @@ def get_measurement(session: Session, measurement_id: str) -> Measurement:
     return found
 
 
-def latest_measurement(session: Session, timepoint: Timepoint) -> Measurement | None:
-    """The newest measurement of a timepoint that is not voided (latest created; highest version
-    breaks ties)."""
+def measurement_of_record(session: Session, timepoint: Timepoint) -> Measurement | None:
+    """The measurement a timepoint's burden and outputs come from (contracts/trial-record.md).
+
+    The one a radiologist picked (``PUT .../record``) while it is not voided; else the latest
+    measurement with a liver (latest created, highest version breaks ties), so a later measurement
+    without a liver (extrahepatic lesions only) never replaces the burden; else the latest one.
+    """
+    if timepoint.record_measurement_id is not None:
+        chosen = session.get(Measurement, timepoint.record_measurement_id)
+        if chosen is not None and not chosen.voided:
+            return chosen
     stmt = (
         select(Measurement)
         .where(Measurement.timepoint_id == timepoint.id, Measurement.voided_at.is_(None))
         .order_by(Measurement.created_at.desc(), Measurement.version.desc())
-        .limit(1)
     )
-    return session.execute(stmt).scalar_one_or_none()
+    rows = list(session.execute(stmt).scalars())
+    with_liver = [m for m in rows if m.result.get("liver_volume_ml") is not None]
+    candidates = with_liver or rows
+    return candidates[0] if candidates else None
 
 
 def next_version(session: Session, timepoint_id: str, series_uid: str, seg_ref: str) -> int:

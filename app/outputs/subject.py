@@ -95,7 +95,7 @@ def subject_measurements(session: Session, subject: Subject) -> list[SubjectMeas
     """Each timepoint (by date) that has a measurement, with its latest one."""
     out = []
     for tp in repo.subject_timepoints(session, subject):
-        m = repo.latest_measurement(session, tp)
+        m = repo.measurement_of_record(session, tp)
         if m is not None:
             out.append(SubjectMeasurement(tp, m))
     return out

@@ -16,10 +16,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import audit
+from app.db import repo
 from app.db.models import Measurement, Subject, Timepoint, Voidable, utcnow
 from app.errors import AlreadyExistsError, InvalidRequestError
 
-__all__ = ["correct_timepoint", "void_measurement", "void_subject", "void_timepoint"]
+__all__ = [
+    "choose_record",
+    "correct_timepoint",
+    "void_measurement",
+    "void_subject",
+    "void_timepoint",
+]
 
 
 def _timepoint_values(tp: Timepoint) -> dict[str, Any]:
@@ -119,3 +126,38 @@ def void_subject(session: Session, subject: Subject, *, reason: str, actor: str)
         session, actor, "subject.voided", "subject", subject.subject_id, {"reason": reason}
     )
     return subject
+
+
+def choose_record(
+    session: Session,
+    subject: Subject,
+    tp: Timepoint,
+    *,
+    measurement_id: str,
+    reason: str,
+    actor: str,
+) -> Measurement:
+    """Make ``measurement_id`` (of this timepoint, not voided) its measurement of record."""
+    chosen = session.get(Measurement, measurement_id)
+    if chosen is None or chosen.voided or chosen.timepoint_id != tp.id:
+        raise InvalidRequestError(
+            f"measurement {measurement_id} is not a measurement of timepoint {tp.label!r} (or was "
+            "voided); expected one of its measurements"
+        )
+    before = repo.measurement_of_record(session, tp)
+    tp.record_measurement_id = chosen.id
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "timepoint.record_chosen",
+        "timepoint",
+        tp.id,
+        {
+            "subject_id": subject.subject_id,
+            "reason": reason,
+            "before": None if before is None else before.id,
+            "after": chosen.id,
+        },
+    )
+    return chosen

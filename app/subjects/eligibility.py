@@ -47,7 +47,7 @@ def eligibility(session: Session, subject: Subject) -> dict[str, Any]:
     baseline = next((tp for tp in timepoints if tp.baseline), None)
     if baseline is None:
         raise NotFoundError(f"subject {subject.subject_id} has no baseline timepoint yet")
-    measurement = repo.latest_measurement(session, baseline)
+    measurement = repo.measurement_of_record(session, baseline)
     if measurement is None:
         raise NotFoundError(
             f"no measurement of the baseline timepoint of subject {subject.subject_id} yet"
@@ -73,7 +73,7 @@ def burden_summary(session: Session, subject: Subject) -> dict[str, Any]:
     """Per timepoint: the latest measurement's volumes and burden (no lesion geometry)."""
     rows = []
     for tp in repo.subject_timepoints(session, subject):
-        m = repo.latest_measurement(session, tp)
+        m = repo.measurement_of_record(session, tp)
         rows.append(
             {
                 "timepoint_id": tp.id,

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from app.db.models import Measurement, Subject, Timepoint
 from tests.app._outputs_setup import MeasuredSubject, measured_subject
-from tests.app.conftest import Service
+from tests.app.conftest import Service, wait_for_job
 
 REASON = "correction after source document verification"
 
@@ -179,3 +179,49 @@ def test_edc_key_cannot_correct_or_void(backend_service: Service, record: Measur
     assert _delete(edc, f"/v1/measurements/{fu.measurement_id}").status_code == 403
     listed = backend_service.client().get(f"/v1/subjects/{sid}/timepoints").json()
     assert [t["date"] for t in listed] == [record.baseline.date, fu.date]
+
+
+def _measure_again(c: httpx.Client, record: MeasuredSubject, **extra: Any) -> str:
+    """A second measurement of the baseline (its stored series and segmentation, other labels)."""
+    first = c.get(f"/v1/measurements/{record.baseline.measurement_id}").json()
+    seg = first["segmentation_ref"].split(":", 1)[-1]
+    job = c.post(
+        "/v1/measurements",
+        json={
+            "timepoint_id": record.baseline.timepoint_id,
+            "series_instance_uid": record.baseline.series_instance_uid,
+            "segmentation_upload_id": seg,
+            **extra,
+        },
+    )
+    assert job.status_code == 202, job.text
+    done = wait_for_job(c, job.headers["Location"])
+    assert done["status"] == "succeeded", done
+    return str(c.get(done["result_url"]).json()["measurement_id"])
+
+
+def test_measurement_without_liver_never_replaces_the_burden(
+    backend_service: Service, record: MeasuredSubject
+) -> None:
+    """A later baseline measurement with ``liver_label: none`` leaves eligibility and burden on
+    the measurement with a liver; PUT .../record picks another one, audited."""
+    c = backend_service.client()
+    sid, base = record.subject_id, record.baseline
+    before = c.get(f"/v1/subjects/{sid}/eligibility").json()
+    no_liver = _measure_again(c, record, liver_label="none", force=True)
+    after = c.get(f"/v1/subjects/{sid}/eligibility").json()
+    assert after["measurement_id"] == base.measurement_id != no_liver
+    assert after["burden_fraction"] == before["burden_fraction"] is not None
+    path = f"/v1/subjects/{sid}/timepoints/{base.timepoint_id}/record"
+    r = c.put(path, json={"measurement_id": no_liver, "reason": "reader's choice"})
+    assert r.status_code == 200, r.text
+    chosen = c.get(f"/v1/subjects/{sid}/eligibility").json()
+    assert chosen["measurement_id"] == no_liver and chosen["burden_fraction"] is None
+    r = c.put(path, json={"measurement_id": record.follow_up.measurement_id, "reason": "wrong"})
+    assert r.status_code == 422, r.text  # a measurement of another timepoint
+    (event,) = _events(backend_service, "timepoint.record_chosen")
+    assert (event["details"]["before"], event["details"]["after"]) == (
+        base.measurement_id,
+        no_liver,
+    )
+    _verified(backend_service)

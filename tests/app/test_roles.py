@@ -37,6 +37,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}"): {R},
     ("DELETE", "/v1/subjects/{subject_id}"): {R},
     ("DELETE", "/v1/measurements/{measurement_id}"): {R},
+    ("PUT", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}/record"): {R},
     ("POST", "/v1/segmentations"): {R},
     ("POST", "/v1/segmentations/auto/liver"): {R},
     ("POST", "/v1/segmentations/auto/lesion"): {R},

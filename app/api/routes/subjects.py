@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from app.api.deps import SQL_INT_MAX, BlobsDep, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
 from app.api.schemas import (
+    RecordChoice,
     SubjectCreate,
     SubjectPublic,
     TimepointCreate,
@@ -182,3 +183,27 @@ def void_subject(
     corrections.void_subject(session, subject, reason=body.reason, actor=principal.actor)
     session.commit()
     return VoidedPublic.from_domain("subject", subject.subject_id, subject)
+
+
+@router.put(
+    "/v1/subjects/{subject_id}/timepoints/{timepoint_id}/record",
+    summary="Pick a timepoint's measurement of record",
+    responses=problems(401, 403, 404, 422),
+)
+def put_record(
+    subject_id: str, timepoint_id: str, body: RecordChoice, principal: Manage, session: SessionDep
+) -> dict[str, str]:
+    """By default a timepoint's burden comes from its latest measurement with a liver; this picks
+    another of its measurements (audited with the reason)."""
+    subject = repo.get_subject(session, subject_id)
+    tp = repo.get_timepoint(session, timepoint_id, subject)
+    chosen = corrections.choose_record(
+        session,
+        subject,
+        tp,
+        measurement_id=body.measurement_id,
+        reason=body.reason,
+        actor=principal.actor,
+    )
+    session.commit()
+    return {"timepoint_id": tp.id, "measurement_id": chosen.id}

@@ -1,10 +1,11 @@
-"""Voiding with a reason: subjects, timepoints and measurements keep their rows when voided.
+"""Voiding with a reason, and the measurement of record a radiologist picks for a timepoint.
 
 Adds ``voided_at``, ``voided_by`` and ``void_reason`` to the three tables. A voided row stays in the
 database and the audit trail and leaves every reading. A timepoint's label is unique among the
 subject's timepoints that are not voided (partial unique index ``uq_timepoints_live_label``, in
 place of the constraint ``uq_timepoints_subject_pk_label``), so a voided visit's label can be
-used again.
+used again. ``timepoints.record_measurement_id`` names the measurement a radiologist picked as the
+timepoint's measurement of record (none: the latest succeeded measurement with a liver).
 
 Revision ID: 0005
 Revises: 0004
@@ -42,6 +43,9 @@ def upgrade() -> None:
             for column in _columns():
                 batch_op.add_column(column)
             if table == "timepoints":
+                batch_op.add_column(
+                    sa.Column("record_measurement_id", sa.String(length=36), nullable=True)
+                )
                 batch_op.drop_constraint("uq_timepoints_subject_pk_label", type_="unique")
     op.create_index(
         _INDEX,
@@ -61,5 +65,6 @@ def downgrade() -> None:
                 batch_op.create_unique_constraint(
                     "uq_timepoints_subject_pk_label", ["subject_pk", "label"]
                 )
+                batch_op.drop_column("record_measurement_id")
             for name in ("void_reason", "voided_by", "voided_at"):
                 batch_op.drop_column(name)
