@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from recist.assessment import assess, assess_subject
+    from recist.assessment import assess, assess_subject, check_record
     from recist.diameters import (
         Diameters,
         caliper_length_lps_mm,
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 #: Submodule of each public name: loaded on first use, so ``recist.criteria`` or
 #: ``recist.diameters`` (the measurement path) do not pay for the assessment engine's import.
 _HOME: dict[str, tuple[str, ...]] = {
-    "recist.assessment": ("assess", "assess_subject"),
+    "recist.assessment": ("assess", "assess_subject", "check_record"),
     "recist.diameters": (
         "Diameters",
         "caliper_length_lps_mm",
@@ -95,6 +95,7 @@ __all__ = [
     "assess_subject",
     "caliper_length_lps_mm",
     "caliper_length_mm",
+    "check_record",
     "measure_diameters",
     "measure_lesions",
     "slice_diameters",

@@ -33,7 +33,7 @@ from recist.model import (
 )
 from recist.rules import non_target_status, target_value_mm
 
-__all__ = ["validate_input"]
+__all__ = ["check_lesions", "check_readings", "validate_input"]
 
 
 def validate_input(data: AssessmentInput) -> None:
@@ -48,15 +48,15 @@ def validate_input(data: AssessmentInput) -> None:
     """
     if not isinstance(data.subject_id, str) or not data.subject_id.strip():
         raise RecistInputError("subject_id: expected a non-empty string")
-    _check_lesions(data.lesions)
+    check_lesions(data.lesions)
     _check_timepoint_order(data.timepoints)
     lesions = {lesion.lesion_id: lesion for lesion in data.lesions}
     for timepoint in data.timepoints:
-        _check_readings(timepoint, lesions, data.options.criteria)
+        check_readings(timepoint, lesions, data.options.criteria)
     _check_baseline(data.timepoints[0], data.lesions, data.options.criteria)
 
 
-def _check_lesions(lesions: tuple[Lesion, ...]) -> None:
+def check_lesions(lesions: tuple[Lesion, ...]) -> None:
     if not lesions:
         raise RecistInputError("lesions: no lesion given; at least one baseline lesion is needed")
     seen: set[str] = set()
@@ -111,7 +111,7 @@ def _check_timepoint_order(timepoints: tuple[Timepoint, ...]) -> None:
         )
 
 
-def _check_readings(timepoint: Timepoint, lesions: dict[str, Lesion], criteria: Criteria) -> None:
+def check_readings(timepoint: Timepoint, lesions: dict[str, Lesion], criteria: Criteria) -> None:
     seen: set[str] = set()
     for reading in timepoint.measurements:
         where = f"timepoint {timepoint.date}, lesion {reading.lesion_id!r}"

@@ -15,15 +15,15 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from recist._engine import run_assessment
 from recist._json import parse_input, to_json_dict
-from recist._validate import validate_input
+from recist._validate import check_lesions, check_readings, validate_input
 from recist.model import Assessment, AssessmentInput
 
-__all__ = ["assess", "assess_subject"]
+__all__ = ["assess", "assess_subject", "check_record"]
 
 
 def assess_subject(data: AssessmentInput) -> Assessment:
@@ -74,3 +74,34 @@ def assess(data: Mapping[str, Any]) -> dict[str, Any]:
         timepoint or field.
     """
     return to_json_dict(assess_subject(parse_input(data)))
+
+
+def check_record(
+    lesions: Sequence[Mapping[str, Any]],
+    measurements: Sequence[Mapping[str, Any]] = (),
+    *,
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    """Check a lesion table, and one timepoint's readings, by the assessment's own rules.
+
+    For the moment a reader records them, so that a table the engine would refuse later (more
+    than 5 targets or 2 per organ, an unknown status, a size and a status together) is refused
+    at once. Rules that need the whole timeline (the baseline's completeness, dates in order)
+    are left to :func:`assess`.
+
+    Raises
+    ------
+    RecistInputError
+        Naming the lesion and the rule, as :func:`assess` would.
+    """
+    doc = {
+        "subject_id": "record",
+        "lesions": list(lesions),
+        "timepoints": [{"date": "2000-01-01", "measurements": list(measurements)}],
+        "options": dict(options or {}),
+    }
+    data = parse_input(doc)
+    check_lesions(data.lesions)
+    check_readings(
+        data.timepoints[0], {x.lesion_id: x for x in data.lesions}, data.options.criteria
+    )

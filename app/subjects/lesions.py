@@ -20,6 +20,8 @@ from app.auth import audit
 from app.db import repo
 from app.db.models import Lesion, LesionMeasurement, Subject, Timepoint, utcnow
 from app.errors import InvalidRequestError
+from recist.assessment import check_record
+from recist.errors import RecistInputError
 
 __all__ = [
     "LesionDefinition",
@@ -159,6 +161,31 @@ def lesion_table(session: Session, subject: Subject) -> dict[str, Any]:
     }
 
 
+def _check_with_engine(session: Session, subject: Subject) -> None:
+    """Refuse a lesion record the RECIST engine would refuse later, when the reader records it.
+
+    The table (at most 5 targets, 2 per organ, unique ids) and each live timepoint's readings
+    (statuses, sizes fitting the lesion's role) are checked by :func:`recist.check_record`.
+    """
+    lesions = _lesions(session, subject)
+    table = [_lesion_dict(x) for x in lesions]
+    by_id = {x.id: x for x in lesions}
+    live = {tp.id for tp in repo.subject_timepoints(session, subject)}
+    readings: dict[str, list[dict[str, Any]]] = {}
+    for m in _measurements(session, lesions):
+        if m.timepoint_id in live:
+            readings.setdefault(m.timepoint_id, []).append(
+                _measurement_entry(by_id[m.lesion_pk], m)
+            )
+    try:
+        if not readings:
+            check_record(table)
+        for entries in readings.values():
+            check_record(table, entries)
+    except RecistInputError as exc:
+        raise InvalidRequestError(f"the lesion record breaks a RECIST 1.1 rule: {exc}") from exc
+
+
 def put_lesions(session: Session, subject: Subject, body: LesionTableEdit, actor: str) -> None:
     """Replace the subject's lesion definitions (lesions left out lose their measurements)."""
     ids = [x.lesion_id for x in body.lesions]
@@ -187,6 +214,7 @@ def put_lesions(session: Session, subject: Subject, body: LesionTableEdit, actor
             current.organ, current.lymph_node = item.organ, item.lymph_node
             current.role, current.updated_by = item.role, actor
     session.flush()
+    _check_with_engine(session, subject)
     audit.record(
         session,
         actor,
@@ -248,6 +276,7 @@ def put_timepoint_lesions(
         session.add(row)
     tp.new_lesions = [x.as_dict() for x in body.new_lesions]
     session.flush()
+    _check_with_engine(session, subject)
     audit.record(
         session,
         actor,

@@ -210,3 +210,39 @@ def test_study_listing_tells_what_a_timepoint_would_link(
     assert series["modality"] == "CT" and series["phase"] == "portal_venous"
     assert series["series_description"] and isinstance(series["series_number"], int)
     assert "PAT-LISTED" not in client.get("/v1/studies").text
+
+
+def test_lesion_table_the_engine_would_refuse_is_refused_at_put(client: httpx.Client) -> None:
+    """Three liver targets (RECIST 1.1: at most 2 per organ): 422 at PUT naming the rule; the
+    table stays as it was, so later assessments and SDTM reads still work."""
+    good = [
+        {"lesion_id": "T1", "organ": "liver", "lymph_node": False, "role": "target"},
+        {"lesion_id": "T2", "organ": "liver", "lymph_node": False, "role": "target"},
+    ]
+    r = client.put("/v1/subjects/S-1/lesions", json={"reason": "baseline read", "lesions": good})
+    assert r.status_code == 200, r.text
+    third = {"lesion_id": "T3", "organ": "liver", "lymph_node": False, "role": "target"}
+    r = client.put("/v1/subjects/S-1/lesions", json={"reason": "add", "lesions": [*good, third]})
+    _refused(r, 422, "RECIST 1.1", "liver")
+    table = client.get("/v1/subjects/S-1/lesions").json()
+    assert [x["lesion_id"] for x in table["lesions"]] == ["T1", "T2"]
+
+
+def test_reading_with_an_unknown_status_is_refused_at_put(client: httpx.Client) -> None:
+    """A target status ``gone`` is a 422 at PUT listing the valid statuses; nothing stored."""
+    lesions = [{"lesion_id": "T1", "organ": "liver", "lymph_node": False, "role": "target"}]
+    assert (
+        client.put(
+            "/v1/subjects/S-1/lesions", json={"reason": "baseline read", "lesions": lesions}
+        ).status_code
+        == 200
+    )
+    tp = client.post("/v1/subjects/S-1/timepoints", json={"label": "BL", "date": "2024-01-15"})
+    assert tp.status_code == 201, tp.text
+    path = f"/v1/subjects/S-1/timepoints/{tp.json()['timepoint_id']}/lesions"
+    r = client.put(
+        path, json={"reason": "read", "measurements": [{"lesion_id": "T1", "status": "gone"}]}
+    )
+    _refused(r, 422, "'gone'", "target")
+    table = client.get("/v1/subjects/S-1/lesions").json()
+    assert table["lesions"][0]["measurements"] == []
