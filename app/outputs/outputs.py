@@ -24,7 +24,7 @@ import datetime as dt
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -279,17 +279,33 @@ def subject_sdtm(
     return out
 
 
+def _trial_subjects(session: Session) -> Iterator[tuple[Subject, Assessment | None, str]]:
+    """Every live subject (by id) with its assessment, or ``None`` and why it is not assessable."""
+    live = select(Subject).where(Subject.voided_at.is_(None)).order_by(Subject.subject_id)
+    for subject in session.execute(live).scalars():
+        try:
+            yield subject, subject_assessment(session, subject), ""
+        except (InvalidRequestError, RecistError) as exc:
+            yield subject, None, " ".join(str(exc).split())
+
+
+def trial_left_out(session: Session) -> list[dict[str, str]]:
+    """The subjects trial-wide outputs leave out, each with the reason (what to fix)."""
+    return [
+        {"subject_id": subject.subject_id, "reason": reason}
+        for subject, assessment, reason in _trial_subjects(session)
+        if assessment is None
+    ]
+
+
 def trial_sdtm(session: Session, domain: str, fmt: SdtmFormat, study_id: str, actor: str) -> Output:
     """SDTM ``domain`` of every assessable subject (by subject id); the others are listed."""
     people: list[SubjectData] = []
     skipped: list[str] = []
     hashes: dict[str, str] = {}
     versions: set[str] = set()
-    live = select(Subject).where(Subject.voided_at.is_(None)).order_by(Subject.subject_id)
-    for subject in session.execute(live).scalars():
-        try:
-            assessment = subject_assessment(session, subject)
-        except (InvalidRequestError, RecistError):
+    for subject, assessment, _reason in _trial_subjects(session):
+        if assessment is None:
             skipped.append(subject.subject_id)
             continue
         items = subject_measurements(session, subject)

@@ -246,3 +246,16 @@ def test_reading_with_an_unknown_status_is_refused_at_put(client: httpx.Client) 
     _refused(r, 422, "'gone'", "target")
     table = client.get("/v1/subjects/S-1/lesions").json()
     assert table["lesions"][0]["measurements"] == []
+
+
+def test_trial_outputs_say_who_is_left_out_and_why(
+    backend_service: Service, client: httpx.Client
+) -> None:
+    """A subject the trial-wide SDTM leaves out is listed with the reason, for EDC keys too."""
+    r = client.get("/v1/sdtm/rs")
+    assert r.status_code == 200, r.text
+    assert r.headers["X-Liverburden-Skipped-Count"] == "1"
+    left_out = backend_service.client("edc").get("/v1/sdtm-left-out")
+    assert left_out.status_code == 200, left_out.text
+    (entry,) = left_out.json()
+    assert entry["subject_id"] == "S-1" and "baseline" in entry["reason"]

@@ -60,6 +60,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/measurements/{measurement_id}/seg"): {R},
     ("GET", "/v1/subjects/{subject_id}/sdtm/{domain}"): {R, E},
     ("GET", "/v1/sdtm/{domain}"): {R, E},
+    ("GET", "/v1/sdtm-left-out"): {R, E},
     ("GET", "/v1/subjects/{subject_id}/fhir"): {R},
     ("GET", "/v1/subjects/{subject_id}/report"): {R},
     # DICOMweb (PS3.18): pixel data and DICOM are for radiologists only.

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from app.api.deps import BlobsDep, SessionDep, SettingsDep, require
+from app.api.deps import BlobsDep, ReadSessionDep, SessionDep, SettingsDep, require
 from app.api.responses import problems
 from app.auth.keys import Permission, Principal, check_permission
 from app.outputs import outputs
@@ -166,6 +166,18 @@ def get_subject_sdtm(
     )
     session.commit()
     return _response(out)
+
+
+@router.get(
+    "/v1/sdtm-left-out",
+    summary="Subjects the trial-wide outputs leave out, and why",
+    responses=problems(401, 403),
+)
+def get_trial_left_out(_: SummaryReader, session: ReadSessionDep) -> list[dict[str, str]]:
+    """One entry per live subject that ``/v1/sdtm/{domain}`` leaves out: its id and the reason
+    (no baseline, no lesion table, a record the RECIST engine refuses), so nobody is dropped
+    silently."""
+    return outputs.trial_left_out(session)
 
 
 @router.get(
