@@ -174,17 +174,11 @@ def prepare_lesions(http: httpx.Client, rad: dict[str, str]) -> None:
     base = f"/v1/subjects/{SUBJECT}"
     tps = _ok(http.get(f"{base}/timepoints", headers=rad), "timepoints")
     baseline = next(t for t in tps if t["baseline"])
-    study = baseline["study_instance_uid"]
     elig = _ok(http.get(f"{base}/eligibility", headers=rad), "eligibility")
     ids = {"baseline": baseline["timepoint_id"]}
     for label, date in (("screening", "2019-10-01"), ("week12", "2020-03-25")):
-        body = {
-            "label": label,
-            "date": date,
-            "study_instance_uid": study,
-            "baseline": False,
-            "date_reason": "benchmark studies share one StudyDate",
-        }
+        # Hand-read visits: no study of their own (a study is the study of one timepoint).
+        body = {"label": label, "date": date, "baseline": False}
         ids[label] = _ok(http.post(f"{base}/timepoints", json=body, headers=rad), label)[
             "timepoint_id"
         ]

@@ -206,20 +206,18 @@ def upload_sample(client: httpx.Client) -> tuple[str, str, str]:
 
 
 def measurement_bodies(client: httpx.Client, n: int, subject: str = "S-1") -> list[dict[str, str]]:
-    """Upload the sample once and make ``n`` timepoints: ``n`` distinct measurement requests."""
-    study_uid, series_uid, seg_id = upload_sample(client)
+    """Upload the sample once and make ``n`` timepoints: ``n`` distinct measurement requests.
+
+    A study is the study of one timepoint only, so these timepoints name none (a timepoint
+    without a study may be measured on any stored series).
+    """
+    _study_uid, series_uid, seg_id = upload_sample(client)
     assert client.post("/v1/subjects", json={"subject_id": subject}).status_code == 201
     bodies = []
     for i in range(n):
         tp = client.post(
             f"/v1/subjects/{subject}/timepoints",
-            json={
-                "label": f"T{i}",
-                "date": f"2020-01-{i + 1:02d}",
-                "study_instance_uid": study_uid,
-                "date_reason": "synthetic phantoms share one StudyDate",
-                "baseline": i == 0,
-            },
+            json={"label": f"T{i}", "date": f"2020-01-{i + 1:02d}", "baseline": i == 0},
         )
         assert tp.status_code == 201, tp.text
         bodies.append(
