@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.app.conftest import Service, dicom_parts, wait_for_job
 
 SUBJECT = "S-OUT-1"
@@ -67,25 +69,25 @@ def _phantom(out: Path, seed: int, scale: float) -> tuple[list[Path], Path]:
     return files, labels
 
 
-def _measure(
-    svc: Service, folder: Path, seed: int, scale: float, label: str, date: str, baseline: bool
+def upload_and_measure(
+    c: httpx.Client,
+    files: list[Path],
+    labels: Path,
+    subject_id: str,
+    label: str,
+    date: str | None,
+    baseline: bool,
 ) -> MeasuredTimepoint:
-    c = svc.client()
-    files, labels = _phantom(folder, seed, scale)
+    """Upload a series, link a timepoint of ``subject_id`` to its study, upload its label map,
+    run the measurement job; the timepoint with its measurement JSON."""
     up = c.post("/v1/uploads", files=dicom_parts(files))
     assert up.status_code == 201, up.text
     study = up.json()["studies"][0]
     series_uid = study["series"][0]["series_instance_uid"]
-    tp = c.post(
-        f"/v1/subjects/{SUBJECT}/timepoints",
-        json={
-            "label": label,
-            "date": date,
-            "study_instance_uid": study["study_instance_uid"],
-            "date_reason": "synthetic phantoms share one StudyDate",
-            "baseline": baseline,
-        },
-    )
+    body = {"label": label, "study_instance_uid": study["study_instance_uid"], "baseline": baseline}
+    if date is not None:
+        body.update(date=date, date_reason="synthetic phantoms share one StudyDate")
+    tp = c.post(f"/v1/subjects/{subject_id}/timepoints", json=body)
     assert tp.status_code == 201, tp.text
     seg = c.post(
         "/v1/segmentations",
@@ -106,7 +108,16 @@ def _measure(
     assert done["status"] == "succeeded", done
     result = c.get(done["result_url"]).json()
     assert result["lesion_count"] == 2, result
-    return MeasuredTimepoint(label, date, tp.json()["timepoint_id"], series_uid, result)
+    return MeasuredTimepoint(
+        label, tp.json()["date"], tp.json()["timepoint_id"], series_uid, result
+    )
+
+
+def _measure(
+    svc: Service, folder: Path, seed: int, scale: float, label: str, date: str, baseline: bool
+) -> MeasuredTimepoint:
+    files, labels = _phantom(folder, seed, scale)
+    return upload_and_measure(svc.client(), files, labels, SUBJECT, label, date, baseline)
 
 
 def _read_lesions(svc: Service, tp: MeasuredTimepoint) -> None:

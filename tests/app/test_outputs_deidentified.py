@@ -18,8 +18,8 @@ import pydicom
 import pytest
 from pydicom import Dataset
 
-from tests.app._outputs_setup import _phantom
-from tests.app.conftest import Service, dicom_parts, wait_for_job
+from tests.app._outputs_setup import _phantom, upload_and_measure
+from tests.app.conftest import Service, dicom_parts
 
 TYPE2 = (
     "PatientName",
@@ -56,7 +56,9 @@ def _odd(ds: Dataset) -> None:
     ds.SeriesDescription = "Leber portalvenös " + "é" * 40
 
 
-VARIANTS: dict[str, Callable[[Dataset], None]] = {
+Mutation = Callable[[Dataset], None]
+
+VARIANTS: dict[str, Mutation] = {
     "birthdate-removed": _remove("PatientBirthDate"),
     "type2-removed": _remove(*TYPE2, "SeriesDescription", "StudyDescription"),
     "type2-empty": _empty,
@@ -72,44 +74,15 @@ def _deidentified(files: list[Path], mutate: Callable[[Dataset], None]) -> list[
     return files
 
 
-def _measured(svc: Service, folder: Path, seed: int, subject_id: str, mutate: Callable) -> str:  # type: ignore[type-arg]
+def _measured(svc: Service, folder: Path, seed: int, subject_id: str, mutate: Mutation) -> str:
     """Upload, subject, baseline, segmentation, job, lesion table; the measurement id."""
     c = svc.client()
     files, labels = _phantom(folder, seed, 1.0)
-    up = c.post("/v1/uploads", files=dicom_parts(_deidentified(files, mutate)))
-    assert up.status_code == 201, up.text
-    study = up.json()["studies"][0]
-    series_uid = study["series"][0]["series_instance_uid"]
     assert c.post("/v1/subjects", json={"subject_id": subject_id, "arm": "A"}).status_code == 201
-    tp = c.post(
-        f"/v1/subjects/{subject_id}/timepoints",
-        json={
-            "label": "BASELINE",
-            "date": "2021-01-04",
-            "study_instance_uid": study["study_instance_uid"],
-            "date_reason": "synthetic phantoms share one StudyDate",
-            "baseline": True,
-        },
+    tp = upload_and_measure(
+        c, _deidentified(files, mutate), labels, subject_id, "BASELINE", "2021-01-04", True
     )
-    assert tp.status_code == 201, tp.text
-    seg = c.post(
-        "/v1/segmentations",
-        data={"series_instance_uid": series_uid},
-        files={"file": ("labels.nii.gz", labels.read_bytes())},
-    )
-    assert seg.status_code == 201, seg.text
-    job = c.post(
-        "/v1/measurements",
-        json={
-            "timepoint_id": tp.json()["timepoint_id"],
-            "series_instance_uid": series_uid,
-            "segmentation_upload_id": seg.json()["segmentation_upload_id"],
-        },
-    )
-    assert job.status_code == 202, job.text
-    done = wait_for_job(c, job.headers["Location"])
-    assert done["status"] == "succeeded", done
-    measurement_id = str(c.get(done["result_url"]).json()["measurement_id"])
+    measurement_id = tp.measurement_id
     lesions = [
         {"lesion_id": "T1", "organ": "liver", "lymph_node": False, "role": "target"},
         {"lesion_id": "T2", "organ": "liver", "lymph_node": False, "role": "target"},
@@ -117,7 +90,7 @@ def _measured(svc: Service, folder: Path, seed: int, subject_id: str, mutate: Ca
     r = c.put(f"/v1/subjects/{subject_id}/lesions", json={"reason": "baseline", "lesions": lesions})
     assert r.status_code == 200, r.text
     r = c.put(
-        f"/v1/subjects/{subject_id}/timepoints/{tp.json()['timepoint_id']}/lesions",
+        f"/v1/subjects/{subject_id}/timepoints/{tp.timepoint_id}/lesions",
         json={
             "reason": "mask read",
             "measurements": [
