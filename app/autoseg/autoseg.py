@@ -37,11 +37,11 @@ from sqlalchemy.orm import Session
 
 import dicomio
 from app.auth import audit
-from app.autoseg.files import link_file, link_files, read_ct, seed_index, write_labels_nrrd
+from app.autoseg.files import read_ct, seed_index, write_labels_nrrd
 from app.db import repo
 from app.db.models import Segmentation
 from app.errors import InvalidRequestError
-from app.store.blobs import BlobStore
+from app.store.blobs import BlobStore, link_file
 from app.version import ALGORITHM_VERSION
 from dicomio.labelwrite import write_label_image
 from recist.diameters import measure_diameters
@@ -119,14 +119,14 @@ class _Base:
     path: Path
 
 
-def _series_files(session: Session, blobs: BlobStore, series_uid: str) -> list[Path]:
+def _series_files(session: Session, blobs: BlobStore, series_uid: str) -> list[str]:
     series = repo.get_series(session, series_uid)
     if series.modality and series.modality.upper() != "CT":
         raise InvalidRequestError(
             f"semi-automatic segmentation works on CT in HU; series {series_uid} is "
             f"{series.modality}"
         )
-    files = [blobs.path(inst.sha256) for inst in repo.series_instances(session, series)]
+    files = [inst.sha256 for inst in repo.series_instances(session, series)]
     if not files:
         raise InvalidRequestError(f"series {series_uid} has no stored instances")
     return files
@@ -210,7 +210,7 @@ def auto_segment_liver(
     scratch_dir.mkdir(parents=True, exist_ok=True)
     with _SLOTS, tempfile.TemporaryDirectory(prefix="autoseg-", dir=scratch_dir) as tmp_name:
         tmp = Path(tmp_name)
-        link_files(files, tmp / "series")
+        blobs.link_series(files, tmp / "series")
         volume = read_ct(tmp / "series", series_uid)
         assert volume.pixels is not None
         index = seed_index(volume.geometry, seed_lps_mm, "seed_lps_mm")
@@ -321,7 +321,7 @@ def auto_segment_lesion(
     scratch_dir.mkdir(parents=True, exist_ok=True)
     with _SLOTS, tempfile.TemporaryDirectory(prefix="autoseg-", dir=scratch_dir) as tmp_name:
         tmp = Path(tmp_name)
-        link_files(files, tmp / "series")
+        blobs.link_series(files, tmp / "series")
         volume = read_ct(tmp / "series", series_uid)
         assert volume.pixels is not None
         geometry, spacing = volume.geometry, volume.spacing_zyx_mm

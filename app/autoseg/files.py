@@ -15,8 +15,6 @@ References
 from __future__ import annotations
 
 import gzip
-import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,25 +26,10 @@ from app.errors import InvalidRequestError
 from dicomio.errors import GeometryError
 from segmentation.errors import SeedError
 
-__all__ = ["link_file", "link_files", "read_ct", "seed_index", "write_labels_nrrd"]
+__all__ = ["read_ct", "seed_index", "write_labels_nrrd"]
 
 #: Largest label value a uint16 NRRD holds.
 _MAX_LABEL = 65535
-
-
-def link_file(src: Path, dst: Path) -> None:
-    """Hard-link ``src`` as ``dst`` (a copy on another file system)."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
-def link_files(sources: Sequence[Path], folder: Path) -> None:
-    """Link stored instances into ``folder`` as ``000001.dcm``, ``000002.dcm``, ..."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for n, src in enumerate(sources, start=1):
-        link_file(src, folder / f"{n:06d}.dcm")
 
 
 def read_ct(folder: Path, series_uid: str) -> dicomio.ImageVolume:

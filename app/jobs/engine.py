@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
 import tempfile
 import threading
@@ -168,24 +167,15 @@ class _Progress:
             )
 
 
-def _link(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
 def _materialise(ctx: JobContext, session: Session, request: dict[str, Any], tmp: Path) -> Any:
     from app.measure.pipeline import MeasureRequest
 
     series = repo.get_series(session, request["series_instance_uid"])
-    series_dir = tmp / "series"
-    series_dir.mkdir()
-    for n, inst in enumerate(repo.series_instances(session, series), start=1):
-        _link(ctx.blobstore.path(inst.sha256), series_dir / f"{n:06d}.dcm")
+    instances = repo.series_instances(session, series)
+    series_dir = ctx.blobstore.link_series([i.sha256 for i in instances], tmp / "series")
     seg = request["segmentation"]
     labels = tmp / (f"labels{seg['suffix']}" if seg["kind"] == "upload" else "seg.dcm")
-    _link(ctx.blobstore.path(seg["sha256"]), labels)
+    ctx.blobstore.link_as(seg["sha256"], labels)
     return MeasureRequest(
         series=series_dir,
         labels=labels,

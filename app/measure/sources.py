@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,13 +53,6 @@ class MeasurementSource:
     lesions: tuple[BoolMask, ...] | None
 
 
-def _link(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
 def _series_digest(hashes: Sequence[str]) -> str:
     """The series hash of a measurement result (SHA-256 over the sorted file hashes)."""
     h = hashlib.sha256()
@@ -93,15 +84,12 @@ def _materialise(
             f"the stored series {measurement.series_instance_uid} has changed since measurement "
             f"{measurement.id} (instances were added); measure it again to get this output"
         )
-    series_dir = folder / "series"
-    series_dir.mkdir()
-    for n, inst in enumerate(instances, start=1):
-        _link(blobs.path(inst.sha256), series_dir / f"{n:06d}.dcm")
+    series_dir = blobs.link_series([i.sha256 for i in instances], folder / "series")
     if not labels:
         return series_dir, None
     sha, name = _segmentation_blob(session, measurement.segmentation_ref)
     label_path = folder / name
-    _link(blobs.path(sha), label_path)
+    blobs.link_as(sha, label_path)
     return series_dir, label_path
 
 

@@ -16,8 +16,9 @@ import errno
 import hashlib
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import IO
 
 from app.errors import InsufficientStorageError
 
-__all__ = ["BlobRef", "BlobStore"]
+__all__ = ["BlobRef", "BlobStore", "link_file"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
@@ -162,3 +163,23 @@ class BlobStore:
         _fsync_dir(final.parent)
         _fsync_dir(self._incoming)
         return BlobRef(digest, self.relpath(digest), size, created=True)
+
+    def link_as(self, sha256: str, dst: Path) -> Path:
+        """The stored file ``sha256`` at ``dst``: a hard link (a copy across file systems)."""
+        link_file(self.path(sha256), dst)
+        return dst
+
+    def link_series(self, sha256s: Sequence[str], folder: Path) -> Path:
+        """Stored instances as a series folder: ``000001.dcm``, ``000002.dcm``, ... in order."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for n, sha in enumerate(sha256s, start=1):
+            self.link_as(sha, folder / f"{n:06d}.dcm")
+        return folder
+
+
+def link_file(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` as ``dst`` (a copy on another file system)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
