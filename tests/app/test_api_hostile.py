@@ -495,23 +495,45 @@ def label_files(ct_series: SeriesFiles) -> dict[str, tuple[str, bytes, dict[str,
     return {case: rest for case, *rest in label_corpus(ct_series.labels)}  # type: ignore[misc]
 
 
+#: Label maps that cannot be read onto the series' grid: refused at upload (trial-record.md).
+REFUSED_AT_UPLOAD = {
+    "smaller-grid",
+    "other-spacing",
+    "other-origin",
+    "gzip-of-garbage",
+    "truncated-gzip",
+    "gzip-bomb-64MiB",
+    "nrrd-huge-sizes",
+    "nrrd-negative-size",
+    "nrrd-4d",
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", LABEL_CASES)
-def test_bad_label_maps_fail_their_job_clearly(
+def test_bad_label_maps_are_refused_at_upload_or_fail_their_job_clearly(
     svc: Service,
     measurable: dict[str, str],
     label_files: dict[str, tuple[str, bytes, dict[str, Any], str]],
     case: str,
 ) -> None:
-    """Uploaded (201), queued (202), then failed with a domain problem type and a message naming
-    what is wrong -- never an internal error -- and no measurement stored."""
+    """A label map that does not fit its series is a 4xx problem at upload naming what is wrong,
+    nothing stored; one that fits but lacks the chosen labels is uploaded (201) and its job fails
+    with a domain problem -- never an internal error -- and no measurement stored."""
     name, data, options, slug = label_files[case]
     client = svc.client()
+    before = _state(svc)
     seg = client.post(
         "/v1/segmentations",
         files={"file": (name, data)},
         data={"series_instance_uid": measurable["series_instance_uid"]},
     )
+    if case in REFUSED_AT_UPLOAD:
+        assert 400 <= seg.status_code < 500, seg.text
+        assert seg.json()["type"].endswith(slug or ""), seg.text
+        assert name in seg.json()["detail"] or seg.status_code == 413, seg.text
+        assert _state(svc) == before
+        return
     assert seg.status_code == 201, seg.text
     measurements = _state(svc)[0]["measurements"]
     job = client.post(

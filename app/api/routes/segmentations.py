@@ -6,6 +6,10 @@ and name them by SOP Instance UID in the measurement request.
 
 from __future__ import annotations
 
+import posixpath
+import re
+import tempfile
+from pathlib import Path
 from typing import IO, Annotated
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
@@ -13,6 +17,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from app.api.deps import BlobsDep, SessionDep, SettingsDep, require
 from app.api.responses import problems
 from app.api.schemas import SegmentationPublic
+from app.archive.labelmaps import check_label_map
 from app.auth import audit
 from app.auth.keys import Permission, Principal
 from app.db import repo
@@ -48,6 +53,22 @@ def _check_magic(fp: IO[bytes], suffix: str) -> None:
         raise UnsupportedMediaError(f"the file's content is not {suffix} data")
 
 
+def _safe_name(filename: str, suffix: str) -> str:
+    """The upload's base name with only safe characters (never a path), else ``labels``."""
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", posixpath.basename(filename.replace("\\", "/")))
+    stem = base[: -len(suffix)] if base.lower().endswith(suffix) else ""
+    return f"{stem[:100] or 'labels'}{suffix}"
+
+
+def _copy_limited(src: IO[bytes], dst: IO[bytes], max_bytes: int) -> None:
+    total = 0
+    while chunk := src.read(1 << 20):
+        total += len(chunk)
+        if total > max_bytes:
+            raise UploadTooLargeError(f"label map is larger than the limit of {max_bytes} bytes")
+        dst.write(chunk)
+
+
 @router.post(
     "/v1/segmentations",
     status_code=201,
@@ -66,12 +87,21 @@ def upload_segmentation(
     """Store the label map; ``segmentation_upload_id`` names it in a measurement request."""
     suffix = _suffix(file.filename or "")
     repo.get_series(session, series_instance_uid)
-    session.rollback()  # no transaction held during the blob write
     _check_magic(file.file, suffix)
-    try:
-        ref = blobs.put_stream(file.file, max_bytes=settings.max_upload_bytes)
-    except ValueError as exc:
-        raise UploadTooLargeError(str(exc)) from exc
+    scratch = settings.resolved_home / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="upload-", dir=scratch) as tmp:
+        path = Path(tmp) / _safe_name(file.filename or "", suffix)  # named as sent, in messages
+        with path.open("wb") as spool:
+            _copy_limited(file.file, spool, settings.max_upload_bytes)
+        # Read onto the series' grid as a measurement would: refused here, not in a job later.
+        check_label_map(session, blobs, series_instance_uid, path, scratch)
+        session.rollback()  # no transaction held during the blob write
+        with path.open("rb") as spooled:
+            try:
+                ref = blobs.put_stream(spooled, max_bytes=settings.max_upload_bytes)
+            except ValueError as exc:
+                raise UploadTooLargeError(str(exc)) from exc
     row = Segmentation(
         series_instance_uid=series_instance_uid,
         kind="labelmap",
