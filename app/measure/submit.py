@@ -26,7 +26,9 @@ from app.auth import audit
 from app.db import repo
 from app.db.models import Job, Series, Study, Timepoint
 from app.errors import ConflictError, InvalidRequestError
+from app.store.blobs import BlobStore
 from app.version import ALGORITHM_VERSION
+from dicomio.references import referenced_series_uids
 
 __all__ = ["submit_measurement"]
 
@@ -48,7 +50,9 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _segmentation(session: Session, body: dict[str, Any], series_uid: str) -> dict[str, Any]:
+def _segmentation(
+    session: Session, blobs: BlobStore, body: dict[str, Any], series_uid: str
+) -> dict[str, Any]:
     sop_uid = body.get("segmentation_sop_instance_uid")
     upload_id = body.get("segmentation_upload_id")
     if bool(sop_uid) == bool(upload_id):
@@ -68,6 +72,13 @@ def _segmentation(session: Session, body: dict[str, Any], series_uid: str) -> di
     if inst.sop_class_uid not in _SEG_SOP_CLASSES:
         raise InvalidRequestError(
             f"instance {sop_uid} is not a DICOM SEG or RTSTRUCT; expected one of those"
+        )
+    referenced = referenced_series_uids(blobs.path(inst.sha256))
+    if referenced and series_uid not in referenced:
+        raise InvalidRequestError(
+            f"{_SEG_SOP_CLASSES[inst.sop_class_uid].upper()} {sop_uid} references series "
+            f"{', '.join(sorted(referenced))}, not {series_uid}; expected a segmentation drawn "
+            "on the measured series"
         )
     return {
         "kind": _SEG_SOP_CLASSES[inst.sop_class_uid],
@@ -147,7 +158,7 @@ def _check_series_in_timepoint_study(
 
 
 def submit_measurement(
-    session: Session, body: dict[str, Any], actor: str, *, force: bool = False
+    session: Session, blobs: BlobStore, body: dict[str, Any], actor: str, *, force: bool = False
 ) -> tuple[Job, bool]:
     """Queue a measurement job; return ``(job, created)``; the caller commits and enqueues.
 
@@ -159,7 +170,7 @@ def submit_measurement(
     series = repo.get_series(session, series_uid)
     _check_series_in_timepoint_study(session, series, timepoint)
     instances = repo.series_instances(session, series)
-    seg = _segmentation(session, body, series_uid)
+    seg = _segmentation(session, blobs, body, series_uid)
     choices = {
         "liver_label": body.get("liver_label"),
         "tumor_labels": list(body.get("tumor_labels") or []),

@@ -26,6 +26,7 @@ from app.db.session import session_scope
 from app.jobs.celery.app import make_celery, prepare_database, send_job
 from app.measure.submit import submit_measurement
 from app.settings import Settings
+from app.store.blobs import BlobStore
 from tests.app import celery_fixtures
 from tests.app.celery_fixtures import (
     WorkerPool,
@@ -134,8 +135,9 @@ def test_two_workers_never_run_the_same_job(
     with running_service(celery_settings) as svc:
         a, b = worker_pool.start(2, delay_s=0.3)
         bodies = measurement_bodies(svc.client(), 10)
+        blobs = BlobStore(celery_settings.blob_dir)
         with session_scope(svc.server.session_factory) as s:  # queued, not sent by the service
-            jobs = [submit_measurement(s, body, "test:setup")[0] for body in bodies]
+            jobs = [submit_measurement(s, blobs, body, "test:setup")[0] for body in bodies]
             ids = [j.id for j in jobs]
         app = make_celery(celery_settings)
         try:

@@ -25,6 +25,7 @@ from app.db.models import AuditEvent, Job
 from app.db.session import dispose_engine, get_engine, make_session_factory, session_scope
 from app.measure.submit import submit_measurement
 from app.settings import Settings
+from app.store.blobs import BlobStore
 from app.version import ALGORITHM_VERSION
 from tests.app.conftest import (
     BACKENDS,
@@ -142,14 +143,18 @@ def test_request_waiting_on_an_uncommitted_identical_job_joins_it(
 
         def submit_second() -> None:
             with session_scope(factory) as s:
-                job, created = submit_measurement(s, body, "test:second")
+                job, created = submit_measurement(
+                    s, BlobStore(settings.blob_dir), body, "test:second"
+                )
                 second.update(job_id=job.id, created=created)
 
         watcher = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
         thread = threading.Thread(target=submit_second)
         try:
             with session_scope(factory) as s:
-                first, created = submit_measurement(s, body, "test:first")
+                first, created = submit_measurement(
+                    s, BlobStore(settings.blob_dir), body, "test:first"
+                )
                 assert created  # flushed, not committed: invisible to the second request
                 thread.start()
                 # Ordering, not timing: the second request has looked, missed our job, and now

@@ -259,3 +259,36 @@ def test_trial_outputs_say_who_is_left_out_and_why(
     assert left_out.status_code == 200, left_out.text
     (entry,) = left_out.json()
     assert entry["subject_id"] == "S-1" and "baseline" in entry["reason"]
+
+
+def test_seg_of_another_series_is_refused_before_any_job(
+    backend_service: Service, client: httpx.Client, tmp_path: Path
+) -> None:
+    """The sample's DICOM SEG references the sample CT: measuring another series with it is a 422
+    naming both series; no job is queued."""
+    from tests.conftest import SAMPLE_DICOM
+
+    seg_ds = pydicom.dcmread(SAMPLE_DICOM / "seg.dcm", stop_before_pixels=True)
+    r = client.post(
+        "/v1/uploads",
+        files=dicom_parts([SAMPLE_DICOM / "seg.dcm", *sorted((SAMPLE_DICOM / "ct").glob("*.dcm"))]),
+    )
+    assert r.status_code == 201, r.text
+    other = _upload(client, tmp_path, 509)
+    tp = client.post(
+        "/v1/subjects/S-1/timepoints",
+        json={"label": "BL", "study_instance_uid": other["study"], "baseline": True},
+    )
+    assert tp.status_code == 201, tp.text
+    r = client.post(
+        "/v1/measurements",
+        json={
+            "timepoint_id": tp.json()["timepoint_id"],
+            "series_instance_uid": other["series"],
+            "segmentation_sop_instance_uid": seg_ds.SOPInstanceUID,
+        },
+    )
+    sample_series = seg_ds.ReferencedSeriesSequence[0].SeriesInstanceUID
+    _refused(r, 422, f"references series {sample_series}", f"not {other['series']}")
+    with backend_service.server.session_factory() as s:
+        assert s.execute(select(func.count()).select_from(Job)).scalar_one() == 0

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from app.api.deps import JobsDep, ReadSessionDep, SessionDep, require
+from app.api.deps import BlobsDep, JobsDep, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
 from app.api.schemas import JobAccepted, JobPublic, MeasurementCreate, VoidedPublic, VoidRequest
 from app.auth.keys import Permission, Principal
@@ -31,6 +31,7 @@ def request_measurement(
     body: MeasurementCreate,
     principal: Annotated[Principal, Depends(require(Permission.MEASURE))],
     session: SessionDep,
+    blobs: BlobsDep,
     jobs: JobsDep,
 ) -> JSONResponse:
     """Queue a job (an identical earlier request returns its job unless ``force``).
@@ -38,7 +39,7 @@ def request_measurement(
     Answers 202 with ``Location: /v1/jobs/{job_id}``.
     """
     job, created = submit_measurement(
-        session, body.model_dump(exclude={"force"}), principal.actor, force=body.force
+        session, blobs, body.model_dump(exclude={"force"}), principal.actor, force=body.force
     )
     session.commit()
     if created:
