@@ -160,6 +160,9 @@ def _target_result(lesion: _Lesion, reading: Mapping[str, Any]) -> Row:
 def _non_target_result(reading: Mapping[str, Any]) -> Row:
     row: Row = {"TRGRPID": "NON-TARGET", "TRTESTCD": "TUMSTATE", "TRTEST": "Tumor State"}
     term = _NON_TARGET_TERMS.get(str(reading.get("status")))
+    measured = reading.get("diameter_mm") is not None or bool(reading.get("fragments_mm"))
+    if term is None and reading.get("status") is None and measured:
+        term = "PRESENT"  # measured (e.g. from a mask) without a status: it is there
     if term is None:
         return {**row, "TRSTAT": "NOT DONE", "TRREASND": "NOT EVALUATED"}
     return {**row, "TRORRES": term, "TRSTRESC": term}

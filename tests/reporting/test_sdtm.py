@@ -187,3 +187,13 @@ def test_unknown_format_is_refused(subject: SubjectData) -> None:
     """Only csv and xpt exist."""
     with pytest.raises(ReportingInputError, match="xpt"):
         build_sdtm("RS", subject, study_id="RETNET").to_bytes("xlsx")  # type: ignore[arg-type]
+
+
+def test_measured_non_target_is_present_not_not_done() -> None:
+    """A non-target read with a diameter (a mask-derived reading) and no status is PRESENT."""
+    data = assessment_input("S-010", (30.0, 20.0))
+    data["timepoints"][0]["measurements"][2] = {"lesion_id": "NT1", "diameter_mm": 14.0}
+    subject = SubjectData(assessment=recist.assess(data), assessment_input=data)
+    tr = _csv_rows(build_sdtm("TR", subject, study_id="X"))
+    (row,) = _where(tr, TRLNKID="NT1", VISITNUM="1")
+    assert (row["TRORRES"], row["TRSTRESC"], row["TRSTAT"]) == ("PRESENT", "PRESENT", "")
