@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from app.errors import InsufficientStorageError
+from app.errors import InsufficientStorageError, UploadTooLargeError
 
 __all__ = ["BlobRef", "BlobStore", "link_file"]
 
@@ -163,6 +163,23 @@ class BlobStore:
         _fsync_dir(final.parent)
         _fsync_dir(self._incoming)
         return BlobRef(digest, self.relpath(digest), size, created=True)
+
+    @contextmanager
+    def spool(self, stream: IO[bytes], name: str, max_bytes: int) -> Iterator[Path]:
+        """``stream`` as the file ``name`` in a temporary folder on the blob store's file system,
+        removed afterwards: a file to check before it is stored. A full disk is a 507, as for a
+        blob; more than ``max_bytes`` a 413 (:class:`UploadTooLargeError`)."""
+        self._incoming.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".tmp-", dir=self._incoming) as folder:
+            path = Path(folder) / name
+            size = 0
+            with _no_room_is_507(), path.open("wb") as fh:
+                while chunk := stream.read(_CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise UploadTooLargeError(f"{name} is larger than {max_bytes} bytes")
+                    fh.write(chunk)
+            yield path
 
     def link_as(self, sha256: str, dst: Path) -> Path:
         """The stored file ``sha256`` at ``dst``: a hard link (a copy across file systems)."""

@@ -352,6 +352,9 @@ def test_names_never_place_files_outside_the_blob_folder(
     r = client.post("/v1/uploads", files=[("files", (f"../../{token}.dcm", dcm))])
     assert r.status_code == 201, r.text
     series_uid = r.json()["studies"][0]["series"][0]["series_instance_uid"]
+    # The rest of the series, so that its label map fits the stored series at upload.
+    rest = [("files", (p.name, p.read_bytes())) for p in ct_series.files[1:]]
+    assert client.post("/v1/uploads", files=rest).status_code == 201
     r = client.post(
         "/v1/segmentations",
         files={"file": (f"../../{token}.nii.gz", ct_series.labels.read_bytes())},

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-import tempfile
-from pathlib import Path
 from typing import IO, Annotated
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
@@ -22,7 +20,7 @@ from app.auth import audit
 from app.auth.keys import Permission, Principal
 from app.db import repo
 from app.db.models import Segmentation
-from app.errors import UnsupportedMediaError, UploadTooLargeError
+from app.errors import UnsupportedMediaError
 
 router = APIRouter(tags=["segmentations"])
 
@@ -60,15 +58,6 @@ def _safe_name(filename: str, suffix: str) -> str:
     return f"{stem[:100] or 'labels'}{suffix}"
 
 
-def _copy_limited(src: IO[bytes], dst: IO[bytes], max_bytes: int) -> None:
-    total = 0
-    while chunk := src.read(1 << 20):
-        total += len(chunk)
-        if total > max_bytes:
-            raise UploadTooLargeError(f"label map is larger than the limit of {max_bytes} bytes")
-        dst.write(chunk)
-
-
 @router.post(
     "/v1/segmentations",
     status_code=201,
@@ -88,20 +77,14 @@ def upload_segmentation(
     suffix = _suffix(file.filename or "")
     repo.get_series(session, series_instance_uid)
     _check_magic(file.file, suffix)
+    name = _safe_name(file.filename or "", suffix)  # named as sent, in messages
     scratch = settings.resolved_home / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="upload-", dir=scratch) as tmp:
-        path = Path(tmp) / _safe_name(file.filename or "", suffix)  # named as sent, in messages
-        with path.open("wb") as spool:
-            _copy_limited(file.file, spool, settings.max_upload_bytes)
+    with blobs.spool(file.file, name, settings.max_upload_bytes) as path:
         # Read onto the series' grid as a measurement would: refused here, not in a job later.
         check_label_map(session, blobs, series_instance_uid, path, scratch)
         session.rollback()  # no transaction held during the blob write
         with path.open("rb") as spooled:
-            try:
-                ref = blobs.put_stream(spooled, max_bytes=settings.max_upload_bytes)
-            except ValueError as exc:
-                raise UploadTooLargeError(str(exc)) from exc
+            ref = blobs.put_stream(spooled)
     row = Segmentation(
         series_instance_uid=series_instance_uid,
         kind="labelmap",
