@@ -219,7 +219,7 @@ def test_cycle_check_finds_a_circle() -> None:
 # --- app/: one folder per concern, imports from the top down --------------------------------------
 
 #: Modules allowed at app/'s top level: the settings, errors and version everything may use.
-APP_CORE = {"__init__", "settings", "errors", "version", "vocab"}
+APP_CORE = {"__init__", "settings", "errors", "version", "vocab"}  # vocab: Role, Permission
 #: app/'s rooms, top down (design/app-layout.md): a room imports only rooms of a lower rank.
 APP_ROOM_RANK = {
     "cli": 9,

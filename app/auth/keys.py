@@ -12,7 +12,6 @@ the audit trail. Each route declares one :class:`Permission`; :data:`ROLE_PERMIS
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import re
@@ -30,6 +29,7 @@ from app.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from app.vocab import Permission, Role
 
 __all__ = [
     "ROLE_PERMISSIONS",
@@ -45,30 +45,6 @@ __all__ = [
 ]
 
 _KEY_RE = re.compile(r"^lbk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
-
-
-class Role(enum.StrEnum):
-    """Who holds a key."""
-
-    RADIOLOGIST = "radiologist"
-    EDC = "edc"
-    ADMIN = "admin"
-
-
-class Permission(enum.StrEnum):
-    """What a route needs."""
-
-    UPLOAD = "upload"  #: store DICOM and label maps (REST uploads, STOW-RS)
-    MANAGE_SUBJECTS = "manage_subjects"  #: create subjects and timepoints
-    MEASURE = "measure"  #: submit measurement jobs
-    SEGMENT = "segment"  #: run semi-automatic segmentation and store its result (app.autoseg)
-    EDIT_LESIONS = "edit_lesions"  #: record the lesion table and its measurements
-    READ = "read"  #: read measurements, jobs, subjects, lesions (no pixels)
-    READ_DICOM = "read_dicom"  #: read pixel data and DICOM (WADO-RS, QIDO-RS)
-    ASSESS = "assess"  #: run the RECIST engine on posted input
-    READ_SUMMARY = "read_summary"  #: burden, eligibility and response summaries
-    MANAGE_KEYS = "manage_keys"  #: create, list and revoke API keys
-    READ_AUDIT = "read_audit"  #: read and verify the audit trail
 
 
 #: The one permission table.

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Annotated
 
 import typer
 
-
-class Role(enum.StrEnum):
-    """The roles of app.auth.keys (repeated here so that the CLI starts without the database)."""
-
-    RADIOLOGIST = "radiologist"
-    EDC = "edc"
-    ADMIN = "admin"
-
+from app.vocab import Role
 
 app = typer.Typer(
     help="Create, list and revoke API keys.", no_args_is_help=True, add_completion=False

@@ -1,0 +1,34 @@
+"""The service's shared words: who holds a key (:class:`Role`) and what a route needs
+(:class:`Permission`). Only :mod:`enum` is imported, so the command line can name roles without
+loading the database layer; :mod:`app.auth.keys` holds the one table of which role may do what.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["Permission", "Role"]
+
+
+class Role(enum.StrEnum):
+    """Who holds a key."""
+
+    RADIOLOGIST = "radiologist"
+    EDC = "edc"
+    ADMIN = "admin"
+
+
+class Permission(enum.StrEnum):
+    """What a route needs."""
+
+    UPLOAD = "upload"  #: store DICOM and label maps (REST uploads, STOW-RS)
+    MANAGE_SUBJECTS = "manage_subjects"  #: create subjects and timepoints
+    MEASURE = "measure"  #: submit measurement jobs
+    SEGMENT = "segment"  #: run semi-automatic segmentation and store its result (app.autoseg)
+    EDIT_LESIONS = "edit_lesions"  #: record the lesion table and its measurements
+    READ = "read"  #: read measurements, jobs, subjects, lesions (no pixels)
+    READ_DICOM = "read_dicom"  #: read pixel data and DICOM (WADO-RS, QIDO-RS)
+    ASSESS = "assess"  #: run the RECIST engine on posted input
+    READ_SUMMARY = "read_summary"  #: burden, eligibility and response summaries
+    MANAGE_KEYS = "manage_keys"  #: create, list and revoke API keys
+    READ_AUDIT = "read_audit"  #: read and verify the audit trail
