@@ -122,8 +122,10 @@ def _refuse_truncated(path: Path) -> None:
         return  # unreadable: pydicom reports it
 
 
-def read_dataset(path: Path) -> Any:
+def read_dataset(path: Path, *, stop_before_pixels: bool = False) -> Any:
     """Read a whole DICOM file with pydicom (also files without preamble/meta header).
+
+    ``stop_before_pixels`` leaves the (Float/Double Float) Pixel Data out, for header-only reads.
 
     Warnings pydicom raises about odd but readable values are logged, not propagated. A Part 10
     file whose elements run past its end is refused first: pydicom would read it as a shorter
@@ -137,7 +139,7 @@ def read_dataset(path: Path) -> Any:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ds = pydicom.dcmread(path, force=True)
+            ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
             sop_class = sop_class_of(ds)
     except InvalidDicomError as exc:
         raise NotDicomError(f"{path.name} is not a DICOM file") from exc

@@ -29,7 +29,7 @@ def referenced_series_uids(path: Path) -> frozenset[str]:
     NotDicomError, CorruptFileError
         The file is not readable DICOM.
     """
-    ds = read_dataset(Path(path))
+    ds = read_dataset(Path(path), stop_before_pixels=True)  # the header is enough
     found = {
         str(item.get("SeriesInstanceUID", "")) for item in _items(ds, "ReferencedSeriesSequence")
     }

@@ -25,6 +25,7 @@ from app.archive.attributes import (
 )
 from app.db.models import Instance, Series, Study
 from app.store.blobs import BlobStore
+from dicomio.dicomjson import HeaderJson
 
 __all__ = ["dicom_date", "json_value", "list_studies", "patient_id_digest"]
 
@@ -63,19 +64,24 @@ def patient_id_digest(patient_id: str | None) -> str | None:
     return hashlib.sha256(patient_id.strip().encode("utf-8")).hexdigest()
 
 
-def _first_instance_attrs(
-    session: Session, blobs: BlobStore, series_pks: list[int], keywords: tuple[str, ...]
-) -> dict[str, Any]:
+def _first_header(session: Session, blobs: BlobStore, series_pks: list[int]) -> HeaderJson | None:
+    """The header of the first stored instance of these series (read once), if readable."""
+    if not series_pks:
+        return None
     first = session.execute(
         select(Instance).where(Instance.series_pk.in_(series_pks)).order_by(Instance.id).limit(1)
     ).scalar_one_or_none()
     if first is None:
-        return {}
+        return None
     try:
-        return attrs_of(read_header(blobs, first.sha256), keywords)
+        return read_header(blobs, first.sha256)
     except Exception:  # an unreadable blob must not break a listing
         logger.warning("could not read a stored header for the study listing")
-        return {}
+        return None
+
+
+def _attrs(header: HeaderJson | None, keywords: tuple[str, ...]) -> dict[str, Any]:
+    return {} if header is None else attrs_of(header, keywords)
 
 
 def list_studies(
@@ -105,17 +111,18 @@ def list_studies(
     out = []
     for study in studies:
         members = by_study[study.id]
-        pks = [series.id for series, _ in members]
+        # One header read per study: its patient attributes are never cached (models' rule).
+        header = _first_header(session, blobs, [series.id for series, _ in members])
         study_attrs = study.dicom_attrs
         if study_attrs is None:
-            study_attrs = _first_instance_attrs(session, blobs, pks, STUDY_KEYWORDS)
-        patient = _first_instance_attrs(session, blobs, pks, PATIENT_KEYWORDS) if pks else {}
+            study_attrs = _attrs(header, STUDY_KEYWORDS)
+        patient = _attrs(header, PATIENT_KEYWORDS)
         date = dicom_date(json_value(study_attrs, "00080020"))
         listed = []
         for series, count in members:
             attrs = series.dicom_attrs
             if attrs is None:
-                attrs = _first_instance_attrs(session, blobs, [series.id], SERIES_KEYWORDS)
+                attrs = _attrs(_first_header(session, blobs, [series.id]), SERIES_KEYWORDS)
             number = json_value(attrs, "00200011")
             listed.append(
                 {
