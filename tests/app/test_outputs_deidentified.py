@@ -20,18 +20,9 @@ from pydicom import Dataset
 
 from tests.app._outputs_setup import _phantom, upload_and_measure
 from tests.app.conftest import Service, dicom_parts
+from tests.conftest import TYPE2_PATIENT_STUDY
 
-TYPE2 = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "AccessionNumber",
-    "ReferringPhysicianName",
-    "StudyID",
-)
+TYPE2 = TYPE2_PATIENT_STUDY
 
 
 def _remove(*keywords: str) -> Callable[[Dataset], None]:

@@ -20,23 +20,11 @@ import pytest
 from pydicom import Dataset
 
 from reporting import SourceImageError, build_seg, build_sr
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, TYPE2_PATIENT_STUDY
 from tests.reporting._ct import TinyCT, make_tiny_ct
 
-#: Type 2 attributes of the Patient, General Study and General Series modules (PS3.3 C.7.1.1,
-#: C.7.2.1, C.7.3.1), written out here so the test does not reuse the product's table.
-TYPE2 = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "AccessionNumber",
-    "ReferringPhysicianName",
-    "StudyID",
-    "SeriesNumber",
-)
+#: Type 2 attributes of the Patient, General Study and General Series modules.
+TYPE2 = (*TYPE2_PATIENT_STUDY, "SeriesNumber")
 #: Type 1 attributes an SR or SEG cannot be made without.
 TYPE1 = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "Modality")
 #: Odd but valid values: UTF-8 names (ISO_IR 192), the longest strings the VRs allow.
@@ -111,7 +99,7 @@ def _read_back(obj: Dataset) -> Dataset:
 
 def _check_copied(derived: Dataset, source: Dataset) -> None:
     """Every patient/study Type 2 attribute is present; equal to the source's when it had one."""
-    for keyword in TYPE2[:9]:
+    for keyword in TYPE2_PATIENT_STUDY:
         assert keyword in derived, f"{keyword} missing from the derived object"
         if source.get(keyword):
             assert str(derived[keyword].value) == str(source[keyword].value), keyword
