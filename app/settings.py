@@ -13,9 +13,12 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dicomio.archive import ArchiveLimits
+
 __all__ = ["DEFAULT_STUDY_ID", "STUDY_ID_PATTERN", "Settings", "get_settings"]
 
 _MIB = 1 << 20
+_ZIP = ArchiveLimits()  # the zip checker's defaults are the service's
 
 #: STUDYID of SDTM datasets when neither the request nor ``LIVERBURDEN_STUDY_ID`` names a trial.
 DEFAULT_STUDY_ID = "LIVERBURDEN"
@@ -47,12 +50,18 @@ class Settings(BaseSettings):
     max_instance_bytes: int = Field(
         default=1024 * _MIB, gt=0, description="Largest single instance (a STOW-RS part)."
     )
-    max_zip_members: int = Field(default=20_000, gt=0, description="Files allowed in one zip.")
+    max_zip_members: int = Field(
+        default=_ZIP.max_members, gt=0, description="Files allowed in one zip."
+    )
     max_zip_ratio: float = Field(
-        default=200.0, gt=1.0, description="Largest uncompressed/compressed size ratio per member."
+        default=_ZIP.max_ratio,
+        gt=1.0,
+        description="Largest uncompressed/compressed size ratio per member.",
     )
     max_zip_uncompressed_bytes: int = Field(
-        default=8192 * _MIB, gt=0, description="Largest total uncompressed size of one zip."
+        default=_ZIP.max_total_bytes,
+        gt=0,
+        description="Largest total uncompressed size of one zip.",
     )
     log_level: str = Field(default="INFO", description="Root log level of the service.")
     job_stale_seconds: float = Field(
@@ -75,6 +84,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.resolved_home / 'liverburden.db'}"
+
+    @property
+    def archive_limits(self) -> ArchiveLimits:
+        """The zip limits of uploads (REST) as the one zip checker takes them."""
+        return ArchiveLimits(
+            max_total_bytes=self.max_zip_uncompressed_bytes,
+            max_members=self.max_zip_members,
+            max_ratio=self.max_zip_ratio,
+        )
 
     @property
     def blob_dir(self) -> Path:

@@ -19,7 +19,9 @@ References
 from __future__ import annotations
 
 import logging
+import lzma
 import os
+import posixpath
 import shutil
 import stat
 import tempfile
@@ -29,28 +31,53 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from dicomio.errors import ArchiveError, InputNotFoundError
 
-__all__ = ["ArchiveLimits", "InputFiles", "is_zip", "open_input"]
+__all__ = [
+    "ArchiveLimits",
+    "InputFiles",
+    "copy_member",
+    "is_zip",
+    "is_zip_stream",
+    "open_input",
+    "open_zip",
+    "zip_members",
+]
 
 logger = logging.getLogger(__name__)
 
 _GIB = 1 << 30
 _MIB = 1 << 20
 _COPY_CHUNK = 1 << 20
+#: What :mod:`zipfile` raises on damaged archives besides BadZipFile: bad offsets (ValueError,
+#: also undecodable names), unsupported methods or strong encryption (NotImplementedError), and
+#: the decompressors' own errors. OSError is handled apart (see :func:`copy_member`).
+_ZIP_DAMAGE: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    zlib.error,
+    lzma.LZMAError,
+)
+#: ... and what opening one may raise: a file that cannot be read at all is damage there too.
+_ZIP_OPEN_ERRORS: tuple[type[Exception], ...] = (*_ZIP_DAMAGE, OSError)
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 @dataclass(frozen=True, slots=True)
 class ArchiveLimits:
-    """Limits applied to a zip before and while extracting it.
+    """Limits applied to a zip before and while reading it (the service's come from its settings).
 
     Parameters
     ----------
     max_total_bytes
-        Largest total uncompressed size (default 4 GiB).
+        Largest total uncompressed size (default 8 GiB).
     max_members
-        Largest number of members (default 100 000).
+        Largest number of files (default 20 000).
     max_ratio
         Largest uncompressed/compressed ratio of one member (default 200:1) ...
     ratio_min_bytes
@@ -58,8 +85,8 @@ class ArchiveLimits:
         compress well and are harmless.
     """
 
-    max_total_bytes: int = 4 * _GIB
-    max_members: int = 100_000
+    max_total_bytes: int = 8 * _GIB
+    max_members: int = 20_000
     max_ratio: float = 200.0
     ratio_min_bytes: int = _MIB
 
@@ -91,14 +118,21 @@ def is_zip(path: Path) -> bool:
         return False
     try:
         with open(path, "rb") as fh:
-            magic = fh.read(4)
+            return is_zip_stream(fh)
     except OSError:
         return False
-    return magic in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def is_zip_stream(fp: IO[bytes]) -> bool:
+    """Whether a seekable binary file starts like a zip archive; its position is kept."""
+    start = fp.tell()
+    head = fp.read(4)
+    fp.seek(start)
+    return head in _ZIP_MAGIC
 
 
 def _skip_name(name: str) -> bool:
-    return name.startswith(".") or name.upper() == "DICOMDIR" or name == "__MACOSX"
+    return name.startswith(".") or name.upper() == "DICOMDIR" or name in ("__MACOSX", "Thumbs.db")
 
 
 def _walk_folder(root: Path) -> tuple[list[Path], int]:
@@ -119,92 +153,149 @@ def _walk_folder(root: Path) -> tuple[list[Path], int]:
     return files, skipped
 
 
+def _base(info: zipfile.ZipInfo) -> str:
+    """A member's file name without its folders, for messages (folders may name a patient)."""
+    return posixpath.basename(info.filename.replace("\\", "/").rstrip("/")) or "?"
+
+
 def _safe_member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
     """The member's relative path, ``None`` for entries to skip; raise on unsafe names."""
     raw = info.filename.replace("\\", "/")
+    name = _base(info)
     if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
         raise ArchiveError(
-            f"zip member {raw!r} has an absolute path; expected paths relative to the archive"
+            f"zip member {name!r} has an absolute path (zip slip); expected paths relative to "
+            "the archive"
         )
     parts = [p for p in raw.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise ArchiveError(
-            f"zip member {raw!r} points outside the archive ('..'); expected relative paths "
+            f"zip member {name!r} points outside the archive ('..', zip slip); expected paths "
             "inside it"
         )
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
-        raise ArchiveError(f"zip member {raw!r} is a symbolic link; expected regular files only")
+        raise ArchiveError(f"zip member {name!r} is a symbolic link; expected regular files only")
     if info.flag_bits & 0x1:
-        raise ArchiveError(f"zip member {raw!r} is encrypted; expected an unencrypted zip")
-    if not parts or info.is_dir() or any(_skip_name(p) for p in parts):
+        raise ArchiveError(f"zip member {name!r} is encrypted; expected an unencrypted zip")
+    if not parts or any(_skip_name(p) for p in parts):
         return None
     if parts[-1].lower().endswith(".zip"):
-        raise _nested(raw)
+        raise _nested(name)
     return PurePosixPath(*parts)
 
 
 def _nested(name: str) -> ArchiveError:
     return ArchiveError(
-        f"zip member {name!r} is itself a zip; expected DICOM files directly inside one zip "
-        "(nested archives are not extracted)"
+        f"zip member {name!r} is itself a zip; nested archives are refused, expected DICOM files "
+        "directly inside one zip"
     )
 
 
-def _check_limits(infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None:
+def open_zip(file: Path | IO[bytes]) -> zipfile.ZipFile:
+    """Open a zip archive, refusing an unreadable one with :class:`ArchiveError`."""
+    try:
+        return zipfile.ZipFile(file)
+    except _ZIP_OPEN_ERRORS as exc:
+        raise ArchiveError("zip archive cannot be read; expected an intact .zip file") from exc
+
+
+def zip_members(
+    zf: zipfile.ZipFile, limits: ArchiveLimits
+) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
+    """Check a whole archive before anything in it is read; return the members to read.
+
+    Refused with :class:`ArchiveError`: more files than ``limits.max_members``, absolute or
+    ``..`` names (zip slip), symbolic links, encrypted members, nested ``.zip`` members, a member
+    that expands more than ``limits.max_ratio`` (zip bomb) and a declared total over
+    ``limits.max_total_bytes``. Folders, hidden files, ``__MACOSX`` forks and DICOMDIR indexes
+    are left out of the answer.
+    """
+    # not ZipInfo.is_dir(): it fails on an empty name, which a damaged archive may hold
+    infos = [i for i in zf.infolist() if not i.filename.endswith("/")]
     if len(infos) > limits.max_members:
         raise ArchiveError(f"zip has {len(infos)} members; the limit is {limits.max_members}")
-    total = 0
+    declared = 0
+    members: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
     for info in infos:
-        total += info.file_size
+        rel = _safe_member_path(info)
+        declared += info.file_size
         if info.file_size > limits.ratio_min_bytes:
             ratio = info.file_size / max(info.compress_size, 1)
             if ratio > limits.max_ratio:
                 raise ArchiveError(
-                    f"zip member {info.filename!r} expands {ratio:.0f}:1 "
-                    f"({info.file_size} bytes); the limit is {limits.max_ratio:.0f}:1 "
-                    "(suspected zip bomb)"
+                    f"zip member {_base(info)!r} expands {ratio:.0f}:1 ({info.file_size} bytes; "
+                    f"suspected zip bomb); the limit is {limits.max_ratio:.0f}:1"
                 )
-    if total > limits.max_total_bytes:
+        if rel is not None:
+            members.append((info, rel))
+    if declared > limits.max_total_bytes:
         raise ArchiveError(
-            f"zip expands to {total} bytes; the limit is {limits.max_total_bytes} bytes"
+            f"zip expands to {declared} bytes; the limit is {limits.max_total_bytes} bytes"
         )
+    return members
 
 
-def _extract(zf: zipfile.ZipFile, dest: Path, limits: ArchiveLimits) -> list[Path]:
-    infos = zf.infolist()
-    _check_limits(infos, limits)
-    written_total = 0
-    out: list[Path] = []
-    seen: set[str] = set()
-    for info in infos:
-        rel = _safe_member_path(info)
-        if rel is None:
-            continue
-        key = rel.as_posix().lower()
-        if key in seen:
-            raise ArchiveError(f"zip holds member {rel.as_posix()!r} twice; expected unique names")
-        seen.add(key)
-        target = dest.joinpath(*rel.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        member_written = 0
-        with zf.open(info) as src, open(target, "wb") as dst:
-            while chunk := src.read(_COPY_CHUNK):
-                member_written += len(chunk)
-                written_total += len(chunk)
-                if member_written > info.file_size:
+def copy_member(
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    out: IO[bytes],
+    total_bytes: int,
+    limits: ArchiveLimits,
+) -> int:
+    """Copy one member to ``out``, counting its real size; return the archive's running total.
+
+    A header that lies about a member's size cannot get past the limits: the bytes really
+    inflated are counted against the declared size and against ``limits.max_total_bytes``.
+    An error of ``out`` itself (e.g. a full disk) is re-raised as it is, not blamed on the zip.
+    """
+    size = 0
+    try:
+        with zf.open(info) as member:
+            while chunk := member.read(_COPY_CHUNK):
+                size += len(chunk)
+                total_bytes += len(chunk)
+                if size > info.file_size:
                     raise ArchiveError(
-                        f"zip member {info.filename!r} is larger than its header says "
-                        f"({info.file_size} bytes); expected an intact archive"
+                        f"zip member {_base(info)!r} is larger than its header says "
+                        f"({info.file_size} bytes; zip bomb?); expected an intact archive"
                     )
-                if written_total > limits.max_total_bytes:
+                if total_bytes > limits.max_total_bytes:
                     raise ArchiveError(
                         f"zip expands to more than {limits.max_total_bytes} bytes; that is the "
                         "limit"
                     )
-                dst.write(chunk)
+                out.write(chunk)
+    except ArchiveError:
+        raise
+    except OSError as exc:
+        if exc.errno is not None:  # our own file failed (e.g. the disk is full): no archive fault
+            raise
+        raise ArchiveError(
+            f"zip member {_base(info)!r} cannot be read (corrupt); expected an intact archive"
+        ) from exc
+    except _ZIP_DAMAGE as exc:
+        raise ArchiveError(
+            f"zip member {_base(info)!r} cannot be read (corrupt); expected an intact archive"
+        ) from exc
+    return total_bytes
+
+
+def _extract(zf: zipfile.ZipFile, dest: Path, limits: ArchiveLimits) -> list[Path]:
+    total = 0
+    out: list[Path] = []
+    seen: set[str] = set()
+    for info, rel in zip_members(zf, limits):
+        key = rel.as_posix().lower()
+        if key in seen:
+            raise ArchiveError(f"zip holds member {rel.name!r} twice; expected unique names")
+        seen.add(key)
+        target = dest.joinpath(*rel.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as dst:
+            total = copy_member(zf, info, dst, total, limits)
         if is_zip(target):
-            raise _nested(rel.as_posix())
+            raise _nested(rel.name)
         out.append(target)
     out.sort()
     return out
@@ -247,21 +338,10 @@ def open_input(path: Path, *, limits: ArchiveLimits | None = None) -> Iterator[I
     tmp = Path(tempfile.mkdtemp(prefix="liverburden-zip-"))
     try:
         try:
-            with zipfile.ZipFile(path) as zf:
+            with open_zip(path) as zf:
                 files = _extract(zf, tmp, limits or ArchiveLimits())
         except ArchiveError:
             raise
-        except (
-            zipfile.BadZipFile,
-            zipfile.LargeZipFile,
-            EOFError,
-            NotImplementedError,
-            ValueError,  # e.g. a member name flagged UTF-8 that is not
-            zlib.error,
-        ) as exc:
-            raise ArchiveError(
-                f"zip {path.name!r} cannot be read ({exc}); expected an intact zip archive"
-            ) from exc
         except OSError as exc:
             raise ArchiveError(
                 f"zip {path.name!r} could not be extracted ({exc.strerror or exc})"

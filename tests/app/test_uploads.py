@@ -173,7 +173,7 @@ def test_zip_member_count_limit(tmp_path: Path) -> None:
         data = _zip({f"{i}.dcm": b"x" for i in range(4)})
         r = svc.client().post("/v1/uploads", files=[("files", ("m.zip", data))])
     assert r.status_code == 400
-    assert "at most 3" in r.json()["detail"]
+    assert "4 members; the limit is 3" in r.json()["detail"]
 
 
 def test_body_over_limit_is_413(tmp_path: Path, ct_series: SeriesFiles) -> None:
