@@ -1,13 +1,14 @@
-"""The service's shared words: who holds a key (:class:`Role`) and what a route needs
-(:class:`Permission`). Only :mod:`enum` is imported, so the command line can name roles without
-loading the database layer; :mod:`app.auth.keys` holds the one table of which role may do what.
+"""The service's shared words: who holds a key (:class:`Role`), what a route needs
+(:class:`Permission`), and a job's kind and state (:class:`JobKind`, :class:`JobStatus`). Only
+:mod:`enum` is imported, so the command line can name roles without loading the database layer;
+:mod:`app.auth.keys` holds the one table of which role may do what.
 """
 
 from __future__ import annotations
 
 import enum
 
-__all__ = ["Permission", "Role"]
+__all__ = ["JobKind", "JobStatus", "Permission", "Role"]
 
 
 class Role(enum.StrEnum):
@@ -32,3 +33,24 @@ class Permission(enum.StrEnum):
     READ_SUMMARY = "read_summary"  #: burden, eligibility and response summaries
     MANAGE_KEYS = "manage_keys"  #: create, list and revoke API keys
     READ_AUDIT = "read_audit"  #: read and verify the audit trail
+
+
+class JobKind(enum.StrEnum):
+    """What a job runs (``jobs.kind``)."""
+
+    MEASUREMENT = "measurement"  #: one measurement request (app.measure)
+    BATCH = "batch"  #: one row of a ``liverburden batch`` run on the Celery workers
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is (``jobs.status``): queued -> running -> succeeded | failed."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        """Whether the job is over (nothing will run it again)."""
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)

@@ -27,6 +27,7 @@ from app.subjects.lesions import (
     TimepointLesionsEdit,
 )
 from app.subjects.timepoints import TimepointDraft
+from app.vocab import JobStatus
 
 if TYPE_CHECKING:
     from app.archive.uploads import UploadSummary
@@ -323,9 +324,6 @@ class JobAccepted(BaseModel):
     job_id: str
 
 
-JobStatus = Literal["queued", "running", "succeeded", "failed"]
-
-
 class JobPublic(BaseModel):
     """A job's state; ``result_url`` once it succeeded, ``error`` once it failed."""
 
@@ -345,7 +343,7 @@ class JobPublic(BaseModel):
         url = f"/v1/measurements/{row.measurement_id}" if row.measurement_id else None
         return cls(
             job_id=row.id,
-            status=cast(JobStatus, row.status),
+            status=JobStatus(row.status),
             progress=row.progress,
             message=row.message,
             result_url=url,

@@ -38,6 +38,7 @@ from app.db.session import session_scope
 from app.measure.rows import BatchRow, batch_key, row_to_request
 from app.settings import Settings, get_settings
 from app.version import ALGORITHM_VERSION
+from app.vocab import JobKind, JobStatus
 
 __all__ = [
     "BATCH_KIND",
@@ -48,7 +49,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-BATCH_KIND = "batch"
+BATCH_KIND = JobKind.BATCH
 _POLL_CHUNK = 500  # job ids per status query
 
 
@@ -80,12 +81,12 @@ def _find_job(session: Session, key: str) -> Job | None:
             Job.kind == BATCH_KIND,
             Job.request_sha256 == key,
             Job.algorithm_version == ALGORITHM_VERSION,
-            Job.status.in_(("queued", "running", "succeeded")),
+            Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.SUCCEEDED)),
         )
         .order_by(Job.created_at.desc())
     ).scalars()
     found = list(jobs)
-    done = [j for j in found if j.status == "succeeded" and j.result]
+    done = [j for j in found if j.status == JobStatus.SUCCEEDED and j.result]
     return done[0] if done else (found[0] if found else None)
 
 
@@ -161,7 +162,7 @@ def _dispatch(
         return None
     with session_scope(factory) as s:
         job = _find_job(s, key) if key is not None else None
-        if key is not None and job is not None and job.status == "succeeded":
+        if key is not None and job is not None and job.status == JobStatus.SUCCEEDED:
             write(skipped_record(row, key, dict(job.result or {})))
             return None
         if job is None:
@@ -268,14 +269,16 @@ def _collect(
             for ids in _chunks(list(pending)):
                 finished.extend(
                     s.execute(
-                        select(Job).where(Job.id.in_(ids), Job.status.in_(("succeeded", "failed")))
+                        select(Job).where(
+                            Job.id.in_(ids), Job.status.in_((JobStatus.SUCCEEDED, JobStatus.FAILED))
+                        )
                     ).scalars()
                 )
         for job in finished:
             for n, (row, key) in enumerate(pending.pop(job.id)):
                 if job.result is None:
                     record = _failed_record(row, key, job)
-                elif n and job.status == "succeeded" and key is not None:
+                elif n and job.status == JobStatus.SUCCEEDED and key is not None:
                     record = skipped_record(row, key, dict(job.result))
                 else:
                     record = {

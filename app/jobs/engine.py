@@ -37,6 +37,7 @@ from app.errors import AppError, problem_for
 from app.settings import Settings, get_settings
 from app.store.blobs import BlobStore
 from app.version import ALGORITHM_VERSION
+from app.vocab import JobKind, JobStatus
 from dicomio.errors import DicomIOError
 from recist.errors import RecistError
 from volumetrics.errors import VolumetricsError
@@ -84,9 +85,9 @@ def claim_job(session: Session, job_id: str, worker_id: str) -> bool:
     now = utcnow()
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == "queued")
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
         .values(
-            status="running",
+            status=JobStatus.RUNNING,
             claimed_by=worker_id,
             attempts=Job.attempts + 1,
             started_at=now,
@@ -122,7 +123,7 @@ def requeue_stale_jobs(session: Session, stale_after_s: float) -> list[str]:
     cutoff = utcnow().timestamp() - stale_after_s
     stale = [
         j
-        for j in session.execute(select(Job).where(Job.status == "running")).scalars()
+        for j in session.execute(select(Job).where(Job.status == JobStatus.RUNNING)).scalars()
         if j.heartbeat_at is None
         or j.heartbeat_at.timestamp() < cutoff
         or _dead_local_worker(j.claimed_by)
@@ -130,11 +131,11 @@ def requeue_stale_jobs(session: Session, stale_after_s: float) -> list[str]:
     requeued = []
     for job in stale:
         if job.attempts >= MAX_ATTEMPTS:
-            job.status, job.finished_at = "failed", utcnow()
+            job.status, job.finished_at = JobStatus.FAILED, utcnow()
             job.error = f"the worker stopped responding {job.attempts} times; giving up"
             job.error_type = "internal-error"
         else:
-            job.status, job.claimed_by, job.message = "queued", None, "requeued"
+            job.status, job.claimed_by, job.message = JobStatus.QUEUED, None, "requeued"
             requeued.append(job.id)
     return requeued
 
@@ -155,7 +156,7 @@ class _Progress:
                 update(Job)
                 .where(
                     Job.id == self.job_id,
-                    Job.status == "running",
+                    Job.status == JobStatus.RUNNING,
                     Job.claimed_by == self.ctx.worker_id,
                 )
                 .values(
@@ -190,8 +191,12 @@ def _fail(ctx: JobContext, job_id: str, error: str, error_type: str) -> bool:
     with session_scope(ctx.session_factory) as s:
         result = s.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "running", Job.claimed_by == ctx.worker_id)
-            .values(finished_at=utcnow(), status="failed", error=error, error_type=error_type)
+            .where(
+                Job.id == job_id, Job.status == JobStatus.RUNNING, Job.claimed_by == ctx.worker_id
+            )
+            .values(
+                finished_at=utcnow(), status=JobStatus.FAILED, error=error, error_type=error_type
+            )
             .execution_options(synchronize_session=False)
         )
         if getattr(result, "rowcount", 0) != 1:
@@ -213,7 +218,7 @@ def _store_result(ctx: JobContext, job_id: str, result: dict[str, Any]) -> str:
         try:
             with session_scope(ctx.session_factory) as s:
                 job = repo.get_job(s, job_id)
-                if job.status != "running" or job.claimed_by != ctx.worker_id:
+                if job.status != JobStatus.RUNNING or job.claimed_by != ctx.worker_id:
                     raise RuntimeError("the job was taken away from this worker")
                 req = job.request
                 m = Measurement(
@@ -232,7 +237,7 @@ def _store_result(ctx: JobContext, job_id: str, result: dict[str, Any]) -> str:
                 )
                 s.add(m)
                 s.flush()
-                job.status, job.progress, job.message = "succeeded", 1.0, "done"
+                job.status, job.progress, job.message = JobStatus.SUCCEEDED, 1.0, "done"
                 job.measurement_id, job.finished_at = m.id, utcnow()
                 audit.record(
                     s,
@@ -276,16 +281,16 @@ def run_job(job_id: str, ctx: JobContext | None = None) -> str:
             result = run_measurement(request, progress=_Progress(ctx, job_id))
         _store_result(ctx, job_id, result)
         logger.info("job %s succeeded", job_id)
-        return "succeeded"
+        return JobStatus.SUCCEEDED
     except (DicomIOError, VolumetricsError, RecistError, AppError) as exc:
         problem = problem_for(exc)
         logger.info("job %s failed: %s", job_id, problem.slug)
         _fail(ctx, job_id, str(exc), problem.type)
-        return "failed"
+        return JobStatus.FAILED
     except Exception:
         logger.exception("job %s failed unexpectedly", job_id)
         _fail(ctx, job_id, "internal error while measuring", problem_for(Exception()).type)
-        return "failed"
+        return JobStatus.FAILED
 
 
 def pending_measurement_jobs(ctx: JobContext, stale_after_s: float) -> list[str]:
@@ -299,7 +304,7 @@ def pending_measurement_jobs(ctx: JobContext, stale_after_s: float) -> list[str]
         return list(
             s.execute(
                 select(Job.id)
-                .where(Job.status == "queued", Job.kind == "measurement")
+                .where(Job.status == JobStatus.QUEUED, Job.kind == JobKind.MEASUREMENT)
                 .order_by(Job.created_at)
             ).scalars()
         )

@@ -28,6 +28,7 @@ from app.db.models import Job, Series, Study, Timepoint
 from app.errors import ConflictError, InvalidRequestError
 from app.store.blobs import BlobStore
 from app.version import ALGORITHM_VERSION
+from app.vocab import JobKind, JobStatus
 from dicomio.references import referenced_series_uids
 
 __all__ = ["submit_measurement"]
@@ -96,10 +97,10 @@ def _identical_job(session: Session, request_sha: str) -> Job | None:
     return session.execute(
         select(Job)
         .where(
-            Job.kind == "measurement",
+            Job.kind == JobKind.MEASUREMENT,
             Job.request_sha256 == request_sha,
             Job.algorithm_version == ALGORITHM_VERSION,
-            Job.status.in_(("queued", "running", "succeeded")),
+            Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.SUCCEEDED)),
         )
         .order_by(Job.created_at.desc())
         .limit(1)

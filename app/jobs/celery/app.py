@@ -37,6 +37,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.settings import Settings, get_settings
+from app.vocab import JobKind
 
 __all__ = [
     "TASK_BATCH_ROW",
@@ -58,7 +59,7 @@ logger = logging.getLogger(__name__)
 TASK_RUN_JOB = "liverburden.run_job"
 TASK_BATCH_ROW = "liverburden.run_batch_row"
 #: The task that runs a job of each ``Job.kind``.
-TASK_BY_KIND = {"measurement": TASK_RUN_JOB, "batch": TASK_BATCH_ROW}
+TASK_BY_KIND: dict[str, str] = {JobKind.MEASUREMENT: TASK_RUN_JOB, JobKind.BATCH: TASK_BATCH_ROW}
 
 
 class CelerySettings(BaseSettings):
@@ -152,7 +153,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
 
 
 def send_job(
-    app: Celery, job_id: str, kind: str = "measurement", connection: Connection | None = None
+    app: Celery, job_id: str, kind: str = JobKind.MEASUREMENT, connection: Connection | None = None
 ) -> None:
     """Send a job id to the workers (a few quick retries while the broker is unreachable).
 

@@ -16,6 +16,7 @@ import logging
 from app.jobs.celery.app import make_celery, send_job
 from app.jobs.engine import JobContext, pending_measurement_jobs
 from app.settings import Settings
+from app.vocab import JobKind
 
 __all__ = ["CeleryJobEngine"]
 
@@ -33,7 +34,7 @@ class CeleryJobEngine:
     def enqueue(self, job_id: str) -> None:
         """Send ``job_id`` to the workers; on a broker fault it stays queued (sent at start)."""
         try:
-            send_job(self.app, job_id, "measurement")
+            send_job(self.app, job_id, JobKind.MEASUREMENT)
         except Exception:  # the row is the truth; never fail the request over the broker
             logger.exception("could not send job %s to the broker; it stays queued", job_id)
 

@@ -39,6 +39,7 @@ from app.db.models import Job, utcnow
 from app.db.session import make_session_factory, session_scope
 from app.jobs.celery.app import TASK_BY_KIND, CelerySettings, send_job, waiting_messages
 from app.jobs.engine import requeue_stale_jobs
+from app.vocab import JobStatus
 
 __all__ = ["SweepReport", "Sweeper", "sweep_once"]
 
@@ -60,7 +61,7 @@ def _mark_sent(session: Session, job: Job) -> bool:
         update(Job)
         .where(
             Job.id == job.id,
-            Job.status == "queued",
+            Job.status == JobStatus.QUEUED,
             Job.heartbeat_at.is_(None)
             if job.heartbeat_at is None
             else Job.heartbeat_at == job.heartbeat_at,
@@ -93,7 +94,7 @@ def sweep_once(
             kinds = {job_id: kind for job_id, kind in rows}
             s.execute(
                 update(Job)
-                .where(Job.id.in_(requeued), Job.status == "queued")
+                .where(Job.id.in_(requeued), Job.status == JobStatus.QUEUED)
                 .values(heartbeat_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
@@ -107,7 +108,9 @@ def sweep_once(
         if waiting == 0:
             cutoff = utcnow().timestamp() - resend_after_s
             with session_scope(factory) as s:
-                queued = s.execute(select(Job).where(Job.status == "queued")).scalars().all()
+                queued = (
+                    s.execute(select(Job).where(Job.status == JobStatus.QUEUED)).scalars().all()
+                )
                 due = [
                     j
                     for j in queued

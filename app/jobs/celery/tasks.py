@@ -63,6 +63,7 @@ from app.jobs.celery.app import (
 )
 from app.jobs.engine import JobContext, claim_job, requeue_stale_jobs, run_job
 from app.settings import get_settings
+from app.vocab import JobStatus
 
 __all__ = ["TRANSIENT_ERRORS", "run_batch_row_task", "run_job_task"]
 
@@ -70,7 +71,7 @@ logger = logging.getLogger(__name__)
 
 #: Faults worth retrying: the database or the shared disk is away for a moment.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, OSError)
-_FINAL = ("succeeded", "failed")
+_FINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED)
 _process: dict[str, Any] = {}  # this process's pid, JobContext and stale-after seconds
 _sweep: dict[str, Any] = {}  # the main process's Sweeper (app.jobs.celery.sweep), preload time
 
@@ -155,10 +156,11 @@ def _prepare(ctx: JobContext, job_id: str, stale_after_s: float) -> str:
             return "missing"
         if job.status in _FINAL:
             return job.status
-        if job.status == "queued":
+        if job.status == JobStatus.QUEUED:
             return "run"
         if job.claimed_by == ctx.worker_id:  # left by an earlier attempt of this very process
-            job.status, job.claimed_by, job.message = "queued", None, "requeued after a fault"
+            job.status, job.claimed_by = JobStatus.QUEUED, None
+            job.message = "requeued after a fault"
             return "run"
     with session_scope(ctx.session_factory) as s:
         requeued = requeue_stale_jobs(s, stale_after_s)
@@ -167,7 +169,8 @@ def _prepare(ctx: JobContext, job_id: str, stale_after_s: float) -> str:
     with session_scope(ctx.session_factory) as s:
         job = s.get(Job, job_id)
         status = job.status if job is not None else "missing"
-    return {"queued": "run", "running": "wait"}.get(status, status)
+    next_step: dict[str, str] = {JobStatus.QUEUED: "run", JobStatus.RUNNING: "wait"}
+    return next_step.get(status, status)
 
 
 def _release(ctx: JobContext, job_id: str) -> None:
@@ -176,11 +179,15 @@ def _release(ctx: JobContext, job_id: str) -> None:
         with session_scope(ctx.session_factory) as s:
             s.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == "running", Job.claimed_by == ctx.worker_id)
+                .where(
+                    Job.id == job_id,
+                    Job.status == JobStatus.RUNNING,
+                    Job.claimed_by == ctx.worker_id,
+                )
                 # heartbeat_at of a queued job: when it was last handed to the broker (here: the
                 # retry), so that the sweep does not cut the retry's backoff short.
                 .values(
-                    status="queued",
+                    status=JobStatus.QUEUED,
                     claimed_by=None,
                     message="released after a fault",
                     heartbeat_at=utcnow(),
@@ -200,9 +207,9 @@ def _give_up(ctx: JobContext, job_id: str, exc: BaseException, tries: int) -> No
         with session_scope(ctx.session_factory) as s:
             s.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == "queued")
+                .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
                 .values(
-                    status="failed",
+                    status=JobStatus.FAILED,
                     error=message,
                     error_type="internal-error",
                     finished_at=utcnow(),
@@ -327,11 +334,13 @@ def _measure_batch_row(ctx: JobContext, job_id: str) -> str:
     with _Heartbeat(ctx, job_id, max(1.0, min(60.0, stale / 4))):
         # The client hashed the inputs to create the job: its key is not computed a second time.
         record = measure_row(row_from_request(request), key=request.get("batch_key"))  # no raise
-    status = "succeeded" if record.get("status") == "succeeded" else "failed"
+    status = JobStatus.SUCCEEDED if record.get("status") == "succeeded" else JobStatus.FAILED
     with session_scope(ctx.session_factory) as s:
         s.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "running", Job.claimed_by == ctx.worker_id)
+            .where(
+                Job.id == job_id, Job.status == JobStatus.RUNNING, Job.claimed_by == ctx.worker_id
+            )
             .values(
                 status=status,
                 progress=1.0,
