@@ -10,12 +10,18 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomio.archive import ArchiveLimits
 
-__all__ = ["DEFAULT_STUDY_ID", "STUDY_ID_PATTERN", "Settings", "get_settings"]
+__all__ = [
+    "DEFAULT_STUDY_ID",
+    "STUDY_ID_PATTERN",
+    "Settings",
+    "get_settings",
+    "renamed_setting",
+]
 
 _MIB = 1 << 20
 _ZIP = ArchiveLimits()  # the zip checker's defaults are the service's
@@ -24,6 +30,13 @@ _ZIP = ArchiveLimits()  # the zip checker's defaults are the service's
 DEFAULT_STUDY_ID = "LIVERBURDEN"
 #: What a STUDYID may hold (setting and ``?study_id=``): 1 to 40 letters, digits, '_' and '-'.
 STUDY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
+
+
+def renamed_setting(prefix: str, name: str, old_name: str) -> AliasChoices:
+    """Where a renamed setting is read: its field name (keyword arguments), its environment
+    variable, and the variable of its old name, still honoured so that a deployment's
+    configuration keeps working after the rename (durations gained their unit, ``*_s``)."""
+    return AliasChoices(name, f"{prefix}{name}".upper(), f"{prefix}{old_name}".upper())
 
 
 class Settings(BaseSettings):
@@ -64,8 +77,11 @@ class Settings(BaseSettings):
         description="Largest total uncompressed size of one zip.",
     )
     log_level: str = Field(default="INFO", description="Root log level of the service.")
-    job_stale_seconds: float = Field(
-        default=600.0, gt=0, description="A running job without a heartbeat this long is requeued."
+    job_stale_s: float = Field(
+        default=600.0,
+        gt=0,
+        validation_alias=renamed_setting("LIVERBURDEN_", "job_stale_s", "job_stale_seconds"),
+        description="Seconds a running job may go without a heartbeat before it is requeued.",
     )
     study_id: str = Field(
         default=DEFAULT_STUDY_ID,

@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.read_session_factory = make_session_factory(engine, readonly=True)
         app.state.blobstore = ctx.blobstore
         jobs = make_job_engine(settings, ctx)
-        await run_in_threadpool(jobs.start, settings.job_stale_seconds)
+        await run_in_threadpool(jobs.start, settings.job_stale_s)
         app.state.jobs = jobs
         logger.info("liverburden service ready (algorithm %s)", ALGORITHM_VERSION)
         try:

@@ -59,7 +59,7 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         PYTHONPATH=str(REPO_ROOT),
         LIVERBURDEN_HOME=str(settings.home),
         LIVERBURDEN_BROKER_URL=str(settings.broker_url),
-        LIVERBURDEN_CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT_S),
+        LIVERBURDEN_CELERY_VISIBILITY_TIMEOUT_S=str(VISIBILITY_TIMEOUT_S),
         LIVERBURDEN_LOG_LEVEL="INFO",
     )
     if settings.database_url:

@@ -46,9 +46,9 @@ celery_settings_each_engine = celery_fixtures.celery_settings_each_engine
 
 #: Worker settings of the end-to-end test: sweep twice a second, resend after a second.
 FAST_SWEEP = {
-    "LIVERBURDEN_CELERY_SWEEP_INTERVAL": "0.5",
-    "LIVERBURDEN_CELERY_RESEND_AFTER": "1",
-    "LIVERBURDEN_CELERY_RETRY_BACKOFF_MAX": "1",
+    "LIVERBURDEN_CELERY_SWEEP_INTERVAL_S": "0.5",
+    "LIVERBURDEN_CELERY_RESEND_AFTER_S": "1",
+    "LIVERBURDEN_CELERY_RETRY_BACKOFF_MAX_S": "1",
 }
 
 
@@ -157,7 +157,7 @@ def test_sweep_resends_nothing_while_messages_wait(
     sweep_settings: Settings, factory: sessionmaker[Session], broker: Celery
 ) -> None:
     """With a message in the queue no queued job is resent; once the queue is empty it is, once."""
-    tuning = CelerySettings(resend_after=0.01, retry_backoff_max=0.01)
+    tuning = CelerySettings(resend_after_s=0.01, retry_backoff_max_s=0.01)
     old = utcnow() - dt.timedelta(minutes=5)
     job_id = _insert_row_job(factory, "lost", created_at=old)
     send_job(broker, "some-other-job", BATCH_KIND)
@@ -181,7 +181,7 @@ def test_sweep_leaves_a_recently_sent_job_alone(
     sweep_settings: Settings, factory: sessionmaker[Session], broker: Celery
 ) -> None:
     """A queued job handed to the broker a moment ago (a retry's backoff) is not resent yet."""
-    tuning = CelerySettings(resend_after=60, retry_backoff_max=1)
+    tuning = CelerySettings(resend_after_s=60, retry_backoff_max_s=1)
     old = utcnow() - dt.timedelta(minutes=5)
     recent = _insert_row_job(factory, "recent", created_at=old, heartbeat_at=utcnow())
     lost = _insert_row_job(factory, "lost", created_at=old)

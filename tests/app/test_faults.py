@@ -51,7 +51,7 @@ from tests.app.conftest import SeriesFiles
 SEED = 20_240_607
 ROUNDS = 20
 #: A killed worker's jobs are requeued at the next start; stale ones (same pid reused) after 5 s.
-SERVER_ENV = {"LIVERBURDEN_WORKERS": "2", "LIVERBURDEN_JOB_STALE_SECONDS": "5"}
+SERVER_ENV = {"LIVERBURDEN_WORKERS": "2", "LIVERBURDEN_JOB_STALE_S": "5"}
 
 
 def _variant(files: tuple[Path, ...], tag: str) -> list[tuple[str, bytes]]:

@@ -7,7 +7,7 @@
   whose worker dies mid-task is delivered again;
 - ``task_reject_on_worker_lost``: a pool process killed mid-task puts its message back at once;
 - with Redis, a message whose whole worker (host) died comes back after the transport's
-  ``visibility_timeout`` (``LIVERBURDEN_CELERY_VISIBILITY_TIMEOUT``, default one hour; it must
+  ``visibility_timeout_s`` (``LIVERBURDEN_CELERY_VISIBILITY_TIMEOUT_S``, default one hour; it must
   exceed the longest job, else a job still running is delivered a second time -- harmless, see
   below, but wasted);
 - ``worker_prefetch_multiplier = 1``: a worker holds no more messages than it has processes, so a
@@ -36,7 +36,7 @@ from kombu.connection import Connection
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.settings import Settings, get_settings
+from app.settings import Settings, get_settings, renamed_setting
 from app.vocab import JobKind
 
 __all__ = [
@@ -61,14 +61,17 @@ TASK_BATCH_ROW = "liverburden.run_batch_row"
 #: The task that runs a job of each ``Job.kind``.
 TASK_BY_KIND: dict[str, str] = {JobKind.MEASUREMENT: TASK_RUN_JOB, JobKind.BATCH: TASK_BATCH_ROW}
 
+_PREFIX = "LIVERBURDEN_CELERY_"
+
 
 class CelerySettings(BaseSettings):
     """Broker tuning, from ``LIVERBURDEN_CELERY_*`` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="LIVERBURDEN_CELERY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=_PREFIX, extra="ignore")
 
     queue: str = Field(default="liverburden", description="Queue the jobs are sent to.")
-    visibility_timeout: float = Field(
+    visibility_timeout_s: float = Field(
+        validation_alias=renamed_setting(_PREFIX, "visibility_timeout_s", "visibility_timeout"),
         default=3600.0,
         gt=0,
         description="Seconds before Redis re-delivers an unacknowledged message (longest job).",
@@ -76,19 +79,24 @@ class CelerySettings(BaseSettings):
     max_retries: int = Field(
         default=8, ge=0, description="Retries of a task after a transient fault (database, disk)."
     )
-    retry_backoff_max: float = Field(
-        default=300.0, gt=0, description="Longest wait between two retries, seconds."
+    retry_backoff_max_s: float = Field(
+        validation_alias=renamed_setting(_PREFIX, "retry_backoff_max_s", "retry_backoff_max"),
+        default=300.0,
+        gt=0,
+        description="Longest wait between two retries, seconds.",
     )
-    sweep_interval: float = Field(
+    sweep_interval_s: float = Field(
+        validation_alias=renamed_setting(_PREFIX, "sweep_interval_s", "sweep_interval"),
         default=30.0,
         ge=0,
         description="Seconds between two sweeps of the job table by a worker (0: no sweeps).",
     )
-    resend_after: float = Field(
+    resend_after_s: float = Field(
+        validation_alias=renamed_setting(_PREFIX, "resend_after_s", "resend_after"),
         default=600.0,
         gt=0,
         description="Seconds a job may stay queued, no message waiting, before it is sent again "
-        "(at least retry_backoff_max, so that a retry's backoff is never cut short).",
+        "(at least retry_backoff_max_s, so that a retry's backoff is never cut short).",
     )
 
 
@@ -110,7 +118,7 @@ def celery_config(settings: Settings, tuning: CelerySettings | None = None) -> d
             "no Celery broker configured; set LIVERBURDEN_BROKER_URL (e.g. redis://host:6379/0)"
         )
     tuning = tuning or get_celery_settings()
-    vis = tuning.visibility_timeout
+    vis = tuning.visibility_timeout_s
     return {
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,

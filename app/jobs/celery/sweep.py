@@ -3,13 +3,13 @@
 The job table is the source of truth; a Redis message only says "look at job X". A message can be
 lost: the broker was away when the job was created (the row stays ``queued``), Redis restarted
 without persistence, a queue was purged. Each ``liverburden worker`` therefore runs
-:class:`Sweeper`, a thread of its main process that every ``LIVERBURDEN_CELERY_SWEEP_INTERVAL``
+:class:`Sweeper`, a thread of its main process that every ``LIVERBURDEN_CELERY_SWEEP_INTERVAL_S``
 seconds calls :func:`sweep_once`:
 
 1. running jobs whose worker died or went silent (:func:`app.jobs.engine.requeue_stale_jobs`, after
-   ``LIVERBURDEN_JOB_STALE_SECONDS``) go back to ``queued`` and are sent again;
+   ``LIVERBURDEN_JOB_STALE_S``) go back to ``queued`` and are sent again;
 2. when no message waits in the queue, every job still ``queued`` whose last sending is older than
-   ``LIVERBURDEN_CELERY_RESEND_AFTER`` is sent again. While messages wait, nothing is resent: a
+   ``LIVERBURDEN_CELERY_RESEND_AFTER_S`` is sent again. While messages wait, nothing is resent: a
    long queue is not a lost one, and resending it would only double it.
 
 A queued job's ``heartbeat_at`` is the time it was last handed to the broker by a sweep or a
@@ -85,7 +85,7 @@ def sweep_once(
     sqlalchemy.exc.SQLAlchemyError, kombu.exceptions.OperationalError
         The database or the broker is away; the next sweep tries again.
     """
-    resend_after_s = max(tuning.resend_after, tuning.retry_backoff_max)
+    resend_after_s = max(tuning.resend_after_s, tuning.retry_backoff_max_s)
     kinds: dict[str, str] = {}
     with session_scope(factory) as s:
         requeued = requeue_stale_jobs(s, stale_after_s)
@@ -132,7 +132,7 @@ def sweep_once(
 
 
 class Sweeper:
-    """A daemon thread that calls :func:`sweep_once` every ``tuning.sweep_interval`` seconds."""
+    """A daemon thread that calls :func:`sweep_once` every ``tuning.sweep_interval_s`` seconds."""
 
     def __init__(
         self, app: Celery, engine: Engine, tuning: CelerySettings, stale_after_s: float
@@ -147,13 +147,13 @@ class Sweeper:
         self._thread.start()
         logger.info(
             "job sweep every %g s (resend after %g s queued)",
-            self.tuning.sweep_interval,
-            max(self.tuning.resend_after, self.tuning.retry_backoff_max),
+            self.tuning.sweep_interval_s,
+            max(self.tuning.resend_after_s, self.tuning.retry_backoff_max_s),
         )
         return self
 
     def _run(self) -> None:
-        while not self._stop.wait(self.tuning.sweep_interval):
+        while not self._stop.wait(self.tuning.sweep_interval_s):
             try:
                 sweep_once(self.app, self.factory, self.tuning, self.stale_after_s)
             except (SQLAlchemyError, OSError, KombuError) as exc:  # away for now: try again later

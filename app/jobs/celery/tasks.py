@@ -16,7 +16,7 @@ row                                         task
 ``queued``                                  claims and runs it
 ``running``, its worker gone                back to ``queued`` (``requeue_stale_jobs``:
 (dead process of this host, or no           attempts are counted, the job fails after
-heartbeat for ``job_stale_seconds``)        ``MAX_ATTEMPTS``), then claims and runs it
+heartbeat for ``job_stale_s``)        ``MAX_ATTEMPTS``), then claims and runs it
 ``running`` by a live worker                retried later to watch it (never run twice; taken
                                             over if that worker dies)
 ==========================================  ==================================================
@@ -118,14 +118,14 @@ def _start_sweep(**_: Any) -> None:
     if "preload_s" in _sweep:
         logger.info("measurement pipeline loaded in %.2f s", _sweep.pop("preload_s"))
     tuning = get_celery_settings()
-    if tuning.sweep_interval <= 0 or "sweeper" in _sweep:
+    if tuning.sweep_interval_s <= 0 or "sweeper" in _sweep:
         return
     settings = get_settings()
     _sweep["sweeper"] = Sweeper(
         make_celery(settings),
         get_engine(settings.resolved_database_url),
         tuning,
-        settings.job_stale_seconds,
+        settings.job_stale_s,
     ).start()
 
 
@@ -143,7 +143,7 @@ def _context() -> tuple[JobContext, float]:
         _process.update(
             pid=os.getpid(),
             ctx=JobContext.from_settings(settings),
-            stale=settings.job_stale_seconds,
+            stale=settings.job_stale_s,
         )
     return _process["ctx"], _process["stale"]
 
@@ -224,12 +224,12 @@ def _give_up(ctx: JobContext, job_id: str, exc: BaseException, tries: int) -> No
 
 def _backoff(tries: int, tuning: CelerySettings) -> float:
     """Exponential backoff with jitter: about 1, 2, 4, ... seconds, capped."""
-    return float(min(tuning.retry_backoff_max, 2.0**tries) * random.uniform(0.5, 1.0))
+    return float(min(tuning.retry_backoff_max_s, 2.0**tries) * random.uniform(0.5, 1.0))
 
 
 def _watch_countdown(stale_after_s: float, tuning: CelerySettings) -> float:
     """How long to wait before looking again at a job a live worker runs."""
-    return max(0.5, min(30.0, stale_after_s / 4, tuning.visibility_timeout / 2))
+    return max(0.5, min(30.0, stale_after_s / 4, tuning.visibility_timeout_s / 2))
 
 
 def _execute(
