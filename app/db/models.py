@@ -307,6 +307,8 @@ class Measurement(Voidable, Base):
     request_sha256: Mapped[str] = mapped_column(HASH)
     algorithm_version: Mapped[str] = mapped_column(String(32))
     result: Mapped[dict[str, Any]] = mapped_column()
+    #: Blob of the masks it was made from (app.measure.masks; migration 0006); None before.
+    masks_sha256: Mapped[str | None] = mapped_column(HASH, default=None)
     job_id: Mapped[str | None] = mapped_column(String(36), default=None)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

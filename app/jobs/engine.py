@@ -4,7 +4,7 @@
 engine calls with a job id: it claims the job atomically (``UPDATE jobs SET status='running'
 ... WHERE status='queued'``), so a job delivered twice runs once; it materialises the stored
 series and segmentation from the blob store into a temporary folder, calls
-:func:`app.measure.pipeline.run_measurement` and stores an immutable, versioned
+:func:`app.measure.pipeline.measure_series` and stores an immutable, versioned
 :class:`~app.db.models.Measurement`. The embedded engine is :class:`LocalJobEngine` (a thread
 pool in the server process). A Celery engine only needs to call ``run_job(job_id)`` in its task
 (acks late; a redelivered id is harmless) and to provide
@@ -213,7 +213,9 @@ def _fail(ctx: JobContext, job_id: str, error: str, error_type: str) -> bool:
         return True
 
 
-def _store_result(ctx: JobContext, job_id: str, result: dict[str, Any]) -> str:
+def _store_result(
+    ctx: JobContext, job_id: str, result: dict[str, Any], masks_sha256: str | None
+) -> str:
     for _attempt in range(5):  # a concurrent version number is retried
         try:
             with session_scope(ctx.session_factory) as s:
@@ -232,6 +234,7 @@ def _store_result(ctx: JobContext, job_id: str, result: dict[str, Any]) -> str:
                     request_sha256=job.request_sha256,
                     algorithm_version=str(result.get("algorithm_version", ALGORITHM_VERSION)),
                     result=result,
+                    masks_sha256=masks_sha256,
                     job_id=job.id,
                     created_by=job.created_by,
                 )
@@ -266,7 +269,7 @@ def run_job(job_id: str, ctx: JobContext | None = None) -> str:
     Domain errors (bad input) fail the job with their message and problem type; anything else
     fails it with a generic message (the details go to the server log only).
     """
-    from app.measure.pipeline import run_measurement
+    from app.measure.pipeline import measure_series
 
     ctx = ctx or JobContext.from_settings(get_settings())
     with session_scope(ctx.session_factory) as s:
@@ -278,8 +281,11 @@ def run_job(job_id: str, ctx: JobContext | None = None) -> str:
         with tempfile.TemporaryDirectory(prefix="job-", dir=ctx.scratch_dir) as tmp:
             with session_scope(ctx.session_factory) as s:
                 request = _materialise(ctx, s, dict(repo.get_job(s, job_id).request), Path(tmp))
-            result = run_measurement(request, progress=_Progress(ctx, job_id))
-        _store_result(ctx, job_id, result)
+            measured = measure_series(request, progress=_Progress(ctx, job_id))
+        # The masks blob first: content-addressed, so a row that fails to commit leaves at most
+        # an unreferenced blob, never a row without its masks.
+        masks = ctx.blobstore.put_bytes(measured.masks.to_bytes())
+        _store_result(ctx, job_id, measured.result, masks.sha256)
         logger.info("job %s succeeded", job_id)
         return JobStatus.SUCCEEDED
     except (DicomIOError, VolumetricsError, RecistError, AppError) as exc:

@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 import dicomio
 import volumetrics
+from app.measure.masks import MeasuredMasks
 from app.version import ALGORITHM_VERSION
 from recist import criteria
 from recist.diameters import Diameters, measure_diameters
@@ -32,7 +33,14 @@ logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, str], None]
 
-__all__ = ["MeasureRequest", "input_digest", "preload", "run_measurement"]
+__all__ = [
+    "MeasureRequest",
+    "Measured",
+    "input_digest",
+    "measure_series",
+    "preload",
+    "run_measurement",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +117,28 @@ def _bridges_in(region: dicomio.Region, missing: Sequence[int]) -> list[int]:
     return [g - z.start for g in missing if z.start <= g < z.stop]
 
 
+_Paint = Callable[[npt.NDArray[np.int32], int], None]
+
+
+def _paint_mask(mask: npt.NDArray[np.bool_]) -> _Paint:
+    """Write a lesion's number where its own mask is (a voxel already taken keeps its lesion)."""
+
+    def paint(out: npt.NDArray[np.int32], number: int) -> None:
+        out[mask & (out == 0)] = number
+
+    return paint
+
+
+def _paint_component(labels: npt.NDArray[np.int32], box: dicomio.Region, label: int) -> _Paint:
+    """Write a lesion's number on its connected component of the tumour mask."""
+
+    def paint(out: npt.NDArray[np.int32], number: int) -> None:
+        view = out[box]
+        view[(labels[box] == label) & (view == 0)] = number
+
+    return paint
+
+
 def _lesion_record(
     volume_ml: float,
     voxels: int,
@@ -134,6 +164,25 @@ def _lesion_record(
 
 def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> dict[str, Any]:
     """Measure one series; return the contract's JSON as a dict (plus documented extras).
+
+    Raises
+    ------
+    dicomio.DicomIOError, volumetrics.VolumetricsError, recist.RecistError
+        Bad input: the message says what was wrong and what was expected.
+    """
+    return measure_series(req, progress).result
+
+
+@dataclass(frozen=True, eq=False)
+class Measured:
+    """A measurement: the contract's JSON (``result``) and the masks its lesions are (``masks``)."""
+
+    result: dict[str, Any]
+    masks: MeasuredMasks
+
+
+def measure_series(req: MeasureRequest, progress: ProgressFn | None = None) -> Measured:
+    """Measure one series; the JSON of :func:`run_measurement` with the masks it was made from.
 
     Raises
     ------
@@ -226,24 +275,32 @@ def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> 
     report(0.8, "measuring diameters")
     thickness = info.slice_thickness_mm
     thickness_for_rule = thickness if thickness is not None else spacing[0]
-    lesions: list[dict[str, Any]] = []
+    measured: list[tuple[dict[str, Any], _Paint]] = []
     if lesion_masks is not None:
         for lv, mask, name in zip(burden.lesions, lesion_masks, segment_names, strict=True):
             diam = _crop_measure(mask, spacing, origin)
-            lesions.append(
-                _lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, name)
-            )
+            rec = _lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, name)
+            measured.append((rec, _paint_mask(mask)))
     else:
         for lv in burden.lesions:
             crop = lesion_labels[lv.bbox_zyx] == lv.label
             offset = tuple(o + b.start for o, b in zip(origin, lv.bbox_zyx, strict=True))
             diam = measure_diameters(crop, spacing, offset_zyx=offset)
-            lesions.append(
-                _lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, None)
-            )
-    lesions.sort(key=lambda r: (-r["long_axis_mm"], r["slice_index"], -r["voxels"]))
-    for i, rec in enumerate(lesions, start=1):
+            rec = _lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, None)
+            measured.append((rec, _paint_component(lesion_labels, lv.bbox_zyx, lv.label)))
+    measured.sort(key=lambda e: (-e[0]["long_axis_mm"], e[0]["slice_index"], -e[0]["voxels"]))
+    lesion_numbers = np.zeros(tumor_mask.shape, dtype=np.int32)
+    for i, (rec, paint) in enumerate(measured, start=1):
         rec["lesion_id"] = f"L{i}"
+        paint(lesion_numbers, i)
+    lesions = [rec for rec, _paint in measured]
+    masks = MeasuredMasks(
+        shape_zyx=geometry.shape_zyx,
+        offset_zyx=origin,
+        lesions=lesion_numbers,
+        tumor=tumor_mask,
+        liver=liver_mask,
+    )
 
     any_measurable = any(r["measurable"] for r in lesions)
     series_sha = list(info.file_sha256)
@@ -292,7 +349,7 @@ def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> 
         len(lesions),
         burden.burden_fraction,
     )
-    return result
+    return Measured(result, masks)
 
 
 def preload() -> None:

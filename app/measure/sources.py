@@ -2,9 +2,11 @@
 
 A measurement row keeps its result JSON, its segmentation reference and its input hashes, not the
 images. The outputs that draw on pixels or reference the source instances (SR, SEG, key images)
-materialise the stored series and segmentation from the blob store into a scratch folder (hard
-links, as the measurement jobs do), read them with dicomio, and choose the liver and tumour masks
-exactly as the pipeline did (the label choices recorded in the result).
+materialise the stored series from the blob store into a scratch folder (hard links, as the
+measurement jobs do) and read it with dicomio. Their masks are the ones the measurement kept
+(:mod:`app.measure.masks`); a measurement made before masks were kept has its segmentation read
+again and its liver and tumour masks chosen exactly as the pipeline did (the label choices
+recorded in the result).
 
 The stored series may have grown since the measurement (more instances uploaded later): the
 series hash of the result is checked against the instances now stored, so an output never
@@ -21,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy.orm import Session
 
 import dicomio
@@ -28,6 +32,7 @@ from app.db import repo
 from app.db.models import Measurement
 from app.errors import ConflictError, InvalidRequestError
 from app.measure.labels import BoolMask, masks_from_labels
+from app.measure.masks import MeasuredMasks
 from app.store.blobs import BlobStore
 from dicomio.sources import SourceDataset, read_source_datasets
 
@@ -51,6 +56,9 @@ class MeasurementSource:
     liver: BoolMask | None
     tumor: BoolMask | None
     lesions: tuple[BoolMask, ...] | None
+    #: Lesion numbers (``i`` = the result's ``lesions[i-1]``) as measured, when the measurement
+    #: kept its masks (:class:`~app.measure.masks.MeasuredMasks`); ``None`` otherwise.
+    lesion_labels: npt.NDArray[np.int32] | None = None
 
 
 def _series_digest(hashes: Sequence[str]) -> str:
@@ -119,7 +127,9 @@ def load_measurement_source(
     pixels
         Decode the pixel data (key images).
     masks
-        Read the segmentation and choose the masks as the measurement did.
+        The masks the measurement was made from: those it kept beside it, or (for a
+        measurement made before masks were kept) the segmentation read again and its labels
+        chosen as the measurement did.
 
     Raises
     ------
@@ -131,8 +141,11 @@ def load_measurement_source(
         The stored files cannot be read.
     """
     scratch_dir.mkdir(parents=True, exist_ok=True)
+    kept = _kept_masks(blobs, measurement) if masks else None
     with tempfile.TemporaryDirectory(prefix="out-", dir=scratch_dir) as tmp:
-        series_dir, labels = _materialise(session, blobs, measurement, Path(tmp), masks)
+        series_dir, labels = _materialise(
+            session, blobs, measurement, Path(tmp), masks and kept is None
+        )
         volume = dicomio.read_series(series_dir, measurement.series_instance_uid, pixels=pixels)
         datasets: list[SourceDataset] = []
         if headers:
@@ -144,7 +157,15 @@ def load_measurement_source(
             datasets = read_source_datasets(series_dir, volume)
         liver = tumor = None
         lesions = None
-        if labels is not None:
+        lesion_labels = None
+        if kept is not None:
+            if kept.shape_zyx != volume.geometry.shape_zyx:
+                raise ConflictError(
+                    f"measurement {measurement.id}'s masks do not fit its stored series; "
+                    "measure it again"
+                )
+            liver, tumor, lesion_labels = kept.full_liver(), kept.full_tumor(), kept.full_lesions()
+        elif labels is not None:
             liver_label, tumor_labels = _choices(measurement.result)
             liver, tumor, separate = masks_from_labels(volume, labels, liver_label, tumor_labels)
             lesions = None if separate is None else tuple(separate)
@@ -155,4 +176,12 @@ def load_measurement_source(
         pixels,
         masks,
     )
-    return MeasurementSource(volume, tuple(datasets), liver, tumor, lesions)
+    return MeasurementSource(volume, tuple(datasets), liver, tumor, lesions, lesion_labels)
+
+
+def _kept_masks(blobs: BlobStore, measurement: Measurement) -> MeasuredMasks | None:
+    """The masks the measurement kept (None for one made before they were kept)."""
+    if measurement.masks_sha256 is None:
+        return None
+    with blobs.open(measurement.masks_sha256) as fh:
+        return MeasuredMasks.from_bytes(fh.read())

@@ -201,7 +201,9 @@ def measurement_seg(
     m, tp = _measurement_context(session, measurement_id)
     source = load_measurement_source(session, blobs, scratch_dir, m, headers=True, masks=True)
     assert source.tumor is not None
-    labels = lesion_labels_from_measurement(source.tumor, m.result, source.lesions)
+    labels = source.lesion_labels
+    if labels is None:  # a measurement made before its masks were kept
+        labels = lesion_labels_from_measurement(source.tumor, m.result, source.lesions)
     ids = [str(les["lesion_id"]) for les in m.result.get("lesions", [])]
     uids = measurement_lesion_uids(session, tp.subject, m)
     key = canonical_sha256(

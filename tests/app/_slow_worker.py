@@ -16,14 +16,14 @@ from app.measure import pipeline
 
 
 def _delay_measurements(delay_s: float) -> None:
-    real = pipeline.run_measurement
+    real = pipeline.measure_series
 
-    def delayed(req: pipeline.MeasureRequest, progress: Any = None) -> dict[str, Any]:
+    def delayed(req: pipeline.MeasureRequest, progress: Any = None) -> pipeline.Measured:
         print(f"test worker: sleeping {delay_s:.1f} s before measuring", flush=True)
         time.sleep(delay_s)
         return real(req, progress)
 
-    pipeline.run_measurement = delayed
+    pipeline.measure_series = delayed
 
 
 if __name__ == "__main__":

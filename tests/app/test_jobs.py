@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from sqlalchemy import select, update
 
@@ -19,12 +20,13 @@ from app.db.models import Job
 from app.db.session import session_scope
 from app.jobs.engine import JobContext, run_job
 from app.measure import pipeline
+from app.measure.masks import MeasuredMasks
 from dicomio.errors import LabelError
 from tests.app.conftest import SeriesFiles, Service, dicom_parts, running_service, wait_for_job
 
 
 class FakePipeline:
-    """Stands in for run_measurement: counts calls, can block, fail or report progress."""
+    """Stands in for measure_series: counts calls, can block, fail or report progress."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -33,7 +35,7 @@ class FakePipeline:
         self.error: Exception | None = None
         self.lock = threading.Lock()
 
-    def __call__(self, request: Any, progress: Any = None) -> dict[str, Any]:
+    def __call__(self, request: Any, progress: Any = None) -> pipeline.Measured:
         with self.lock:
             self.calls += 1
         assert request.series.is_dir() and request.labels.is_file()
@@ -43,7 +45,7 @@ class FakePipeline:
         if self.error is not None:
             raise self.error
         n = len(list(request.series.iterdir()))
-        return {
+        result = {
             "series": {"slices": n},
             "burden_fraction": 0.5,
             "lesions": [],
@@ -51,13 +53,17 @@ class FakePipeline:
             "inputs": {"input_sha256": "c" * 64},
             "algorithm_version": "0.1.0",
         }
+        empty = np.zeros((1, 1, 1), dtype=np.int32)
+        return pipeline.Measured(
+            result, MeasuredMasks((n, 1, 1), (0, 0, 0), empty, empty > 0, None)
+        )
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakePipeline:
     """The fake pipeline, installed."""
     f = FakePipeline()
-    monkeypatch.setattr(pipeline, "run_measurement", f)
+    monkeypatch.setattr(pipeline, "measure_series", f)
     return f
 
 
