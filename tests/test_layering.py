@@ -263,3 +263,15 @@ def test_app_rooms_import_from_the_top_down() -> None:
             if target and target != room and APP_ROOM_RANK[target] >= rank:
                 upward.add((name, f"app.{target}"))
     assert not upward, f"upward imports in app/ (importer, room): {sorted(upward)}"
+
+
+def test_app_tests_mirror_the_app_rooms() -> None:
+    """tests/app/ has one folder per room of app/ (no other), each a package; only helpers,
+    fixtures and the whole-service test stay at its top."""
+    tests_app = ROOT / "tests" / "app"
+    folders = {p.name for p in tests_app.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    rooms = {p.name for p in (ROOT / "app").iterdir() if (p / "__init__.py").is_file()}
+    assert folders <= rooms, f"test folders without an app room: {sorted(folders - rooms)}"
+    assert all((tests_app / f / "__init__.py").is_file() for f in folders)
+    top_tests = sorted(p.name for p in tests_app.glob("test_*.py"))
+    assert top_tests == ["test_end_to_end.py"], top_tests

@@ -13,7 +13,7 @@ from app.settings import Settings
 from tests.app._cli import liverburden
 from tests.app.conftest import LiveServer
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 KEY_RE = re.compile(r"^lbk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$")
 
 

@@ -2,7 +2,7 @@
 no file written outside the home folder whatever the names say, and the audit chain verified by
 ``liverburden audit verify`` after a full flow (and broken by tampering).
 
-The route x role matrix itself is tests/app/test_roles.py.
+The route x role matrix itself is tests/app/auth/test_roles.py.
 """
 
 from __future__ import annotations

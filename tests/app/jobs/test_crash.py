@@ -26,7 +26,7 @@ from app.settings import Settings
 from tests.app.conftest import SeriesFiles, dicom_parts
 from tests.conftest import SAMPLE_DICOM
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _free_port() -> int:

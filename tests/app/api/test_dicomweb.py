@@ -22,10 +22,10 @@ from sqlalchemy import func, select
 from app.db.models import Instance
 from app.settings import Settings
 from tests.app._dicomweb_helpers import multipart, synthetic_instance, to_bytes
+from tests.app.auth.test_roles import registered_routes
 from tests.app.conftest import Service, running_service
-from tests.app.test_roles import registered_routes
 
-SAMPLE_CT = Path(__file__).resolve().parents[2] / "sample_dicom" / "ct"
+SAMPLE_CT = Path(__file__).resolve().parents[3] / "sample_dicom" / "ct"
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 

@@ -15,7 +15,7 @@ Excluded, on purpose:
 - ``POST /dicomweb/studies`` and ``POST /dicomweb/studies/{study}`` (STOW-RS): their body is
   ``multipart/related; type="application/dicom"``, which schemathesis cannot serialise ("no
   supported serializers"). STOW is attacked in test_api_hostile.py (non-DICOM, truncated and
-  zip-slip parts) and tests/app/test_dicomweb*.py instead.
+  zip-slip parts) and tests/app/api/test_dicomweb*.py instead.
 
 Nothing else is excluded. The jobs the fuzzer queues (odd label choices) must end as clean
 failures or successes, never as an internal error (last test).
@@ -38,8 +38,8 @@ from sqlalchemy import create_engine, select, text
 from app.db.models import Job
 from app.db.session import dispose_engine, session_scope
 from app.settings import Settings
+from tests.app.auth.test_roles import EXPECTED
 from tests.app.conftest import ROLES, SeriesFiles, Service, running_service, wait_for_job
-from tests.app.test_roles import EXPECTED
 
 try:
     import schemathesis

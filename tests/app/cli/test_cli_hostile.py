@@ -24,7 +24,7 @@ from pydicom.dataset import Dataset
 from tests.dicomio import _hostile as h
 
 CLI = [sys.executable, "-m", "app.cli", "measure"]
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

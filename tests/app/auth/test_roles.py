@@ -55,7 +55,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/audit/verify"): {A},
     # Outputs: DICOM and the report (key images are pixel data) for radiologists; SDTM per domain
     # (TU/TR lesion rows need "read", RS the response summary: the route answers EDC keys for RS
-    # only, see tests/app/test_outputs.py); FHIR lesion observations for radiologists.
+    # only, see tests/app/outputs/test_outputs.py); FHIR lesion observations for radiologists.
     ("GET", "/v1/measurements/{measurement_id}/sr"): {R},
     ("GET", "/v1/measurements/{measurement_id}/seg"): {R},
     ("GET", "/v1/subjects/{subject_id}/sdtm/{domain}"): {R, E},
