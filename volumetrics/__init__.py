@@ -15,6 +15,7 @@ from volumetrics.components import (
     volume_ml,
 )
 from volumetrics.errors import MaskError, VolumetricsError
+from volumetrics.matching import LesionLink, LesionLinks, MatchTolerances, match_lesions
 from volumetrics.thresholds import (
     BURDEN_HIGH_FRACTION,
     BURDEN_MAX_FRACTION,
@@ -26,12 +27,16 @@ __all__ = [
     "BURDEN_MAX_FRACTION",
     "MEASURABLE_LESION_MIN_MM",
     "BurdenResult",
+    "LesionLink",
+    "LesionLinks",
     "LesionVolume",
     "MaskError",
+    "MatchTolerances",
     "VolumetricsError",
     "burden_flags",
     "label_lesions",
     "lesion_volumes",
+    "match_lesions",
     "measure_burden",
     "resolve_voxel_volume_mm3",
     "volume_ml",

@@ -6,7 +6,8 @@ the tumour and liver masks the volumes were counted on. Outputs (SEG, key images
 tracking read these instead of choosing labels and matching components a second time.
 
 The arrays cover the box the pipeline measured in (``offset_zyx`` into the series grid of
-``shape_zyx``); outside it every mask is empty. The blob is a compressed NumPy ``.npz`` without
+``shape_zyx``); outside it every mask is empty. ``affine`` places the grid in the patient (LPS mm),
+so masks of two visits can be compared by position. The blob is a compressed NumPy ``.npz`` without
 pickled objects, so reading one never runs code.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import io
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zipfile import BadZipFile
 
 import numpy as np
@@ -40,8 +41,13 @@ class MeasuredMasks:
     lesions: LabelArray
     tumor: BoolArray
     liver: BoolArray | None
+    #: 4x4 map of the series grid's voxel index ``(k, j, i, 1)`` to patient LPS mm
+    #: (:class:`dicomio.model.Geometry`); where the masks lie in the patient.
+    affine: npt.NDArray[np.float64] = field(default_factory=lambda: np.eye(4))
 
     def __post_init__(self) -> None:
+        if np.shape(self.affine) != (4, 4):
+            raise ValueError("the affine must be a 4x4 matrix")
         box = self.lesions.shape
         if self.tumor.shape != box or (self.liver is not None and self.liver.shape != box):
             raise ValueError("lesion, tumour and liver arrays must share one shape")
@@ -88,6 +94,7 @@ class MeasuredMasks:
             "offset_zyx": np.array(self.offset_zyx, dtype=np.int64),
             "lesions": self.lesions.astype(np.int32, copy=False),
             "tumor": self.tumor.astype(bool, copy=False),
+            "affine": np.asarray(self.affine, dtype=np.float64),
         }
         if self.liver is not None:
             arrays["liver"] = self.liver.astype(bool, copy=False)
@@ -119,6 +126,7 @@ class MeasuredMasks:
                     lesions=np.asarray(npz["lesions"], dtype=np.int32),
                     tumor=np.asarray(npz["tumor"], dtype=bool),
                     liver=np.asarray(npz["liver"], dtype=bool) if "liver" in npz else None,
+                    affine=np.asarray(npz["affine"], dtype=np.float64),
                 )
         except ConflictError:
             raise

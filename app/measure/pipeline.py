@@ -300,6 +300,7 @@ def measure_series(req: MeasureRequest, progress: ProgressFn | None = None) -> M
         lesions=lesion_numbers,
         tumor=tumor_mask,
         liver=liver_mask,
+        affine=np.asarray(geometry.affine),
     )
 
     any_measurable = any(r["measurable"] for r in lesions)
