@@ -12,13 +12,21 @@ from __future__ import annotations
 from phantoms.dicom import write_dicom_series, write_label_nifti, write_multiframe, write_seg
 from phantoms.model import Phantom, make_phantom
 from phantoms.sample import SAMPLE_SPEC, main, write_sample
-from phantoms.spec import CT_TISSUE, MR_TISSUE, LesionSpec, PhantomSpec, TissueValues
+from phantoms.spec import (
+    CT_TISSUE,
+    MR_TISSUE,
+    BodyPose,
+    LesionSpec,
+    PhantomSpec,
+    TissueValues,
+)
 from phantoms.uids import PhantomUids, phantom_uids
 
 __all__ = [
     "CT_TISSUE",
     "MR_TISSUE",
     "SAMPLE_SPEC",
+    "BodyPose",
     "LesionSpec",
     "Phantom",
     "PhantomSpec",

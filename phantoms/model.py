@@ -267,13 +267,16 @@ def make_phantom(spec: PhantomSpec) -> Phantom:
         a lesion has no voxel on the grid.
     """
     affine = _affine(spec)
+    # With a pose the anatomy is sampled where the grid lies relative to the body (the grid
+    # moved by the pose's inverse); the images keep the grid's own position: the body moves.
+    sampling = affine if spec.pose is None else np.linalg.inv(spec.pose.matrix()) @ affine
     shape = spec.shape_zyx
     tissue = spec.tissue_values
     labels = np.zeros(shape, dtype=np.uint8)
     lesions = np.zeros(shape, dtype=np.uint8)
-    _fill_ellipsoid(labels, 1, affine, spec.liver_center_lps_mm, spec.liver_semi_axes_mm)
+    _fill_ellipsoid(labels, 1, sampling, spec.liver_center_lps_mm, spec.liver_semi_axes_mm)
     for n, lesion in enumerate(spec.lesions, start=1):
-        _fill_ellipsoid(lesions, n, affine, lesion.center_lps_mm, lesion.semi_axes_mm, lesions)
+        _fill_ellipsoid(lesions, n, sampling, lesion.center_lps_mm, lesion.semi_axes_mm, lesions)
     labels[lesions > 0] = 2
     if spec.lesions:
         box = ndimage.find_objects((lesions > 0).view(np.uint8))
@@ -300,8 +303,8 @@ def make_phantom(spec: PhantomSpec) -> Phantom:
     bx, by = spec.body_center_xy_mm
     ba, bb = spec.body_semi_axes_xy_mm
     for k in range(shape[0]):
-        x = affine[0, 3] + k * affine[0, 0] + j * affine[0, 1] + i * affine[0, 2]
-        y = affine[1, 3] + k * affine[1, 0] + j * affine[1, 1] + i * affine[1, 2]
+        x = sampling[0, 3] + k * sampling[0, 0] + j * sampling[0, 1] + i * sampling[0, 2]
+        y = sampling[1, 3] + k * sampling[1, 0] + j * sampling[1, 1] + i * sampling[1, 2]
         body = ((x - bx) / ba) ** 2 + ((y - by) / bb) ** 2 <= 1.0
         plane = np.where(body, tissue.body, tissue.air)
         lab, les = labels[k], lesions[k]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from dicomio.model import Phase
 
-__all__ = ["CT_TISSUE", "MR_TISSUE", "LesionSpec", "PhantomSpec", "TissueValues"]
+__all__ = ["CT_TISSUE", "MR_TISSUE", "BodyPose", "LesionSpec", "PhantomSpec", "TissueValues"]
 
 Vec3 = tuple[float, float, float]
 
@@ -31,6 +31,42 @@ class LesionSpec:
             raise ValueError("expected a 3-D centre and three semi-axes")
         if min(self.semi_axes_mm) <= 0:
             raise ValueError(f"expected positive semi-axes, got {self.semi_axes_mm}")
+
+
+@dataclass(frozen=True, slots=True)
+class BodyPose:
+    """How the patient lies at this visit: the whole body rotated, then shifted, in LPS.
+
+    The anatomy of the spec (liver, lesions, body) is given as the patient lies at a reference
+    visit; with a pose it appears at ``shift + R @ p`` in this study's patient coordinates, ``R``
+    rotating by ``rotation_xyz_deg`` about the x, then y, then z axis through the LPS origin. No
+    scanner keeps a patient in place between visits: shifts of centimetres and rotations of a few
+    degrees are usual.
+    """
+
+    rotation_xyz_deg: Vec3 = (0.0, 0.0, 0.0)
+    shift_lps_mm: Vec3 = (0.0, 0.0, 0.0)
+
+    def matrix(self) -> list[list[float]]:
+        """4x4 homogeneous matrix from reference positions to this visit's positions."""
+        ax, ay, az = (math.radians(v) for v in self.rotation_xyz_deg)
+        cx, sx, cy, sy, cz, sz = (
+            math.cos(ax),
+            math.sin(ax),
+            math.cos(ay),
+            math.sin(ay),
+            math.cos(az),
+            math.sin(az),
+        )
+        rx = [[1.0, 0.0, 0.0], [0.0, cx, -sx], [0.0, sx, cx]]
+        ry = [[cy, 0.0, sy], [0.0, 1.0, 0.0], [-sy, 0.0, cy]]
+        rz = [[cz, -sz, 0.0], [sz, cz, 0.0], [0.0, 0.0, 1.0]]
+
+        def mul(a: list[list[float]], b: list[list[float]]) -> list[list[float]]:
+            return [[sum(a[r][k] * b[k][c] for k in range(3)) for c in range(3)] for r in range(3)]
+
+        rot = mul(rz, mul(ry, rx))
+        return [[*rot[r], float(self.shift_lps_mm[r])] for r in range(3)] + [[0.0, 0.0, 0.0, 1.0]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +123,8 @@ class PhantomSpec:
         Nominal SliceThickness; ``None`` equals the slice spacing.
     uid_prefix
         Root of the generated UIDs (``"1.2.3."``); ``None`` makes ``2.25.`` UUID-derived UIDs.
+    pose
+        How the patient lies at this visit (:class:`BodyPose`); ``None``: as given.
     """
 
     shape_zyx: tuple[int, int, int] = (60, 256, 256)
@@ -107,6 +145,7 @@ class PhantomSpec:
     phase: Phase = Phase.PORTAL_VENOUS
     slice_thickness_mm: float | None = None
     uid_prefix: str | None = None
+    pose: BodyPose | None = None
 
     def __post_init__(self) -> None:
         if len(self.shape_zyx) != 3 or min(self.shape_zyx) < 1:

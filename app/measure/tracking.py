@@ -1,0 +1,255 @@
+"""Follow lesions from one visit to the next: align the two studies, then link their lesions.
+
+The patient never lies the same way twice: shifts of several centimetres and rotations of a few
+degrees between visits are normal, so lesions cannot be compared by their patient coordinates
+as stored. The two visits' organ masks (liver and tumour, as each measurement kept them:
+:class:`~app.measure.masks.MeasuredMasks`) are aligned by a rigid registration with SimpleITK:
+
+- each mask becomes a signed distance map (mm, clipped at +-``_CLIP_MM``), which gives the metric
+  a slope far from the border, resampled to an isotropic grid of ``_GRID_MM``;
+- the moments of the masks start the transform (centre of mass), then a multi-resolution
+  regular-step gradient descent on the mean squared difference fits a 3-D rotation and shift.
+
+Without a liver on either side the tumour masks are aligned instead; without anything to align,
+the identity is kept and said so. The earlier visit's lesions are then moved onto the later
+visit's grid (nearest neighbour) and :func:`volumetrics.match_lesions` links them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+from app.measure.masks import MeasuredMasks
+from volumetrics import LesionLinks, MatchTolerances, match_lesions
+
+__all__ = ["Alignment", "VisitLinks", "align_visits", "link_visits"]
+
+logger = logging.getLogger(__name__)
+
+_CLIP_MM = 30.0
+_GRID_MM = 3.0
+_PAD_MM = 20.0
+
+Matrix = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class Alignment:
+    """A rigid map of the earlier visit's patient space onto the later visit's.
+
+    ``matrix`` is 4x4 homogeneous (LPS mm to LPS mm); ``organ`` what was aligned (``liver``,
+    ``tumour`` or ``none`` for the identity); ``residual_mm`` the root mean squared difference
+    of the distance maps after alignment, a fit measure in mm (0 for a perfect overlap).
+    """
+
+    matrix: Matrix
+    organ: str
+    residual_mm: float
+
+    @property
+    def shift_mm(self) -> float:
+        """How far the transform moves the origin (a rough size of the patient's move)."""
+        return float(np.linalg.norm(self.matrix[:3, 3]))
+
+    @property
+    def rotation_deg(self) -> float:
+        """The rotation angle of the transform, in degrees."""
+        cos = (float(np.trace(self.matrix[:3, :3])) - 1.0) / 2.0
+        return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+    def apply(self, points_mm: npt.ArrayLike) -> Matrix:
+        """Earlier-visit points ``(n, 3)`` in the later visit's patient space."""
+        pts = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
+        return pts @ self.matrix[:3, :3].T + self.matrix[:3, 3]
+
+
+@dataclass(frozen=True, eq=False)
+class VisitLinks:
+    """The alignment of two visits and the links between their lesions (numbers = L-ids)."""
+
+    alignment: Alignment
+    links: LesionLinks
+
+
+def _sitk() -> Any:
+    """SimpleITK, imported when first needed (untyped: Any)."""
+    return importlib.import_module("SimpleITK")
+
+
+def _box_affine(masks: MeasuredMasks, pad_vox: Sequence[int]) -> Matrix:
+    """Affine of the kept box padded by ``pad_vox`` voxels on each side."""
+    start = np.asarray(masks.offset_zyx, dtype=np.float64) - np.asarray(pad_vox, dtype=np.float64)
+    out = np.array(masks.affine, dtype=np.float64)
+    out[:3, 3] = out[:3, :3] @ start + out[:3, 3]
+    return out
+
+
+def _sitk_image(array: npt.NDArray[Any], affine: Matrix) -> Any:
+    """A SimpleITK image of a ``(z, y, x)`` array placed by a voxel-index-to-LPS affine."""
+    sitk = _sitk()
+    img = sitk.GetImageFromArray(array)
+    a = affine[:3, :3]
+    spacing = [float(np.linalg.norm(a[:, c])) for c in (2, 1, 0)]  # i (x), j (y), k (z)
+    direction = np.column_stack([a[:, c] / s for c, s in zip((2, 1, 0), spacing, strict=True)])
+    img.SetSpacing(spacing)
+    img.SetOrigin([float(v) for v in affine[:3, 3]])
+    img.SetDirection([float(v) for v in direction.ravel()])
+    return img
+
+
+def _organ(masks: MeasuredMasks, organ: str) -> npt.NDArray[np.bool_]:
+    if organ == "liver":
+        assert masks.liver is not None
+        return masks.liver | masks.tumor
+    return masks.tumor
+
+
+def _distance_map(masks: MeasuredMasks, organ: str) -> Any:
+    """The organ's signed distance map (mm, negative inside), clipped, on an isotropic grid."""
+    sitk = _sitk()
+    spacing = np.linalg.norm(np.asarray(masks.affine)[:3, :3], axis=0)
+    pad = [int(np.ceil(_PAD_MM / s)) for s in spacing]
+    mask = np.pad(_organ(masks, organ), [(p, p) for p in pad]).astype(np.uint8)
+    img = _sitk_image(mask, _box_affine(masks, pad))
+    dist = sitk.SignedMaurerDistanceMap(
+        img, insideIsPositive=False, squaredDistance=False, useImageSpacing=True
+    )
+    dist = sitk.Clamp(dist, sitk.sitkFloat32, -_CLIP_MM, _CLIP_MM)
+    size = [
+        int(np.ceil(n * s / _GRID_MM)) for n, s in zip(img.GetSize(), img.GetSpacing(), strict=True)
+    ]
+    return sitk.Resample(
+        dist,
+        size,
+        sitk.Transform(),
+        sitk.sitkLinear,
+        img.GetOrigin(),
+        [_GRID_MM] * 3,
+        img.GetDirection(),
+        _CLIP_MM,
+        sitk.sitkFloat32,
+    )
+
+
+def _to_matrix(transform: Any) -> Matrix:
+    """The 4x4 matrix of a SimpleITK transform that maps earlier points to later points."""
+    origin = np.asarray(transform.TransformPoint((0.0, 0.0, 0.0)))
+    out = np.eye(4)
+    for c in range(3):
+        unit = [0.0, 0.0, 0.0]
+        unit[c] = 1.0
+        out[:3, c] = np.asarray(transform.TransformPoint(tuple(unit))) - origin
+    out[:3, 3] = origin
+    return out
+
+
+def align_visits(earlier: MeasuredMasks, later: MeasuredMasks) -> Alignment:
+    """Rigidly align the earlier visit onto the later one (see the module docstring)."""
+    sitk = _sitk()
+    if earlier.liver is not None and later.liver is not None:
+        organ = "liver"
+    elif earlier.tumor.any() and later.tumor.any():
+        organ = "tumour"
+    else:
+        return Alignment(np.eye(4), "none", float("nan"))
+    if not (_organ(earlier, organ).any() and _organ(later, organ).any()):
+        return Alignment(np.eye(4), "none", float("nan"))
+    fixed = _distance_map(earlier, organ)
+    moving = _distance_map(later, organ)
+    # Registration maps points of the fixed image (earlier) into the moving one (later).
+    inside_fixed = sitk.Cast(fixed < 0, sitk.sitkFloat32)
+    inside_moving = sitk.Cast(moving < 0, sitk.sitkFloat32)
+    start = sitk.CenteredTransformInitializer(
+        inside_fixed,
+        inside_moving,
+        sitk.Euler3DTransform(),
+        sitk.CenteredTransformInitializerFilter.MOMENTS,
+    )
+    reg = sitk.ImageRegistrationMethod()
+    reg.SetMetricAsMeanSquares()
+    reg.SetMetricSamplingStrategy(reg.NONE)
+    reg.SetInterpolator(sitk.sitkLinear)
+    reg.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=4.0, minStep=1e-4, numberOfIterations=400, relaxationFactor=0.7
+    )
+    reg.SetOptimizerScalesFromPhysicalShift()
+    reg.SetShrinkFactorsPerLevel([4, 2, 1])
+    reg.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
+    reg.SetInitialTransform(start, inPlace=False)
+    transform = reg.Execute(fixed, moving)
+    residual = float(np.sqrt(max(reg.GetMetricValue(), 0.0)))
+    matrix = _to_matrix(transform)
+    logger.info(
+        "aligned visits on the %s: residual %.2f mm, shift %.1f mm, rotation %.1f deg",
+        organ,
+        residual,
+        float(np.linalg.norm(matrix[:3, 3])),
+        float(np.degrees(np.arccos(np.clip((np.trace(matrix[:3, :3]) - 1) / 2, -1, 1)))),
+    )
+    return Alignment(matrix, organ, residual)
+
+
+def _centroids_mm(masks: MeasuredMasks, count: int) -> Matrix:
+    """Each lesion's centroid in its own visit's patient space, lesion ``k`` at row ``k - 1``."""
+    if count == 0:
+        return np.zeros((0, 3))
+    index = ndimage.center_of_mass(
+        np.ones_like(masks.lesions, dtype=np.float64), masks.lesions, range(1, count + 1)
+    )
+    kji = np.asarray(index, dtype=np.float64) + np.asarray(masks.offset_zyx, dtype=np.float64)
+    return kji @ masks.affine[:3, :3].T + masks.affine[:3, 3]
+
+
+def _earlier_on_later_grid(
+    earlier: MeasuredMasks, later: MeasuredMasks, alignment: Alignment
+) -> npt.NDArray[np.int32]:
+    """The earlier visit's lesion numbers moved onto the later visit's kept box."""
+    sitk = _sitk()
+    source = _sitk_image(earlier.lesions.astype(np.int32), _box_affine(earlier, (0, 0, 0)))
+    reference = _sitk_image(
+        np.zeros(later.lesions.shape, dtype=np.uint8), _box_affine(later, (0, 0, 0))
+    )
+    inverse = np.linalg.inv(alignment.matrix)  # later points -> earlier points
+    back = sitk.AffineTransform(3)
+    back.SetMatrix([float(v) for v in inverse[:3, :3].ravel()])
+    back.SetTranslation([float(v) for v in inverse[:3, 3]])
+    moved = sitk.Resample(source, reference, back, sitk.sitkNearestNeighbor, 0, sitk.sitkInt32)
+    return np.asarray(sitk.GetArrayFromImage(moved), dtype=np.int32)
+
+
+def _long_axes(lesions: Sequence[Mapping[str, Any]]) -> list[float]:
+    return [float(les.get("long_axis_mm") or 0.0) for les in lesions]
+
+
+def link_visits(
+    earlier: MeasuredMasks,
+    earlier_lesions: Sequence[Mapping[str, Any]],
+    later: MeasuredMasks,
+    later_lesions: Sequence[Mapping[str, Any]],
+    tolerances: MatchTolerances | None = None,
+) -> VisitLinks:
+    """Align two measured visits and link their lesions (numbers as in each result's L-ids).
+
+    ``earlier_lesions``/``later_lesions`` are the measurement results' ``lesions`` lists, in
+    order (``L1`` first): lesion ``k`` of the masks is entry ``k - 1``.
+    """
+    alignment = align_visits(earlier, later)
+    moved = _earlier_on_later_grid(earlier, later, alignment)
+    links = match_lesions(
+        moved,
+        later.lesions,
+        alignment.apply(_centroids_mm(earlier, len(earlier_lesions))),
+        _centroids_mm(later, len(later_lesions)),
+        _long_axes(earlier_lesions),
+        _long_axes(later_lesions),
+        tolerances,
+    )
+    return VisitLinks(alignment, links)
