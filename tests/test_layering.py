@@ -221,14 +221,15 @@ def test_cycle_check_finds_a_circle() -> None:
 #: Modules allowed at app/'s top level: the settings, errors and version everything may use.
 APP_CORE = {"__init__", "settings", "errors", "version", "vocab"}  # vocab: Role, Permission
 #: app/'s rooms, top down (design/app-layout.md): a room imports only rooms of a lower rank.
+#: subjects sits above measure: the lesion record is built from measurements and their masks.
 APP_ROOM_RANK = {
-    "cli": 9,
-    "api": 8,
-    "batch": 7,
-    "jobs": 6,
-    "outputs": 6,
+    "cli": 10,
+    "api": 9,
+    "batch": 8,
+    "jobs": 7,
+    "outputs": 7,
+    "subjects": 6,
     "measure": 5,
-    "subjects": 5,
     "autoseg": 5,
     "archive": 4,
     "auth": 3,

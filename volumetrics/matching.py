@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linear_sum_assignment
 
 from volumetrics.errors import VolumetricsError
 
@@ -120,6 +119,8 @@ def match_lesions(
     VolumetricsError
         The arrays do not share a shape, or the centroids and long axes do not count the lesions.
     """
+    from scipy.optimize import linear_sum_assignment  # here: the measurement path needs no scipy
+
     tol = tolerances or MatchTolerances()
     a = np.asarray(earlier_labels)
     b = np.asarray(later_labels)

@@ -27,6 +27,7 @@ from app.subjects.lesions import (
     TimepointLesionsEdit,
 )
 from app.subjects.timepoints import TimepointDraft
+from app.subjects.tracking import LesionChange
 from app.vocab import JobStatus
 
 if TYPE_CHECKING:
@@ -431,6 +432,71 @@ class NewLesionIn(_In):
 
     organ: str = Field(min_length=1, max_length=64)
     equivocal: bool = False
+
+
+class LesionChangeIn(_In):
+    """A reader's change to a tracking proposal: at least one of the optional fields."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 2})
+
+    lesion_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,32}$")
+    role: Literal["target", "non_target"] | None = Field(
+        default=None, description="At the baseline: the lesion's RECIST role."
+    )
+    measurement_lesion_id: str | None = Field(
+        default=None,
+        pattern=r"^L[0-9]{1,4}$",
+        description="Re-link to this lesion of the timepoint's measurement of record.",
+    )
+    status: Literal["absent", "too_small", "present", "not_evaluated"] | None = None
+    reject: bool | None = Field(default=None, description="A new lesion that is none.")
+    equivocal: bool | None = Field(default=None, description="A new lesion's call.")
+
+    @model_validator(mode="after")
+    def _some_change(self) -> Self:
+        fields = (self.role, self.measurement_lesion_id, self.status, self.reject, self.equivocal)
+        if all(v is None for v in fields):
+            raise ValueError(
+                "a change names at least one of role, measurement_lesion_id, status, reject, "
+                "equivocal"
+            )
+        if self.measurement_lesion_id is not None and self.status is not None:
+            raise ValueError("give measurement_lesion_id or status, not both")
+        return self
+
+    def to_domain(self) -> LesionChange:
+        return LesionChange(
+            lesion_id=self.lesion_id,
+            role=self.role,
+            measurement_lesion_id=self.measurement_lesion_id,
+            status=self.status,
+            reject=self.reject,
+            equivocal=self.equivocal,
+        )
+
+
+class ConfirmIn(_In):
+    """Confirm a timepoint's tracking proposal; ``changes`` (overrides) need a ``reason``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {},
+                {
+                    "reason": "NEW1 is a cyst",
+                    "changes": [{"lesion_id": "NEW1", "reject": True}],
+                },
+            ]
+        }
+    )
+    changes: list[LesionChangeIn] = Field(default_factory=list)
+    reason: str | None = Field(default=None, min_length=3, max_length=500)
+
+    @model_validator(mode="after")
+    def _reason_for_changes(self) -> Self:
+        if self.changes and self.reason is None:
+            raise ValueError("changes to a proposal need a reason")
+        return self
 
 
 class TimepointLesionsPut(_In):

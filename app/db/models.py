@@ -327,6 +327,14 @@ class Lesion(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(100))
+    #: ``proposed`` by lesion tracking, ``confirmed`` by a reader (migration 0007).
+    state: Mapped[str] = mapped_column(String(16), default="confirmed", server_default="confirmed")
+    #: The measured lesion it was found as (mask reference), and where it lay then (LPS mm).
+    measurement_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    measurement_lesion_id: Mapped[str | None] = mapped_column(String(16), default=None)
+    centroid_mm: Mapped[list[Any] | None] = mapped_column(default=None)
+    #: For a new lesion (role ``new``): the timepoint it was first seen at.
+    first_timepoint_id: Mapped[str | None] = mapped_column(String(36), default=None)
 
 
 class LesionMeasurement(Base):
@@ -345,6 +353,12 @@ class LesionMeasurement(Base):
     source_lesion_id: Mapped[str | None] = mapped_column(String(16), default=None)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(100))
+    #: ``proposed`` by lesion tracking, ``confirmed`` by a reader (migration 0007).
+    state: Mapped[str] = mapped_column(String(16), default="confirmed", server_default="confirmed")
+    #: How tracking found the link: kind, distance after alignment, overlap, confidence.
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    merged_into: Mapped[str | None] = mapped_column(String(32), default=None)
+    merged_from: Mapped[list[Any] | None] = mapped_column(default=None)
 
 
 class AuditEvent(Base):

@@ -34,8 +34,10 @@ from app.db import repo
 from app.db.models import Job, Measurement, utcnow
 from app.db.session import get_engine, make_session_factory, session_scope
 from app.errors import AppError, problem_for
+from app.measure.masks import MeasuredMasks
 from app.settings import Settings, get_settings
 from app.store.blobs import BlobStore
+from app.subjects import tracking
 from app.version import ALGORITHM_VERSION
 from app.vocab import JobKind, JobStatus
 from dicomio.errors import DicomIOError
@@ -214,7 +216,11 @@ def _fail(ctx: JobContext, job_id: str, error: str, error_type: str) -> bool:
 
 
 def _store_result(
-    ctx: JobContext, job_id: str, result: dict[str, Any], masks_sha256: str | None
+    ctx: JobContext,
+    job_id: str,
+    result: dict[str, Any],
+    masks_sha256: str | None,
+    plan: tracking.TrackingPlan | None = None,
 ) -> str:
     for _attempt in range(5):  # a concurrent version number is retried
         try:
@@ -257,10 +263,43 @@ def _store_result(
                         "timepoint_id": m.timepoint_id,
                     },
                 )
+                if plan is not None:
+                    _track(s, plan, m, job.created_by)
                 return m.id
         except IntegrityError:
             continue
     raise RuntimeError("could not allocate a measurement version")
+
+
+def _plan_tracking(
+    ctx: JobContext, job_id: str, result: dict[str, Any], masks: MeasuredMasks
+) -> tracking.TrackingPlan | None:
+    """Link the measured lesions into the subject's record (computed before the write)."""
+    try:
+        with session_scope(ctx.session_factory) as s:
+            timepoint_id = str(repo.get_job(s, job_id).request["timepoint_id"])
+            return tracking.plan(s, ctx.blobstore, timepoint_id, result, masks)
+    except Exception:  # tracking must never cost the measurement itself
+        logger.exception("job %s: lesion tracking could not be planned", job_id)
+        return None
+
+
+def _track(s: Session, plan: tracking.TrackingPlan, m: Measurement, actor: str) -> None:
+    """Apply a tracking plan in the measurement's transaction; a failure leaves a note only."""
+    try:
+        with s.begin_nested():
+            outcome = tracking.apply(s, plan, m, actor)
+        logger.info("measurement %s: lesion tracking %s", m.id, outcome)
+    except Exception:
+        logger.exception("measurement %s: lesion tracking failed", m.id)
+        audit.record(
+            s,
+            actor,
+            "lesions.tracking_failed",
+            "timepoint",
+            m.timepoint_id,
+            {"measurement_id": m.id, "reason": "internal error while linking lesions"},
+        )
 
 
 def run_job(job_id: str, ctx: JobContext | None = None) -> str:
@@ -281,11 +320,14 @@ def run_job(job_id: str, ctx: JobContext | None = None) -> str:
         with tempfile.TemporaryDirectory(prefix="job-", dir=ctx.scratch_dir) as tmp:
             with session_scope(ctx.session_factory) as s:
                 request = _materialise(ctx, s, dict(repo.get_job(s, job_id).request), Path(tmp))
-            measured = measure_series(request, progress=_Progress(ctx, job_id))
+            progress = _Progress(ctx, job_id)
+            measured = measure_series(request, progress=lambda f, msg: progress(0.9 * f, msg))
         # The masks blob first: content-addressed, so a row that fails to commit leaves at most
         # an unreferenced blob, never a row without its masks.
         masks = ctx.blobstore.put_bytes(measured.masks.to_bytes())
-        _store_result(ctx, job_id, measured.result, masks.sha256)
+        progress(0.95, "linking lesions")
+        plan = _plan_tracking(ctx, job_id, measured.result, measured.masks)
+        _store_result(ctx, job_id, measured.result, masks.sha256, plan)
         logger.info("job %s succeeded", job_id)
         return JobStatus.SUCCEEDED
     except (DicomIOError, VolumetricsError, RecistError, AppError) as exc:

@@ -30,7 +30,7 @@ from scipy import ndimage
 from app.measure.masks import MeasuredMasks
 from volumetrics import LesionLinks, MatchTolerances, match_lesions
 
-__all__ = ["Alignment", "VisitLinks", "align_visits", "link_visits"]
+__all__ = ["Alignment", "VisitLinks", "align_visits", "centroids_mm", "link_visits"]
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def align_visits(earlier: MeasuredMasks, later: MeasuredMasks) -> Alignment:
     return Alignment(matrix, organ, residual)
 
 
-def _centroids_mm(masks: MeasuredMasks, count: int) -> Matrix:
+def centroids_mm(masks: MeasuredMasks, count: int) -> Matrix:
     """Each lesion's centroid in its own visit's patient space, lesion ``k`` at row ``k - 1``."""
     if count == 0:
         return np.zeros((0, 3))
@@ -246,8 +246,8 @@ def link_visits(
     links = match_lesions(
         moved,
         later.lesions,
-        alignment.apply(_centroids_mm(earlier, len(earlier_lesions))),
-        _centroids_mm(later, len(later_lesions)),
+        alignment.apply(centroids_mm(earlier, len(earlier_lesions))),
+        centroids_mm(later, len(later_lesions)),
         _long_axes(earlier_lesions),
         _long_axes(later_lesions),
         tolerances,

@@ -110,9 +110,21 @@ class TimepointLesionsEdit:
     new_lesions: tuple[NewLesion, ...] = ()
 
 
-def _lesions(session: Session, subject: Subject) -> list[Lesion]:
+#: Roles of the lesion record proper (RECIST 1.1 section 4.2); tracking adds ``new`` lesions.
+_RECORD_ROLES = ("target", "non_target")
+_ROLE_NEW = "new"
+_REJECTED = "rejected"
+_PROPOSED = "proposed"
+
+
+def _all_lesions(session: Session, subject: Subject) -> list[Lesion]:
     stmt = select(Lesion).where(Lesion.subject_pk == subject.id).order_by(Lesion.lesion_id)
     return list(session.execute(stmt).scalars())
+
+
+def _lesions(session: Session, subject: Subject) -> list[Lesion]:
+    """The record's target and non-target lesions (new lesions are listed per timepoint)."""
+    return [x for x in _all_lesions(session, subject) if x.role in _RECORD_ROLES]
 
 
 def _lesion_dict(lesion: Lesion) -> dict[str, Any]:
@@ -124,6 +136,19 @@ def _lesion_dict(lesion: Lesion) -> dict[str, Any]:
     }
 
 
+def _tracked_dict(lesion: Lesion) -> dict[str, Any]:
+    """The lesion as the record shows it: with its state and the measured lesion it is."""
+    out = {**_lesion_dict(lesion), "state": lesion.state}
+    if lesion.measurement_id is not None:
+        out["measurement_id"] = lesion.measurement_id
+        out["measurement_lesion_id"] = lesion.measurement_lesion_id
+    if lesion.centroid_mm is not None:
+        out["centroid_mm"] = lesion.centroid_mm
+    if lesion.first_timepoint_id is not None:
+        out["first_timepoint_id"] = lesion.first_timepoint_id
+    return out
+
+
 def _measurements(session: Session, lesions: Sequence[Lesion]) -> list[LesionMeasurement]:
     if not lesions:
         return []
@@ -132,7 +157,7 @@ def _measurements(session: Session, lesions: Sequence[Lesion]) -> list[LesionMea
 
 
 def _measurement_dict(m: LesionMeasurement) -> dict[str, Any]:
-    out: dict[str, Any] = {"timepoint_id": m.timepoint_id, "source": m.source}
+    out: dict[str, Any] = {"timepoint_id": m.timepoint_id, "source": m.source, "state": m.state}
     if m.diameter_mm is not None:
         out["diameter_mm"] = m.diameter_mm
     if m.fragments_mm is not None:
@@ -142,23 +167,59 @@ def _measurement_dict(m: LesionMeasurement) -> dict[str, Any]:
     if m.measurement_id is not None:
         out["measurement_id"] = m.measurement_id
         out["measurement_lesion_id"] = m.source_lesion_id
+    if m.merged_into is not None:
+        out["merged_into"] = m.merged_into
+    if m.merged_from:
+        out["merged_from"] = m.merged_from
+    if m.evidence:
+        out["evidence"] = m.evidence
     return out
 
 
+def _equivocal(first: LesionMeasurement | None) -> bool:
+    return bool(first is not None and (first.evidence or {}).get("equivocal"))
+
+
 def lesion_table(session: Session, subject: Subject) -> dict[str, Any]:
-    """The subject's lesions with their measurements per timepoint, and new lesions."""
-    lesions = _lesions(session, subject)
+    """The subject's lesions with their measurements per timepoint, and new lesions.
+
+    Tracked new lesions (``NEW1..``) are listed under the timepoint they were first seen at,
+    with their state (a rejected one stays listed, never dropped); seen again later, a new
+    lesion also appears in ``lesions`` with its later measurements.
+    """
+    everything = _all_lesions(session, subject)
     timepoints = repo.subject_timepoints(session, subject)
     live = {tp.id for tp in timepoints}
-    by_lesion: dict[int, list[dict[str, Any]]] = {x.id: [] for x in lesions}
-    for m in _measurements(session, lesions):
+    by_lesion: dict[int, list[dict[str, Any]]] = {x.id: [] for x in everything}
+    first_reading: dict[int, LesionMeasurement] = {}
+    for m in _measurements(session, everything):
         if m.timepoint_id in live:  # readings of a voided visit leave the table
             by_lesion[m.lesion_pk].append(_measurement_dict(m))
-    return {
-        "subject_id": subject.subject_id,
-        "lesions": [{**_lesion_dict(x), "measurements": by_lesion[x.id]} for x in lesions],
-        "new_lesions": {tp.id: tp.new_lesions for tp in timepoints if tp.new_lesions},
+            if m.timepoint_id == next(
+                (x.first_timepoint_id for x in everything if x.id == m.lesion_pk), None
+            ):
+                first_reading[m.lesion_pk] = m
+    order = {tp.id: n for n, tp in enumerate(timepoints)}
+    for readings in by_lesion.values():
+        readings.sort(key=lambda r: order.get(r["timepoint_id"], -1))
+    new_lesions: dict[str, list[dict[str, Any]]] = {
+        tp.id: list(tp.new_lesions) for tp in timepoints if tp.new_lesions
     }
+    shown = []
+    for x in everything:
+        if x.role in _RECORD_ROLES:
+            shown.append({**_tracked_dict(x), "measurements": by_lesion[x.id]})
+            continue
+        if x.first_timepoint_id not in live:
+            continue
+        first = first_reading.get(x.id)
+        entry = {**_tracked_dict(x), "equivocal": _equivocal(first)}
+        if first is not None:
+            entry["measurement"] = _measurement_dict(first)
+        new_lesions.setdefault(str(x.first_timepoint_id), []).append(entry)
+        if any(r["timepoint_id"] != x.first_timepoint_id for r in by_lesion[x.id]):
+            shown.append({**_tracked_dict(x), "measurements": by_lesion[x.id]})
+    return {"subject_id": subject.subject_id, "lesions": shown, "new_lesions": new_lesions}
 
 
 def _check_with_engine(session: Session, subject: Subject) -> None:
@@ -213,6 +274,7 @@ def put_lesions(session: Session, subject: Subject, body: LesionTableEdit, actor
         else:
             current.organ, current.lymph_node = item.organ, item.lymph_node
             current.role, current.updated_by = item.role, actor
+            current.state = "confirmed"  # a reader wrote it
     session.flush()
     _check_with_engine(session, subject)
     audit.record(
@@ -256,6 +318,12 @@ def put_timepoint_lesions(
         if m.timepoint_id == tp.id
     ]
     session.execute(delete(LesionMeasurement).where(LesionMeasurement.timepoint_id == tp.id))
+    for proposed in _all_lesions(session, subject):  # the reader's table replaces tracking's
+        if proposed.role == _ROLE_NEW and proposed.first_timepoint_id == tp.id:
+            if proposed.state == _PROPOSED:
+                session.delete(proposed)
+            else:
+                proposed.state = _REJECTED
     for item in body.measurements:
         lesion = lesions[item.lesion_id]
         row = LesionMeasurement(
@@ -308,6 +376,14 @@ def study_timepoints(session: Session, subject: Subject) -> tuple[Timepoint, lis
 
 def _measurement_entry(lesion: Lesion, m: LesionMeasurement) -> dict[str, Any]:
     entry: dict[str, Any] = {"lesion_id": lesion.lesion_id}
+    if m.status == "merged":
+        # coalesced into another record lesion (RECIST 1.1 appendix II): a target counts 0 mm,
+        # a non-target is still there as part of the coalesced lesion
+        if lesion.role == "target":
+            entry["diameter_mm"] = 0.0
+        else:
+            entry["status"] = "present"
+        return entry
     if m.fragments_mm is not None:
         entry["fragments_mm"] = m.fragments_mm
     elif m.diameter_mm is not None:
@@ -315,6 +391,38 @@ def _measurement_entry(lesion: Lesion, m: LesionMeasurement) -> dict[str, Any]:
     elif m.status is not None:
         entry["status"] = m.status
     return entry
+
+
+def _tracked_new_lesions(
+    session: Session, news: Sequence[Lesion]
+) -> dict[str, list[dict[str, Any]]]:
+    """New lesions by timepoint, for the RECIST engine.
+
+    A tracked new lesion counts at the timepoint it was first seen; equivocal then (too small to
+    measure), it is listed again, unequivocal, at the first later timepoint where it measures at
+    least 10 mm: the engine then backdates the progression (RECIST 1.1 section 4.3.2).
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    readings = _measurements(session, news)
+    for x in news:
+        own = [m for m in readings if m.lesion_pk == x.id]
+        first = next((m for m in own if m.timepoint_id == x.first_timepoint_id), None)
+        equivocal = _equivocal(first)
+        out.setdefault(str(x.first_timepoint_id), []).append(
+            {"organ": x.organ, "equivocal": equivocal}
+        )
+        if equivocal:
+            grown = [
+                m
+                for m in own
+                if m.timepoint_id != x.first_timepoint_id
+                and (m.diameter_mm or sum(m.fragments_mm or [])) >= 10.0
+            ]
+            if grown:
+                out.setdefault(grown[0].timepoint_id, []).append(
+                    {"organ": x.organ, "equivocal": False}
+                )
+    return out
 
 
 def assessment_input(
@@ -330,11 +438,18 @@ def assessment_input(
 
     ``organ`` keeps only lesions (and new lesions) of that organ, e.g. ``"liver"``.
     """
-    lesions = [
-        x for x in _lesions(session, subject) if organ is None or x.organ.strip().lower() == organ
+
+    def in_scope(organ_name: str) -> bool:
+        return organ is None or organ_name.strip().lower() == organ
+
+    everything = _all_lesions(session, subject)
+    lesions = [x for x in everything if x.role in _RECORD_ROLES and in_scope(x.organ)]
+    news = [
+        x for x in everything if x.role == _ROLE_NEW and x.state != _REJECTED and in_scope(x.organ)
     ]
     rows = _measurements(session, lesions)
     by_key = {(m.lesion_pk, m.timepoint_id): m for m in rows}
+    tracked_new = _tracked_new_lesions(session, news)
     doc_timepoints = []
     for n, tp in enumerate(timepoints):
         entries = [
@@ -345,6 +460,7 @@ def assessment_input(
             for nl in (tp.new_lesions or [])
             if organ is None or str(nl.get("organ", "")).strip().lower() == organ
         ]
+        new.extend(tracked_new.get(tp.id, []))
         doc_timepoints.append(
             {
                 "date": tp.date.isoformat(),

@@ -77,9 +77,11 @@ def upload_and_measure(
     label: str,
     date: str | None,
     baseline: bool,
+    lesion_count: int | None = 2,
 ) -> MeasuredTimepoint:
     """Upload a series, link a timepoint of ``subject_id`` to its study, upload its label map,
-    run the measurement job; the timepoint with its measurement JSON."""
+    run the measurement job; the timepoint with its measurement JSON (``lesion_count`` lesions,
+    when given)."""
     up = c.post("/v1/uploads", files=dicom_parts(files))
     assert up.status_code == 201, up.text
     study = up.json()["studies"][0]
@@ -107,7 +109,7 @@ def upload_and_measure(
     done = wait_for_job(c, job.headers["Location"])
     assert done["status"] == "succeeded", done
     result = c.get(done["result_url"]).json()
-    assert result["lesion_count"] == 2, result
+    assert lesion_count is None or result["lesion_count"] == lesion_count, result
     return MeasuredTimepoint(
         label, tp.json()["date"], tp.json()["timepoint_id"], series_uid, result
     )

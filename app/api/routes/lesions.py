@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends
 
 from app.api.deps import ReadSessionDep, SessionDep, require
 from app.api.responses import problems
-from app.api.schemas import LesionsPut, TimepointLesionsPut
+from app.api.schemas import ConfirmIn, LesionsPut, TimepointLesionsPut
 from app.auth.keys import Permission, Principal
 from app.db import repo
 from app.subjects.lesions import lesion_table, put_lesions, put_timepoint_lesions
+from app.subjects.tracking import confirm_timepoint
 
 router = APIRouter(tags=["lesions"])
 
@@ -60,5 +61,27 @@ def replace_timepoint_lesions(
     subject = repo.get_subject(session, subject_id)
     tp = repo.get_timepoint(session, timepoint_id, subject)
     put_timepoint_lesions(session, subject, tp, body.to_domain(), principal.actor)
+    session.commit()
+    return lesion_table(session, subject)
+
+
+@router.post(
+    "/v1/subjects/{subject_id}/timepoints/{timepoint_id}/lesions/confirm",
+    summary="Confirm a timepoint's tracked lesions",
+    responses=problems(401, 403, 404, 422),
+)
+def confirm_timepoint_lesions(
+    subject_id: str,
+    timepoint_id: str,
+    body: ConfirmIn,
+    principal: Editor,
+    session: SessionDep,
+) -> dict[str, Any]:
+    """A radiologist confirms the proposed links (at the baseline: the proposed record), with
+    changes: re-link, a baseline role, reject a new lesion, call it equivocal; audited."""
+    subject = repo.get_subject(session, subject_id)
+    tp = repo.get_timepoint(session, timepoint_id, subject)
+    changes = [c.to_domain() for c in body.changes]
+    confirm_timepoint(session, subject, tp, changes, body.reason, principal.actor)
     session.commit()
     return lesion_table(session, subject)

@@ -14,6 +14,7 @@ from app.auth import audit
 from app.auth.keys import Permission, Principal
 from app.db import repo
 from app.subjects.lesions import assessment_input, study_timepoints
+from app.subjects.tracking import provisional_timepoints
 from recist.assessment import assess
 
 router = APIRouter(tags=["recist"])
@@ -83,9 +84,12 @@ def subject_assessment(
     )
     doc = assessment_input(session, subject, timepoints, options=options)
     result = assess(doc)
+    provisional = provisional_timepoints(session, subject)
     for tp, out in zip(timepoints, result.get("timepoints", []), strict=False):
         out.setdefault("timepoint_id", tp.id)
         out.setdefault("label", tp.label)
+        # resting on tracking's proposals that no reader has confirmed yet
+        out["provisional"] = tp.id in provisional
     audit.record(
         session,
         principal.actor,

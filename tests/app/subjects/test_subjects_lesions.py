@@ -123,6 +123,7 @@ def test_lesion_table_feeds_the_recist_engine(service: Service) -> None:
     for out in got["timepoints"]:
         assert out.pop("timepoint_id") in (base, fu)
         out.pop("label")
+        assert out.pop("provisional") is False  # a reader's table: nothing proposed
     assert got == direct.json()
     assert got["timepoints"][0]["sum_mm"] == 38.0
     assert got["timepoints"][1]["overall_response"] == "PD"

@@ -1,0 +1,768 @@
+"""Lesion tracking: the subject's lesion record built from its measurements, for a reader's check.
+
+When a measurement of a timepoint succeeds (contracts/trial-record.md, Lesion tracking):
+
+- at the baseline, its lesions become the lesion record: RECIST 1.1 targets proposed
+  (:func:`recist.selection.propose_targets`) as ``T1..``, every other lesion ``NT1..``, each with
+  its organ, diameters, centroid and the measured lesion it is (mask reference);
+- at a follow-up, the lesions are linked to the record's (:func:`app.measure.tracking.link_visits`:
+  the studies aligned, then matched, split, merged; a record lesion without a match is ``absent``,
+  or ``too_small`` for a target under 5 mm, RECIST FAQ); components left over are compared with
+  the new lesions of earlier follow-ups (a new lesion keeps its ``NEW`` id), and the rest become
+  new lesions ``NEW1..`` (equivocal while not measurable, RECIST 1.1 section 4.3.2).
+
+Everything written is ``proposed`` with its evidence (kind, distance after alignment, overlap,
+confidence) until a radiologist confirms it (:func:`confirm_timepoint`, audited with a reason for
+every change). What a reader confirmed is never replaced by a later measurement; what cannot be
+tracked (a record typed by hand without masks, a measurement made before masks were kept) is
+said in the audit trail and left to the reader.
+
+The work is split in two so that no database transaction waits for a registration: :func:`plan`
+reads and computes, :func:`apply` writes inside the transaction that stores the measurement, after
+checking that the record did not change meanwhile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth import audit
+from app.db import repo
+from app.db.models import Lesion, LesionMeasurement, Measurement, Subject, Timepoint, utcnow
+from app.errors import InvalidRequestError, NotFoundError
+from app.measure.masks import MeasuredMasks
+from app.measure.tracking import VisitLinks, centroids_mm, link_visits
+from app.store.blobs import BlobStore
+from recist import criteria
+from recist.selection import Candidate, propose_targets
+
+__all__ = [
+    "CONFIRMED",
+    "PROPOSED",
+    "REJECTED",
+    "ROLE_NEW",
+    "LesionChange",
+    "TrackingPlan",
+    "apply",
+    "confirm_timepoint",
+    "plan",
+    "provisional_timepoints",
+]
+
+logger = logging.getLogger(__name__)
+
+PROPOSED = "proposed"
+CONFIRMED = "confirmed"
+REJECTED = "rejected"  #: a new lesion a reader rejected: kept for audit, never counted
+ROLE_NEW = "new"
+RECORD_ROLES = ("target", "non_target")
+_TOO_SMALL_MM = float(criteria.TOO_SMALL_DEFAULT_MM)
+
+
+# -- what a plan holds -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _LesionRow:
+    lesion_id: str
+    organ: str
+    role: str
+    measurement_lesion_id: str
+    centroid_mm: list[float]
+
+
+@dataclass(frozen=True)
+class _Reading:
+    lesion_id: str
+    diameter_mm: float | None = None
+    fragments_mm: list[float] | None = None
+    status: str | None = None
+    source_lesion_id: str | None = None
+    merged_into: str | None = None
+    merged_from: list[str] | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrackingPlan:
+    """What :func:`apply` will write for one measurement, or why nothing (``skip``)."""
+
+    timepoint_id: str
+    kind: str  # "baseline" | "follow_up" | "skip"
+    fingerprint: str
+    reason: str = ""
+    lesions: tuple[_LesionRow, ...] = ()  # new rows: the baseline record, or NEW lesions
+    readings: tuple[_Reading, ...] = ()
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _skip(tp: Timepoint, fingerprint: str, reason: str) -> TrackingPlan:
+    return TrackingPlan(tp.id, "skip", fingerprint, reason=reason)
+
+
+# -- reading the record ------------------------------------------------------------------------
+
+
+def _subject_lesions(session: Session, subject: Subject) -> list[Lesion]:
+    stmt = select(Lesion).where(Lesion.subject_pk == subject.id).order_by(Lesion.lesion_id)
+    return list(session.execute(stmt).scalars())
+
+
+def _readings(session: Session, lesions: Sequence[Lesion], tp_id: str) -> list[LesionMeasurement]:
+    if not lesions:
+        return []
+    stmt = select(LesionMeasurement).where(
+        LesionMeasurement.lesion_pk.in_([x.id for x in lesions]),
+        LesionMeasurement.timepoint_id == tp_id,
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def _fingerprint(session: Session, subject: Subject, tp_id: str) -> str:
+    """What a plan depends on: the record's lesions and this timepoint's confirmed readings."""
+    lesions = _subject_lesions(session, subject)
+    rows = [
+        [x.lesion_id, x.role, x.state, x.measurement_id, x.measurement_lesion_id] for x in lesions
+    ]
+    confirmed = sorted(
+        m.lesion_pk for m in _readings(session, lesions, tp_id) if m.state == CONFIRMED
+    )
+    text = json.dumps([rows, confirmed], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _load_masks(blobs: BlobStore, m: Measurement) -> MeasuredMasks | None:
+    if m.masks_sha256 is None or not blobs.exists(m.masks_sha256):
+        return None
+    with blobs.open(m.masks_sha256) as fh:
+        return MeasuredMasks.from_bytes(fh.read())
+
+
+# -- measured lesions --------------------------------------------------------------------------
+
+
+def _organs(result: Mapping[str, Any], masks: MeasuredMasks) -> list[str]:
+    """Each measured lesion's organ: as the result names it, else by touching the liver mask."""
+    lesions = result.get("lesions") or []
+    named = [les.get("organ") for les in lesions]
+    if all(named):
+        return [str(o) for o in named]
+    if masks.liver is None:
+        return [str(o) if o else "liver" for o in named]
+    near_liver = ndimage.binary_dilation(masks.liver, structure=np.ones((3, 3, 3), dtype=bool))
+    touching = set(np.unique(masks.lesions[near_liver]).tolist()) - {0}
+    return [
+        str(o) if o else ("liver" if k in touching else "other")
+        for k, o in enumerate(named, start=1)
+    ]
+
+
+def _centroids(masks: MeasuredMasks, count: int) -> list[list[float]]:
+    return [[round(float(v), 2) for v in row] for row in centroids_mm(masks, count)]
+
+
+def _size_mm(lesion: Mapping[str, Any], node: bool) -> float:
+    return float(lesion["short_axis_mm" if node else "long_axis_mm"])
+
+
+# -- baseline ----------------------------------------------------------------------------------
+
+
+def _plan_baseline(
+    session: Session,
+    subject: Subject,
+    tp: Timepoint,
+    result: Mapping[str, Any],
+    masks: MeasuredMasks,
+    fingerprint: str,
+) -> TrackingPlan:
+    if any(x.state == CONFIRMED for x in _subject_lesions(session, subject)):
+        return _skip(
+            tp,
+            fingerprint,
+            "the subject's lesion record was confirmed by a reader; a new baseline measurement "
+            "does not replace it (change it with PUT .../lesions)",
+        )
+    lesions = list(result.get("lesions") or [])
+    organs = _organs(result, masks)
+    centroids = _centroids(masks, len(lesions))
+    candidates = [
+        Candidate(
+            key=str(les["lesion_id"]),
+            organ=organ,
+            long_axis_mm=float(les["long_axis_mm"]),
+            short_axis_mm=float(les["short_axis_mm"]),
+            measurable=bool(les.get("measurable")),
+        )
+        for les, organ in zip(lesions, organs, strict=True)
+    ]
+    targets = propose_targets(candidates)
+    names: dict[str, str] = {key: f"T{n}" for n, key in enumerate(targets, start=1)}
+    others = [c.key for c in candidates if c.key not in names]
+    names.update({key: f"NT{n}" for n, key in enumerate(others, start=1)})
+    rows = []
+    readings = []
+    for les, organ, centroid in zip(lesions, organs, centroids, strict=True):
+        key = str(les["lesion_id"])
+        role = "target" if key in targets else "non_target"
+        rows.append(_LesionRow(names[key], organ, role, key, centroid))
+        readings.append(
+            _Reading(
+                names[key],
+                diameter_mm=_size_mm(les, node=False),
+                source_lesion_id=key,
+                evidence={"kind": "baseline", "measurable": bool(les.get("measurable"))},
+            )
+        )
+    rows.sort(key=lambda r: (r.role != "target", int(r.lesion_id.lstrip("NT"))))
+    return TrackingPlan(
+        tp.id,
+        "baseline",
+        fingerprint,
+        lesions=tuple(rows),
+        readings=tuple(readings),
+        summary={"targets": len(targets), "non_targets": len(others)},
+    )
+
+
+# -- follow-up ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """A record lesion and the measured lesion it is followed from."""
+
+    lesion: Lesion
+    measurement_id: str
+    measured_id: str  # "Lk"
+
+
+def _refs(session: Session, lesions: Sequence[Lesion]) -> tuple[list[_Ref], list[str]]:
+    """Each lesion's mask reference: its own, else its first reading's from a measurement."""
+    refs: list[_Ref] = []
+    missing: list[str] = []
+    for lesion in lesions:
+        if lesion.measurement_id and lesion.measurement_lesion_id:
+            refs.append(_Ref(lesion, lesion.measurement_id, lesion.measurement_lesion_id))
+            continue
+        first_tp = lesion.first_timepoint_id
+        stmt = select(LesionMeasurement).where(
+            LesionMeasurement.lesion_pk == lesion.id,
+            LesionMeasurement.measurement_id.is_not(None),
+        )
+        rows = [r for r in session.execute(stmt).scalars() if first_tp in (None, r.timepoint_id)]
+        rows.sort(key=lambda r: r.updated_at)
+        found = next(
+            (r for r in rows if r.source_lesion_id and "+" not in r.source_lesion_id), None
+        )
+        if found is None or found.measurement_id is None or found.source_lesion_id is None:
+            missing.append(lesion.lesion_id)
+        else:
+            refs.append(_Ref(lesion, found.measurement_id, found.source_lesion_id))
+    return refs, missing
+
+
+def _evidence(kind: str, link: Any, tracked: VisitLinks) -> dict[str, Any]:
+    a = tracked.alignment
+    out: dict[str, Any] = {"kind": kind}
+    if link is not None:
+        out.update(
+            distance_mm=round(link.distance_mm, 2),
+            overlap=round(link.overlap, 3),
+            confidence=round(link.confidence, 3),
+        )
+    out["alignment"] = {
+        "organ": a.organ,
+        "shift_mm": round(a.shift_mm, 1),
+        "rotation_deg": round(a.rotation_deg, 2),
+        "residual_mm": None if np.isnan(a.residual_mm) else round(a.residual_mm, 2),
+    }
+    return out
+
+
+def _continuing(lesions: Sequence[Lesion]) -> Lesion:
+    """Of coalesced record lesions, the one that carries the coalesced lesion: a target first."""
+    return sorted(lesions, key=lambda x: (x.role != "target", x.lesion_id))[0]
+
+
+def _link_refs(
+    refs: Sequence[_Ref],
+    by_measurement: Mapping[str, tuple[Measurement, MeasuredMasks]],
+    result: Mapping[str, Any],
+    masks: MeasuredMasks,
+    readings: dict[str, _Reading],
+    used_later: set[int],
+    absent_status: bool,
+) -> dict[str, Any]:
+    """Link record lesions (grouped by the measurement they are followed from) to ``result``."""
+    later = list(result.get("lesions") or [])
+    stats: dict[str, Any] = {}
+    groups: dict[str, list[_Ref]] = {}
+    for ref in refs:
+        groups.setdefault(ref.measurement_id, []).append(ref)
+    for mid, group in groups.items():
+        earlier_m, earlier_masks = by_measurement[mid]
+        tracked = link_visits(earlier_masks, earlier_m.result.get("lesions") or [], masks, later)
+        stats[mid] = {
+            "alignment_organ": tracked.alignment.organ,
+            "shift_mm": round(tracked.alignment.shift_mm, 1),
+            "rotation_deg": round(tracked.alignment.rotation_deg, 2),
+        }
+        by_measured = {ref.measured_id: ref.lesion for ref in group}
+        for link in tracked.links.links:
+            mine = [by_measured[f"L{n}"] for n in link.earlier if f"L{n}" in by_measured]
+            fresh = [j for j in link.later if j not in used_later]
+            if not mine or not fresh:
+                continue
+            used_later.update(fresh)
+            ids = "+".join(f"L{j}" for j in fresh)
+            if link.kind == "merged" and len(mine) > 1:
+                keep = _continuing(mine)
+                node = keep.lymph_node
+                readings[keep.lesion_id] = _Reading(
+                    keep.lesion_id,
+                    diameter_mm=_size_mm(later[fresh[0] - 1], node),
+                    source_lesion_id=ids,
+                    merged_from=[x.lesion_id for x in mine if x is not keep],
+                    evidence=_evidence("merged", link, tracked),
+                )
+                for x in mine:
+                    if x is not keep:
+                        readings[x.lesion_id] = _Reading(
+                            x.lesion_id,
+                            status="merged",
+                            merged_into=keep.lesion_id,
+                            source_lesion_id=ids,
+                            evidence=_evidence("merged", link, tracked),
+                        )
+                continue
+            for x in mine:
+                sizes = [_size_mm(later[j - 1], x.lymph_node) for j in fresh]
+                if len(sizes) > 1:
+                    readings[x.lesion_id] = _Reading(
+                        x.lesion_id,
+                        fragments_mm=sizes,
+                        source_lesion_id=ids,
+                        evidence=_evidence("split", link, tracked),
+                    )
+                elif x.role == "target" and sizes[0] < _TOO_SMALL_MM:
+                    readings[x.lesion_id] = _Reading(
+                        x.lesion_id,
+                        status="too_small",
+                        source_lesion_id=ids,
+                        evidence=_evidence("matched", link, tracked)
+                        | {"measured_mm": round(sizes[0], 2)},
+                    )
+                else:
+                    readings[x.lesion_id] = _Reading(
+                        x.lesion_id,
+                        diameter_mm=sizes[0],
+                        source_lesion_id=ids,
+                        evidence=_evidence("matched", link, tracked),
+                    )
+        if absent_status:
+            for ref in group:
+                if ref.lesion.lesion_id not in readings:
+                    readings[ref.lesion.lesion_id] = _Reading(
+                        ref.lesion.lesion_id,
+                        status="absent",
+                        evidence=_evidence("absent", None, tracked),
+                    )
+    return stats
+
+
+def _plan_follow_up(
+    session: Session,
+    blobs: BlobStore,
+    subject: Subject,
+    tp: Timepoint,
+    result: Mapping[str, Any],
+    masks: MeasuredMasks,
+    fingerprint: str,
+) -> TrackingPlan:
+    lesions = _subject_lesions(session, subject)
+    record = [x for x in lesions if x.role in RECORD_ROLES]
+    if not record:
+        return _skip(tp, fingerprint, "no lesion record yet: measure the baseline first")
+    if any(m.state == CONFIRMED for m in _readings(session, lesions, tp.id)):
+        return _skip(
+            tp,
+            fingerprint,
+            "this timepoint's readings were confirmed by a reader; a new measurement does not "
+            "replace them",
+        )
+    timepoints = {t.id: t for t in repo.subject_timepoints(session, subject)}
+    earlier_new = [
+        x
+        for x in lesions
+        if x.role == ROLE_NEW
+        and x.state != REJECTED
+        and x.first_timepoint_id in timepoints
+        and timepoints[x.first_timepoint_id].date < tp.date
+    ]
+    refs, missing = _refs(session, record)
+    if missing:
+        return _skip(
+            tp,
+            fingerprint,
+            f"lesion(s) {', '.join(missing)} have no measured lesion to follow (recorded by "
+            "hand without a mask): link this timepoint by hand",
+        )
+    new_refs, _ = _refs(session, earlier_new)
+    by_measurement: dict[str, tuple[Measurement, MeasuredMasks]] = {}
+    for mid in {r.measurement_id for r in [*refs, *new_refs]}:
+        m = session.get(Measurement, mid)
+        kept = None if m is None or m.voided else _load_masks(blobs, m)
+        if m is None or kept is None:
+            if any(r.measurement_id == mid for r in refs):
+                return _skip(
+                    tp,
+                    fingerprint,
+                    f"measurement {mid} the record follows has no kept masks (made before they "
+                    "were kept, or voided): measure the baseline again, or link by hand",
+                )
+            continue
+        by_measurement[mid] = (m, kept)
+    readings: dict[str, _Reading] = {}
+    used_later: set[int] = set()
+    stats = _link_refs(refs, by_measurement, result, masks, readings, used_later, True)
+    usable_new = [r for r in new_refs if r.measurement_id in by_measurement]
+    _link_refs(usable_new, by_measurement, result, masks, readings, used_later, True)
+
+    later = list(result.get("lesions") or [])
+    organs = _organs(result, masks)
+    centroids = _centroids(masks, len(later))
+    numbers = [
+        int(x.lesion_id[3:])
+        for x in lesions
+        if x.role == ROLE_NEW and x.lesion_id[3:].isdigit() and x.first_timepoint_id != tp.id
+    ]
+    next_new = max(numbers, default=0) + 1
+    rows = []
+    for j in range(1, len(later) + 1):
+        if j in used_later:
+            continue
+        les = later[j - 1]
+        name = f"NEW{next_new}"
+        next_new += 1
+        rows.append(_LesionRow(name, organs[j - 1], ROLE_NEW, f"L{j}", centroids[j - 1]))
+        readings[name] = _Reading(
+            name,
+            diameter_mm=_size_mm(les, node=False),
+            source_lesion_id=f"L{j}",
+            evidence={"kind": "new", "equivocal": not bool(les.get("measurable"))},
+        )
+    counts: dict[str, int] = {}
+    for r in readings.values():
+        kind = str(r.evidence.get("kind"))
+        counts[kind] = counts.get(kind, 0) + 1
+    return TrackingPlan(
+        tp.id,
+        "follow_up",
+        fingerprint,
+        lesions=tuple(rows),
+        readings=tuple(readings.values()),
+        summary={"links": counts, "references": stats},
+    )
+
+
+# -- plan and apply ----------------------------------------------------------------------------
+
+
+def plan(
+    session: Session,
+    blobs: BlobStore,
+    timepoint_id: str,
+    result: Mapping[str, Any],
+    masks: MeasuredMasks,
+) -> TrackingPlan:
+    """What tracking will write for a measurement of ``timepoint_id`` (reads only)."""
+    tp = session.get(Timepoint, timepoint_id)
+    if tp is None or tp.voided:
+        return TrackingPlan(timepoint_id, "skip", "", reason="the timepoint was voided")
+    subject = tp.subject
+    fingerprint = _fingerprint(session, subject, tp.id)
+    if tp.baseline:
+        return _plan_baseline(session, subject, tp, result, masks, fingerprint)
+    baselines = [t for t in repo.subject_timepoints(session, subject) if t.baseline]
+    if not baselines or tp.date <= baselines[0].date:
+        return _skip(tp, fingerprint, "not a follow-up of the baseline (dated on or before it)")
+    return _plan_follow_up(session, blobs, subject, tp, result, masks, fingerprint)
+
+
+def _write_reading(
+    session: Session, lesion: Lesion, tp_id: str, r: _Reading, m: Measurement, actor: str
+) -> None:
+    session.add(
+        LesionMeasurement(
+            lesion_pk=lesion.id,
+            timepoint_id=tp_id,
+            diameter_mm=r.diameter_mm,
+            fragments_mm=r.fragments_mm,
+            status=r.status,
+            source="mask",
+            measurement_id=m.id,
+            source_lesion_id=r.source_lesion_id,
+            state=PROPOSED,
+            evidence=r.evidence,
+            merged_into=r.merged_into,
+            merged_from=r.merged_from,
+            updated_by=actor,
+            updated_at=utcnow(),
+        )
+    )
+
+
+def _drop_proposals(session: Session, lesions: Sequence[Lesion], tp: Timepoint) -> None:
+    """Remove this timepoint's proposed readings and the proposed lesions it introduced."""
+    for row in _readings(session, lesions, tp.id):
+        if row.state == PROPOSED:
+            session.delete(row)
+    for lesion in lesions:
+        introduced_here = lesion.role == ROLE_NEW and lesion.first_timepoint_id == tp.id
+        baseline_proposal = tp.baseline and lesion.role in RECORD_ROLES
+        if lesion.state == PROPOSED and (introduced_here or baseline_proposal):
+            for row in session.execute(
+                select(LesionMeasurement).where(LesionMeasurement.lesion_pk == lesion.id)
+            ).scalars():
+                session.delete(row)
+            session.delete(lesion)
+    session.flush()
+
+
+def apply(session: Session, p: TrackingPlan, m: Measurement, actor: str) -> str:
+    """Write ``p`` for measurement ``m`` (inside its transaction); the outcome in a few words."""
+    tp = session.get(Timepoint, p.timepoint_id)
+    if tp is None:
+        return "skipped: no timepoint"
+    subject = tp.subject
+    outcome = p.kind
+    reason = p.reason
+    if p.kind != "skip":
+        if repo.measurement_of_record(session, tp) is not m:
+            outcome, reason = "skip", "not the timepoint's measurement of record"
+        elif _fingerprint(session, subject, tp.id) != p.fingerprint:
+            outcome = "skip"
+            reason = "the lesion record changed while measuring: link this timepoint again"
+    if outcome == "skip":
+        audit.record(
+            session,
+            actor,
+            "lesions.tracking_skipped",
+            "timepoint",
+            tp.id,
+            {"subject_id": subject.subject_id, "measurement_id": m.id, "reason": reason},
+        )
+        return f"skipped: {reason}"
+    lesions = _subject_lesions(session, subject)
+    _drop_proposals(session, lesions, tp)
+    created: dict[str, Lesion] = {}
+    for row in p.lesions:
+        lesion = Lesion(
+            subject_pk=subject.id,
+            lesion_id=row.lesion_id,
+            organ=row.organ,
+            lymph_node=False,
+            role=row.role,
+            state=PROPOSED,
+            measurement_id=m.id,
+            measurement_lesion_id=row.measurement_lesion_id,
+            centroid_mm=row.centroid_mm,
+            first_timepoint_id=tp.id if row.role == ROLE_NEW else None,
+            updated_by=actor,
+        )
+        session.add(lesion)
+        created[row.lesion_id] = lesion
+    session.flush()
+    by_id = {x.lesion_id: x for x in _subject_lesions(session, subject)}
+    for r in p.readings:
+        _write_reading(session, by_id[r.lesion_id], tp.id, r, m, actor)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "lesions.tracked",
+        "timepoint",
+        tp.id,
+        {
+            "subject_id": subject.subject_id,
+            "measurement_id": m.id,
+            "kind": p.kind,
+            "lesions_created": sorted(created),
+            "readings": len(p.readings),
+            **p.summary,
+        },
+    )
+    return f"{p.kind}: {len(p.readings)} reading(s), {len(created)} lesion(s) created"
+
+
+# -- review ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LesionChange:
+    """A reader's override while confirming a timepoint's proposal.
+
+    One of: ``role`` (baseline only: ``target``/``non_target``), ``measurement_lesion_id`` (re-link
+    to another measured lesion of the timepoint's measurement of record), ``status`` (``absent``,
+    ``too_small``, ``present``, ``not_evaluated``), ``reject`` (a new lesion is none), ``equivocal``
+    (a new lesion's call).
+    """
+
+    lesion_id: str
+    role: str | None = None
+    measurement_lesion_id: str | None = None
+    status: str | None = None
+    reject: bool | None = None
+    equivocal: bool | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The change as audited (what was given only)."""
+        keys = ("lesion_id", "role", "measurement_lesion_id", "status", "reject", "equivocal")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+
+def _reading_dict(row: LesionMeasurement) -> dict[str, Any]:
+    return {
+        "diameter_mm": row.diameter_mm,
+        "fragments_mm": row.fragments_mm,
+        "status": row.status,
+        "source_lesion_id": row.source_lesion_id,
+        "state": row.state,
+    }
+
+
+def _apply_change(
+    session: Session,
+    tp: Timepoint,
+    lesion: Lesion,
+    row: LesionMeasurement | None,
+    change: LesionChange,
+    actor: str,
+) -> None:
+    if change.role is not None:
+        if not tp.baseline or lesion.role not in RECORD_ROLES:
+            raise InvalidRequestError(
+                f"{lesion.lesion_id}: a role is chosen at the baseline, for a record lesion"
+            )
+        if change.role not in RECORD_ROLES:
+            raise InvalidRequestError(f"{lesion.lesion_id}: role must be target or non_target")
+        lesion.role = change.role
+    if change.reject is not None or change.equivocal is not None:
+        if lesion.role != ROLE_NEW:
+            raise InvalidRequestError(f"{lesion.lesion_id} is not a new lesion")
+        if change.reject:
+            lesion.state = REJECTED
+        if change.equivocal is not None and row is not None:
+            row.evidence = {**(row.evidence or {}), "equivocal": change.equivocal}
+    if change.measurement_lesion_id is not None or change.status is not None:
+        if row is None:
+            row = LesionMeasurement(lesion_pk=lesion.id, timepoint_id=tp.id, updated_by=actor)
+            session.add(row)
+        row.diameter_mm = row.fragments_mm = row.merged_into = row.merged_from = None
+        row.status = change.status
+        row.source_lesion_id = None
+        if change.measurement_lesion_id is not None:
+            m = repo.measurement_of_record(session, tp)
+            found = (
+                None
+                if m is None
+                else next(
+                    (
+                        les
+                        for les in m.result.get("lesions") or []
+                        if les.get("lesion_id") == change.measurement_lesion_id
+                    ),
+                    None,
+                )
+            )
+            if m is None or found is None:
+                raise InvalidRequestError(
+                    f"{lesion.lesion_id}: the timepoint's measurement has no lesion "
+                    f"{change.measurement_lesion_id!r}"
+                )
+            row.diameter_mm = _size_mm(found, lesion.lymph_node)
+            row.source, row.measurement_id = "mask", m.id
+            row.source_lesion_id = change.measurement_lesion_id
+        row.evidence = {**(row.evidence or {}), "override": True}
+        row.updated_by, row.updated_at = actor, utcnow()
+
+
+def confirm_timepoint(
+    session: Session,
+    subject: Subject,
+    tp: Timepoint,
+    changes: Sequence[LesionChange],
+    reason: str | None,
+    actor: str,
+) -> None:
+    """Confirm a timepoint's proposal with the reader's changes (audited; changes need a reason)."""
+    if changes and not (reason and reason.strip()):
+        raise InvalidRequestError("changes to a proposal need a reason")
+    lesions = {x.lesion_id: x for x in _subject_lesions(session, subject)}
+    rows = {r.lesion_pk: r for r in _readings(session, list(lesions.values()), tp.id)}
+    if not rows and not (tp.baseline and lesions):
+        raise InvalidRequestError(
+            f"timepoint {tp.label!r} has no lesion readings to confirm; measure it first"
+        )
+    before = {x.lesion_id: _reading_dict(rows[x.id]) for x in lesions.values() if x.id in rows}
+    for change in changes:
+        lesion = lesions.get(change.lesion_id)
+        if lesion is None:
+            raise NotFoundError(f"no lesion {change.lesion_id!r} in the subject's record")
+        _apply_change(session, tp, lesion, rows.get(lesion.id), change, actor)
+    session.flush()
+    for row in _readings(session, list(lesions.values()), tp.id):
+        row.state = CONFIRMED
+    for lesion in lesions.values():
+        if lesion.state == PROPOSED and (
+            (tp.baseline and lesion.role in RECORD_ROLES) or lesion.first_timepoint_id == tp.id
+        ):
+            lesion.state = CONFIRMED
+    session.flush()
+    after = {
+        x.lesion_id: _reading_dict(r)
+        for r in _readings(session, list(lesions.values()), tp.id)
+        for x in lesions.values()
+        if x.id == r.lesion_pk
+    }
+    audit.record(
+        session,
+        actor,
+        "lesions.confirmed",
+        "timepoint",
+        tp.id,
+        {
+            "subject_id": subject.subject_id,
+            "reason": reason,
+            "changes": [c.as_dict() for c in changes],
+            "before": before,
+            "after": after,
+        },
+    )
+
+
+def provisional_timepoints(session: Session, subject: Subject) -> set[str]:
+    """Timepoints whose readings (or, at the baseline, whose record) are still proposals."""
+    lesions = _subject_lesions(session, subject)
+    out: set[str] = set()
+    if not lesions:
+        return out
+    stmt = select(LesionMeasurement).where(
+        LesionMeasurement.lesion_pk.in_([x.id for x in lesions]),
+        LesionMeasurement.state == PROPOSED,
+    )
+    out.update(r.timepoint_id for r in session.execute(stmt).scalars())
+    if any(x.state == PROPOSED and x.role in RECORD_ROLES for x in lesions):
+        out.update(t.id for t in repo.subject_timepoints(session, subject) if t.baseline)
+    return out

@@ -1,0 +1,165 @@
+"""Lesion tracking through HTTP: a 4-visit timeline read to a RECIST answer with no hand table.
+
+Baseline, then three follow-ups, each a phantom CT study measured by a job, with the patient lying
+differently every time (shifts up to 39 mm, rotations up to 8.5 degrees). Liver lesions A (30 mm)
+and B (24 mm) are the proposed targets (two per organ), C and D non-targets. Follow-up 1: the
+targets shrink to 60 % (sum -40 %: PR). Follow-up 2: they regrow to 85 % (-15 % from baseline,
+which looks like a response, but +42 % over the nadir: PD). Follow-up 3: a new 16 mm liver lesion
+(PD). Runs on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from phantoms import (
+    BodyPose,
+    LesionSpec,
+    PhantomSpec,
+    make_phantom,
+    write_dicom_series,
+    write_label_nifti,
+)
+from tests.app._outputs_setup import upload_and_measure
+from tests.app.conftest import Service
+
+SUBJECT = "TRACK-01"
+
+BASE = PhantomSpec(
+    shape_zyx=(56, 112, 112),
+    spacing_zyx_mm=(2.5, 2.0, 2.0),
+    liver_center_lps_mm=(-10.0, 0.0, 0.0),
+    liver_semi_axes_mm=(55.0, 45.0, 24.0),
+    body_semi_axes_xy_mm=(105.0, 100.0),
+    noise_sigma=0.0,
+)
+A = ((-38.0, -8.0, 0.0), (15.0, 12.0, 8.0))
+B = ((18.0, 14.0, 4.0), (12.0, 10.0, 7.0))
+C = ((-20.0, 28.0, -6.0), (4.0, 4.0, 4.0))
+D = ((25.0, -22.0, -6.0), (3.5, 3.5, 3.5))
+NEW = ((0.0, -28.0, 10.0), (8.0, 7.0, 6.0))
+
+
+def _lesions(scale: float, new: bool = False) -> tuple[LesionSpec, ...]:
+    out = [
+        LesionSpec(A[0], tuple(v * scale for v in A[1])),  # type: ignore[arg-type]
+        LesionSpec(B[0], tuple(v * scale for v in B[1])),  # type: ignore[arg-type]
+        LesionSpec(*C),
+        LesionSpec(*D),
+    ]
+    if new:
+        out.append(LesionSpec(*NEW))
+    return tuple(out)
+
+
+VISITS = [
+    ("baseline", "2026-01-05", True, _lesions(1.0), None),
+    ("week8", "2026-03-02", False, _lesions(0.6), BodyPose((3.0, -5.0, 6.0), (25.0, -20.0, 22.0))),
+    (
+        "week16",
+        "2026-04-27",
+        False,
+        _lesions(0.85),
+        BodyPose((0.0, 0.0, -7.9), (-30.0, 12.0, -18.0)),
+    ),
+    (
+        "week24",
+        "2026-06-22",
+        False,
+        _lesions(0.85, new=True),
+        BodyPose((2.0, 2.0, 2.0), (10.0, 30.0, 5.0)),
+    ),
+]
+
+
+def _measure_visit(
+    c: httpx.Client, folder: Path, seed: int, visit: tuple[str, str, bool, Any, BodyPose | None]
+) -> str:
+    label, date, baseline, lesions, pose = visit
+    spec = dataclasses.replace(BASE, lesions=lesions, pose=pose, seed=seed)
+    phantom = make_phantom(spec)
+    files = write_dicom_series(phantom, folder / "ct")
+    labels = write_label_nifti(phantom, folder / "labels.nii.gz")
+    tp = upload_and_measure(c, files, labels, SUBJECT, label, date, baseline, lesion_count=None)
+    return tp.timepoint_id
+
+
+@pytest.fixture
+def tracked(backend_service: Service, tmp_path: Path) -> tuple[Service, list[str]]:
+    c = backend_service.client()
+    assert c.post("/v1/subjects", json={"subject_id": SUBJECT, "arm": "A"}).status_code == 201
+    ids = [_measure_visit(c, tmp_path / v[0], n + 1, v) for n, v in enumerate(VISITS)]
+    return backend_service, ids
+
+
+def _by_id(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {les["lesion_id"]: les for les in table["lesions"]}
+
+
+def test_timeline_is_tracked_and_assessed_without_a_hand_table(
+    tracked: tuple[Service, list[str]],
+) -> None:
+    service, (base, fu1, fu2, fu3) = tracked
+    c = service.client()
+    table = c.get(f"/v1/subjects/{SUBJECT}/lesions").json()
+    lesions = _by_id(table)
+    assert sorted(lesions) == ["NT1", "NT2", "T1", "T2"]
+    assert [lesions["T1"]["role"], lesions["T2"]["role"]] == ["target", "target"]
+    assert all(les["state"] == "proposed" and les["organ"] == "liver" for les in lesions.values())
+    t1 = {m["timepoint_id"]: m for m in lesions["T1"]["measurements"]}
+    t2 = {m["timepoint_id"]: m for m in lesions["T2"]["measurements"]}
+    assert set(t1) == {base, fu1, fu2, fu3}  # every follow-up linked by the job itself
+    assert t1[base]["diameter_mm"] == pytest.approx(30.0, abs=2.5)  # A: the largest
+    assert t2[base]["diameter_mm"] == pytest.approx(24.0, abs=2.5)
+    assert t1[fu1]["diameter_mm"] == pytest.approx(0.6 * t1[base]["diameter_mm"], abs=2.5)
+    assert t1[fu1]["evidence"]["kind"] == "matched"
+    assert t1[fu1]["evidence"]["distance_mm"] < 10.0
+    for nt in ("NT1", "NT2"):
+        assert {m["timepoint_id"] for m in lesions[nt]["measurements"]} == {base, fu1, fu2, fu3}
+    assert list(table["new_lesions"]) == [fu3]
+    (new,) = table["new_lesions"][fu3]
+    assert new["lesion_id"] == "NEW1" and new["organ"] == "liver" and new["equivocal"] is False
+
+    result = c.get(f"/v1/subjects/{SUBJECT}/assessment").json()
+    responses = [tp["overall_response"] for tp in result["timepoints"]]
+    assert responses[1:] == ["PR", "PD", "PD"], result
+    assert [tp["provisional"] for tp in result["timepoints"]] == [True, True, True, True]
+    progression = result["hepatic_progression"]
+    assert progression["date"] == "2026-04-27", progression  # over the nadir, not the baseline
+
+
+def test_confirming_with_overrides_is_audited_and_ends_provisional(
+    tracked: tuple[Service, list[str]],
+) -> None:
+    service, (base, fu1, fu2, fu3) = tracked
+    c = service.client()
+    r = c.post(f"/v1/subjects/{SUBJECT}/timepoints/{base}/lesions/confirm", json={})
+    assert r.status_code == 200, r.text
+    assert all(les["state"] == "confirmed" for les in r.json()["lesions"])
+    r = c.post(
+        f"/v1/subjects/{SUBJECT}/timepoints/{fu3}/lesions/confirm",
+        json={"changes": [{"lesion_id": "NEW1", "reject": True}]},
+    )
+    assert r.status_code == 422, r.text  # a change needs a reason
+    r = c.post(
+        f"/v1/subjects/{SUBJECT}/timepoints/{fu3}/lesions/confirm",
+        json={"reason": "NEW1 is a cyst", "changes": [{"lesion_id": "NEW1", "reject": True}]},
+    )
+    assert r.status_code == 200, r.text
+    (new,) = r.json()["new_lesions"][fu3]
+    assert new["state"] == "rejected"  # shown, never dropped
+
+    result = c.get(f"/v1/subjects/{SUBJECT}/assessment").json()
+    flags = {tp["timepoint_id"]: tp["provisional"] for tp in result["timepoints"]}
+    assert flags == {base: False, fu1: True, fu2: True, fu3: False}
+    assert result["timepoints"][3]["new_lesions"] is False  # the rejected lesion is not counted
+
+    admin = service.client("admin")
+    events = admin.get("/v1/audit/events", params={"action": "lesions.confirmed"}).json()
+    reasons = [e["details"].get("reason") for e in events]
+    assert "NEW1 is a cyst" in reasons
