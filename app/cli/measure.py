@@ -140,10 +140,18 @@ def measure(
         str | None, typer.Option("--series-uid", help="Pick this series from a folder.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the contract JSON.")] = False,
+    masks_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--masks-out",
+            help="Also write the masks the lesions were measured on (.npz), for "
+            "'liverburden track'.",
+        ),
+    ] = None,
 ) -> None:
     """Measure liver and tumour volumes, burden and lesion diameters of one series."""
     # Heavy imports here, not at module import: keeps `liverburden --help` and other commands fast.
-    from app.measure.pipeline import MeasureRequest, run_measurement
+    from app.measure.pipeline import MeasureRequest, measure_series
     from dicomio.errors import DicomIOError
     from recist.errors import RecistError
     from volumetrics.errors import VolumetricsError
@@ -160,7 +168,10 @@ def measure(
             series_uid=series_uid,
         )
         with _native_stderr_held(held):
-            result = run_measurement(request)
+            measured = measure_series(request)
+        result = measured.result
+        if masks_out is not None:
+            masks_out.write_bytes(measured.masks.to_bytes())
     except (DicomIOError, VolumetricsError, RecistError) as exc:
         _drop(held)
         fail(str(exc))

@@ -29,7 +29,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import ndimage
@@ -52,10 +52,17 @@ __all__ = [
     "REJECTED",
     "ROLE_NEW",
     "LesionChange",
+    "LesionRef",
+    "ProposedLesion",
+    "ProposedReading",
+    "RecordLesion",
     "TrackingPlan",
     "apply",
     "confirm_timepoint",
+    "link_refs",
+    "new_lesions",
     "plan",
+    "propose_record",
     "provisional_timepoints",
 ]
 
@@ -73,7 +80,9 @@ _TOO_SMALL_MM = float(criteria.TOO_SMALL_DEFAULT_MM)
 
 
 @dataclass(frozen=True)
-class _LesionRow:
+class ProposedLesion:
+    """A lesion tracking adds to the record (baseline ``T``/``NT`` or a ``NEW`` lesion)."""
+
     lesion_id: str
     organ: str
     role: str
@@ -82,7 +91,9 @@ class _LesionRow:
 
 
 @dataclass(frozen=True)
-class _Reading:
+class ProposedReading:
+    """A lesion's proposed reading at one timepoint, with the evidence of its link."""
+
     lesion_id: str
     diameter_mm: float | None = None
     fragments_mm: list[float] | None = None
@@ -101,8 +112,8 @@ class TrackingPlan:
     kind: str  # "baseline" | "follow_up" | "skip"
     fingerprint: str
     reason: str = ""
-    lesions: tuple[_LesionRow, ...] = ()  # new rows: the baseline record, or NEW lesions
-    readings: tuple[_Reading, ...] = ()
+    lesions: tuple[ProposedLesion, ...] = ()  # new rows: the baseline record, or NEW lesions
+    readings: tuple[ProposedReading, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
 
 
@@ -178,21 +189,11 @@ def _size_mm(lesion: Mapping[str, Any], node: bool) -> float:
 # -- baseline ----------------------------------------------------------------------------------
 
 
-def _plan_baseline(
-    session: Session,
-    subject: Subject,
-    tp: Timepoint,
-    result: Mapping[str, Any],
-    masks: MeasuredMasks,
-    fingerprint: str,
-) -> TrackingPlan:
-    if any(x.state == CONFIRMED for x in _subject_lesions(session, subject)):
-        return _skip(
-            tp,
-            fingerprint,
-            "the subject's lesion record was confirmed by a reader; a new baseline measurement "
-            "does not replace it (change it with PUT .../lesions)",
-        )
+def propose_record(
+    result: Mapping[str, Any], masks: MeasuredMasks
+) -> tuple[list[ProposedLesion], list[ProposedReading], dict[str, Any]]:
+    """A baseline measurement's lesions as a proposed record: ``T1..`` targets, ``NT1..`` the rest,
+    with their baseline readings."""
     lesions = list(result.get("lesions") or [])
     organs = _organs(result, masks)
     centroids = _centroids(masks, len(lesions))
@@ -215,9 +216,9 @@ def _plan_baseline(
     for les, organ, centroid in zip(lesions, organs, centroids, strict=True):
         key = str(les["lesion_id"])
         role = "target" if key in targets else "non_target"
-        rows.append(_LesionRow(names[key], organ, role, key, centroid))
+        rows.append(ProposedLesion(names[key], organ, role, key, centroid))
         readings.append(
-            _Reading(
+            ProposedReading(
                 names[key],
                 diameter_mm=_size_mm(les, node=False),
                 source_lesion_id=key,
@@ -225,35 +226,68 @@ def _plan_baseline(
             )
         )
     rows.sort(key=lambda r: (r.role != "target", int(r.lesion_id.lstrip("NT"))))
+    return rows, readings, {"targets": len(targets), "non_targets": len(others)}
+
+
+def _plan_baseline(
+    session: Session,
+    subject: Subject,
+    tp: Timepoint,
+    result: Mapping[str, Any],
+    masks: MeasuredMasks,
+    fingerprint: str,
+) -> TrackingPlan:
+    if any(x.state == CONFIRMED for x in _subject_lesions(session, subject)):
+        return _skip(
+            tp,
+            fingerprint,
+            "the subject's lesion record was confirmed by a reader; a new baseline measurement "
+            "does not replace it (change it with PUT .../lesions)",
+        )
+    rows, readings, summary = propose_record(result, masks)
     return TrackingPlan(
         tp.id,
         "baseline",
         fingerprint,
         lesions=tuple(rows),
         readings=tuple(readings),
-        summary={"targets": len(targets), "non_targets": len(others)},
+        summary=summary,
     )
 
 
 # -- follow-up ---------------------------------------------------------------------------------
 
 
+class RecordLesion(Protocol):
+    """What linking needs of a record lesion (a :class:`~app.db.models.Lesion` row, or the
+    command line's own record)."""
+
+    @property
+    def lesion_id(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def lymph_node(self) -> bool: ...
+
+
 @dataclass(frozen=True)
-class _Ref:
-    """A record lesion and the measured lesion it is followed from."""
+class LesionRef:
+    """A record lesion and the measured lesion (``Lk`` of a measurement) it is followed from."""
 
-    lesion: Lesion
+    lesion: RecordLesion
     measurement_id: str
-    measured_id: str  # "Lk"
+    measured_id: str
 
 
-def _refs(session: Session, lesions: Sequence[Lesion]) -> tuple[list[_Ref], list[str]]:
+def _refs(session: Session, lesions: Sequence[Lesion]) -> tuple[list[LesionRef], list[str]]:
     """Each lesion's mask reference: its own, else its first reading's from a measurement."""
-    refs: list[_Ref] = []
+    refs: list[LesionRef] = []
     missing: list[str] = []
     for lesion in lesions:
         if lesion.measurement_id and lesion.measurement_lesion_id:
-            refs.append(_Ref(lesion, lesion.measurement_id, lesion.measurement_lesion_id))
+            refs.append(LesionRef(lesion, lesion.measurement_id, lesion.measurement_lesion_id))
             continue
         first_tp = lesion.first_timepoint_id
         stmt = select(LesionMeasurement).where(
@@ -268,7 +302,7 @@ def _refs(session: Session, lesions: Sequence[Lesion]) -> tuple[list[_Ref], list
         if found is None or found.measurement_id is None or found.source_lesion_id is None:
             missing.append(lesion.lesion_id)
         else:
-            refs.append(_Ref(lesion, found.measurement_id, found.source_lesion_id))
+            refs.append(LesionRef(lesion, found.measurement_id, found.source_lesion_id))
     return refs, missing
 
 
@@ -290,29 +324,29 @@ def _evidence(kind: str, link: Any, tracked: VisitLinks) -> dict[str, Any]:
     return out
 
 
-def _continuing(lesions: Sequence[Lesion]) -> Lesion:
+def _continuing(lesions: Sequence[RecordLesion]) -> RecordLesion:
     """Of coalesced record lesions, the one that carries the coalesced lesion: a target first."""
     return sorted(lesions, key=lambda x: (x.role != "target", x.lesion_id))[0]
 
 
-def _link_refs(
-    refs: Sequence[_Ref],
-    by_measurement: Mapping[str, tuple[Measurement, MeasuredMasks]],
+def link_refs(
+    refs: Sequence[LesionRef],
+    by_measurement: Mapping[str, tuple[Mapping[str, Any], MeasuredMasks]],
     result: Mapping[str, Any],
     masks: MeasuredMasks,
-    readings: dict[str, _Reading],
+    readings: dict[str, ProposedReading],
     used_later: set[int],
     absent_status: bool,
 ) -> dict[str, Any]:
     """Link record lesions (grouped by the measurement they are followed from) to ``result``."""
     later = list(result.get("lesions") or [])
     stats: dict[str, Any] = {}
-    groups: dict[str, list[_Ref]] = {}
+    groups: dict[str, list[LesionRef]] = {}
     for ref in refs:
         groups.setdefault(ref.measurement_id, []).append(ref)
     for mid, group in groups.items():
-        earlier_m, earlier_masks = by_measurement[mid]
-        tracked = link_visits(earlier_masks, earlier_m.result.get("lesions") or [], masks, later)
+        earlier_result, earlier_masks = by_measurement[mid]
+        tracked = link_visits(earlier_masks, earlier_result.get("lesions") or [], masks, later)
         stats[mid] = {
             "alignment_organ": tracked.alignment.organ,
             "shift_mm": round(tracked.alignment.shift_mm, 1),
@@ -329,7 +363,7 @@ def _link_refs(
             if link.kind == "merged" and len(mine) > 1:
                 keep = _continuing(mine)
                 node = keep.lymph_node
-                readings[keep.lesion_id] = _Reading(
+                readings[keep.lesion_id] = ProposedReading(
                     keep.lesion_id,
                     diameter_mm=_size_mm(later[fresh[0] - 1], node),
                     source_lesion_id=ids,
@@ -338,7 +372,7 @@ def _link_refs(
                 )
                 for x in mine:
                     if x is not keep:
-                        readings[x.lesion_id] = _Reading(
+                        readings[x.lesion_id] = ProposedReading(
                             x.lesion_id,
                             status="merged",
                             merged_into=keep.lesion_id,
@@ -349,14 +383,14 @@ def _link_refs(
             for x in mine:
                 sizes = [_size_mm(later[j - 1], x.lymph_node) for j in fresh]
                 if len(sizes) > 1:
-                    readings[x.lesion_id] = _Reading(
+                    readings[x.lesion_id] = ProposedReading(
                         x.lesion_id,
                         fragments_mm=sizes,
                         source_lesion_id=ids,
                         evidence=_evidence("split", link, tracked),
                     )
                 elif x.role == "target" and sizes[0] < _TOO_SMALL_MM:
-                    readings[x.lesion_id] = _Reading(
+                    readings[x.lesion_id] = ProposedReading(
                         x.lesion_id,
                         status="too_small",
                         source_lesion_id=ids,
@@ -364,7 +398,7 @@ def _link_refs(
                         | {"measured_mm": round(sizes[0], 2)},
                     )
                 else:
-                    readings[x.lesion_id] = _Reading(
+                    readings[x.lesion_id] = ProposedReading(
                         x.lesion_id,
                         diameter_mm=sizes[0],
                         source_lesion_id=ids,
@@ -373,12 +407,42 @@ def _link_refs(
         if absent_status:
             for ref in group:
                 if ref.lesion.lesion_id not in readings:
-                    readings[ref.lesion.lesion_id] = _Reading(
+                    readings[ref.lesion.lesion_id] = ProposedReading(
                         ref.lesion.lesion_id,
                         status="absent",
                         evidence=_evidence("absent", None, tracked),
                     )
     return stats
+
+
+def new_lesions(
+    result: Mapping[str, Any],
+    masks: MeasuredMasks,
+    used_later: set[int],
+    first_number: int,
+    readings: dict[str, ProposedReading],
+) -> list[ProposedLesion]:
+    """The measured lesions no link used, as new lesions ``NEW<first_number>..`` (equivocal while
+    not measurable); their first readings go to ``readings``."""
+    later = list(result.get("lesions") or [])
+    organs = _organs(result, masks)
+    centroids = _centroids(masks, len(later))
+    next_new = first_number
+    rows = []
+    for j in range(1, len(later) + 1):
+        if j in used_later:
+            continue
+        les = later[j - 1]
+        name = f"NEW{next_new}"
+        next_new += 1
+        rows.append(ProposedLesion(name, organs[j - 1], ROLE_NEW, f"L{j}", centroids[j - 1]))
+        readings[name] = ProposedReading(
+            name,
+            diameter_mm=_size_mm(les, node=False),
+            source_lesion_id=f"L{j}",
+            evidence={"kind": "new", "equivocal": not bool(les.get("measurable"))},
+        )
+    return rows
 
 
 def _plan_follow_up(
@@ -419,7 +483,7 @@ def _plan_follow_up(
             "hand without a mask): link this timepoint by hand",
         )
     new_refs, _ = _refs(session, earlier_new)
-    by_measurement: dict[str, tuple[Measurement, MeasuredMasks]] = {}
+    by_measurement: dict[str, tuple[Mapping[str, Any], MeasuredMasks]] = {}
     for mid in {r.measurement_id for r in [*refs, *new_refs]}:
         m = session.get(Measurement, mid)
         kept = None if m is None or m.voided else _load_masks(blobs, m)
@@ -432,36 +496,19 @@ def _plan_follow_up(
                     "were kept, or voided): measure the baseline again, or link by hand",
                 )
             continue
-        by_measurement[mid] = (m, kept)
-    readings: dict[str, _Reading] = {}
+        by_measurement[mid] = (m.result, kept)
+    readings: dict[str, ProposedReading] = {}
     used_later: set[int] = set()
-    stats = _link_refs(refs, by_measurement, result, masks, readings, used_later, True)
+    stats = link_refs(refs, by_measurement, result, masks, readings, used_later, True)
     usable_new = [r for r in new_refs if r.measurement_id in by_measurement]
-    _link_refs(usable_new, by_measurement, result, masks, readings, used_later, True)
+    link_refs(usable_new, by_measurement, result, masks, readings, used_later, True)
 
-    later = list(result.get("lesions") or [])
-    organs = _organs(result, masks)
-    centroids = _centroids(masks, len(later))
     numbers = [
         int(x.lesion_id[3:])
         for x in lesions
         if x.role == ROLE_NEW and x.lesion_id[3:].isdigit() and x.first_timepoint_id != tp.id
     ]
-    next_new = max(numbers, default=0) + 1
-    rows = []
-    for j in range(1, len(later) + 1):
-        if j in used_later:
-            continue
-        les = later[j - 1]
-        name = f"NEW{next_new}"
-        next_new += 1
-        rows.append(_LesionRow(name, organs[j - 1], ROLE_NEW, f"L{j}", centroids[j - 1]))
-        readings[name] = _Reading(
-            name,
-            diameter_mm=_size_mm(les, node=False),
-            source_lesion_id=f"L{j}",
-            evidence={"kind": "new", "equivocal": not bool(les.get("measurable"))},
-        )
+    rows = new_lesions(result, masks, used_later, max(numbers, default=0) + 1, readings)
     counts: dict[str, int] = {}
     for r in readings.values():
         kind = str(r.evidence.get("kind"))
@@ -501,7 +548,7 @@ def plan(
 
 
 def _write_reading(
-    session: Session, lesion: Lesion, tp_id: str, r: _Reading, m: Measurement, actor: str
+    session: Session, lesion: Lesion, tp_id: str, r: ProposedReading, m: Measurement, actor: str
 ) -> None:
     session.add(
         LesionMeasurement(
