@@ -6,7 +6,8 @@ as stored. The two visits' organ masks (liver and tumour, as each measurement ke
 :class:`~app.measure.masks.MeasuredMasks`) are aligned by a rigid registration with SimpleITK:
 
 - each mask becomes a signed distance map (mm, clipped at +-``_CLIP_MM``), which gives the metric
-  a slope far from the border, resampled to an isotropic grid of ``_GRID_MM``;
+  a slope far from the border, resampled to an isotropic grid of at least ``_GRID_MM`` and at
+  most ``_GRID_VOXELS`` voxels (a large liver gets a coarser grid: the fit stays sub-voxel);
 - the moments of the masks start the transform (centre of mass), then a multi-resolution
   regular-step gradient descent on the mean squared difference fits a 3-D rotation and shift.
 
@@ -36,6 +37,12 @@ logger = logging.getLogger(__name__)
 
 _CLIP_MM = 30.0
 _GRID_MM = 3.0
+_GRID_VOXELS = 100_000
+#: The optimizer (regular-step gradient descent on scales from a physical shift of 1 mm) and the
+#: resolution pyramid (shrink factors of the grid, with smoothing sigmas in voxels).
+_OPT = {"learning_rate": 2.0, "min_step": 1e-3, "iterations": 200, "relaxation": 0.5}
+_SHRINK = (4, 2, 1)
+_SHRINK_SIGMAS = (2.0, 1.0, 0.0)
 _PAD_MM = 20.0
 
 Matrix = npt.NDArray[np.float64]
@@ -112,7 +119,20 @@ def _organ(masks: MeasuredMasks, organ: str) -> npt.NDArray[np.bool_]:
     return masks.tumor
 
 
-def _distance_map(masks: MeasuredMasks, organ: str) -> Any:
+def _grid_mm(earlier: MeasuredMasks, later: MeasuredMasks) -> float:
+    """One isotropic grid step for both visits: ``_GRID_MM``, coarser for a large box."""
+    extent = 0.0
+    for masks in (earlier, later):
+        size_mm = (
+            np.asarray(masks.lesions.shape)
+            * np.linalg.norm(np.asarray(masks.affine)[:3, :3], axis=0)
+            + 2 * _PAD_MM
+        )
+        extent = max(extent, float(np.prod(size_mm)))
+    return float(max(_GRID_MM, (extent / _GRID_VOXELS) ** (1.0 / 3.0)))
+
+
+def _distance_map(masks: MeasuredMasks, organ: str, grid_mm: float) -> Any:
     """The organ's signed distance map (mm, negative inside), clipped, on an isotropic grid."""
     sitk = _sitk()
     spacing = np.linalg.norm(np.asarray(masks.affine)[:3, :3], axis=0)
@@ -124,7 +144,7 @@ def _distance_map(masks: MeasuredMasks, organ: str) -> Any:
     )
     dist = sitk.Clamp(dist, sitk.sitkFloat32, -_CLIP_MM, _CLIP_MM)
     size = [
-        int(np.ceil(n * s / _GRID_MM)) for n, s in zip(img.GetSize(), img.GetSpacing(), strict=True)
+        int(np.ceil(n * s / grid_mm)) for n, s in zip(img.GetSize(), img.GetSpacing(), strict=True)
     ]
     return sitk.Resample(
         dist,
@@ -132,7 +152,7 @@ def _distance_map(masks: MeasuredMasks, organ: str) -> Any:
         sitk.Transform(),
         sitk.sitkLinear,
         img.GetOrigin(),
-        [_GRID_MM] * 3,
+        [grid_mm] * 3,
         img.GetDirection(),
         _CLIP_MM,
         sitk.sitkFloat32,
@@ -162,8 +182,9 @@ def align_visits(earlier: MeasuredMasks, later: MeasuredMasks) -> Alignment:
         return Alignment(np.eye(4), "none", float("nan"))
     if not (_organ(earlier, organ).any() and _organ(later, organ).any()):
         return Alignment(np.eye(4), "none", float("nan"))
-    fixed = _distance_map(earlier, organ)
-    moving = _distance_map(later, organ)
+    grid_mm = _grid_mm(earlier, later)
+    fixed = _distance_map(earlier, organ, grid_mm)
+    moving = _distance_map(later, organ, grid_mm)
     # Registration maps points of the fixed image (earlier) into the moving one (later).
     inside_fixed = sitk.Cast(fixed < 0, sitk.sitkFloat32)
     inside_moving = sitk.Cast(moving < 0, sitk.sitkFloat32)
@@ -178,11 +199,14 @@ def align_visits(earlier: MeasuredMasks, later: MeasuredMasks) -> Alignment:
     reg.SetMetricSamplingStrategy(reg.NONE)
     reg.SetInterpolator(sitk.sitkLinear)
     reg.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=4.0, minStep=1e-4, numberOfIterations=400, relaxationFactor=0.7
+        learningRate=_OPT["learning_rate"],
+        minStep=_OPT["min_step"],
+        numberOfIterations=int(_OPT["iterations"]),
+        relaxationFactor=_OPT["relaxation"],
     )
     reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel([4, 2, 1])
-    reg.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
+    reg.SetShrinkFactorsPerLevel(list(_SHRINK))
+    reg.SetSmoothingSigmasPerLevel([float(v) for v in _SHRINK_SIGMAS])
     reg.SetInitialTransform(start, inPlace=False)
     transform = reg.Execute(fixed, moving)
     residual = float(np.sqrt(max(reg.GetMetricValue(), 0.0)))
