@@ -44,6 +44,8 @@ _OPT = {"learning_rate": 2.0, "min_step": 1e-3, "iterations": 200, "relaxation":
 _SHRINK = (4, 2, 1)
 _SHRINK_SIGMAS = (2.0, 1.0, 0.0)
 _PAD_MM = 20.0
+#: How much the tumours count beside the organ in the aligned feature image.
+_TUMOUR_WEIGHT = 1.0
 
 Matrix = npt.NDArray[np.float64]
 
@@ -132,31 +134,51 @@ def _grid_mm(earlier: MeasuredMasks, later: MeasuredMasks) -> float:
     return float(max(_GRID_MM, (extent / _GRID_VOXELS) ** (1.0 / 3.0)))
 
 
-def _distance_map(masks: MeasuredMasks, organ: str, grid_mm: float) -> Any:
-    """The organ's signed distance map (mm, negative inside), clipped, on an isotropic grid."""
+def _distance_map(masks: MeasuredMasks, organ: str, grid_mm: float) -> tuple[Any, Any]:
+    """The feature image aligned: the organ's signed distance map (mm, negative inside, clipped),
+    plus the tumours' when the organ is the liver, on an isotropic grid; and the organ's mask on
+    that grid (what the alignment starts from: the centres of mass).
+
+    The tumours make the liver's own symmetries (a smooth, nearly ellipsoidal organ turns about
+    its axes at little cost) count: they are landmarks inside it. Their changes in size between
+    visits shift their distance maps evenly around each tumour, which leaves its position.
+    """
     sitk = _sitk()
     spacing = np.linalg.norm(np.asarray(masks.affine)[:3, :3], axis=0)
     pad = [int(np.ceil(_PAD_MM / s)) for s in spacing]
-    mask = np.pad(_organ(masks, organ), [(p, p) for p in pad]).astype(np.uint8)
-    img = _sitk_image(mask, _box_affine(masks, pad))
-    dist = sitk.SignedMaurerDistanceMap(
-        img, insideIsPositive=False, squaredDistance=False, useImageSpacing=True
-    )
-    dist = sitk.Clamp(dist, sitk.sitkFloat32, -_CLIP_MM, _CLIP_MM)
+    affine = _box_affine(masks, pad)
+
+    def signed(mask: npt.NDArray[np.bool_]) -> Any:
+        img = _sitk_image(np.pad(mask, [(p, p) for p in pad]).astype(np.uint8), affine)
+        dist = sitk.SignedMaurerDistanceMap(
+            img, insideIsPositive=False, squaredDistance=False, useImageSpacing=True
+        )
+        return sitk.Clamp(dist, sitk.sitkFloat32, -_CLIP_MM, _CLIP_MM)
+
+    organ_map = signed(_organ(masks, organ))
+    feature, far = organ_map, _CLIP_MM
+    if organ == "liver" and masks.tumor.any():
+        feature, far = organ_map + signed(masks.tumor) * _TUMOUR_WEIGHT, 2 * _CLIP_MM
     size = [
-        int(np.ceil(n * s / grid_mm)) for n, s in zip(img.GetSize(), img.GetSpacing(), strict=True)
+        int(np.ceil(n * s / grid_mm))
+        for n, s in zip(feature.GetSize(), feature.GetSpacing(), strict=True)
     ]
-    return sitk.Resample(
-        dist,
-        size,
-        sitk.Transform(),
-        sitk.sitkLinear,
-        img.GetOrigin(),
-        [grid_mm] * 3,
-        img.GetDirection(),
-        _CLIP_MM,
-        sitk.sitkFloat32,
-    )
+
+    def on_grid(img: Any, outside: float) -> Any:
+        return sitk.Resample(
+            img,
+            size,
+            sitk.Transform(),
+            sitk.sitkLinear,
+            img.GetOrigin(),
+            [grid_mm] * 3,
+            img.GetDirection(),
+            outside,
+            sitk.sitkFloat32,
+        )
+
+    inside = sitk.Cast(on_grid(organ_map, _CLIP_MM) < 0, sitk.sitkFloat32)
+    return on_grid(feature, far), inside
 
 
 def _to_matrix(transform: Any) -> Matrix:
@@ -183,11 +205,9 @@ def align_visits(earlier: MeasuredMasks, later: MeasuredMasks) -> Alignment:
     if not (_organ(earlier, organ).any() and _organ(later, organ).any()):
         return Alignment(np.eye(4), "none", float("nan"))
     grid_mm = _grid_mm(earlier, later)
-    fixed = _distance_map(earlier, organ, grid_mm)
-    moving = _distance_map(later, organ, grid_mm)
+    fixed, inside_fixed = _distance_map(earlier, organ, grid_mm)
+    moving, inside_moving = _distance_map(later, organ, grid_mm)
     # Registration maps points of the fixed image (earlier) into the moving one (later).
-    inside_fixed = sitk.Cast(fixed < 0, sitk.sitkFloat32)
-    inside_moving = sitk.Cast(moving < 0, sitk.sitkFloat32)
     start = sitk.CenteredTransformInitializer(
         inside_fixed,
         inside_moving,
