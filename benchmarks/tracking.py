@@ -227,7 +227,15 @@ def accuracy(timelines: int, seed: int) -> list[dict[str, Any]]:
     """Part 2: the share of right timelines per sweep of move limits."""
     sweeps = [(40.0, 8.0, timelines)] + [
         (shift, rot, max(10, timelines // 5))
-        for shift, rot in ((40.0, 15.0), (60.0, 8.0), (40.0, 25.0), (80.0, 30.0))
+        for shift, rot in (
+            (40.0, 15.0),
+            (60.0, 8.0),
+            (40.0, 25.0),
+            (80.0, 30.0),
+            (40.0, 45.0),
+            (40.0, 90.0),
+            (120.0, 8.0),
+        )
     ]
     out = []
     for shift, rot, n in sweeps:

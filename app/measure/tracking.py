@@ -149,9 +149,27 @@ def _distance_map(masks: MeasuredMasks, organ: str, grid_mm: float) -> tuple[Any
     affine = _box_affine(masks, pad)
 
     def signed(mask: npt.NDArray[np.bool_]) -> Any:
-        img = _sitk_image(np.pad(mask, [(p, p) for p in pad]).astype(np.uint8), affine)
+        img = _sitk_image(np.pad(mask, [(p, p) for p in pad]).astype(np.float32), affine)
+        # the mask on an isotropic grid of half the alignment's step (block means, then linear
+        # interpolation, cut at one half): the distance map costs a fraction of the full grid's
+        step = grid_mm / 2
+        fine = [
+            int(np.ceil(n * s / step)) for n, s in zip(img.GetSize(), img.GetSpacing(), strict=True)
+        ]
+        shrink = [max(1, int(step // s)) for s in img.GetSpacing()]
+        coarse = sitk.Resample(
+            sitk.BinShrink(img, shrink),  # block means: each block's share of the mask
+            fine,
+            sitk.Transform(),
+            sitk.sitkLinear,
+            img.GetOrigin(),
+            [step] * 3,
+            img.GetDirection(),
+            0.0,
+            sitk.sitkFloat32,
+        )
         dist = sitk.SignedMaurerDistanceMap(
-            img, insideIsPositive=False, squaredDistance=False, useImageSpacing=True
+            coarse >= 0.5, insideIsPositive=False, squaredDistance=False, useImageSpacing=True
         )
         return sitk.Clamp(dist, sitk.sitkFloat32, -_CLIP_MM, _CLIP_MM)
 
@@ -243,12 +261,12 @@ def align_visits(earlier: MeasuredMasks, later: MeasuredMasks) -> Alignment:
 
 def centroids_mm(masks: MeasuredMasks, count: int) -> Matrix:
     """Each lesion's centroid in its own visit's patient space, lesion ``k`` at row ``k - 1``."""
-    if count == 0:
-        return np.zeros((0, 3))
-    index = ndimage.center_of_mass(
-        np.ones_like(masks.lesions, dtype=np.float64), masks.lesions, range(1, count + 1)
-    )
-    kji = np.asarray(index, dtype=np.float64) + np.asarray(masks.offset_zyx, dtype=np.float64)
+    kji = np.full((count, 3), np.nan)
+    for k, box in enumerate(ndimage.find_objects(masks.lesions, max_label=count), start=1):
+        if box is not None:  # each lesion's own box: no pass over the whole array per lesion
+            voxels = np.argwhere(masks.lesions[box] == k)
+            kji[k - 1] = voxels.mean(axis=0) + [b.start for b in box]
+    kji += np.asarray(masks.offset_zyx, dtype=np.float64)
     return kji @ masks.affine[:3, :3].T + masks.affine[:3, 3]
 
 

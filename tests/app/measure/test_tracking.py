@@ -118,7 +118,7 @@ def test_follow_up_links_every_lesion_right_after_the_patient_moved(
 
 @pytest.mark.parametrize("pose", POSES[:2])
 def test_alignment_recovers_the_patients_move(tmp_path: Path, pose: BodyPose) -> None:
-    """The rigid alignment puts liver points within 2 mm of where the pose moved them."""
+    """The rigid alignment puts liver points within 2.5 mm of where the pose moved them."""
     _, base_masks, _ = _visit(tmp_path / "base", BASE)
     follow = dataclasses.replace(BASE, pose=pose, seed=1)  # same anatomy, moved
     _, fu_masks, _ = _visit(tmp_path / "fu", follow)
@@ -132,7 +132,8 @@ def test_alignment_recovers_the_patients_move(tmp_path: Path, pose: BodyPose) ->
     points = c + rng.uniform(-1.0, 1.0, size=(200, 3)) * np.asarray(BASE.liver_semi_axes_mm)
     expected = points @ truth[:3, :3].T + truth[:3, 3]
     error = np.linalg.norm(alignment.apply(points) - expected, axis=1)
-    assert float(error.max()) < 2.0, float(error.max())
+    assert float(error.max()) < 2.5, float(error.max())  # the alignment works on a 3 mm grid
+    assert float(error.mean()) < 1.5, float(error.mean())
     # the phantom's liver is an ellipsoid: a turn about its own axes is weakly constrained
     # (a real liver is not); the points above are what the links depend on
     assert alignment.rotation_deg == pytest.approx(
