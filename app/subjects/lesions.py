@@ -30,6 +30,7 @@ __all__ = [
     "NewLesion",
     "TimepointLesionsEdit",
     "assessment_input",
+    "check_with_engine",
     "lesion_table",
     "put_lesions",
     "put_timepoint_lesions",
@@ -222,7 +223,7 @@ def lesion_table(session: Session, subject: Subject) -> dict[str, Any]:
     return {"subject_id": subject.subject_id, "lesions": shown, "new_lesions": new_lesions}
 
 
-def _check_with_engine(session: Session, subject: Subject) -> None:
+def check_with_engine(session: Session, subject: Subject) -> None:
     """Refuse a lesion record the RECIST engine would refuse later, when the reader records it.
 
     The table (at most 5 targets, 2 per organ, unique ids) and each live timepoint's readings
@@ -276,7 +277,7 @@ def put_lesions(session: Session, subject: Subject, body: LesionTableEdit, actor
             current.role, current.updated_by = item.role, actor
             current.state = "confirmed"  # a reader wrote it
     session.flush()
-    _check_with_engine(session, subject)
+    check_with_engine(session, subject)
     audit.record(
         session,
         actor,
@@ -344,7 +345,7 @@ def put_timepoint_lesions(
         session.add(row)
     tp.new_lesions = [x.as_dict() for x in body.new_lesions]
     session.flush()
-    _check_with_engine(session, subject)
+    check_with_engine(session, subject)
     audit.record(
         session,
         actor,

@@ -43,6 +43,7 @@ from app.errors import InvalidRequestError, NotFoundError
 from app.measure.masks import MeasuredMasks
 from app.measure.tracking import VisitLinks, centroids_mm, link_visits
 from app.store.blobs import BlobStore
+from app.subjects.lesions import check_with_engine
 from recist import criteria
 from recist.selection import Candidate, propose_targets
 
@@ -769,6 +770,7 @@ def confirm_timepoint(
             raise NotFoundError(f"no lesion {change.lesion_id!r} in the subject's record")
         _apply_change(session, tp, lesion, rows.get(lesion.id), change, actor)
     session.flush()
+    check_with_engine(session, subject)  # a change never leaves a record RECIST would refuse
     for row in _readings(session, list(lesions.values()), tp.id):
         row.state = CONFIRMED
     for lesion in lesions.values():

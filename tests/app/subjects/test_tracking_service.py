@@ -138,9 +138,27 @@ def test_confirming_with_overrides_is_audited_and_ends_provisional(
 ) -> None:
     service, (base, fu1, fu2, fu3) = tracked
     c = service.client()
+    three_liver_targets = {"reason": "bigger", "changes": [{"lesion_id": "NT1", "role": "target"}]}
+    r = c.post(
+        f"/v1/subjects/{SUBJECT}/timepoints/{base}/lesions/confirm", json=three_liver_targets
+    )
+    assert r.status_code == 422, r.text  # RECIST 1.1: at most two targets per organ
+    assert "RECIST" in r.json()["detail"]
     r = c.post(f"/v1/subjects/{SUBJECT}/timepoints/{base}/lesions/confirm", json={})
     assert r.status_code == 200, r.text
     assert all(les["state"] == "confirmed" for les in r.json()["lesions"])
+    r = c.post(
+        f"/v1/subjects/{SUBJECT}/timepoints/{fu2}/lesions/confirm",
+        json={
+            "reason": "NT2 not seen",
+            "changes": [{"lesion_id": "NT2", "status": "not_evaluated"}],
+        },
+    )
+    assert r.status_code == 200, r.text
+    (nt2,) = [les for les in r.json()["lesions"] if les["lesion_id"] == "NT2"]
+    (at_fu2,) = [m for m in nt2["measurements"] if m["timepoint_id"] == fu2]
+    assert at_fu2["status"] == "not_evaluated" and at_fu2["state"] == "confirmed"
+    assert at_fu2["evidence"]["override"] is True
     r = c.post(
         f"/v1/subjects/{SUBJECT}/timepoints/{fu3}/lesions/confirm",
         json={"changes": [{"lesion_id": "NEW1", "reject": True}]},
@@ -156,10 +174,10 @@ def test_confirming_with_overrides_is_audited_and_ends_provisional(
 
     result = c.get(f"/v1/subjects/{SUBJECT}/assessment").json()
     flags = {tp["timepoint_id"]: tp["provisional"] for tp in result["timepoints"]}
-    assert flags == {base: False, fu1: True, fu2: True, fu3: False}
+    assert flags == {base: False, fu1: True, fu2: False, fu3: False}
     assert result["timepoints"][3]["new_lesions"] is False  # the rejected lesion is not counted
 
     admin = service.client("admin")
     events = admin.get("/v1/audit/events", params={"action": "lesions.confirmed"}).json()
     reasons = [e["details"].get("reason") for e in events]
-    assert "NEW1 is a cyst" in reasons
+    assert reasons == [None, "NT2 not seen", "NEW1 is a cyst"]  # the refused change left none
