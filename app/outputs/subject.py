@@ -106,8 +106,9 @@ def measurement_lesion_uids(
 ) -> dict[str, str]:
     """Measured lesion id (``"L1"``) -> Tracking UID of the lesion-table lesion it was read as.
 
-    ``"Liver"`` maps to the subject's liver UID. A lesion not linked to the lesion table gets a
-    UID derived from the measurement and its id: stable for this measurement only.
+    ``"Liver"`` maps to the subject's liver UID. A lesion linked to the lesion table (by a reader,
+    or by lesion tracking: each fragment of a split lesion) takes its record lesion's UID, the
+    same at every visit; one not linked gets a UID derived from the measurement and its id.
     """
     stmt = (
         select(LesionMeasurement.source_lesion_id, Lesion.lesion_id)
@@ -122,7 +123,8 @@ def measurement_lesion_uids(
         measured_id = str(lesion.get("lesion_id", ""))
         uids[measured_id] = derived_uid("measured-lesion", measurement.id, measured_id)
     for measured, table_id in session.execute(stmt):
-        uids[str(measured)] = lesion_uid(subject.subject_id, str(table_id))
+        for part in str(measured).split("+"):  # a split lesion's fragments: "L3+L4"
+            uids[part] = lesion_uid(subject.subject_id, str(table_id))
     return uids
 
 

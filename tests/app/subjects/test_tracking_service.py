@@ -181,3 +181,27 @@ def test_confirming_with_overrides_is_audited_and_ends_provisional(
     events = admin.get("/v1/audit/events", params={"action": "lesions.confirmed"}).json()
     reasons = [e["details"].get("reason") for e in events]
     assert reasons == [None, "NT2 not seen", "NEW1 is a cyst"]  # the refused change left none
+
+
+def test_outputs_name_tracked_lesions_by_their_record_ids(
+    tracked: tuple[Service, list[str]],
+) -> None:
+    """SR/SEG tracking UIDs follow the record: T1 has one UID at every visit (not L1, L2...)."""
+    from app.db import repo
+    from app.outputs.subject import lesion_uid, measurement_lesion_uids
+    from tests.app.conftest import session_factory_for
+
+    service, timepoints = tracked
+    table = service.client().get(f"/v1/subjects/{SUBJECT}/lesions").json()
+    with session_factory_for(service.settings)() as s:
+        subject = repo.get_subject(s, SUBJECT)
+        for lesion in table["lesions"]:
+            want = lesion_uid(SUBJECT, lesion["lesion_id"])
+            for reading in lesion["measurements"]:
+                if "measurement_lesion_id" not in reading or reading.get("status"):
+                    continue
+                m = repo.get_measurement(s, reading["measurement_id"])
+                uids = measurement_lesion_uids(s, subject, m)
+                for measured_id in reading["measurement_lesion_id"].split("+"):
+                    assert uids[measured_id] == want, (lesion["lesion_id"], reading)
+    assert len(timepoints) == 4
