@@ -11,6 +11,7 @@ from reporting.model import SubjectData
 from reporting.plots import (
     burden_plot,
     percent_change_from_baseline,
+    percent_change_from_nadir,
     spider_plot,
     subject_burden_points,
 )
@@ -96,6 +97,7 @@ TIMEPOINT_HEADERS = (
     "Sum (mm)",
     "Nadir (mm)",
     "Change (%)",
+    "From nadir (%)",
     "Target",
     "Non-target",
     "New lesions",
@@ -104,18 +106,20 @@ TIMEPOINT_HEADERS = (
     "Burden (%)",
 )
 #: Columns of TIMEPOINT_HEADERS that hold a response (coloured in the report).
-RESPONSE_COLUMNS = frozenset({5, 6, 8, 9})
+RESPONSE_COLUMNS = frozenset({6, 7, 9, 10})
 
 
 def timepoint_rows(report: SubjectReport) -> list[list[str]]:
     """One row per timepoint, as text, in :data:`TIMEPOINT_HEADERS` order."""
     subject = report.subject
     changes = dict(percent_change_from_baseline(subject.summary))
+    from_nadir = dict(percent_change_from_nadir(subject.summary))
     base = subject.summary.baseline
     rows = []
     for tp in subject.summary.timepoints:
         days = (tp.date - base.date).days if base is not None else None
         change = changes.get(days) if days is not None else None
+        rise = from_nadir.get(days) if days is not None else None
         tm = subject.measurement_at(tp.date)
         burden = None if tm is None else tm.measurement.burden_fraction
         new = "yes" if tp.new_lesions else ("equivocal" if tp.equivocal_new_lesions else "no")
@@ -126,6 +130,7 @@ def timepoint_rows(report: SubjectReport) -> list[list[str]]:
                 _mm(tp.sum_mm),
                 _mm(tp.nadir_mm),
                 "-" if change is None or tp.baseline else f"{change:+.1f}",
+                "-" if rise is None or tp.baseline else f"{rise:+.1f}",
                 response_text(tp.target_response),
                 response_text(tp.non_target_response),
                 "-" if tp.baseline else new,
@@ -181,14 +186,18 @@ def summary_lines(report: SubjectReport) -> list[tuple[str, str]]:
 
 
 def report_plots(report: SubjectReport) -> list[tuple[str, bytes]]:
-    """The subject's plots: change of the sum from baseline, and burden over time."""
+    """The subject's plots: change of the sum from baseline and from the nadir (progression
+    is measured from there), and burden over time."""
+    sid = report.subject.subject_id
     out = [
         (
             "Change of the sum of diameters from baseline",
-            spider_plot(
-                [report.subject], title=f"{report.subject.subject_id}: change from baseline"
-            ),
-        )
+            spider_plot([report.subject], title=f"{sid}: change from baseline"),
+        ),
+        (
+            "Change of the sum of diameters from the nadir (RECIST 1.1 progression: +20 %)",
+            spider_plot([report.subject], title=f"{sid}: change from nadir", reference="nadir"),
+        ),
     ]
     points = subject_burden_points(report.subject)
     if points:

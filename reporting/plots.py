@@ -3,7 +3,9 @@
 - **Spider plot**: per subject, the % change of the sum of diameters from baseline at each
   timepoint, against days since baseline, coloured by arm, with the RECIST 1.1 reference lines
   at -30 % (partial response) and +20 % (progression, which RECIST measures from the nadir; the
-  line is the customary visual guide).
+  line is the customary visual guide). With ``reference="nadir"``, the change from the nadir
+  the engine measured progression against at each follow-up (only the +20 % line applies): a
+  progression at -28.8 % from baseline shows as what it is, a rise over the nadir.
 - **Waterfall plot**: per subject, the best (most negative) % change from baseline over the
   follow-up timepoints, sorted from worst to best, coloured by arm, same reference lines.
 - **Burden over time**: hepatic tumour burden (% of total liver volume) per timepoint, with the
@@ -31,6 +33,7 @@ __all__ = [
     "best_percent_change",
     "burden_plot",
     "percent_change_from_baseline",
+    "percent_change_from_nadir",
     "spider_plot",
     "waterfall_plot",
 ]
@@ -55,6 +58,24 @@ def percent_change_from_baseline(summary: AssessmentSummary) -> list[tuple[int, 
     ]
 
 
+def percent_change_from_nadir(summary: AssessmentSummary) -> list[tuple[int, float]]:
+    """``(days since baseline, % change of the sum from its nadir)`` of each follow-up.
+
+    The nadir is the engine's (``nadir_mm``: the smallest sum before that timepoint, baseline
+    included), the reference of RECIST 1.1 progression; timepoints without a sum or a positive
+    nadir are left out. The baseline is (0, 0.0).
+    """
+    base = summary.baseline
+    if base is None or not base.sum_mm:
+        return []
+    out = [(0, 0.0)]
+    for tp in summary.timepoints:
+        if tp.baseline or tp.date <= base.date or tp.sum_mm is None or not tp.nadir_mm:
+            continue
+        out.append(((tp.date - base.date).days, 100.0 * (tp.sum_mm - tp.nadir_mm) / tp.nadir_mm))
+    return out
+
+
 def best_percent_change(summary: AssessmentSummary) -> float | None:
     """The smallest % change from baseline over the follow-up timepoints (``None`` if none)."""
     changes = [pct for days, pct in percent_change_from_baseline(summary) if days > 0]
@@ -66,22 +87,30 @@ def _arm_colors(subjects: Sequence[SubjectData]) -> dict[str, str]:
     return {arm: ARM_COLORS[i % len(ARM_COLORS)] for i, arm in enumerate(arms)}
 
 
-def _reference_lines(ax: Axes, horizontal: bool = True) -> None:
+def _reference_lines(ax: Axes, horizontal: bool = True, response: bool = True) -> None:
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.axhline(PD_LINE_PCT, color="#d62728", linestyle="--", linewidth=1.0, label="+20 %")
-    ax.axhline(PR_LINE_PCT, color="#2ca02c", linestyle="--", linewidth=1.0, label="-30 %")
+    if response:
+        ax.axhline(PR_LINE_PCT, color="#2ca02c", linestyle="--", linewidth=1.0, label="-30 %")
 
 
 def spider_plot(
-    subjects: Sequence[SubjectData], *, title: str = "Change in sum of diameters"
+    subjects: Sequence[SubjectData],
+    *,
+    title: str = "Change in sum of diameters",
+    reference: str = "baseline",
 ) -> bytes:
-    """Spider plot PNG (800 x 500) of the subjects' % change from baseline over time."""
+    """Spider plot PNG (800 x 500) of the subjects' % change from baseline (or from the nadir,
+    ``reference="nadir"``) over time."""
+    if reference not in ("baseline", "nadir"):
+        raise ValueError(f"reference must be 'baseline' or 'nadir', not {reference!r}")
+    change = percent_change_from_nadir if reference == "nadir" else percent_change_from_baseline
     fig = new_figure(8.0, 5.0)
     ax = fig.add_subplot()
     colors = _arm_colors(subjects)
     seen: set[str] = set()
     for subject in subjects:
-        points = percent_change_from_baseline(subject.summary)
+        points = change(subject.summary)
         if not points:
             continue
         arm = subject.arm or _NO_ARM
@@ -104,9 +133,9 @@ def spider_plot(
             fontsize=7,
             va="center",
         )
-    _reference_lines(ax)
+    _reference_lines(ax, response=reference == "baseline")
     ax.set_xlabel("Days since baseline")
-    ax.set_ylabel("Change of sum of diameters from baseline (%)")
+    ax.set_ylabel(f"Change of sum of diameters from {reference} (%)")
     ax.set_title(title)
     ax.legend(loc="best", fontsize=8)
     ax.grid(True, alpha=0.3)

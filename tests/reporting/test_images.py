@@ -18,10 +18,12 @@ from reporting import (
     burden_plot,
     key_images,
     percent_change_from_baseline,
+    percent_change_from_nadir,
     render_key_image,
     spider_plot,
     waterfall_plot,
 )
+from reporting._report_content import TIMEPOINT_HEADERS, SubjectReport, timepoint_rows
 from tests.reporting._ct import TinyCT
 from tests.reporting.conftest import make_subject, png_image
 
@@ -103,6 +105,24 @@ def test_percent_change_from_baseline() -> None:
     assert [d for d, _ in points] == [0, 56, 112]
     assert [p for _, p in points] == pytest.approx([0.0, -100 / 3, 20.0])
     assert best_percent_change(subject.summary) == pytest.approx(-100 / 3)
+
+
+def test_percent_change_from_nadir_shows_progression_as_a_rise() -> None:
+    """40 -> 20 -> 28.5 mm: -28.75 % from baseline looks like a response, but it is +42.5 %
+    over the 20 mm nadir, RECIST 1.1 progression; the report's table says both."""
+    subject = make_subject(sums=(40.0, 20.0, 28.5))
+    assert subject.summary.timepoints[2].overall_response == "PD"
+    baseline = dict(percent_change_from_baseline(subject.summary))
+    nadir = dict(percent_change_from_nadir(subject.summary))
+    assert baseline[112] == pytest.approx(-28.75)
+    assert nadir == pytest.approx({0: 0.0, 56: -50.0, 112: 42.5})
+    rows = timepoint_rows(SubjectReport(subject=subject, generated_at=dt.datetime(2026, 1, 1)))
+    column = TIMEPOINT_HEADERS.index("From nadir (%)")
+    assert [row[column] for row in rows] == ["-", "-50.0", "+42.5"]
+    png = spider_plot([subject], reference="nadir")
+    assert png != spider_plot([subject])  # another picture: the curve rises over +20 %
+    with pytest.raises(ValueError, match="nadir"):
+        spider_plot([subject], reference="peak")
 
 
 def test_best_change_needs_a_follow_up() -> None:

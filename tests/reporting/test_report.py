@@ -82,7 +82,7 @@ def test_html_shows_timepoints_responses_and_provenance(
         "14.12",
     ):
         assert needle in page, needle
-    assert page.count("<img") == 2 + 2  # two key images, spider and burden plots
+    assert page.count("<img") == 2 + 3  # two key images, spider (baseline, nadir), burden plots
     assert 'style="background:#f4c7c3">PD<' in page
     assert 'style="background:#c6efce">PR<' in page
 
