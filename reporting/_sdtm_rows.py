@@ -116,11 +116,19 @@ def tu_rows(subject: SubjectData, *, evaluator: str, method: str | None) -> list
         role = "TARGET" if lesion.target else "NON-TARGET"
         rows.append(row(lesion.lesion_id, role, lesion.organ, baseline))
     count = 0
+    seen: set[str] = set()
     for date, tp in timepoints:
         for new in tp.get("new_lesions", []) or []:
+            # a tracked new lesion has its record id (NEW1, ...), one TU row when first seen
+            # (listed again to confirm an equivocal one, it is the same lesion)
+            record_id = new.get("lesion_id")
+            if record_id in seen:
+                continue
             count += 1
+            link_id = str(record_id) if record_id else f"NEW{count:02d}"
+            seen.add(link_id)
             result = "EQUIVOCAL NEW" if new.get("equivocal") else "NEW"
-            rows.append(row(f"NEW{count:02d}", result, str(new.get("organ", "")), date))
+            rows.append(row(link_id, result, str(new.get("organ", "")), date))
     return rows
 
 

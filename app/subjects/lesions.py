@@ -410,7 +410,7 @@ def _tracked_new_lesions(
         first = next((m for m in own if m.timepoint_id == x.first_timepoint_id), None)
         equivocal = _equivocal(first)
         out.setdefault(str(x.first_timepoint_id), []).append(
-            {"organ": x.organ, "equivocal": equivocal}
+            {"organ": x.organ, "equivocal": equivocal, "lesion_id": x.lesion_id}
         )
         if equivocal:
             grown = [
@@ -421,7 +421,7 @@ def _tracked_new_lesions(
             ]
             if grown:
                 out.setdefault(grown[0].timepoint_id, []).append(
-                    {"organ": x.organ, "equivocal": False}
+                    {"organ": x.organ, "equivocal": False, "lesion_id": x.lesion_id}
                 )
     return out
 

@@ -132,6 +132,12 @@ def test_timeline_is_tracked_and_assessed_without_a_hand_table(
     progression = result["hepatic_progression"]
     assert progression["date"] == "2026-04-27", progression  # over the nadir, not the baseline
 
+    tu = c.get(f"/v1/subjects/{SUBJECT}/sdtm/tu", params={"format": "csv"})
+    assert tu.status_code == 200, tu.text
+    ids = [row.split(",") for row in tu.text.splitlines()]
+    column = ids[0].index("TULNKID")
+    assert sorted(r[column] for r in ids[1:]) == ["NEW1", "NT1", "NT2", "T1", "T2"]
+
 
 def test_confirming_with_overrides_is_audited_and_ends_provisional(
     tracked: tuple[Service, list[str]],
