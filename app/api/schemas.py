@@ -308,6 +308,12 @@ class MeasurementCreate(_In):
     segmentation_upload_id: str | None = None
     liver_label: str | None = Field(default=None, max_length=64)
     tumor_labels: list[str] | None = None
+    other_tumor_labels: list[OtherTumorLabel] | None = Field(
+        default=None,
+        max_length=32,
+        description="Tumours outside the liver, each measured as lesions of its organ and never "
+        "counted as hepatic (organ: the label's name when left out, else 'other').",
+    )
     force: bool = False
 
     @model_validator(mode="after")
@@ -317,6 +323,13 @@ class MeasurementCreate(_In):
                 "give exactly one of segmentation_sop_instance_uid or segmentation_upload_id"
             )
         return self
+
+
+class OtherTumorLabel(_In):
+    """A label (value or name) of tumour outside the liver, and its organ."""
+
+    label: str = Field(min_length=1, max_length=64)
+    organ: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class JobAccepted(BaseModel):

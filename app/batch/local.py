@@ -38,6 +38,7 @@ MANIFEST_COLUMNS = (
     "labels",
     "liver_label",
     "tumor_label",
+    "other_tumor_label",
 )
 _REQUIRED = ("row_id", "series", "labels")
 
@@ -87,11 +88,28 @@ def read_manifest(path: Path) -> list[BatchRow]:
                 tumor_labels=tuple(t.strip() for t in tumor.split("|") if t.strip())
                 if tumor
                 else (),
+                other_tumor_labels=_other_labels(rec.get("other_tumor_label", ""), lineno),
             )
         )
     if not rows:
         raise ManifestError(f"manifest {path.name} has no rows")
     return rows
+
+
+def _other_labels(value: str, lineno: int) -> tuple[tuple[str, str | None], ...]:
+    """The optional ``other_tumor_label`` column: ``L=ORGAN|L2=ORGAN2`` (organ optional)."""
+    out: list[tuple[str, str | None]] = []
+    for item in (v.strip() for v in value.split("|")):
+        if not item:
+            continue
+        label, sep, organ = item.partition("=")
+        if not label.strip() or (sep and not organ.strip()):
+            raise ManifestError(
+                f"manifest line {lineno}: other_tumor_label {item!r}; expected LABEL or "
+                "LABEL=ORGAN, several separated by '|'"
+            )
+        out.append((label.strip(), organ.strip() if sep else None))
+    return tuple(out)
 
 
 def _ignore_sigint() -> None:

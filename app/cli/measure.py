@@ -69,6 +69,14 @@ def _drop(held: list[bytes]) -> None:
     held.clear()
 
 
+def _other_label(value: str) -> tuple[str, str | None]:
+    """``L=ORGAN`` (or ``L``) of ``--other-tumor-label``."""
+    label, sep, organ = value.partition("=")
+    if not label.strip() or (sep and not organ.strip()):
+        fail(f"--other-tumor-label {value!r}: expected LABEL or LABEL=ORGAN")
+    return label.strip(), organ.strip() if sep else None
+
+
 def _format_text(result: dict[str, Any]) -> str:
     s = result["series"]
     lines = [
@@ -88,7 +96,13 @@ def _format_text(result: dict[str, Any]) -> str:
 
     lines += [
         f"liver       {_fmt(result['liver_volume_ml'], 'mL')}",
-        f"tumour      {_fmt(result['tumor_volume_ml'], 'mL')}",
+        f"tumour      {_fmt(result['tumor_volume_ml'], 'mL')}"
+        + (
+            f"   outside the liver {_fmt(result.get('extrahepatic_tumor_volume_ml'), 'mL')}"
+            f" (hepatic share {100 * (result.get('hepatic_share') or 0):.1f} %)"
+            if result.get("extrahepatic_tumor_volume_ml")
+            else ""
+        ),
         "burden      "
         + (
             "n/a"
@@ -106,6 +120,7 @@ def _format_text(result: dict[str, Any]) -> str:
             f"  long {les['long_axis_mm']:7.2f} mm"
             f"  short {les['short_axis_mm']:7.2f} mm  slice {les['slice_index']:<4}"
             f"  {'measurable' if les['measurable'] else 'not measurable'}"
+            + ("" if les.get("hepatic", True) else f"  {les.get('organ', 'other')} (not hepatic)")
         )
     for w in result.get("warnings", []):
         lines.append(f"warning     {w}")
@@ -128,6 +143,14 @@ def measure(
     tumor_label: Annotated[
         list[str] | None,
         typer.Option("--tumor-label", help="Tumour label value or name; repeatable; 'none'."),
+    ] = None,
+    other_tumor_label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--other-tumor-label",
+            help="Tumour outside the liver: label value or name, with =ORGAN (default: the "
+            "label's name, else 'other'); repeatable; never counted as hepatic.",
+        ),
     ] = None,
     liver_mask: Annotated[
         Path | None, typer.Option("--liver-mask", help="Binary liver mask (NIfTI/NRRD).")
@@ -163,6 +186,7 @@ def measure(
             labels=labels,
             liver_label=liver_label,
             tumor_labels=tuple(tumor_label or ()),
+            other_tumor_labels=tuple(_other_label(v) for v in other_tumor_label or ()),
             liver_mask=liver_mask,
             tumor_masks=tuple(tumor_mask or ()),
             series_uid=series_uid,

@@ -184,6 +184,9 @@ def _materialise(ctx: JobContext, session: Session, request: dict[str, Any], tmp
         labels=labels,
         liver_label=request.get("liver_label"),
         tumor_labels=tuple(request.get("tumor_labels") or ()),
+        other_tumor_labels=tuple(
+            (str(label), organ) for label, organ in request.get("other_tumor_labels") or ()
+        ),
         series_uid=request["series_instance_uid"],
     )
 

@@ -55,9 +55,14 @@ class MeasureRequest:
     tumor_masks: tuple[Path, ...] = ()
     series_uid: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Tumours outside the liver: (label, organ or None) each; measured as lesions of that organ,
+    #: never hepatic (contracts/trial-record.md, Lesions outside the liver).
+    other_tumor_labels: tuple[tuple[str, str | None], ...] = ()
 
     def __post_init__(self) -> None:
         uses_masks = self.liver_mask is not None or bool(self.tumor_masks)
+        if self.other_tumor_labels and self.labels is None:
+            raise dicomio.LabelError("--other-tumor-label applies to --labels only")
         if self.labels is not None and uses_masks:
             raise dicomio.LabelError("give either --labels or --liver-mask/--tumor-mask, not both")
         if self.labels is None and not uses_masks:
@@ -115,6 +120,57 @@ def _bridges_in(region: dicomio.Region, missing: Sequence[int]) -> list[int]:
     """The series' missing slices that lie inside ``region``, as indices of the region."""
     z = region[0]
     return [g - z.start for g in missing if z.start <= g < z.stop]
+
+
+def _touches(
+    liver: npt.NDArray[np.bool_], lesion: npt.NDArray[np.bool_], box: dicomio.Region
+) -> bool:
+    """Whether a lesion (its mask cropped at ``box``) has a voxel in or 26-adjacent to the liver.
+
+    Only the box grown by one voxel is looked at: a 26-neighbourhood dilation by shifted views,
+    no scipy on the measurement path.
+    """
+    lo = [max(b.start - 1, 0) for b in box]
+    full: tuple[int, ...] = np.shape(liver)
+    hi = [min(b.stop + 1, n) for b, n in zip(box, full, strict=True)]
+    window = liver[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    placed = np.zeros(window.shape, dtype=bool)
+    placed[tuple(slice(b.start - low, b.stop - low) for b, low in zip(box, lo, strict=True))] = (
+        lesion
+    )
+    padded = np.pad(placed, 1)
+    grown = np.zeros_like(placed)
+    size: tuple[int, ...] = np.shape(placed)
+    for dz in range(3):
+        for dy in range(3):
+            for dx in range(3):
+                grown |= padded[dz : dz + size[0], dy : dy + size[1], dx : dx + size[2]]
+    return bool((grown & window).any())
+
+
+def _other_groups(
+    labelmap: dicomio.LabelMap,
+    others: Sequence[tuple[str, str | None]],
+    liver_ids: Sequence[int],
+    tumor_ids: Sequence[int],
+) -> list[tuple[str, list[int]]]:
+    """``(organ, segment numbers)`` of each ``--other-tumor-label``; labels are never reused."""
+    taken = set(liver_ids) | set(tumor_ids)
+    groups: list[tuple[str, list[int]]] = []
+    for spec, organ in others:
+        ids = dicomio.select_segments(labelmap, spec, "tumor")
+        clash = sorted(set(ids) & taken)
+        if clash:
+            raise dicomio.LabelError(
+                f"label(s) {clash} of --other-tumor-label {spec!r} are already chosen as liver, "
+                "tumour or another organ; expected distinct labels"
+            )
+        taken.update(ids)
+        if organ is None:
+            names = [labelmap.segment(n).name for n in ids]
+            organ = names[0] if len(names) == 1 and names[0] else "other"
+        groups.append((organ.strip() or "other", ids))
+    return groups
 
 
 _Paint = Callable[[npt.NDArray[np.int32], int], None]
@@ -223,6 +279,7 @@ def measure_series(req: MeasureRequest, progress: ProgressFn | None = None) -> M
                 f"label(s) {sorted(overlap)} chosen as both liver and tumour; "
                 "expected distinct labels"
             )
+        other_groups = _other_groups(labelmap, req.other_tumor_labels, liver_ids, tumor_ids)
         liver_none = liver_spec is not None and liver_spec.strip().lower() == "none"
         # Everything is measured inside the box of the labelled voxels: same counts, components
         # and diameters as on the whole grid, with masks a fraction of its size.
@@ -233,12 +290,16 @@ def measure_series(req: MeasureRequest, progress: ProgressFn | None = None) -> M
         if len(segments) > 1 and all(s.single_lesion for s in segments):
             lesion_masks = [labelmap.mask([s.number], region) for s in segments]
             segment_names = [s.name for s in segments]
+        other_masks = [(organ, labelmap.mask(ids, region)) for organ, ids in other_groups]
         choices = {
             "liver_label": liver_spec,
             "liver_segments": liver_ids,
             "tumor_labels": list(req.tumor_labels),
             "tumor_segments": tumor_ids,
         }
+        if req.other_tumor_labels:  # only then: earlier requests keep their input digest
+            choices["other_tumor_labels"] = [list(o) for o in req.other_tumor_labels]
+            choices["other_tumor_segments"] = [ids for _, ids in other_groups]
         warnings = list(labelmap.warnings)
         del labelmap  # the masks are all we need from here on: free the label array early
     else:
@@ -254,6 +315,7 @@ def measure_series(req: MeasureRequest, progress: ProgressFn | None = None) -> M
             labels_sha.append(dicomio.sha256_file(path))
         choices = {"liver_mask": req.liver_mask is not None, "tumor_masks": len(req.tumor_masks)}
         warnings = []
+        other_masks = []
         boxes = [dicomio.nonzero_box(tumor_mask)]
         if liver_mask is not None:
             boxes.append(dicomio.nonzero_box(liver_mask))
@@ -288,6 +350,53 @@ def measure_series(req: MeasureRequest, progress: ProgressFn | None = None) -> M
             diam = measure_diameters(crop, spacing, offset_zyx=offset)
             rec = _lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, None)
             measured.append((rec, _paint_component(lesion_labels, lv.bbox_zyx, lv.label)))
+    hepatic_burden = burden
+    extra_voxels = 0
+    if liver_mask is None:  # no liver: the tumour labels' lesions are taken as hepatic
+        for rec, _ in measured:
+            rec["organ"], rec["hepatic"] = "liver", True
+    else:
+        outside = np.zeros(tumor_mask.shape, dtype=bool)
+        for (rec, _), lv in zip(measured, burden.lesions, strict=True):
+            crop = lesion_labels[lv.bbox_zyx] == lv.label
+            rec["hepatic"] = _touches(liver_mask, crop, lv.bbox_zyx)
+            rec["organ"] = "liver" if rec["hepatic"] else "other"
+            if not rec["hepatic"]:
+                outside[lv.bbox_zyx] |= crop
+                warnings.append(
+                    f"a lesion of the tumour label(s) ({lv.volume_ml:.3f} mL, slice "
+                    f"{origin[0] + rec['slice_index']}) has no voxel in or next to the liver: "
+                    "measured as extrahepatic, left out of the liver tumour burden"
+                )
+        if outside.any():
+            extra_voxels += int(np.count_nonzero(outside))
+            hepatic_burden, _ = volumetrics.measure_burden(
+                tumor_mask & ~outside,
+                liver_mask,
+                spacing,
+                voxel_volume_mm3=geometry.voxel_volume_mm3,
+                bridge_slices=_bridges_in(region, info.missing_slices),
+            )
+    all_tumor = tumor_mask
+    for organ, other in other_masks:
+        if not other.any():
+            continue
+        all_tumor = all_tumor | other
+        other_burden, other_labels = volumetrics.measure_burden(
+            other,
+            None,
+            spacing,
+            voxel_volume_mm3=geometry.voxel_volume_mm3,
+            bridge_slices=_bridges_in(region, info.missing_slices),
+        )
+        extra_voxels += other_burden.tumor_voxels
+        for lv in other_burden.lesions:
+            crop = other_labels[lv.bbox_zyx] == lv.label
+            offset = tuple(o + b.start for o, b in zip(origin, lv.bbox_zyx, strict=True))
+            diam = measure_diameters(crop, spacing, offset_zyx=offset)
+            rec = _lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, None)
+            rec["organ"], rec["hepatic"] = organ, False
+            measured.append((rec, _paint_component(other_labels, lv.bbox_zyx, lv.label)))
     measured.sort(key=lambda e: (-e[0]["long_axis_mm"], e[0]["slice_index"], -e[0]["voxels"]))
     lesion_numbers = np.zeros(tumor_mask.shape, dtype=np.int32)
     for i, (rec, paint) in enumerate(measured, start=1):
@@ -298,12 +407,15 @@ def measure_series(req: MeasureRequest, progress: ProgressFn | None = None) -> M
         shape_zyx=geometry.shape_zyx,
         offset_zyx=origin,
         lesions=lesion_numbers,
-        tumor=tumor_mask,
+        tumor=all_tumor,
         liver=liver_mask,
         affine=np.asarray(geometry.affine),
     )
 
     any_measurable = any(r["measurable"] for r in lesions)
+    voxel_ml = geometry.voxel_volume_mm3 / 1000.0
+    hepatic_voxels = hepatic_burden.tumor_voxels
+    all_voxels = hepatic_voxels + extra_voxels
     series_sha = list(info.file_sha256)
     result: dict[str, Any] = {
         "series": {
@@ -320,19 +432,28 @@ def measure_series(req: MeasureRequest, progress: ProgressFn | None = None) -> M
             "missing_slices": list(info.missing_slices),
             "source_format": info.source_format,
         },
-        "liver_volume_ml": burden.liver_volume_ml,
-        "tumor_volume_ml": burden.tumor_volume_ml,
-        "burden_fraction": burden.burden_fraction,
+        "liver_volume_ml": hepatic_burden.liver_volume_ml,
+        "tumor_volume_ml": hepatic_burden.tumor_volume_ml,
+        "burden_fraction": hepatic_burden.burden_fraction,
+        "extrahepatic_tumor_volume_ml": extra_voxels * voxel_ml,
+        "hepatic_share": hepatic_voxels / all_voxels if all_voxels else None,
         "eligibility": {
-            "burden_le_70pct": burden.burden_le_70pct,
-            "burden_gt_25pct": burden.burden_gt_25pct,
-            "measurable_liver_lesion": None if liver_mask is None else any_measurable,
+            "burden_le_70pct": hepatic_burden.burden_le_70pct,
+            "burden_gt_25pct": hepatic_burden.burden_gt_25pct,
+            "measurable_liver_lesion": (
+                None
+                if liver_mask is None
+                else any(r["measurable"] and r["hepatic"] for r in lesions)
+            ),
             "measurable_lesion": any_measurable,
+            # exactly, on voxel counts: the hepatic share is over one half
+            "burden_dominant_in_liver": 2 * hepatic_voxels > all_voxels if all_voxels else None,
         },
         "lesions": lesions,
         "lesion_count": len(lesions),
-        "liver_voxels": burden.liver_voxels,
-        "tumor_voxels": burden.tumor_voxels,
+        "liver_voxels": hepatic_burden.liver_voxels,
+        "tumor_voxels": hepatic_voxels,
+        "extrahepatic_tumor_voxels": extra_voxels,
         "label_choices": choices,
         "inputs": {
             "series_sha256": _digest(sorted(series_sha)),
@@ -348,7 +469,7 @@ def measure_series(req: MeasureRequest, progress: ProgressFn | None = None) -> M
         "measured series: %d slices, %d lesions, burden %s",
         geometry.shape_zyx[0],
         len(lesions),
-        burden.burden_fraction,
+        hepatic_burden.burden_fraction,
     )
     return Measured(result, masks)
 

@@ -31,6 +31,8 @@ class BatchRow:
     labels: Path
     liver_label: str | None
     tumor_labels: tuple[str, ...]
+    #: ``(label, organ or None)`` of tumours outside the liver (manifest ``other_tumor_label``).
+    other_tumor_labels: tuple[tuple[str, str | None], ...] = ()
 
 
 def _files_under(path: Path) -> Iterator[Path]:
@@ -54,6 +56,9 @@ def batch_key(row: BatchRow) -> str | None:
     except OSError:
         return None
     h.update(f"liver:{row.liver_label}\ntumor:{'|'.join(row.tumor_labels)}\n".encode())
+    if row.other_tumor_labels:  # only then: earlier rows keep their key
+        others = "|".join(f"{label}={organ or ''}" for label, organ in row.other_tumor_labels)
+        h.update(f"other:{others}\n".encode())
     h.update(f"algorithm:{ALGORITHM_VERSION}\n".encode())
     return h.hexdigest()
 
@@ -91,6 +96,7 @@ def measure_row(
                 labels=row.labels,
                 liver_label=row.liver_label,
                 tumor_labels=row.tumor_labels,
+                other_tumor_labels=row.other_tumor_labels,
             )
         )
     except (DicomIOError, VolumetricsError, RecistError) as exc:
@@ -112,6 +118,7 @@ def row_to_request(row: BatchRow, key: str | None) -> dict[str, Any]:
         "labels": str(row.labels),
         "liver_label": row.liver_label,
         "tumor_labels": list(row.tumor_labels),
+        "other_tumor_labels": [list(o) for o in row.other_tumor_labels],
         "batch_key": key,
     }
 
@@ -126,4 +133,7 @@ def row_from_request(request: dict[str, Any]) -> BatchRow:
         labels=Path(request["labels"]),
         liver_label=request.get("liver_label"),
         tumor_labels=tuple(request.get("tumor_labels") or ()),
+        other_tumor_labels=tuple(
+            (str(label), organ) for label, organ in request.get("other_tumor_labels") or ()
+        ),
     )

@@ -172,10 +172,16 @@ def submit_measurement(
     _check_series_in_timepoint_study(session, series, timepoint)
     instances = repo.series_instances(session, series)
     seg = _segmentation(session, blobs, body, series_uid)
-    choices = {
+    choices: dict[str, Any] = {
         "liver_label": body.get("liver_label"),
         "tumor_labels": list(body.get("tumor_labels") or []),
     }
+    others = [
+        [str(o["label"]), None if o.get("organ") is None else str(o["organ"])]
+        for o in body.get("other_tumor_labels") or []
+    ]
+    if others:  # only then: earlier identical requests keep their digest
+        choices["other_tumor_labels"] = others
     request_sha = _digest(
         {
             "timepoint_id": timepoint.id,

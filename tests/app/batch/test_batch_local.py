@@ -158,8 +158,9 @@ def test_ctrl_c_stops_cleanly_and_keeps_whole_lines(tmp_path: Path) -> None:
         ("row_id,series,labels\nr1,a,b\nr1,a,b\n", "duplicate"),
         ("row_id,series,labels\n", "no rows"),
         ("row_id,series,labels\n,a,b\n", "empty row_id"),
+        ("row_id,series,labels,other_tumor_label\nr1,a,b,3=\n", "LABEL=ORGAN"),
     ],
-    ids=["missing-column", "duplicate-row", "no-rows", "empty-id"],
+    ids=["missing-column", "duplicate-row", "no-rows", "empty-id", "other-label-no-organ"],
 )
 def test_manifest_errors_are_clear(tmp_path: Path, text: str, needle: str) -> None:
     """An unusable manifest is refused with a message naming the problem."""
@@ -215,3 +216,21 @@ def test_background_keys_match_batch_key_in_row_order(tmp_path: Path) -> None:
         keys.close()
     assert batch_key(rows[2]) is None
     assert batch_key(rows[0]) == batch_key(rows[3]) != batch_key(rows[1])
+
+
+def test_other_tumour_labels_column_reaches_the_measurement(tmp_path: Path) -> None:
+    """``other_tumor_label`` (``L=ORGAN|L2``) is parsed into the row and changes its key only
+    when given (rows of earlier manifests keep theirs)."""
+    path = tmp_path / "m.csv"
+    sample = SAMPLE_DICOM
+    path.write_text(
+        "row_id,series,labels,other_tumor_label\n"
+        f"r1,{sample / 'ct'},{sample / 'labels.nii.gz'},3=adrenal|4\n"
+        f"r2,{sample / 'ct'},{sample / 'labels.nii.gz'},\n"
+    )
+    r1, r2 = read_manifest(path)
+    assert r1.other_tumor_labels == (("3", "adrenal"), ("4", None))
+    assert r2.other_tumor_labels == ()
+    assert batch_key(r1) != batch_key(r2)
+    plain = BatchRow(r2.row_id, "", "", r2.series, r2.labels, None, ())
+    assert batch_key(r2) == batch_key(plain)  # a row without the column keeps its key
