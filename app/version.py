@@ -6,4 +6,4 @@ Bump it whenever a change can alter any number a measurement produces; batch rep
 
 from __future__ import annotations
 
-ALGORITHM_VERSION = "0.1.0"
+ALGORITHM_VERSION = "0.2.0"  # 0.2.0: tumours outside the liver leave the burden

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from app.settings import Settings
+from app.version import ALGORITHM_VERSION
 from tests.app.conftest import Service, dicom_parts, running_service, wait_for_job
 from tests.conftest import SAMPLE_DICOM
 
@@ -89,7 +90,7 @@ def test_sample_study_end_to_end(backend_service: Service, sample: dict[str, Any
         assert _close(m["burden_fraction"], sample["burden_fraction"])
         assert m["lesion_count"] == len(sample["lesions"])
         assert m["series"]["phase"] == "portal_venous"
-        assert len(m["input_sha256"]) == 64 and m["algorithm_version"] == "0.1.0"
+        assert len(m["input_sha256"]) == 64 and m["algorithm_version"] == ALGORITHM_VERSION
 
     edc = svc.client("edc")
     elig = edc.get("/v1/subjects/S-001/eligibility")
