@@ -550,7 +550,27 @@ class EligibilityPublic(BaseModel):
     burden_gt_25pct: bool | None
     measurable_liver_lesion: bool | None
     liver_progression_by_recist: bool | None
+    burden_dominant_in_liver: bool | None
+    hepatic_share: float | None
+    symptomatic: bool | None = Field(description="As the EDC gave it (?symptomatic=); null if not.")
+    criteria: list[CriterionPublic]
+    imaging_eligible: bool | None = Field(
+        description="All four imaging criteria met (true), one not met (false), else null."
+    )
     algorithm_version: str
+
+
+class CriterionPublic(BaseModel):
+    """One imaging inclusion criterion: met (true), not met (false) or unknown (null)."""
+
+    criterion: Literal[
+        "measurable_liver_metastasis",
+        "burden_dominant_in_liver",
+        "burden_le_70pct",
+        "symptoms_or_liver_progression_or_burden_gt_25pct",
+    ]
+    met: bool | None
+    detail: str
 
 
 class KeyCreate(_In):

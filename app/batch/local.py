@@ -143,8 +143,13 @@ class BackgroundKeys:
                 yield batch_key(row)
 
     def close(self) -> None:
-        """Stop hashing (rows not started are dropped; the helpers exit)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop hashing: rows not started are dropped, the row each helper is hashing finishes.
+
+        Waiting for the helpers is what keeps an early exit clean: the interpreter shutting down
+        under a pool's queue-feeder thread prints "OSError: Bad file descriptor" after the
+        command's own one-line error (seen under load).
+        """
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class ResultsLog:

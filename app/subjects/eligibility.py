@@ -1,6 +1,17 @@
 """The EDC's reads: eligibility at baseline and the burden per timepoint.
 
-Eligibility (contracts/http.md) comes from the baseline timepoint's latest measurement. Liver
+Eligibility (contracts/http.md, contracts/trial-record.md) comes from the baseline timepoint's
+measurement of record. The trial's imaging inclusion (NCT02724540) is four criteria, each met,
+not met or unknown (``None``: an input is missing; never guessed):
+
+1. ``measurable_liver_metastasis``: a measurable liver lesion (RECIST 1.1: >= 10 mm);
+2. ``burden_dominant_in_liver``: the hepatic share of all tumour volume is over one half;
+3. ``burden_le_70pct``: liver tumour burden <= 70 % of the total liver volume;
+4. ``symptoms_or_liver_progression_or_burden_gt_25pct``: symptoms uncontrolled (the EDC's
+   ``symptomatic``), or morphologic progression in the liver by RECIST 1.1, or burden > 25 %.
+
+``imaging_eligible`` is their conjunction in three-valued logic (Kleene): false as soon as one
+criterion is not met, true when all are met, else unknown. Liver
 progression between the two pre-enrolment scans (the last two timepoints dated on or before the
 baseline, the baseline included) is the RECIST 1.1 hepatic response of the later one against the
 earlier one, from the liver lesions of the lesion table; ``null`` when there are fewer than two
@@ -21,7 +32,14 @@ from app.subjects.lesions import assessment_input
 from recist.assessment import assess
 from recist.errors import RecistError
 
-__all__ = ["burden_summary", "eligibility", "liver_progression"]
+__all__ = [
+    "all_of",
+    "any_of",
+    "burden_summary",
+    "eligibility",
+    "imaging_criteria",
+    "liver_progression",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +59,72 @@ def liver_progression(session: Session, subject: Subject, scans: list[Timepoint]
     return bool(result["hepatic_progression"]["progressed"])
 
 
-def eligibility(session: Session, subject: Subject) -> dict[str, Any]:
-    """The eligibility read; 404-type error when no baseline or no measurement exists yet."""
+def any_of(values: list[bool | None]) -> bool | None:
+    """Three-valued OR: true if one is true, false if all are false, else unknown."""
+    if any(v is True for v in values):
+        return True
+    return False if all(v is False for v in values) else None
+
+
+def all_of(values: list[bool | None]) -> bool | None:
+    """Three-valued AND: false if one is false, true if all are true, else unknown."""
+    if any(v is False for v in values):
+        return False
+    return True if all(v is True for v in values) else None
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def imaging_criteria(
+    result: dict[str, Any], progression: bool | None, symptomatic: bool | None
+) -> list[dict[str, Any]]:
+    """The four imaging criteria of a baseline measurement's ``result`` (see the module)."""
+    flags = result.get("eligibility", {})
+    liver_lesions = [les for les in result.get("lesions", []) if les.get("hepatic", True)]
+    largest = max((float(les["long_axis_mm"]) for les in liver_lesions), default=None)
+    share = result.get("hepatic_share")
+    fraction = result.get("burden_fraction")
+    gt25 = flags.get("burden_gt_25pct")
+    return [
+        {
+            "criterion": "measurable_liver_metastasis",
+            "met": flags.get("measurable_liver_lesion"),
+            "detail": "no liver lesion"
+            if largest is None
+            else f"largest liver lesion {largest:.1f} mm (measurable: >= 10 mm, RECIST 1.1)",
+        },
+        {
+            "criterion": "burden_dominant_in_liver",
+            "met": flags.get("burden_dominant_in_liver"),
+            "detail": "hepatic share unknown (measured before it was recorded, or no tumour)"
+            if share is None
+            else f"{100 * share:.1f} % of the tumour volume is in the liver (must exceed 50 %)",
+        },
+        {
+            "criterion": "burden_le_70pct",
+            "met": flags.get("burden_le_70pct"),
+            "detail": "burden unknown (no liver measured)"
+            if fraction is None
+            else f"liver tumour burden {100 * fraction:.2f} % (at most 70 %)",
+        },
+        {
+            "criterion": "symptoms_or_liver_progression_or_burden_gt_25pct",
+            "met": any_of([symptomatic, progression, gt25]),
+            "detail": f"symptoms: {_yes_no(symptomatic)}; liver progression by RECIST 1.1: "
+            f"{_yes_no(progression)}; burden > 25 %: {_yes_no(gt25)}",
+        },
+    ]
+
+
+def eligibility(
+    session: Session, subject: Subject, symptomatic: bool | None = None
+) -> dict[str, Any]:
+    """The eligibility read; 404-type error when no baseline or no measurement exists yet.
+
+    ``symptomatic``: the EDC's own answer (uncontrolled symptoms), ``None`` when not given.
+    """
     timepoints = repo.subject_timepoints(session, subject)
     baseline = next((tp for tp in timepoints if tp.baseline), None)
     if baseline is None:
@@ -56,6 +138,7 @@ def eligibility(session: Session, subject: Subject) -> dict[str, Any]:
     flags = result.get("eligibility", {})
     pre = [tp for tp in timepoints if tp.date <= baseline.date]
     progression = liver_progression(session, subject, pre[-2:]) if len(pre) >= 2 else None
+    criteria = imaging_criteria(result, progression, symptomatic)
     return {
         "subject_id": subject.subject_id,
         "timepoint_id": baseline.id,
@@ -65,6 +148,11 @@ def eligibility(session: Session, subject: Subject) -> dict[str, Any]:
         "burden_gt_25pct": flags.get("burden_gt_25pct"),
         "measurable_liver_lesion": flags.get("measurable_liver_lesion"),
         "liver_progression_by_recist": progression,
+        "burden_dominant_in_liver": flags.get("burden_dominant_in_liver"),
+        "hepatic_share": result.get("hepatic_share"),
+        "symptomatic": symptomatic,
+        "criteria": criteria,
+        "imaging_eligible": all_of([c["met"] for c in criteria]),
         "algorithm_version": measurement.algorithm_version,
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import ReadSessionDep, require
 from app.api.responses import problems
@@ -24,9 +24,19 @@ Summary = Annotated[Principal, Depends(require(Permission.READ_SUMMARY))]
     summary="Eligibility at baseline",
     responses=problems(401, 403, 404),
 )
-def get_eligibility(subject_id: str, _: Summary, session: ReadSessionDep) -> EligibilityPublic:
-    """Burden thresholds and measurable liver lesion from the baseline's latest measurement."""
-    return EligibilityPublic(**eligibility(session, repo.get_subject(session, subject_id)))
+def get_eligibility(
+    subject_id: str,
+    _: Summary,
+    session: ReadSessionDep,
+    symptomatic: Annotated[
+        bool | None,
+        Query(description="The EDC's answer: symptoms uncontrolled (leave out when unknown)."),
+    ] = None,
+) -> EligibilityPublic:
+    """Every imaging inclusion criterion (met, not met, unknown) and the combined verdict, from
+    the baseline's measurement of record."""
+    subject = repo.get_subject(session, subject_id)
+    return EligibilityPublic(**eligibility(session, subject, symptomatic))
 
 
 @router.get(

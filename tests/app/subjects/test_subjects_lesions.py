@@ -248,7 +248,19 @@ def test_eligibility_for_the_edc(
     mid = _fake_measurement(service, ids["base"], 0.3, [30.0])
     r = edc.get("/v1/subjects/S-010/eligibility")
     assert r.status_code == 200, r.text
-    assert r.json() == {
+    got = r.json()
+    criteria = {c["criterion"]: c["met"] for c in got.pop("criteria")}
+    # a measurement from before 0.2.0 has no hepatic share: dominance unknown, never guessed
+    assert got.pop("burden_dominant_in_liver") is None and got.pop("hepatic_share") is None
+    assert got.pop("symptomatic") is None
+    assert criteria == {
+        "measurable_liver_metastasis": True,
+        "burden_dominant_in_liver": None,
+        "burden_le_70pct": True,
+        "symptoms_or_liver_progression_or_burden_gt_25pct": True,  # burden 30 % > 25 %
+    }
+    assert got.pop("imaging_eligible") is None
+    assert got == {
         "subject_id": "S-010",
         "timepoint_id": ids["base"],
         "measurement_id": mid,
