@@ -10,6 +10,7 @@ lesions only.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -164,48 +165,26 @@ def test_without_other_labels_the_input_digest_is_unchanged(tmp_path: Path) -> N
     assert out["hepatic_share"] == 1.0
 
 
-def test_command_line_and_service_take_other_tumour_labels(tmp_path: Path) -> None:
+def test_command_line_takes_other_tumour_labels(tmp_path: Path) -> None:
     """``--other-tumor-label 3=adrenal`` on the command line: the same numbers as the pipeline;
     ``L=`` without an organ is refused with exit 2."""
     from tests.app._cli import liverburden
 
     series, labels_path, labels, mass = _case(tmp_path, (15.0, 12.0, 10.0), 3)
-    proc = liverburden(
-        tmp_path / "home",
-        "measure",
-        "--series",
-        str(series),
-        "--labels",
-        str(labels_path),
-        "--other-tumor-label",
-        "3=adrenal",
-        "--json",
-    )
-    assert proc.returncode == 0, proc.stderr
-    import json
 
+    def measure(other: str, *extra: str) -> Any:
+        return liverburden(
+            tmp_path / "home",
+            *("measure", "--series", str(series), "--labels", str(labels_path)),
+            *("--other-tumor-label", other, *extra),
+        )
+
+    proc = measure("3=adrenal", "--json")
+    assert proc.returncode == 0, proc.stderr
     _check(json.loads(proc.stdout), _truth(labels, mass))
-    text = liverburden(
-        tmp_path / "home",
-        "measure",
-        "--series",
-        str(series),
-        "--labels",
-        str(labels_path),
-        "--other-tumor-label",
-        "3=adrenal",
-    )
+    text = measure("3=adrenal")
     assert "outside the liver" in text.stdout and "adrenal (not hepatic)" in text.stdout
-    bad = liverburden(
-        tmp_path / "home",
-        "measure",
-        "--series",
-        str(series),
-        "--labels",
-        str(labels_path),
-        "--other-tumor-label",
-        "3=",
-    )
+    bad = measure("3=")
     assert bad.returncode == 2 and "LABEL=ORGAN" in bad.stderr
 
 
