@@ -187,6 +187,15 @@ def _masks(phantom: Any) -> tuple[MeasuredMasks, list[dict[str, Any]]]:
 
 def one_timeline(rng: np.random.Generator, shift_mm: float, rot_deg: float) -> bool:
     """One random baseline/follow-up pair; whether every link is the generator's."""
+    for _draw in range(100):  # a draw the generator cannot place is drawn again
+        right = _draw_timeline(rng, shift_mm, rot_deg)
+        if right is not None:
+            return right
+    raise RuntimeError("100 draws in a row could not be generated; the sweep's limits are too wide")
+
+
+def _draw_timeline(rng: np.random.Generator, shift_mm: float, rot_deg: float) -> bool | None:
+    """One drawn timeline: whether every link is right, ``None`` when it cannot be generated."""
     count = int(rng.integers(3, 7))
     base_lesions = _random_lesions(rng, count + 1)
     extra = base_lesions.pop()  # a place for a new lesion, apart from the others
@@ -206,8 +215,8 @@ def one_timeline(rng: np.random.Generator, shift_mm: float, rot_deg: float) -> b
     try:
         base = make_phantom(dataclasses.replace(SMALL, lesions=tuple(base_lesions)))
         fu = make_phantom(dataclasses.replace(SMALL, lesions=tuple(follow), pose=pose, seed=1))
-    except ValueError:  # moved out of the field of view, or lesions touching: redraw
-        return one_timeline(rng, shift_mm, rot_deg)
+    except ValueError:  # moved out of the field of view, or lesions touching
+        return None
     base_masks, base_result = _masks(base)
     fu_masks, fu_result = _masks(fu)
     tracked = link_visits(base_masks, base_result, fu_masks, fu_result).links

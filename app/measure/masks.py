@@ -22,8 +22,9 @@ import numpy as np
 import numpy.typing as npt
 
 from app.errors import ConflictError
+from app.store.blobs import BlobStore
 
-__all__ = ["MASKS_FORMAT", "MeasuredMasks"]
+__all__ = ["MASKS_FORMAT", "MeasuredMasks", "load_kept_masks"]
 
 #: Version of the blob's layout (its ``format`` entry); a reader refuses others.
 MASKS_FORMAT = 1
@@ -134,3 +135,18 @@ class MeasuredMasks:
             raise ConflictError(
                 "the measurement's stored masks cannot be read; measure it again"
             ) from exc
+
+
+def load_kept_masks(blobs: BlobStore, masks_sha256: str | None) -> MeasuredMasks | None:
+    """The masks a measurement kept (``measurements.masks_sha256``); ``None`` when it kept none
+    (made before masks were kept) or its blob is gone, so callers fall back to the segmentation.
+
+    Raises
+    ------
+    ConflictError
+        The blob is there but damaged or of another layout.
+    """
+    if masks_sha256 is None or not blobs.exists(masks_sha256):
+        return None
+    with blobs.open(masks_sha256) as fh:
+        return MeasuredMasks.from_bytes(fh.read())

@@ -32,7 +32,7 @@ from app.db import repo
 from app.db.models import Measurement
 from app.errors import ConflictError, InvalidRequestError
 from app.measure.labels import BoolMask, masks_from_labels
-from app.measure.masks import MeasuredMasks
+from app.measure.masks import load_kept_masks
 from app.store.blobs import BlobStore
 from dicomio.sources import SourceDataset, read_source_datasets
 
@@ -141,7 +141,7 @@ def load_measurement_source(
         The stored files cannot be read.
     """
     scratch_dir.mkdir(parents=True, exist_ok=True)
-    kept = _kept_masks(blobs, measurement) if masks else None
+    kept = load_kept_masks(blobs, measurement.masks_sha256) if masks else None
     with tempfile.TemporaryDirectory(prefix="out-", dir=scratch_dir) as tmp:
         series_dir, labels = _materialise(
             session, blobs, measurement, Path(tmp), masks and kept is None
@@ -177,11 +177,3 @@ def load_measurement_source(
         masks,
     )
     return MeasurementSource(volume, tuple(datasets), liver, tumor, lesions, lesion_labels)
-
-
-def _kept_masks(blobs: BlobStore, measurement: Measurement) -> MeasuredMasks | None:
-    """The masks the measurement kept (None for one made before they were kept)."""
-    if measurement.masks_sha256 is None:
-        return None
-    with blobs.open(measurement.masks_sha256) as fh:
-        return MeasuredMasks.from_bytes(fh.read())

@@ -193,12 +193,11 @@ def lesion_table(session: Session, subject: Subject) -> dict[str, Any]:
     live = {tp.id for tp in timepoints}
     by_lesion: dict[int, list[dict[str, Any]]] = {x.id: [] for x in everything}
     first_reading: dict[int, LesionMeasurement] = {}
+    first_seen = {x.id: x.first_timepoint_id for x in everything}
     for m in _measurements(session, everything):
         if m.timepoint_id in live:  # readings of a voided visit leave the table
             by_lesion[m.lesion_pk].append(_measurement_dict(m))
-            if m.timepoint_id == next(
-                (x.first_timepoint_id for x in everything if x.id == m.lesion_pk), None
-            ):
+            if m.timepoint_id == first_seen[m.lesion_pk]:
                 first_reading[m.lesion_pk] = m
     order = {tp.id: n for n, tp in enumerate(timepoints)}
     for readings in by_lesion.values():

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from scipy import ndimage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -40,7 +39,7 @@ from app.auth import audit
 from app.db import repo
 from app.db.models import Lesion, LesionMeasurement, Measurement, Subject, Timepoint, utcnow
 from app.errors import InvalidRequestError, NotFoundError
-from app.measure.masks import MeasuredMasks
+from app.measure.masks import MeasuredMasks, load_kept_masks
 from app.measure.tracking import VisitLinks, centroids_mm, link_visits
 from app.store.blobs import BlobStore
 from app.subjects.lesions import check_with_engine
@@ -153,30 +152,13 @@ def _fingerprint(session: Session, subject: Subject, tp_id: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _load_masks(blobs: BlobStore, m: Measurement) -> MeasuredMasks | None:
-    if m.masks_sha256 is None or not blobs.exists(m.masks_sha256):
-        return None
-    with blobs.open(m.masks_sha256) as fh:
-        return MeasuredMasks.from_bytes(fh.read())
-
-
 # -- measured lesions --------------------------------------------------------------------------
 
 
-def _organs(result: Mapping[str, Any], masks: MeasuredMasks) -> list[str]:
-    """Each measured lesion's organ: as the result names it, else by touching the liver mask."""
-    lesions = result.get("lesions") or []
-    named = [les.get("organ") for les in lesions]
-    if all(named):
-        return [str(o) for o in named]
-    if masks.liver is None:
-        return [str(o) if o else "liver" for o in named]
-    near_liver = ndimage.binary_dilation(masks.liver, structure=np.ones((3, 3, 3), dtype=bool))
-    touching = set(np.unique(masks.lesions[near_liver]).tolist()) - {0}
-    return [
-        str(o) if o else ("liver" if k in touching else "other")
-        for k, o in enumerate(named, start=1)
-    ]
+def _organs(result: Mapping[str, Any]) -> list[str]:
+    """Each measured lesion's organ as the measurement named it (the pipeline names every one;
+    tumour-label lesions are taken as hepatic otherwise, contracts/measure.md)."""
+    return [str(les.get("organ") or "liver") for les in result.get("lesions") or []]
 
 
 def _centroids(masks: MeasuredMasks, count: int) -> list[list[float]]:
@@ -196,7 +178,7 @@ def propose_record(
     """A baseline measurement's lesions as a proposed record: ``T1..`` targets, ``NT1..`` the rest,
     with their baseline readings."""
     lesions = list(result.get("lesions") or [])
-    organs = _organs(result, masks)
+    organs = _organs(result)
     centroids = _centroids(masks, len(lesions))
     candidates = [
         Candidate(
@@ -426,7 +408,7 @@ def new_lesions(
     """The measured lesions no link used, as new lesions ``NEW<first_number>..`` (equivocal while
     not measurable); their first readings go to ``readings``."""
     later = list(result.get("lesions") or [])
-    organs = _organs(result, masks)
+    organs = _organs(result)
     centroids = _centroids(masks, len(later))
     next_new = first_number
     rows = []
@@ -487,7 +469,7 @@ def _plan_follow_up(
     by_measurement: dict[str, tuple[Mapping[str, Any], MeasuredMasks]] = {}
     for mid in {r.measurement_id for r in [*refs, *new_refs]}:
         m = session.get(Measurement, mid)
-        kept = None if m is None or m.voided else _load_masks(blobs, m)
+        kept = None if m is None or m.voided else load_kept_masks(blobs, m.masks_sha256)
         if m is None or kept is None:
             if any(r.measurement_id == mid for r in refs):
                 return _skip(
@@ -779,11 +761,10 @@ def confirm_timepoint(
         ):
             lesion.state = CONFIRMED
     session.flush()
+    by_pk = {x.id: x.lesion_id for x in lesions.values()}
     after = {
-        x.lesion_id: _reading_dict(r)
+        by_pk[r.lesion_pk]: _reading_dict(r)
         for r in _readings(session, list(lesions.values()), tp.id)
-        for x in lesions.values()
-        if x.id == r.lesion_pk
     }
     audit.record(
         session,

@@ -125,6 +125,15 @@ def test_service_keeps_masks_and_builds_the_seg_from_them(service: Service, tmp_
         label_blobs = [seg.sha256 for seg in s.execute(select(Segmentation)).scalars()]
     np.testing.assert_array_equal(kept.full_lesions(), _expected_lesion_numbers(phantom))
 
+    # masks blob gone (a restore without it): the segmentation is read again, never a 500
+    kept_path = blobs.path(m.masks_sha256)
+    kept_bytes = kept_path.read_bytes()
+    kept_path.chmod(0o644)
+    kept_path.unlink()
+    r = client.get(f"/v1/measurements/{tp.measurement_id}/seg")
+    assert r.status_code == 200, r.text
+    kept_path.write_bytes(kept_bytes)
+
     for sha in label_blobs:  # the segmentation can no longer be read
         path = blobs.path(sha)
         path.chmod(0o644)

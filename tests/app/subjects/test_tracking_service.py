@@ -199,6 +199,7 @@ def test_outputs_name_tracked_lesions_by_their_record_ids(
 
     service, timepoints = tracked
     table = service.client().get(f"/v1/subjects/{SUBJECT}/lesions").json()
+    checked = 0
     with session_factory_for(service.settings)() as s:
         subject = repo.get_subject(s, SUBJECT)
         for lesion in table["lesions"]:
@@ -210,4 +211,6 @@ def test_outputs_name_tracked_lesions_by_their_record_ids(
                 uids = measurement_lesion_uids(s, subject, m)
                 for measured_id in reading["measurement_lesion_id"].split("+"):
                     assert uids[measured_id] == want, (lesion["lesion_id"], reading)
-    assert len(timepoints) == 4
+                    checked += 1
+    # every record lesion at every visit (NT2 and T1/T2 are seen at all four)
+    assert checked >= 4 * len(timepoints), checked
