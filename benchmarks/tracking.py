@@ -44,6 +44,7 @@ from app.measure.masks import MeasuredMasks  # noqa: E402
 from app.measure.pipeline import MeasureRequest, measure_series  # noqa: E402
 from app.measure.tracking import link_visits  # noqa: E402
 from phantoms import (  # noqa: E402
+    SMALL_ABDOMEN,
     BodyPose,
     LesionSpec,
     PhantomSpec,
@@ -135,13 +136,8 @@ def time_linking(slices: int, repeat: int) -> dict[str, Any]:
 
 # -- part 2 ----------------------------------------------------------------------------------------
 
-SMALL = PhantomSpec(
-    shape_zyx=(64, 112, 112),
-    spacing_zyx_mm=(2.5, 2.0, 2.0),
-    liver_center_lps_mm=(-10.0, 0.0, 0.0),
-    liver_semi_axes_mm=(55.0, 45.0, 28.0),
-    body_semi_axes_xy_mm=(105.0, 100.0),
-    noise_sigma=0.0,
+SMALL = dataclasses.replace(
+    SMALL_ABDOMEN, shape_zyx=(64, 112, 112), liver_semi_axes_mm=(55.0, 45.0, 28.0)
 )
 
 

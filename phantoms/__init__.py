@@ -15,6 +15,7 @@ from phantoms.sample import SAMPLE_SPEC, main, write_sample
 from phantoms.spec import (
     CT_TISSUE,
     MR_TISSUE,
+    SMALL_ABDOMEN,
     BodyPose,
     LesionSpec,
     PhantomSpec,
@@ -26,6 +27,7 @@ __all__ = [
     "CT_TISSUE",
     "MR_TISSUE",
     "SAMPLE_SPEC",
+    "SMALL_ABDOMEN",
     "BodyPose",
     "LesionSpec",
     "Phantom",

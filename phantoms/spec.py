@@ -7,7 +7,15 @@ from dataclasses import dataclass
 
 from dicomio.model import Phase
 
-__all__ = ["CT_TISSUE", "MR_TISSUE", "BodyPose", "LesionSpec", "PhantomSpec", "TissueValues"]
+__all__ = [
+    "CT_TISSUE",
+    "MR_TISSUE",
+    "SMALL_ABDOMEN",
+    "BodyPose",
+    "LesionSpec",
+    "PhantomSpec",
+    "TissueValues",
+]
 
 Vec3 = tuple[float, float, float]
 
@@ -193,3 +201,16 @@ class PhantomSpec:
         if self.phase is Phase.UNKNOWN:
             return "PHANTOM LIVER"
         return "PHANTOM LIVER " + str(self.phase).replace("_", " ").upper()
+
+
+#: A small noiseless abdomen (112 x 112 x 56 voxels of 2 x 2 x 2.5 mm, liver left of the midline)
+#: with room around the liver for another organ's lesion and for a patient moved a few cm between
+#: visits: the tracking tests and benchmark vary it with :func:`dataclasses.replace`.
+SMALL_ABDOMEN = PhantomSpec(
+    shape_zyx=(56, 112, 112),
+    spacing_zyx_mm=(2.5, 2.0, 2.0),
+    liver_center_lps_mm=(-10.0, 0.0, 0.0),
+    liver_semi_axes_mm=(55.0, 45.0, 24.0),
+    body_semi_axes_xy_mm=(105.0, 100.0),
+    noise_sigma=0.0,
+)

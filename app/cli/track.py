@@ -24,6 +24,7 @@ from app.cli._common import fail
 class _Lesion:
     lesion_id: str
     role: str
+    organ: str
     lymph_node: bool = False
 
 
@@ -89,7 +90,10 @@ def track(
     ]
     base_result, base_masks = visits[0]
     rows, base_readings, summary = propose_record(base_result, base_masks)
-    refs = [LesionRef(_Lesion(r.lesion_id, r.role), "v0", r.measurement_lesion_id) for r in rows]
+    refs = [
+        LesionRef(_Lesion(r.lesion_id, r.role, r.organ), "v0", r.measurement_lesion_id)
+        for r in rows
+    ]
     new_refs: list[Any] = []
     measured: dict[str, tuple[dict[str, Any], Any]] = {"v0": visits[0]}
     out_visits: list[dict[str, Any]] = [
@@ -105,16 +109,21 @@ def track(
         next_new += len(found)
         measured[f"v{n}"] = (result, kept)
         new_refs += [
-            LesionRef(_Lesion(f.lesion_id, "new"), f"v{n}", f.measurement_lesion_id) for f in found
+            LesionRef(_Lesion(f.lesion_id, "new", f.organ), f"v{n}", f.measurement_lesion_id)
+            for f in found
         ]
         out_visits.append(
             {
                 "file": results[n].name,
                 "readings": [_reading_dict(r) for r in readings.values()],
-                "new_lesions": [asdict(f) for f in found],
+                "new_lesions": [_reading_dict(f) for f in found],
             }
         )
-    proposal = {"lesions": [asdict(r) for r in rows], "summary": summary, "visits": out_visits}
+    proposal = {
+        "lesions": [_reading_dict(r) for r in rows],
+        "summary": summary,
+        "visits": out_visits,
+    }
     if as_json:
         json.dump(proposal, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -24,10 +27,12 @@ __all__ = [
     "get_series",
     "get_subject",
     "get_timepoint",
+    "has_liver",
     "measurement_of_record",
     "next_version",
     "series_instances",
     "subject_timepoints",
+    "timepoint_measurements",
 ]
 
 
@@ -126,6 +131,21 @@ def get_measurement(session: Session, measurement_id: str) -> Measurement:
     return found
 
 
+def has_liver(result: Mapping[str, Any]) -> bool:
+    """Whether a measurement measured a liver (one without adds lesions, never a burden)."""
+    return result.get("liver_volume_ml") is not None
+
+
+def timepoint_measurements(session: Session, timepoint: Timepoint) -> list[Measurement]:
+    """A timepoint's measurements that are not voided, the latest first."""
+    stmt = (
+        select(Measurement)
+        .where(Measurement.timepoint_id == timepoint.id, Measurement.voided_at.is_(None))
+        .order_by(Measurement.created_at.desc(), Measurement.version.desc())
+    )
+    return list(session.execute(stmt).scalars())
+
+
 def measurement_of_record(session: Session, timepoint: Timepoint) -> Measurement | None:
     """The measurement a timepoint's burden and outputs come from (contracts/trial-record.md).
 
@@ -137,13 +157,8 @@ def measurement_of_record(session: Session, timepoint: Timepoint) -> Measurement
         chosen = session.get(Measurement, timepoint.record_measurement_id)
         if chosen is not None and not chosen.voided:
             return chosen
-    stmt = (
-        select(Measurement)
-        .where(Measurement.timepoint_id == timepoint.id, Measurement.voided_at.is_(None))
-        .order_by(Measurement.created_at.desc(), Measurement.version.desc())
-    )
-    rows = list(session.execute(stmt).scalars())
-    with_liver = [m for m in rows if m.result.get("liver_volume_ml") is not None]
+    rows = timepoint_measurements(session, timepoint)
+    with_liver = [m for m in rows if has_liver(m.result)]
     candidates = with_liver or rows
     return candidates[0] if candidates else None
 

@@ -88,6 +88,7 @@ class ProposedLesion:
     role: str
     measurement_lesion_id: str
     centroid_mm: list[float]
+    measurement_id: str | None = None  #: None: the measurement being stored
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class ProposedReading:
     merged_into: str | None = None
     merged_from: list[str] | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    measurement_id: str | None = None  #: None: the measurement being stored
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,41 @@ class TrackingPlan:
     lesions: tuple[ProposedLesion, ...] = ()  # new rows: the baseline record, or NEW lesions
     readings: tuple[ProposedReading, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
+    #: the timepoint's measurement of record the plan rests on (None: the one being stored)
+    record_measurement_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One measurement of the timepoint that tracking reads (``None``: the one being stored)."""
+
+    measurement_id: str | None
+    result: Mapping[str, Any]
+    masks: MeasuredMasks
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """A timepoint's measurement of record, and its measurements without a liver (oldest first):
+    these add lesions to the record but never a burden (contracts/trial-record.md)."""
+
+    record: _Source
+    extra: tuple[_Source, ...] = ()
+
+    @property
+    def all(self) -> tuple[_Source, ...]:
+        return (self.record, *self.extra)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A lesion already taken at this visit: a later measurement's lesion in the same place is
+    the same lesion measured twice, not another one."""
+
+    name: str
+    organ: str
+    centroid_mm: list[float]
+    size_mm: float
 
 
 def _skip(tp: Timepoint, fingerprint: str, reason: str) -> TrackingPlan:
@@ -139,16 +176,20 @@ def _readings(session: Session, lesions: Sequence[Lesion], tp_id: str) -> list[L
     return list(session.execute(stmt).scalars())
 
 
-def _fingerprint(session: Session, subject: Subject, tp_id: str) -> str:
-    """What a plan depends on: the record's lesions and this timepoint's confirmed readings."""
-    lesions = _subject_lesions(session, subject)
+def _fingerprint(session: Session, tp: Timepoint, storing: str | None = None) -> str:
+    """What a plan depends on: the record's lesions, this timepoint's confirmed readings, its
+    measurements (but ``storing``, the one whose transaction applies the plan) and the pick."""
+    lesions = _subject_lesions(session, tp.subject)
     rows = [
         [x.lesion_id, x.role, x.state, x.measurement_id, x.measurement_lesion_id] for x in lesions
     ]
     confirmed = sorted(
-        m.lesion_pk for m in _readings(session, lesions, tp_id) if m.state == CONFIRMED
+        m.lesion_pk for m in _readings(session, lesions, tp.id) if m.state == CONFIRMED
     )
-    text = json.dumps([rows, confirmed], sort_keys=True, default=str)
+    measured = sorted(m.id for m in repo.timepoint_measurements(session, tp) if m.id != storing)
+    text = json.dumps(
+        [rows, confirmed, measured, tp.record_measurement_id], sort_keys=True, default=str
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -169,11 +210,56 @@ def _size_mm(lesion: Mapping[str, Any], node: bool) -> float:
     return float(lesion["short_axis_mm" if node else "long_axis_mm"])
 
 
+def compatible_organs(a: str | None, b: str | None) -> bool:
+    """Whether a lesion of organ ``a`` may be the same lesion as one of organ ``b``: the same
+    organ, or one of them unnamed (``other``, or not known)."""
+    if not a or not b:
+        return True
+    a, b = a.strip().lower(), b.strip().lower()
+    return a == b or "other" in (a, b)
+
+
+def _seen(src: _Source) -> list[_Seen]:
+    lesions = list(src.result.get("lesions") or [])
+    centroids = _centroids(src.masks, len(lesions))
+    return [
+        _Seen(str(les["lesion_id"]), organ, c, _size_mm(les, node=False))
+        for les, organ, c in zip(lesions, _organs(src.result), centroids, strict=True)
+    ]
+
+
+def _same_place(taken: Sequence[_Seen], lesion: _Seen) -> _Seen | None:
+    """The lesion of ``taken`` that ``lesion`` is (centroids closer than half the larger long
+    axis, at least 5 mm; compatible organs), if any."""
+    for t in taken:
+        tolerance = max(5.0, 0.5 * max(t.size_mm, lesion.size_mm))
+        gap = float(np.linalg.norm(np.subtract(t.centroid_mm, lesion.centroid_mm)))
+        if compatible_organs(t.organ, lesion.organ) and gap <= tolerance:
+            return t
+    return None
+
+
+def _duplicates(src: _Source, taken: list[_Seen], note: dict[str, str]) -> set[int]:
+    """The lesion numbers of ``src`` that are lesions of ``taken`` (other measurements of the
+    visit) measured again, noted as ``{"<measurement>:Lk": name}``; the others join ``taken``."""
+    out: set[int] = set()
+    fresh = []
+    for j, lesion in enumerate(_seen(src), start=1):
+        same = _same_place(taken, lesion)
+        if same is None:
+            fresh.append(lesion)
+        else:
+            out.add(j)
+            note[f"{src.measurement_id or 'this'}:L{j}"] = same.name
+    taken += fresh
+    return out
+
+
 # -- baseline ----------------------------------------------------------------------------------
 
 
 def propose_record(
-    result: Mapping[str, Any], masks: MeasuredMasks
+    result: Mapping[str, Any], masks: MeasuredMasks, measurement_id: str | None = None
 ) -> tuple[list[ProposedLesion], list[ProposedReading], dict[str, Any]]:
     """A baseline measurement's lesions as a proposed record: ``T1..`` targets, ``NT1..`` the rest,
     with their baseline readings."""
@@ -199,25 +285,96 @@ def propose_record(
     for les, organ, centroid in zip(lesions, organs, centroids, strict=True):
         key = str(les["lesion_id"])
         role = "target" if key in targets else "non_target"
-        rows.append(ProposedLesion(names[key], organ, role, key, centroid))
+        rows.append(ProposedLesion(names[key], organ, role, key, centroid, measurement_id))
         readings.append(
             ProposedReading(
                 names[key],
                 diameter_mm=_size_mm(les, node=False),
                 source_lesion_id=key,
                 evidence={"kind": "baseline", "measurable": bool(les.get("measurable"))},
+                measurement_id=measurement_id,
             )
         )
     rows.sort(key=lambda r: (r.role != "target", int(r.lesion_id.lstrip("NT"))))
     return rows, readings, {"targets": len(targets), "non_targets": len(others)}
 
 
+def _organ_key(organ: str) -> str:
+    return organ.strip().lower()
+
+
+def add_to_record(
+    rows: list[ProposedLesion],
+    readings: list[ProposedReading],
+    src: _Source,
+    skip: set[int],
+) -> list[str]:
+    """A baseline's measurement without a liver: its lesions (but ``skip``) join the proposed
+    record after the others; a measurable one is a proposed target while RECIST 1.1 leaves room
+    (at most 5, at most 2 per organ), never displacing one. The names given, in order."""
+    lesions = list(src.result.get("lesions") or [])
+    organs = _organs(src.result)
+    centroids = _centroids(src.masks, len(lesions))
+    fresh = [j for j in range(1, len(lesions) + 1) if j not in skip]
+    ranked = propose_targets(
+        [
+            Candidate(
+                key=str(j),
+                organ=organs[j - 1],
+                long_axis_mm=float(lesions[j - 1]["long_axis_mm"]),
+                short_axis_mm=float(lesions[j - 1]["short_axis_mm"]),
+                measurable=bool(lesions[j - 1].get("measurable")),
+            )
+            for j in fresh
+        ]
+    )
+    per_organ: dict[str, int] = {}
+    for r in rows:
+        if r.role == "target":
+            per_organ[_organ_key(r.organ)] = per_organ.get(_organ_key(r.organ), 0) + 1
+    targets = set()
+    for key in ranked:
+        organ = _organ_key(organs[int(key) - 1])
+        if sum(per_organ.values()) < criteria.MAX_TARGETS and (
+            per_organ.get(organ, 0) < criteria.MAX_TARGETS_PER_ORGAN
+        ):
+            targets.add(int(key))
+            per_organ[organ] = per_organ.get(organ, 0) + 1
+    counts = {
+        "target": sum(r.role == "target" for r in rows),
+        "non_target": sum(r.role == "non_target" for r in rows),
+    }
+    names = []
+    for j in fresh:
+        role = "target" if j in targets else "non_target"
+        counts[role] += 1
+        name = f"{'T' if role == 'target' else 'NT'}{counts[role]}"
+        names.append(name)
+        les = lesions[j - 1]
+        rows.append(
+            ProposedLesion(name, organs[j - 1], role, f"L{j}", centroids[j - 1], src.measurement_id)
+        )
+        readings.append(
+            ProposedReading(
+                name,
+                diameter_mm=_size_mm(les, node=False),
+                source_lesion_id=f"L{j}",
+                evidence={
+                    "kind": "baseline",
+                    "measurable": bool(les.get("measurable")),
+                    "without_liver": True,
+                },
+                measurement_id=src.measurement_id,
+            )
+        )
+    return names
+
+
 def _plan_baseline(
     session: Session,
     subject: Subject,
     tp: Timepoint,
-    result: Mapping[str, Any],
-    masks: MeasuredMasks,
+    sources: _Sources,
     fingerprint: str,
 ) -> TrackingPlan:
     if any(x.state == CONFIRMED for x in _subject_lesions(session, subject)):
@@ -227,7 +384,20 @@ def _plan_baseline(
             "the subject's lesion record was confirmed by a reader; a new baseline measurement "
             "does not replace it (change it with PUT .../lesions)",
         )
-    rows, readings, summary = propose_record(result, masks)
+    rec = sources.record
+    rows, readings, summary = propose_record(rec.result, rec.masks, rec.measurement_id)
+    taken = _seen(rec)
+    twice: dict[str, str] = {}
+    added: list[str] = []
+    for src in sources.extra:
+        added += add_to_record(rows, readings, src, _duplicates(src, taken, twice))
+    if sources.extra:
+        summary.update(
+            targets=sum(r.role == "target" for r in rows),
+            non_targets=sum(r.role == "non_target" for r in rows),
+            added_without_liver=added,
+            measured_twice=twice,
+        )
     return TrackingPlan(
         tp.id,
         "baseline",
@@ -235,6 +405,7 @@ def _plan_baseline(
         lesions=tuple(rows),
         readings=tuple(readings),
         summary=summary,
+        record_measurement_id=rec.measurement_id,
     )
 
 
@@ -253,6 +424,9 @@ class RecordLesion(Protocol):
 
     @property
     def lymph_node(self) -> bool: ...
+
+    @property
+    def organ(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -320,9 +494,13 @@ def link_refs(
     readings: dict[str, ProposedReading],
     used_later: set[int],
     absent_status: bool,
+    measurement_id: str | None = None,
 ) -> dict[str, Any]:
-    """Link record lesions (grouped by the measurement they are followed from) to ``result``."""
+    """Link record lesions (grouped by the measurement they are followed from) to ``result``
+    (measurement ``measurement_id``; None: the one being stored). A record lesion is never
+    linked to a lesion of another named organ."""
     later = list(result.get("lesions") or [])
+    organs = _organs(result)
     stats: dict[str, Any] = {}
     groups: dict[str, list[LesionRef]] = {}
     for ref in refs:
@@ -337,8 +515,13 @@ def link_refs(
         }
         by_measured = {ref.measured_id: ref.lesion for ref in group}
         for link in tracked.links.links:
-            mine = [by_measured[f"L{n}"] for n in link.earlier if f"L{n}" in by_measured]
             fresh = [j for j in link.later if j not in used_later]
+            mine = [
+                by_measured[f"L{n}"]
+                for n in link.earlier
+                if f"L{n}" in by_measured
+                and all(compatible_organs(by_measured[f"L{n}"].organ, organs[j - 1]) for j in fresh)
+            ]
             if not mine or not fresh:
                 continue
             used_later.update(fresh)
@@ -352,6 +535,7 @@ def link_refs(
                     source_lesion_id=ids,
                     merged_from=[x.lesion_id for x in mine if x is not keep],
                     evidence=_evidence("merged", link, tracked),
+                    measurement_id=measurement_id,
                 )
                 for x in mine:
                     if x is not keep:
@@ -361,6 +545,7 @@ def link_refs(
                             merged_into=keep.lesion_id,
                             source_lesion_id=ids,
                             evidence=_evidence("merged", link, tracked),
+                            measurement_id=measurement_id,
                         )
                 continue
             for x in mine:
@@ -371,6 +556,7 @@ def link_refs(
                         fragments_mm=sizes,
                         source_lesion_id=ids,
                         evidence=_evidence("split", link, tracked),
+                        measurement_id=measurement_id,
                     )
                 elif x.role == "target" and sizes[0] < _TOO_SMALL_MM:
                     readings[x.lesion_id] = ProposedReading(
@@ -379,6 +565,7 @@ def link_refs(
                         source_lesion_id=ids,
                         evidence=_evidence("matched", link, tracked)
                         | {"measured_mm": round(sizes[0], 2)},
+                        measurement_id=measurement_id,
                     )
                 else:
                     readings[x.lesion_id] = ProposedReading(
@@ -386,6 +573,7 @@ def link_refs(
                         diameter_mm=sizes[0],
                         source_lesion_id=ids,
                         evidence=_evidence("matched", link, tracked),
+                        measurement_id=measurement_id,
                     )
         if absent_status:
             for ref in group:
@@ -394,6 +582,7 @@ def link_refs(
                         ref.lesion.lesion_id,
                         status="absent",
                         evidence=_evidence("absent", None, tracked),
+                        measurement_id=measurement_id,
                     )
     return stats
 
@@ -404,6 +593,7 @@ def new_lesions(
     used_later: set[int],
     first_number: int,
     readings: dict[str, ProposedReading],
+    measurement_id: str | None = None,
 ) -> list[ProposedLesion]:
     """The measured lesions no link used, as new lesions ``NEW<first_number>..`` (equivocal while
     not measurable); their first readings go to ``readings``."""
@@ -418,12 +608,15 @@ def new_lesions(
         les = later[j - 1]
         name = f"NEW{next_new}"
         next_new += 1
-        rows.append(ProposedLesion(name, organs[j - 1], ROLE_NEW, f"L{j}", centroids[j - 1]))
+        rows.append(
+            ProposedLesion(name, organs[j - 1], ROLE_NEW, f"L{j}", centroids[j - 1], measurement_id)
+        )
         readings[name] = ProposedReading(
             name,
             diameter_mm=_size_mm(les, node=False),
             source_lesion_id=f"L{j}",
             evidence={"kind": "new", "equivocal": not bool(les.get("measurable"))},
+            measurement_id=measurement_id,
         )
     return rows
 
@@ -433,8 +626,7 @@ def _plan_follow_up(
     blobs: BlobStore,
     subject: Subject,
     tp: Timepoint,
-    result: Mapping[str, Any],
-    masks: MeasuredMasks,
+    sources: _Sources,
     fingerprint: str,
 ) -> TrackingPlan:
     lesions = _subject_lesions(session, subject)
@@ -480,33 +672,116 @@ def _plan_follow_up(
                 )
             continue
         by_measurement[mid] = (m.result, kept)
-    readings: dict[str, ProposedReading] = {}
-    used_later: set[int] = set()
-    stats = link_refs(refs, by_measurement, result, masks, readings, used_later, True)
     usable_new = [r for r in new_refs if r.measurement_id in by_measurement]
-    link_refs(usable_new, by_measurement, result, masks, readings, used_later, True)
+    # The measurement of record first (it decides what is absent), then those without a liver
+    # for what it left absent; a lesion measured twice at this visit is one lesion.
+    taken: list[_Seen] = []
+    twice: dict[str, str] = {}
+    used = [_duplicates(src, taken, twice) for src in sources.all]
+    readings: dict[str, ProposedReading] = {}
+    rec = sources.record
+    stats = link_refs(
+        refs, by_measurement, rec.result, rec.masks, readings, used[0], True, rec.measurement_id
+    )
+    link_refs(
+        usable_new,
+        by_measurement,
+        rec.result,
+        rec.masks,
+        readings,
+        used[0],
+        True,
+        rec.measurement_id,
+    )
+    for src, used_here in zip(sources.extra, used[1:], strict=True):
+        still_open = [
+            r
+            for r in [*refs, *usable_new]
+            if r.lesion.lesion_id not in readings or readings[r.lesion.lesion_id].status == "absent"
+        ]
+        link_refs(
+            still_open,
+            by_measurement,
+            src.result,
+            src.masks,
+            readings,
+            used_here,
+            False,
+            src.measurement_id,
+        )
 
     numbers = [
         int(x.lesion_id[3:])
         for x in lesions
         if x.role == ROLE_NEW and x.lesion_id[3:].isdigit() and x.first_timepoint_id != tp.id
     ]
-    rows = new_lesions(result, masks, used_later, max(numbers, default=0) + 1, readings)
+    rows: list[ProposedLesion] = []
+    for src, used_here in zip(sources.all, used, strict=True):
+        first = max(numbers, default=0) + 1 + len(rows)
+        rows += new_lesions(src.result, src.masks, used_here, first, readings, src.measurement_id)
     counts: dict[str, int] = {}
     for r in readings.values():
         kind = str(r.evidence.get("kind"))
         counts[kind] = counts.get(kind, 0) + 1
+    summary: dict[str, Any] = {"links": counts, "references": stats}
+    if sources.extra:
+        summary["measured_twice"] = twice
     return TrackingPlan(
         tp.id,
         "follow_up",
         fingerprint,
         lesions=tuple(rows),
         readings=tuple(readings.values()),
-        summary={"links": counts, "references": stats},
+        summary=summary,
+        record_measurement_id=rec.measurement_id,
     )
 
 
 # -- plan and apply ----------------------------------------------------------------------------
+
+
+def _sources(
+    session: Session,
+    blobs: BlobStore,
+    tp: Timepoint,
+    result: Mapping[str, Any],
+    masks: MeasuredMasks,
+) -> _Sources | str:
+    """The measurements tracking reads at ``tp`` once ``result`` is stored, or why none."""
+    stored = repo.timepoint_measurements(session, tp)
+    current = _Source(None, result, masks)
+    picked = next((m for m in stored if m.id == tp.record_measurement_id), None)
+    if picked is None and (
+        repo.has_liver(result) or not any(repo.has_liver(m.result) for m in stored)
+    ):
+        record_row = None  # the measurement being stored becomes the one of record
+    else:
+        record_row = picked or next(m for m in stored if repo.has_liver(m.result))
+        if repo.has_liver(result):
+            return "not the timepoint's measurement of record"
+
+    def kept(m: Measurement) -> _Source | None:
+        found = load_kept_masks(blobs, m.masks_sha256)
+        return None if found is None else _Source(m.id, m.result, found)
+
+    if record_row is None:
+        record = current
+    else:
+        found = kept(record_row)
+        if found is None:
+            return (
+                f"the timepoint's measurement of record {record_row.id} has no kept masks (made "
+                "before they were kept): measure it again to track this timepoint"
+            )
+        record = found
+    extra = [
+        src
+        for m in reversed(stored)  # oldest first
+        if m is not record_row and not repo.has_liver(m.result) and (src := kept(m)) is not None
+    ]
+    if record is not current:
+        extra.append(current)
+    return _Sources(record, tuple(extra))
 
 
 def plan(
@@ -516,18 +791,25 @@ def plan(
     result: Mapping[str, Any],
     masks: MeasuredMasks,
 ) -> TrackingPlan:
-    """What tracking will write for a measurement of ``timepoint_id`` (reads only)."""
+    """What tracking will write for a measurement of ``timepoint_id`` (reads only).
+
+    The timepoint is tracked from its measurement of record, joined by its measurements without
+    a liver (their lesions are added; they never bring a burden), whichever of them is stored.
+    """
     tp = session.get(Timepoint, timepoint_id)
     if tp is None or tp.voided:
         return TrackingPlan(timepoint_id, "skip", "", reason="the timepoint was voided")
     subject = tp.subject
-    fingerprint = _fingerprint(session, subject, tp.id)
+    fingerprint = _fingerprint(session, tp)
+    sources = _sources(session, blobs, tp, result, masks)
+    if isinstance(sources, str):
+        return _skip(tp, fingerprint, sources)
     if tp.baseline:
-        return _plan_baseline(session, subject, tp, result, masks, fingerprint)
+        return _plan_baseline(session, subject, tp, sources, fingerprint)
     baselines = [t for t in repo.subject_timepoints(session, subject) if t.baseline]
     if not baselines or tp.date <= baselines[0].date:
         return _skip(tp, fingerprint, "not a follow-up of the baseline (dated on or before it)")
-    return _plan_follow_up(session, blobs, subject, tp, result, masks, fingerprint)
+    return _plan_follow_up(session, blobs, subject, tp, sources, fingerprint)
 
 
 def _write_reading(
@@ -541,7 +823,7 @@ def _write_reading(
             fragments_mm=r.fragments_mm,
             status=r.status,
             source="mask",
-            measurement_id=m.id,
+            measurement_id=r.measurement_id or m.id,
             source_lesion_id=r.source_lesion_id,
             state=PROPOSED,
             evidence=r.evidence,
@@ -579,9 +861,12 @@ def apply(session: Session, p: TrackingPlan, m: Measurement, actor: str) -> str:
     outcome = p.kind
     reason = p.reason
     if p.kind != "skip":
-        if repo.measurement_of_record(session, tp) is not m:
-            outcome, reason = "skip", "not the timepoint's measurement of record"
-        elif _fingerprint(session, subject, tp.id) != p.fingerprint:
+        record = repo.measurement_of_record(session, tp)
+        expected = p.record_measurement_id or m.id
+        if record is None or record.id != expected:
+            outcome = "skip"
+            reason = "the timepoint's measurement of record changed while measuring"
+        elif _fingerprint(session, tp, storing=m.id) != p.fingerprint:
             outcome = "skip"
             reason = "the lesion record changed while measuring: link this timepoint again"
     if outcome == "skip":
@@ -605,7 +890,7 @@ def apply(session: Session, p: TrackingPlan, m: Measurement, actor: str) -> str:
             lymph_node=False,
             role=row.role,
             state=PROPOSED,
-            measurement_id=m.id,
+            measurement_id=row.measurement_id or m.id,
             measurement_lesion_id=row.measurement_lesion_id,
             centroid_mm=row.centroid_mm,
             first_timepoint_id=tp.id if row.role == ROLE_NEW else None,

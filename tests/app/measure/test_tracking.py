@@ -20,6 +20,7 @@ from app.measure.masks import MeasuredMasks
 from app.measure.pipeline import MeasureRequest, measure_series
 from app.measure.tracking import align_visits, link_visits
 from phantoms import (
+    SMALL_ABDOMEN,
     BodyPose,
     LesionSpec,
     PhantomSpec,
@@ -28,13 +29,10 @@ from phantoms import (
     write_label_nifti,
 )
 
-BASE = PhantomSpec(
+BASE = dataclasses.replace(
+    SMALL_ABDOMEN,
     shape_zyx=(60, 112, 112),
-    spacing_zyx_mm=(2.5, 2.0, 2.0),
-    liver_center_lps_mm=(-10.0, 0.0, 0.0),
     liver_semi_axes_mm=(55.0, 45.0, 25.0),
-    body_semi_axes_xy_mm=(105.0, 100.0),
-    noise_sigma=0.0,
     lesions=(
         LesionSpec((-40.0, -10.0, 0.0), (12.0, 10.0, 8.0)),  # 1: shrinks
         LesionSpec((15.0, 15.0, 5.0), (9.0, 8.0, 7.0)),  # 2: grows a little

@@ -145,6 +145,7 @@ def test_both_tumours_are_followed_to_their_follow_up_diameters(visits: dict[str
 class _Rec:
     def __init__(self, lesion_id: str, role: str) -> None:
         self.lesion_id, self.role, self.lymph_node = lesion_id, role, False
+        self.organ = "liver"
 
 
 def test_alignment_finds_the_known_move(visits: dict[str, Any]) -> None:

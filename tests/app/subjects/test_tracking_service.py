@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from phantoms import (
+    SMALL_ABDOMEN,
     BodyPose,
     LesionSpec,
-    PhantomSpec,
     make_phantom,
     write_dicom_series,
     write_label_nifti,
@@ -30,14 +30,7 @@ from tests.app.conftest import Service
 
 SUBJECT = "TRACK-01"
 
-BASE = PhantomSpec(
-    shape_zyx=(56, 112, 112),
-    spacing_zyx_mm=(2.5, 2.0, 2.0),
-    liver_center_lps_mm=(-10.0, 0.0, 0.0),
-    liver_semi_axes_mm=(55.0, 45.0, 24.0),
-    body_semi_axes_xy_mm=(105.0, 100.0),
-    noise_sigma=0.0,
-)
+BASE = SMALL_ABDOMEN
 A = ((-38.0, -8.0, 0.0), (15.0, 12.0, 8.0))
 B = ((18.0, 14.0, 4.0), (12.0, 10.0, 7.0))
 C = ((-20.0, 28.0, -6.0), (4.0, 4.0, 4.0))
