@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import audit
 from app.db import repo
-from app.db.models import Job, Series, Study, Timepoint
+from app.db.models import Job, Measurement, Series, Study, Timepoint
 from app.errors import ConflictError, InvalidRequestError
 from app.store.blobs import BlobStore
 from app.version import ALGORITHM_VERSION
@@ -93,14 +93,17 @@ def _seg_ref(seg: dict[str, Any]) -> str:
 
 
 def _identical_job(session: Session, request_sha: str) -> Job | None:
-    """The newest queued, running or succeeded measurement job of this request and version."""
+    """The newest queued, running or succeeded measurement job of this request and version
+    (a job whose measurement was voided is not one: the request measures again)."""
     return session.execute(
         select(Job)
+        .outerjoin(Measurement, Measurement.id == Job.measurement_id)
         .where(
             Job.kind == JobKind.MEASUREMENT,
             Job.request_sha256 == request_sha,
             Job.algorithm_version == ALGORITHM_VERSION,
             Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.SUCCEEDED)),
+            Measurement.voided_at.is_(None),
         )
         .order_by(Job.created_at.desc())
         .limit(1)

@@ -130,6 +130,7 @@ def test_void_measurement_falls_back_and_leaves_outputs(
     c = backend_service.client()
     mid = record.baseline.measurement_id
     assert c.get(f"/v1/subjects/{record.subject_id}/eligibility").json()["measurement_id"] == mid
+    seg = _segmentation(c, record)
     r = _delete(c, f"/v1/measurements/{mid}")
     assert r.status_code == 200, r.text
     assert c.get(f"/v1/measurements/{mid}").status_code == 404
@@ -139,6 +140,9 @@ def test_void_measurement_falls_back_and_leaves_outputs(
     (event,) = _events(backend_service, "measurement.voided")
     assert event["entity_id"] == mid and event["details"]["reason"] == REASON
     _verified(backend_service)
+    again = _measure_again(c, record, seg)  # the identical request measures again, no force needed
+    assert again != mid
+    assert c.get(f"/v1/subjects/{record.subject_id}/eligibility").json()["measurement_id"] == again
 
 
 def test_void_subject_leaves_listings_and_trial_outputs(
@@ -181,10 +185,16 @@ def test_edc_key_cannot_correct_or_void(backend_service: Service, record: Measur
     assert [t["date"] for t in listed] == [record.baseline.date, fu.date]
 
 
-def _measure_again(c: httpx.Client, record: MeasuredSubject, **extra: Any) -> str:
-    """A second measurement of the baseline (its stored series and segmentation, other labels)."""
+def _segmentation(c: httpx.Client, record: MeasuredSubject) -> str:
     first = c.get(f"/v1/measurements/{record.baseline.measurement_id}").json()
-    seg = first["segmentation_ref"].split(":", 1)[-1]
+    return str(first["segmentation_ref"].split(":", 1)[-1])
+
+
+def _measure_again(
+    c: httpx.Client, record: MeasuredSubject, seg: str | None = None, **extra: Any
+) -> str:
+    """A second measurement of the baseline (its stored series and segmentation, other labels)."""
+    seg = seg or _segmentation(c, record)
     job = c.post(
         "/v1/measurements",
         json={
