@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -220,12 +221,18 @@ class UploadSeries(BaseModel):
     modality: str
     instances: int
     phase: str
+    series_number: int | None = None
+    series_description: str = ""
 
 
 class UploadStudy(BaseModel):
-    """A study touched by an upload."""
+    """A study touched by an upload, with what tells it apart before a timepoint is linked to
+    it: StudyDate, description and a SHA-256 digest of the PatientID (never the ID)."""
 
     study_instance_uid: str
+    study_date: str | None = None
+    study_description: str = ""
+    patient_id_digest: str | None = None
     series: list[UploadSeries]
 
 
@@ -245,22 +252,43 @@ class UploadPublic(BaseModel):
     skipped: list[UploadSkipped] = Field(default_factory=list)
 
     @classmethod
-    def from_domain(cls, summary: UploadSummary) -> Self:
+    def from_domain(
+        cls, summary: UploadSummary, described: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> Self:
+        """The summary, with each study's listing entry (``described``) where given."""
+        described = described or {}
+
+        def series_of(study_uid: str) -> dict[str, Mapping[str, Any]]:
+            listed = described.get(study_uid, {}).get("series") or []
+            return {s["series_instance_uid"]: s for s in listed}
+
+        def study(uid: str) -> dict[str, Any]:
+            found = described.get(uid, {})
+            keys = ("study_date", "study_description", "patient_id_digest")
+            return {k: found[k] for k in keys if found.get(k) is not None}
+
+        def series(study_uid: str, uid: str) -> dict[str, Any]:
+            found = series_of(study_uid).get(uid, {})
+            keys = ("series_number", "series_description")
+            return {k: found[k] for k in keys if found.get(k) is not None}
+
         return cls(
             studies=[
                 UploadStudy(
-                    study_instance_uid=study.study_instance_uid,
+                    study_instance_uid=st.study_instance_uid,
+                    **study(st.study_instance_uid),
                     series=[
                         UploadSeries(
                             series_instance_uid=s.series_instance_uid,
                             modality=s.modality,
                             instances=s.instances,
                             phase=s.phase,
+                            **series(st.study_instance_uid, s.series_instance_uid),
                         )
-                        for s in study.series
+                        for s in st.series
                     ],
                 )
-                for study in summary.studies
+                for st in summary.studies
             ],
             stored=summary.stored,
             duplicates=summary.duplicates,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,7 +28,13 @@ from app.db.models import Instance, Series, Study
 from app.store.blobs import BlobStore
 from dicomio.dicomjson import HeaderJson
 
-__all__ = ["dicom_date", "json_value", "list_studies", "patient_id_digest"]
+__all__ = [
+    "describe_studies",
+    "dicom_date",
+    "json_value",
+    "list_studies",
+    "patient_id_digest",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +103,22 @@ def list_studies(
             .offset(offset)
         ).scalars()
     )
+    return _describe(session, blobs, studies)
+
+
+def describe_studies(
+    session: Session, blobs: BlobStore, study_uids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The listing entry (as :func:`list_studies` gives it) of each stored study of
+    ``study_uids``, by Study Instance UID: what an upload tells the user it stored."""
+    if not study_uids:
+        return {}
+    stmt = select(Study).where(Study.study_instance_uid.in_(list(study_uids)))
+    studies = list(session.execute(stmt).scalars())
+    return {d["study_instance_uid"]: d for d in _describe(session, blobs, studies)}
+
+
+def _describe(session: Session, blobs: BlobStore, studies: list[Study]) -> list[dict[str, Any]]:
     if not studies:
         return []
     counts = (

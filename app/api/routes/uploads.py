@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 from app.api.deps import SQL_INT_MAX, BlobsDep, ReadSessionDep, SessionDep, SettingsDep, require
 from app.api.responses import problems
 from app.api.schemas import UploadPublic
-from app.archive.studies import list_studies
+from app.archive.studies import describe_studies, list_studies
 from app.archive.uploads import ingest_upload
 from app.auth.keys import Permission, Principal
 
@@ -69,7 +69,9 @@ async def upload(
         summary = await run_in_threadpool(
             ingest_upload, session, blobs, files, principal.actor, settings
         )
-        return UploadPublic.from_domain(summary)
+        uids = [s.study_instance_uid for s in summary.studies]
+        described = await run_in_threadpool(describe_studies, session, blobs, uids)
+        return UploadPublic.from_domain(summary, described)
     finally:
         await form.close()
 

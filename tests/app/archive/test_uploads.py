@@ -39,7 +39,10 @@ def _count(service: Service, model: type, *where: Any) -> int:
 def test_upload_series_reports_studies_series_and_phase(
     service: Service, ct_series: SeriesFiles
 ) -> None:
-    """A DICOM series uploads as 201 with its study, series, modality, count and phase."""
+    """A DICOM series uploads as 201 with its study (date, description, PatientID digest),
+    series (modality, count, phase, number, description)."""
+    import hashlib
+
     r = service.client().post("/v1/uploads", files=dicom_parts(ct_series.files))
     assert r.status_code == 201, r.text
     body = r.json()
@@ -47,12 +50,17 @@ def test_upload_series_reports_studies_series_and_phase(
     assert body["studies"] == [
         {
             "study_instance_uid": ds.StudyInstanceUID,
+            "study_date": f"{ds.StudyDate[:4]}-{ds.StudyDate[4:6]}-{ds.StudyDate[6:]}",
+            "study_description": ds.get("StudyDescription", ""),
+            "patient_id_digest": hashlib.sha256(ds.PatientID.encode()).hexdigest(),
             "series": [
                 {
                     "series_instance_uid": ds.SeriesInstanceUID,
                     "modality": "CT",
                     "instances": len(ct_series.files),
                     "phase": "portal_venous",
+                    "series_number": int(ds.SeriesNumber),
+                    "series_description": ds.SeriesDescription,
                 }
             ],
         }

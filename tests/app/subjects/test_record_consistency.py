@@ -42,6 +42,7 @@ def _upload(
         "study": study["study_instance_uid"],
         "series": study["series"][0]["series_instance_uid"],
         "labels": labels,
+        "response": up,
     }
 
 
@@ -196,8 +197,8 @@ def test_measurement_of_a_series_outside_the_timepoint_study_is_refused(
 def test_study_listing_tells_what_a_timepoint_would_link(
     client: httpx.Client, tmp_path: Path
 ) -> None:
-    """GET /v1/studies shows StudyDate, series descriptions, phases and a PatientID digest, and
-    never the PatientID itself."""
+    """GET /v1/studies and the upload's own response show StudyDate, series descriptions,
+    phases and a PatientID digest, and never the PatientID itself."""
     import hashlib
 
     s = _upload(client, tmp_path, 508, patient_id="PAT-LISTED-7")
@@ -210,6 +211,14 @@ def test_study_listing_tells_what_a_timepoint_would_link(
     assert series["modality"] == "CT" and series["phase"] == "portal_venous"
     assert series["series_description"] and isinstance(series["series_number"], int)
     assert "PAT-LISTED" not in client.get("/v1/studies").text
+    (uploaded,) = s["response"].json()["studies"]
+    assert "PAT-LISTED" not in s["response"].text
+    for key in ("study_date", "study_description", "patient_id_digest"):
+        assert uploaded[key] == study[key], key
+    (up_series,) = uploaded["series"]
+    for key in ("series_number", "series_description", "phase", "modality"):
+        assert up_series[key] == series[key], key
+    assert up_series["instances"] == series["instances"]
 
 
 def test_lesion_table_the_engine_would_refuse_is_refused_at_put(client: httpx.Client) -> None:
