@@ -720,3 +720,106 @@ def test_unexpected_error_is_one_problem_and_the_connection_stays_usable(service
     with service.client() as client:  # and an httpx client keeps working after a 500
         assert client.get("/v1/_test_broken").status_code == 500
         assert client.get("/healthz").status_code == 200
+
+
+# --- trial-record mistakes (contracts/trial-record.md, Consistency and corrections) -------------
+
+
+def _other_patient(series: SeriesFiles, patient_id: str) -> list[tuple[str, tuple[str, bytes]]]:
+    """``series`` as a study of another patient (its own UIDs kept)."""
+    parts = []
+    for path in series.files:
+        ds = pydicom.dcmread(path)
+        ds.PatientID = patient_id
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        parts.append(("files", (path.name, buf.getvalue())))
+    return parts
+
+
+def _record_rows(svc: Service) -> dict[str, int]:
+    from app.db.models import Lesion, LesionMeasurement, Subject, Timepoint
+
+    with svc.server.session_factory() as s:
+        return {
+            m.__tablename__: int(s.execute(select(func.count()).select_from(m)).scalar_one())
+            for m in (Subject, Timepoint, Measurement, Job, Lesion, LesionMeasurement)
+        }
+
+
+def test_trial_record_mistakes_are_4xx_problems_that_store_nothing(
+    backend_service: Service, ct_series: SeriesFiles, ct_series_b: SeriesFiles
+) -> None:
+    """The mistakes of a data manager linking visits (unknown, reused, another patient's or
+    misdated study; a series of another study; a lesion table RECIST refuses; a correction
+    without a reason), replayed on one keep-alive client: each a 4xx problem naming what is
+    wrong, no PatientID in any answer, no row written, and the connection still serves."""
+    svc = backend_service
+    c = svc.client()
+    up = c.post("/v1/uploads", files=[("files", (p.name, p.read_bytes())) for p in ct_series.files])
+    assert up.status_code == 201, up.text
+    mine = up.json()["studies"][0]
+    up = c.post("/v1/uploads", files=_other_patient(ct_series_b, "OTHER-PATIENT-9"))
+    assert up.status_code == 201, up.text
+    theirs = up.json()["studies"][0]
+    other_series = theirs["series"][0]["series_instance_uid"]
+    seg = c.post(
+        "/v1/segmentations",
+        data={"series_instance_uid": other_series},
+        files={"file": ("labels.nii.gz", ct_series_b.labels.read_bytes())},
+    )
+    assert seg.status_code == 201, seg.text
+    for sid in ("H-1", "H-2"):
+        assert c.post("/v1/subjects", json={"subject_id": sid}).status_code == 201
+    base = c.post(
+        "/v1/subjects/H-1/timepoints",
+        json={"label": "BL", "study_instance_uid": mine["study_instance_uid"], "baseline": True},
+    )
+    assert base.status_code == 201, base.text
+    tp = base.json()["timepoint_id"]
+    targets = [
+        {"lesion_id": f"T{n}", "organ": "liver", "lymph_node": False, "role": "target"}
+        for n in (1, 2, 3)
+    ]
+    r = c.put("/v1/subjects/H-1/lesions", json={"reason": "read", "lesions": targets[:2]})
+    assert r.status_code == 200, r.text
+    mistakes: list[tuple[str, str, str, dict[str, Any], int, str]] = [
+        ("unknown study", "POST", "/v1/subjects/H-1/timepoints",
+         {"label": "FU", "study_instance_uid": "1.2.826.0.1.99999"}, 422, "not stored"),
+        ("study of another timepoint", "POST", "/v1/subjects/H-2/timepoints",
+         {"label": "BL", "study_instance_uid": mine["study_instance_uid"]}, 409, "already"),
+        ("another patient's study", "POST", "/v1/subjects/H-1/timepoints",
+         {"label": "FU", "study_instance_uid": theirs["study_instance_uid"]}, 422, "patient"),
+        ("misdated visit", "POST", "/v1/subjects/H-2/timepoints",
+         {"label": "BL", "study_instance_uid": theirs["study_instance_uid"],
+          "date": "2019-02-03"}, 422, "StudyDate"),
+        ("series of another study", "POST", "/v1/measurements",
+         {"timepoint_id": tp, "series_instance_uid": other_series,
+          "segmentation_upload_id": seg.json()["segmentation_upload_id"]}, 422, "not in study"),
+        ("three liver targets", "PUT", "/v1/subjects/H-1/lesions",
+         {"reason": "read", "lesions": targets}, 422, "RECIST 1.1"),
+        ("unknown status", "PUT", f"/v1/subjects/H-1/timepoints/{tp}/lesions",
+         {"reason": "read", "measurements": [{"lesion_id": "T1", "status": "gone"}]}, 422, "gone"),
+        ("correction without a reason", "PATCH", f"/v1/subjects/H-1/timepoints/{tp}",
+         {"date": "2020-01-01"}, 422, "reason"),
+        ("void without a reason", "DELETE", "/v1/subjects/H-1", {}, 422, "reason"),
+        ("record not of this timepoint", "PUT", f"/v1/subjects/H-1/timepoints/{tp}/record",
+         {"measurement_id": "no-such-measurement", "reason": "pick"}, 422, "not a measurement"),
+    ]  # fmt: skip
+    before = _record_rows(svc)
+    failures = []
+    for name, method, url, body, status, needle in mistakes:
+        r = c.request(method, url, json=body)
+        problem = r.json() if r.headers.get("content-type", "").endswith("json") else {}
+        ok = (
+            r.status_code == status
+            and r.headers["content-type"].startswith("application/problem+json")
+            and needle.lower() in str(problem.get("detail", "")).lower()
+            and "PHANTOM-001" not in r.text
+            and "OTHER-PATIENT" not in r.text
+        )
+        if not ok:
+            failures.append(f"{name}: {r.status_code} {r.text[:300]}")
+    assert not failures, "\n".join(failures)
+    assert _record_rows(svc) == before
+    assert c.get("/v1/subjects/H-1/timepoints").status_code == 200  # the same connection serves
