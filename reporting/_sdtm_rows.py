@@ -284,4 +284,9 @@ def rs_rows(subject: SubjectData, *, evaluator: str, method: str | None) -> list
         rows.append(
             row("BESTRESP", "Best Overall Response", _term(summary.best_overall_response), {})
         )
+    progression = summary.hepatic_progression_date
+    if progression is not None:  # dated by the visit that showed it (maybe an earlier one)
+        rows.append(row("HEPPROG", "Hepatic Progression", "Y", _visit(subject, progression, "RS")))
+    elif any(not tp.baseline for tp in summary.timepoints):
+        rows.append(row("HEPPROG", "Hepatic Progression", "N", {}))
     return rows

@@ -1,4 +1,4 @@
-"""FHIR R4 Bundle (type ``collection``) of mCODE Tumor Size observations for one subject.
+"""FHIR R4 Bundle (type ``collection``) of one subject's tumour sizes, burden and responses.
 
 One ``Observation`` per measured lesion per timepoint, conforming to the mCODE Tumor Size profile:
 ``code`` LOINC 21889-1 "Size Tumor", ``component`` LOINC 33728-7 (longest dimension: the RECIST
@@ -9,14 +9,30 @@ so the same lesion is the same focus at every timepoint), ``derivedFrom`` the DI
 the measured series. The subject is referenced by the trial subject id only (an identifier,
 never a name or a medical record number).
 
-Resource ids are UUID version 5 of (subject, lesion, date), so rebuilding the bundle gives the
+One burden ``Observation`` per measured timepoint with a liver: ``code`` the sponsor code
+``liver-tumor-burden`` (system ``urn:liverburden:observation``; no LOINC term exists for it),
+``valueQuantity`` the hepatic tumour volume over the liver volume in ``%``, components the two
+volumes in ``mL`` (same sponsor system), ``bodySite`` Liver.
+
+With an assessment, two ``Observation`` per follow-up conforming to the mCODE Cancer Disease
+Status profile: ``code`` LOINC 97509-4 "Cancer disease progression", the evidence-type extension
+Imaging (SCT 363679005), ``method`` the rules (RECIST 1.1, all lesions; RECIST 1.1 restricted to
+the liver, the trial's hepatic endpoint, with ``bodySite`` Liver), and ``valueCodeableConcept``
+the response twice: the mCODE Condition Status Trend code (CR -> full remission 550991000124107,
+PR -> improved 268910001, SD and non-CR/non-PD -> stable 359746009, PD -> worsened 271299001,
+NE -> undetermined 709137006) and the RECIST category itself (system
+``urn:liverburden:recist-response``).
+
+Resource ids are UUID version 5 of (subject, what, date), so rebuilding the bundle gives the
 same ids.
 
 References
 ----------
 .. [1] HL7 FHIR R4 (4.0.1), Observation and Bundle resources.
-.. [2] HL7 mCODE (minimal Common Oncology Data Elements) STU, profile Tumor Size
-   (http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-tumor-size).
+.. [2] HL7 mCODE (minimal Common Oncology Data Elements) STU 2.1, profiles Tumor Size
+   (http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-tumor-size) and Cancer Disease Status
+   (http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-cancer-disease-status), value set
+   Condition Status Trend.
 """
 
 from __future__ import annotations
@@ -26,11 +42,51 @@ from collections.abc import Sequence
 from typing import Any
 
 from reporting.errors import ReportingInputError
-from reporting.model import LesionMeasurement, TimepointMeasurement
+from reporting.model import (
+    AssessmentSummary,
+    LesionMeasurement,
+    TimepointMeasurement,
+    TimepointResponse,
+)
 
-__all__ = ["MCODE_TUMOR_SIZE", "SUBJECT_SYSTEM", "build_fhir_bundle"]
+__all__ = [
+    "BURDEN_CODE",
+    "MCODE_DISEASE_STATUS",
+    "MCODE_TUMOR_SIZE",
+    "RECIST_RESPONSE_SYSTEM",
+    "SUBJECT_SYSTEM",
+    "build_fhir_bundle",
+]
 
 MCODE_TUMOR_SIZE = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-tumor-size"
+MCODE_DISEASE_STATUS = (
+    "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-cancer-disease-status"
+)
+_EVIDENCE_TYPE = (
+    "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-cancer-disease-status-evidence-type"
+)
+#: Sponsor code system of the observations no standard terminology names.
+OBSERVATION_SYSTEM = "urn:liverburden:observation"
+BURDEN_CODE = "liver-tumor-burden"
+#: The RECIST 1.1 response categories as coded here (beside the mCODE trend code).
+RECIST_RESPONSE_SYSTEM = "urn:liverburden:recist-response"
+#: RECIST 1.1 category -> mCODE Condition Status Trend (SNOMED CT code, display).
+_TREND = {
+    "CR": ("550991000124107", "Malignant neoplasm in full remission (disorder)"),
+    "PR": ("268910001", "Patient's condition improved (finding)"),
+    "SD": ("359746009", "Patient's condition stable (finding)"),
+    "NON_CR_NON_PD": ("359746009", "Patient's condition stable (finding)"),
+    "PD": ("271299001", "Patient's condition worsened (finding)"),
+    "NE": ("709137006", "Patient condition undetermined (finding)"),
+}
+_RECIST_DISPLAY = {
+    "CR": "Complete response",
+    "PR": "Partial response",
+    "SD": "Stable disease",
+    "NON_CR_NON_PD": "Non-CR/non-PD",
+    "PD": "Progressive disease",
+    "NE": "Not evaluable",
+}
 #: Identifier system of trial subject ids (override per trial with ``subject_system``).
 SUBJECT_SYSTEM = "urn:liverburden:trial-subject"
 _LESION_SYSTEM = "urn:liverburden:lesion"
@@ -66,44 +122,38 @@ def _lesion_identifier(tm: TimepointMeasurement, lesion: LesionMeasurement) -> d
     return {"system": _LESION_SYSTEM, "value": f"{tm.date.isoformat()}/{lesion.lesion_id}"}
 
 
-def _observation(
-    subject_id: str, subject_system: str, tm: TimepointMeasurement, lesion: LesionMeasurement
+_LIVER = {"coding": [{"system": _SCT, "code": "10200004", "display": "Liver structure"}]}
+_IMAGING = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+            "code": "imaging",
+            "display": "Imaging",
+        }
+    ]
+}
+
+
+def _base(
+    subject_id: str, subject_system: str, key: str, profile: str | None, code: dict[str, Any]
 ) -> dict[str, Any]:
-    identifier = _lesion_identifier(tm, lesion)
-    obs_id = str(uuid.uuid5(_NAMESPACE, f"{subject_id}|{identifier['value']}|{tm.date}"))
-    m = tm.measurement
     obs: dict[str, Any] = {
         "resourceType": "Observation",
-        "id": obs_id,
-        "meta": {"profile": [MCODE_TUMOR_SIZE]},
-        "status": "final",
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                        "code": "imaging",
-                        "display": "Imaging",
-                    }
-                ]
-            }
-        ],
-        "code": {"coding": [{"system": _LOINC, "code": "21889-1", "display": "Size Tumor"}]},
-        "subject": {
-            "type": "Patient",
-            "identifier": {"system": subject_system, "value": subject_id},
-        },
-        "focus": [{"identifier": identifier, "display": f"Lesion {lesion.lesion_id}"}],
-        "effectiveDateTime": tm.date.isoformat(),
-        "component": [
-            _component("33728-7", "Size.maximum dimension in Tumor", lesion.long_axis_mm),
-            _component("33729-5", "Size additional dimension in Tumor", lesion.short_axis_mm),
-        ],
+        "id": str(uuid.uuid5(_NAMESPACE, f"{subject_id}|{key}")),
     }
-    if m.liver_volume_ml is not None:
-        obs["bodySite"] = {
-            "coding": [{"system": _SCT, "code": "10200004", "display": "Liver structure"}]
-        }
+    if profile:
+        obs["meta"] = {"profile": [profile]}
+    obs.update(
+        status="final",
+        category=[_IMAGING],
+        code=code,
+        subject={"type": "Patient", "identifier": {"system": subject_system, "value": subject_id}},
+    )
+    return obs
+
+
+def _derived_from(obs: dict[str, Any], tm: TimepointMeasurement) -> None:
+    m = tm.measurement
     if m.study_instance_uid:
         obs["derivedFrom"] = [
             {
@@ -116,6 +166,105 @@ def _observation(
                 f"{m.series_instance_uid or '(no UID)'}, liverburden {m.algorithm_version}",
             }
         ]
+
+
+def _observation(
+    subject_id: str, subject_system: str, tm: TimepointMeasurement, lesion: LesionMeasurement
+) -> dict[str, Any]:
+    identifier = _lesion_identifier(tm, lesion)
+    code = {"coding": [{"system": _LOINC, "code": "21889-1", "display": "Size Tumor"}]}
+    obs = _base(
+        subject_id, subject_system, f"{identifier['value']}|{tm.date}", MCODE_TUMOR_SIZE, code
+    )
+    obs["focus"] = [{"identifier": identifier, "display": f"Lesion {lesion.lesion_id}"}]
+    obs["effectiveDateTime"] = tm.date.isoformat()
+    obs["component"] = [
+        _component("33728-7", "Size.maximum dimension in Tumor", lesion.long_axis_mm),
+        _component("33729-5", "Size additional dimension in Tumor", lesion.short_axis_mm),
+    ]
+    if tm.measurement.liver_volume_ml is not None:
+        obs["bodySite"] = _LIVER
+    _derived_from(obs, tm)
+    return obs
+
+
+def _sponsor(code: str, display: str) -> dict[str, Any]:
+    return {"coding": [{"system": OBSERVATION_SYSTEM, "code": code, "display": display}]}
+
+
+def _burden(
+    subject_id: str, subject_system: str, tm: TimepointMeasurement
+) -> dict[str, Any] | None:
+    m = tm.measurement
+    if m.burden_fraction is None or m.liver_volume_ml is None:
+        return None
+    code = _sponsor(BURDEN_CODE, "Liver tumour burden (tumour volume / liver volume)")
+    obs = _base(subject_id, subject_system, f"burden|{tm.date}", None, code)
+    obs["effectiveDateTime"] = tm.date.isoformat()
+    obs["valueQuantity"] = {
+        "value": round(100.0 * m.burden_fraction, 4),
+        "unit": "%",
+        "system": _UCUM,
+        "code": "%",
+    }
+    obs["bodySite"] = _LIVER
+    obs["component"] = [
+        {
+            "code": _sponsor("tumor-volume", "Hepatic tumour volume"),
+            "valueQuantity": _volume(m.tumor_volume_ml),
+        },
+        {
+            "code": _sponsor("liver-volume", "Liver volume"),
+            "valueQuantity": _volume(m.liver_volume_ml),
+        },
+    ]
+    _derived_from(obs, tm)
+    return obs
+
+
+def _volume(value_ml: float) -> dict[str, Any]:
+    return {"value": round(float(value_ml), 3), "unit": "mL", "system": _UCUM, "code": "mL"}
+
+
+def _response(
+    subject_id: str, subject_system: str, tp: TimepointResponse, hepatic: bool
+) -> dict[str, Any] | None:
+    category = tp.hepatic_response if hepatic else tp.overall_response
+    if category is None or category not in _TREND:
+        return None
+    code = {
+        "coding": [{"system": _LOINC, "code": "97509-4", "display": "Cancer disease progression"}]
+    }
+    scope = "hepatic" if hepatic else "overall"
+    obs = _base(
+        subject_id, subject_system, f"response|{scope}|{tp.date}", MCODE_DISEASE_STATUS, code
+    )
+    obs["extension"] = [
+        {
+            "url": _EVIDENCE_TYPE,
+            "valueCodeableConcept": {
+                "coding": [{"system": _SCT, "code": "363679005", "display": "Imaging (procedure)"}]
+            },
+        }
+    ]
+    obs["effectiveDateTime"] = tp.date.isoformat()
+    trend, trend_display = _TREND[category]
+    obs["valueCodeableConcept"] = {
+        "coding": [
+            {"system": _SCT, "code": trend, "display": trend_display},
+            {
+                "system": RECIST_RESPONSE_SYSTEM,
+                "code": category,
+                "display": _RECIST_DISPLAY[category],
+            },
+        ],
+        "text": f"RECIST 1.1 {scope} response: {_RECIST_DISPLAY[category]}",
+    }
+    obs["method"] = {
+        "text": "RECIST 1.1, liver lesions only (hepatic response)" if hepatic else "RECIST 1.1"
+    }
+    if hepatic:
+        obs["bodySite"] = _LIVER
     return obs
 
 
@@ -123,9 +272,10 @@ def build_fhir_bundle(
     subject_id: str,
     timepoints: Sequence[TimepointMeasurement],
     *,
+    assessment: AssessmentSummary | None = None,
     subject_system: str = SUBJECT_SYSTEM,
 ) -> dict[str, Any]:
-    """A FHIR R4 ``Bundle`` (``collection``) of mCODE Tumor Size observations.
+    """A FHIR R4 ``Bundle`` (``collection``) of tumour sizes, burden and responses.
 
     Parameters
     ----------
@@ -133,7 +283,11 @@ def build_fhir_bundle(
         Trial subject id, used as ``Observation.subject.identifier.value``.
     timepoints
         The subject's measurements, one per timepoint; each lesion of each becomes one
-        observation. Give ``lesion_uids`` so that a lesion keeps its focus across timepoints.
+        observation, and its burden one more. Give ``lesion_uids`` so that a lesion keeps its
+        focus across timepoints.
+    assessment
+        The subject's RECIST 1.1 assessment: each follow-up's overall and hepatic responses
+        become mCODE Cancer Disease Status observations.
     subject_system
         Identifier system of the trial's subject ids.
 
@@ -145,11 +299,17 @@ def build_fhir_bundle(
     """
     if not isinstance(subject_id, str) or not subject_id.strip():
         raise ReportingInputError("subject_id: expected a non-empty trial subject id")
-    entries = []
+    observations: list[dict[str, Any] | None] = []
     for tm in sorted(timepoints, key=lambda t: t.date):
-        for lesion in tm.measurement.lesions:
-            obs = _observation(subject_id, subject_system, tm, lesion)
-            entries.append({"fullUrl": f"urn:uuid:{obs['id']}", "resource": obs})
+        observations += [
+            _observation(subject_id, subject_system, tm, x) for x in tm.measurement.lesions
+        ]
+        observations.append(_burden(subject_id, subject_system, tm))
+    for tp in assessment.timepoints if assessment is not None else ():
+        if not tp.baseline:
+            observations.append(_response(subject_id, subject_system, tp, hepatic=False))
+            observations.append(_response(subject_id, subject_system, tp, hepatic=True))
+    entries = [{"fullUrl": f"urn:uuid:{obs['id']}", "resource": obs} for obs in observations if obs]
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid5(_NAMESPACE, f"bundle|{subject_id}")),

@@ -27,6 +27,10 @@ Sponsor-defined tests (documented here, as SDTMIG requires for tests outside the
 - RS ``RSTESTCD = "HEPRESP"``, ``RSTEST = "Hepatic Overall Response"``, ``RSCAT = "RECIST 1.1"``:
   the RECIST 1.1 rules restricted to liver lesions plus new liver lesions (the trial's hepatic
   progression endpoint, contracts/recist-assess.md).
+- RS ``RSTESTCD = "HEPPROG"``, ``RSTEST = "Hepatic Progression"``, ``RSCAT = "RECIST 1.1"``: ``Y``
+  at the visit of the first hepatic progression (``RSDTC`` its date, the endpoint's event date;
+  an equivocal new liver lesion confirmed later dates it back), else one ``N`` per subject
+  without a visit once a follow-up was assessed.
 
 ``USUBJID`` is ``STUDYID-SUBJID``. Visits are numbered by date (``VISITNUM`` 1, 2, ...) and named
 ``BASELINE`` / ``FOLLOW-UP n`` unless the caller names them. Dates (``--DTC``) are ISO 8601.

@@ -16,6 +16,9 @@ unset PIP_FIND_LINKS PIP_EXTRA_INDEX_URL PIP_INDEX_URL PIP_CONSTRAINT || true
 digest="$(python3 scripts/lock_digest.py)"
 compile() {
   local out="$1"; shift
+  # Start from the current lock: pip-compile keeps its pins and changes only what the edit of
+  # pyproject.toml needs (delete the lock files to move everything to the newest versions).
+  if [ -f "$out" ]; then cp "$out" "$out.tmp"; fi
   # The build requirements are locked too, so the project installs with --no-build-isolation.
   "$tool/bin/pip-compile" --quiet --resolver=backtracking --index-url https://pypi.org/simple \
     --no-emit-index-url --no-emit-find-links --generate-hashes --allow-unsafe --strip-extras \

@@ -339,14 +339,17 @@ def fhir(
         str, typer.Option("--subject-system", help="Identifier system of trial subject ids.")
     ] = ("urn:liverburden:trial-subject"),
 ) -> None:
-    """FHIR R4 Bundle of mCODE tumour-size observations (needs per-timepoint measurements)."""
+    """FHIR R4 Bundle: tumour sizes and burden per measured timepoint, responses per visit."""
     from reporting import build_fhir_bundle
 
     _subject_output(
         assessment,
         out,
         lambda s: json.dumps(
-            build_fhir_bundle(s.subject_id, s.timepoints, subject_system=subject_system), indent=2
+            build_fhir_bundle(
+                s.subject_id, s.timepoints, assessment=s.summary, subject_system=subject_system
+            ),
+            indent=2,
         ),
     )
 

@@ -57,6 +57,7 @@ from dicomio.frames import part10_bytes
 from recist.errors import RecistError
 from reporting import (
     LIVER_WINDOW,
+    AssessmentSummary,
     KeyImage,
     SubjectData,
     SubjectReport,
@@ -331,11 +332,16 @@ def trial_sdtm(session: Session, domain: str, fmt: SdtmFormat, study_id: str, ac
 
 
 def subject_fhir(session: Session, subject_id: str, actor: str) -> Output:
-    """FHIR R4 Bundle of mCODE tumour-size observations of every measured timepoint."""
+    """FHIR R4 Bundle: mCODE tumour sizes and the burden of every measured timepoint, and the
+    RECIST 1.1 responses (mCODE Cancer Disease Status) when the subject can be assessed."""
     subject = repo.get_subject(session, subject_id)
     items = subject_measurements(session, subject)
-    bundle = build_fhir_bundle(subject.subject_id, timepoint_measurements(session, subject, items))
-    prov = _provenance(items, None)
+    assessment = optional_assessment(session, subject)
+    summary = None if assessment is None else AssessmentSummary.from_json(assessment.output)
+    bundle = build_fhir_bundle(
+        subject.subject_id, timepoint_measurements(session, subject, items), assessment=summary
+    )
+    prov = _provenance(items, assessment)
     content = json.dumps(bundle, indent=2).encode("utf-8")
     name = f"{_safe(subject.subject_id)}_fhir.json"
     out = Output(

@@ -1,4 +1,6 @@
-"""FHIR R4 Bundle of mCODE Tumor Size observations: structure, codes, units, no identifiers."""
+"""FHIR R4 Bundle: mCODE Tumor Size, burden and mCODE Cancer Disease Status observations;
+structure, codes, units, no identifiers, and validated by the FHIR R4B models of fhir.resources
+(a library nobody here wrote)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 
 from reporting import (
     MCODE_TUMOR_SIZE,
+    AssessmentSummary,
     ReportingInputError,
     SubjectData,
     TimepointMeasurement,
@@ -20,17 +23,27 @@ from tests.reporting._ct import PATIENT_ID, PATIENT_NAME, TinyCT
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")  # FHIR R4 id datatype
 
 
-def _bundle(subject: SubjectData) -> dict:  # type: ignore[type-arg]
-    return build_fhir_bundle(subject.subject_id, subject.timepoints)
+def _bundle(subject: SubjectData, assessment: AssessmentSummary | None = None) -> dict:  # type: ignore[type-arg]
+    return build_fhir_bundle(subject.subject_id, subject.timepoints, assessment=assessment)
+
+
+def _sizes(bundle: dict) -> list[dict]:  # type: ignore[type-arg]
+    return [
+        e["resource"]
+        for e in bundle["entry"]
+        if MCODE_TUMOR_SIZE in e["resource"].get("meta", {}).get("profile", [])
+    ]
 
 
 def test_bundle_is_a_collection_of_observations(subject: SubjectData) -> None:
-    """One Observation per lesion per timepoint, each with a urn:uuid fullUrl and a valid id."""
+    """One Observation per lesion per timepoint and one burden per timepoint, each with a
+    urn:uuid fullUrl and a valid id."""
     bundle = _bundle(subject)
     assert bundle["resourceType"] == "Bundle"
     assert bundle["type"] == "collection"
     entries = bundle["entry"]
-    assert len(entries) == 3 * 2
+    assert len(entries) == 3 * 2 + 3
+    assert len(_sizes(bundle)) == 3 * 2
     for entry in entries:
         obs = entry["resource"]
         assert obs["resourceType"] == "Observation"
@@ -76,9 +89,9 @@ def test_observation_follows_the_mcode_tumor_size_profile(
 def test_lesion_focus_is_stable_across_timepoints(subject: SubjectData) -> None:
     """A lesion with a UID has the same focus identifier at every timepoint."""
     foci = [
-        e["resource"]["focus"][0]["identifier"]
-        for e in _bundle(subject)["entry"]
-        if e["resource"]["focus"][0]["display"] == "Lesion L1"
+        obs["focus"][0]["identifier"]
+        for obs in _sizes(_bundle(subject))
+        if obs["focus"][0]["display"] == "Lesion L1"
     ]
     assert len(foci) == 3
     assert all(f == {"system": "urn:dicom:uid", "value": "urn:oid:1.2.3.4"} for f in foci)
@@ -117,3 +130,76 @@ def test_no_measurements_give_an_empty_collection() -> None:
     bundle = build_fhir_bundle("S-001", [])
     assert bundle["type"] == "collection"
     assert "entry" not in bundle
+
+
+def test_bundle_with_responses_validates_as_fhir_r4b(subject: SubjectData) -> None:
+    """The whole bundle (sizes, burden, responses) parses with fhir.resources' R4B models, every
+    observation is final with a profile or a sponsor code, and the mCODE profile URLs are the
+    published ones."""
+    from fhir.resources.R4B.bundle import Bundle
+    from fhir.resources.R4B.observation import Observation
+
+    bundle = _bundle(subject, subject.summary)
+    Bundle.model_validate(bundle)
+    profiles = set()
+    for entry in bundle["entry"]:
+        obs = Observation.model_validate(entry["resource"])
+        assert obs.status == "final"
+        profiles.update(obs.meta.profile if obs.meta else [])
+    assert profiles == {
+        "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-tumor-size",
+        "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-cancer-disease-status",
+    }
+    broken = copy.deepcopy(bundle)
+    broken["entry"][-1]["resource"]["effectiveDateTime"] = "2020-13-45"
+    with pytest.raises(ValueError, match="effectiveDateTime"):
+        Bundle.model_validate(broken)  # the validator can fail
+
+
+def test_responses_are_mcode_cancer_disease_status(subject: SubjectData) -> None:
+    """S-001 reads PR then PD: per follow-up an overall and a hepatic response (LOINC 97509-4,
+    evidence Imaging), coded as the mCODE trend and as the RECIST category; none at baseline."""
+    responses = [
+        e["resource"]
+        for e in _bundle(subject, subject.summary)["entry"]
+        if e["resource"]["code"]["coding"][0]["code"] == "97509-4"
+    ]
+    assert [(r["effectiveDateTime"], r["method"]["text"]) for r in responses] == [
+        ("2020-02-26", "RECIST 1.1"),
+        ("2020-02-26", "RECIST 1.1, liver lesions only (hepatic response)"),
+        ("2020-04-22", "RECIST 1.1"),
+        ("2020-04-22", "RECIST 1.1, liver lesions only (hepatic response)"),
+    ]
+    codes = [
+        [(c["system"], c["code"]) for c in r["valueCodeableConcept"]["coding"]] for r in responses
+    ]
+    sct, recist = "http://snomed.info/sct", "urn:liverburden:recist-response"
+    assert codes[0] == [(sct, "268910001"), (recist, "PR")]
+    assert codes[2] == [(sct, "271299001"), (recist, "PD")]
+    expected = {tp.date.isoformat(): tp for tp in subject.summary.timepoints}
+    for r, c in zip(responses, codes, strict=True):
+        tp = expected[r["effectiveDateTime"]]
+        hepatic = "liver" in r["method"]["text"]
+        assert c[1][1] == (tp.hepatic_response if hepatic else tp.overall_response)
+        assert ("bodySite" in r) is hepatic
+        assert r["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] == "363679005"
+
+
+def test_burden_observation_carries_the_measured_fraction(
+    subject: SubjectData, tiny_ct: TinyCT
+) -> None:
+    """One burden observation per timepoint: 100 x burden_fraction in %, both volumes in mL."""
+    burdens = [
+        e["resource"]
+        for e in _bundle(subject)["entry"]
+        if e["resource"]["code"]["coding"][0]["code"] == "liver-tumor-burden"
+    ]
+    assert len(burdens) == 3
+    m = tiny_ct.measurement
+    for obs in burdens:
+        assert obs["valueQuantity"]["value"] == pytest.approx(100 * m["burden_fraction"], abs=1e-4)
+        assert obs["valueQuantity"]["code"] == "%"
+        volumes = {c["code"]["coding"][0]["code"]: c["valueQuantity"] for c in obs["component"]}
+        assert volumes["tumor-volume"]["value"] == pytest.approx(m["tumor_volume_ml"], abs=5e-4)
+        assert volumes["liver-volume"]["value"] == pytest.approx(m["liver_volume_ml"], abs=5e-4)
+        assert {q["code"] for q in volumes.values()} == {"mL"}

@@ -70,7 +70,8 @@ def test_tr_diameters_sums_and_burden(subject: SubjectData, tiny_ct: TinyCT) -> 
 
 
 def test_rs_responses_per_visit_and_best_response(subject: SubjectData) -> None:
-    """RS: TRGRESP/NTRGRESP/NEWLPROG/OVRLRESP/HEPRESP per follow-up, then BESTRESP, RECIST 1.1."""
+    """RS: TRGRESP/NTRGRESP/NEWLPROG/OVRLRESP/HEPRESP per follow-up, then BESTRESP, RECIST 1.1;
+    HEPPROG Y at the visit of the first hepatic progression, dated as the endpoint is."""
     rows = _csv_rows(build_sdtm("RS", subject, study_id="RETNET"))
     assert {r["RSCAT"] for r in rows} == {"RECIST 1.1"}
     pd_visit = _where(rows, VISIT="FOLLOW-UP 2")
@@ -80,11 +81,25 @@ def test_rs_responses_per_visit_and_best_response(subject: SubjectData) -> None:
         "NEWLPROG": "N",
         "OVRLRESP": "PD",
         "HEPRESP": "PD",
+        "HEPPROG": "Y",
     }
     (best,) = _where(rows, RSTESTCD="BESTRESP")
     assert best["RSORRES"] == "PR"
     assert best["VISIT"] == ""
     assert not _where(rows, VISIT="BASELINE")
+    (progression,) = _where(rows, RSTESTCD="HEPPROG")
+    assert progression["RSDTC"] == subject.summary.hepatic_progression_date.isoformat()
+    assert progression["RSDTC"] == pd_visit[0]["RSDTC"]
+
+
+def test_rs_says_no_hepatic_progression_once_per_subject() -> None:
+    """Responses only (30 -> 20 -> 18 mm): one subject-level HEPPROG N, no visit, no date; no row
+    at all while no follow-up was assessed."""
+    rows = _csv_rows(build_sdtm("RS", make_subject("S-011", (30.0, 20.0, 18.0)), study_id="X"))
+    (progression,) = _where(rows, RSTESTCD="HEPPROG")
+    assert (progression["RSORRES"], progression["VISIT"], progression["RSDTC"]) == ("N", "", "")
+    rows = _csv_rows(build_sdtm("RS", make_subject("S-012", (30.0,)), study_id="X"))
+    assert not _where(rows, RSTESTCD="HEPPROG")
 
 
 def test_target_statuses_use_the_recist_conventions() -> None:

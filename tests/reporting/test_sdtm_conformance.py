@@ -31,7 +31,7 @@ TERMS: dict[str, set[str]] = {
     "TRGRPID": {"TARGET", "NON-TARGET", "LIVER", ""},  # LIVER: the burden row's group
     "TRSTAT": {"", "NOT DONE"},
     "TRORRESU": {"", "mm", "%"},
-    "RSTESTCD": {"TRGRESP", "NTRGRESP", "NEWLPROG", "OVRLRESP", "BESTRESP", "HEPRESP"},
+    "RSTESTCD": {"TRGRESP", "NTRGRESP", "NEWLPROG", "OVRLRESP", "BESTRESP", "HEPRESP", "HEPPROG"},
     "RSORRES": {"", "CR", "PR", "SD", "PD", "NE", "NON-CR/NON-PD", "Y", "N", "EQUIVOCAL"},
     "RSCAT": {"RECIST 1.1"},
     "RSSTAT": {"", "NOT DONE"},

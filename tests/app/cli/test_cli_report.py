@@ -214,12 +214,16 @@ def test_sdtm_csv_and_xpt(subjects: list[Path], tmp_path: Path) -> None:
 
 
 def test_fhir_bundle(subjects: list[Path], tmp_path: Path) -> None:
-    """The bundle has one tumour-size observation per lesion per timepoint."""
+    """The bundle has one tumour-size observation per lesion per timepoint, a burden per
+    timepoint, and two responses per follow-up."""
     out = tmp_path / "bundle.json"
     _ok(_run("fhir", "--assessment", subjects[0], "--out", out))
     bundle = json.loads(out.read_text(encoding="utf-8"))
     assert bundle["type"] == "collection"
-    assert len(bundle["entry"]) == 3 * 3
+    codes = [e["resource"]["code"]["coding"][0]["code"] for e in bundle["entry"]]
+    assert codes.count("21889-1") == 3 * 3
+    assert codes.count("liver-tumor-burden") == 3
+    assert codes.count("97509-4") == 2 * 2
 
 
 def test_html_and_pdf(subjects: list[Path], tmp_path: Path) -> None:

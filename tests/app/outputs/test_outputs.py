@@ -280,11 +280,18 @@ def test_trial_sdtm_lists_assessable_subjects_and_names_the_others(
 def test_fhir_bundle_has_one_tumor_size_per_lesion_and_timepoint(
     radiologist: httpx.Client, subject: MeasuredSubject
 ) -> None:
-    """An R4 collection Bundle of mCODE Tumor Size observations with the measured axes."""
+    """An R4 collection Bundle (valid for fhir.resources' R4B models) of mCODE Tumor Size
+    observations with the measured axes, the burden per timepoint and the follow-up's responses."""
+    from fhir.resources.R4B.bundle import Bundle
+
     r = _ok(radiologist.get(f"/v1/subjects/{subject.subject_id}/fhir"), "application/fhir+json")
     bundle = r.json()
+    Bundle.model_validate(bundle)
     assert (bundle["resourceType"], bundle["type"]) == ("Bundle", "collection")
-    observations = [e["resource"] for e in bundle["entry"]]
+    codes = [e["resource"]["code"]["coding"][0]["code"] for e in bundle["entry"]]
+    assert codes.count("liver-tumor-burden") == 2
+    assert codes.count("97509-4") == 2  # the follow-up: overall and hepatic response
+    observations = [e["resource"] for e in bundle["entry"] if "focus" in e["resource"]]
     assert len(observations) == 4
     expected = {
         (tp.date, les["lesion_id"]): les

@@ -132,6 +132,9 @@ def test_every_output_route_answers_on_deidentified_data(
     if variant == "odd-values":
         assert str(sr.PatientName) == "Øster^Zoë" and str(seg.PatientName) == "Øster^Zoë"
     assert hd.sr.srread(io.BytesIO(answers[f"/v1/measurements/{mid}/sr"].content)).content
+    from fhir.resources.R4B.bundle import Bundle
+
+    Bundle.model_validate(answers[f"/v1/subjects/{subject_id}/fhir"].json())
 
 
 def test_missing_type1_attribute_is_refused_at_upload(service: Service, tmp_path: Path) -> None:
