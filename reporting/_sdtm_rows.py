@@ -177,13 +177,18 @@ def _non_target_result(reading: Mapping[str, Any]) -> Row:
 
 
 def tr_rows(subject: SubjectData, *, evaluator: str, method: str | None) -> list[Row]:
-    """TR: per visit, each lesion's result, the sum of diameters and the burden fraction."""
+    """TR: per visit (screening scans first), each lesion's result, the sum of diameters and
+    the burden fraction."""
     lesions = _lesions(subject.assessment_input) if subject.assessment_input else {}
     readings: dict[dt.date, Mapping[str, Any]] = {}
+    if subject.screening_input is not None:
+        lesions = {**_lesions(subject.screening_input), **lesions}
+        screening = set(subject.screening_dates)
+        readings = {d: tp for d, tp in _input_timepoints(subject.screening_input) if d in screening}
     if subject.assessment_input is not None:
-        readings = dict(_input_timepoints(subject.assessment_input))
+        readings.update(_input_timepoints(subject.assessment_input))
     summary = subject.summary
-    dates = sorted({tp.date for tp in summary.timepoints} | {t.date for t in subject.timepoints})
+    dates = subject.visit_dates
     has_targets = any(les.target for les in lesions.values())
     rows: list[Row] = []
     for date in dates:

@@ -267,7 +267,12 @@ class SubjectData:
     timepoints
         Measurements per timepoint (burden, lesion axes, FHIR observations); may be empty.
     visits
-        ISO date -> visit label, overriding the default ``BASELINE`` / ``FOLLOW-UP n``.
+        ISO date -> visit label, overriding the default ``BASELINE`` / ``FOLLOW-UP n`` /
+        ``SCREENING``.
+    screening_input
+        The lesion readings of the scans before the baseline (screening), shaped as an
+        assessment input (``lesions``, ``timepoints`` with ``measurements``); SDTM TR reports
+        them. ``None`` when there were none.
     """
 
     assessment: Mapping[str, Any]
@@ -275,6 +280,7 @@ class SubjectData:
     arm: str | None = None
     timepoints: tuple[TimepointMeasurement, ...] = ()
     visits: Mapping[str, str] = field(default_factory=dict)
+    screening_input: Mapping[str, Any] | None = None
     #: The checked assessment output (set from ``assessment``).
     summary: AssessmentSummary = field(init=False, repr=False, compare=False)
 
@@ -286,17 +292,46 @@ class SubjectData:
     def subject_id(self) -> str:
         return self.summary.subject_id
 
+    @property
+    def screening_dates(self) -> list[dt.date]:
+        """Dates of the screening readings (scans before the baseline), ascending."""
+        raw = (self.screening_input or {}).get("timepoints") or []
+        found = {
+            as_date(tp.get("date"), f"screening_input.timepoints[{i}].date")
+            for i, tp in enumerate(raw)
+            if isinstance(tp, Mapping)
+        }
+        baseline = self.summary.baseline
+        return sorted(d for d in found if baseline is None or d < baseline.date)
+
+    @property
+    def visit_dates(self) -> list[dt.date]:
+        """Every visit's date: screening scans, assessed timepoints, measured timepoints."""
+        return sorted(
+            {tp.date for tp in self.summary.timepoints}
+            | {t.date for t in self.timepoints}
+            | set(self.screening_dates)
+        )
+
     def visit_of(self, date: dt.date) -> tuple[int, str]:
         """Visit number (1-based, by date) and label of the timepoint at ``date``."""
         summary = self.summary
-        dates = sorted({tp.date for tp in summary.timepoints} | {t.date for t in self.timepoints})
+        dates = self.visit_dates
         number_ = dates.index(date) + 1 if date in dates else 0
         label = self.visits.get(date.isoformat())
         if not label:
             label = next((t.visit for t in self.timepoints if t.date == date and t.visit), "")
+        baseline = summary.baseline
+        if not label and baseline is not None and date < baseline.date:
+            label = "SCREENING"
         if not label:
             tp = summary.timepoint(date)
-            label = "BASELINE" if tp is not None and tp.baseline else f"FOLLOW-UP {number_ - 1}"
+            before = sum(1 for d in dates if baseline is not None and d < baseline.date)
+            label = (
+                "BASELINE"
+                if tp is not None and tp.baseline
+                else f"FOLLOW-UP {number_ - 1 - before}"
+            )
         return number_, label
 
     def measurement_at(self, date: dt.date) -> TimepointMeasurement | None:

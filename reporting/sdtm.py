@@ -12,7 +12,9 @@ Controlled terms (CDISC SDTM Oncology, SDTMIG v3.3 sections 6.3.11 TU/TR/RS):
   ``UNEQUIVOCAL PROGRESSION``), and one ``SUMDIAM`` "Sum of Diameters" per visit. A target
   reported "too small to measure" has ``TRORRES = "TOO SMALL TO MEASURE"`` and the 5 mm that
   RECIST counts in ``TRSTRESN``; one that disappeared has 0 mm; a lesion not evaluated has
-  ``TRSTAT = "NOT DONE"``, ``TRREASND = "NOT EVALUATED"``.
+  ``TRSTAT = "NOT DONE"``, ``TRREASND = "NOT EVALUATED"``. The readings of scans before the
+  baseline (screening, ``VISIT = "SCREENING"`` unless named) come first: they show the
+  pre-enrolment progression the eligibility rests on; RS has no response for them.
 - **RS** (Disease Response), ``RSCAT = "RECIST 1.1"``: per follow-up visit ``TRGRESP`` "Target
   Response", ``NTRGRESP`` "Non-target Response", ``NEWLPROG`` "New Lesion Progression"
   (``Y``/``N``; sponsor value ``EQUIVOCAL``), ``OVRLRESP`` "Overall Response", and one

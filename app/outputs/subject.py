@@ -176,11 +176,16 @@ def subject_data(
     session: Session, subject: Subject, items: list[SubjectMeasurement], assessment: Assessment
 ) -> SubjectData:
     """The :class:`~reporting.SubjectData` of a subject (its assessment and measurements)."""
-    visits = {tp.date.isoformat(): tp.label for tp in repo.subject_timepoints(session, subject)}
+    timepoints = repo.subject_timepoints(session, subject)
+    visits = {tp.date.isoformat(): tp.label for tp in timepoints}
+    baseline = next((tp for tp in timepoints if tp.baseline), None)
+    screening = [tp for tp in timepoints if baseline is not None and tp.date < baseline.date]
+    screening_input = assessment_input(session, subject, screening) if screening else None
     return SubjectData(
         assessment=assessment.output,
         assessment_input=assessment.input,
         arm=subject.arm,
         timepoints=timepoint_measurements(session, subject, items),
         visits=visits,
+        screening_input=screening_input,
     )

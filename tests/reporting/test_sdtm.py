@@ -102,6 +102,42 @@ def test_rs_says_no_hepatic_progression_once_per_subject() -> None:
     assert not _where(rows, RSTESTCD="HEPPROG")
 
 
+def test_tr_reports_the_screening_readings_first() -> None:
+    """Readings of a scan before the baseline are TR rows of a SCREENING visit numbered first;
+    the baseline and follow-ups keep their names, RS has nothing for the screening scan."""
+    base = make_subject("S-020", (30.0, 20.0, 36.0))
+    assert base.assessment_input is not None
+    screening = {
+        "lesions": base.assessment_input["lesions"],
+        "timepoints": [
+            {
+                "date": "2019-11-01",
+                "measurements": [
+                    {"lesion_id": "T1", "diameter_mm": 22.0},
+                    {"lesion_id": "NT1", "status": "present"},
+                ],
+            }
+        ],
+    }
+    subject = SubjectData(
+        assessment=base.assessment,
+        assessment_input=base.assessment_input,
+        screening_input=screening,
+    )
+    tr = _csv_rows(build_sdtm("TR", subject, study_id="X"))
+    first = [r for r in tr if r["VISITNUM"] == "1"]
+    assert {r["VISIT"] for r in first} == {"SCREENING"}
+    assert {(r["TRLNKID"], r["TRORRES"]) for r in first} == {("T1", "22"), ("NT1", "PRESENT")}
+    assert first[0]["TRDTC"] == "2019-11-01"
+    assert {r["VISIT"] for r in tr if r["VISITNUM"] == "2"} == {"BASELINE"}
+    assert {r["VISIT"] for r in tr if r["VISITNUM"] == "3"} == {"FOLLOW-UP 1"}
+    assert tr.index(first[-1]) < tr.index(_where(tr, VISIT="BASELINE")[0])
+    rs = _csv_rows(build_sdtm("RS", subject, study_id="X"))
+    assert not _where(rs, VISIT="SCREENING")
+    plain = _csv_rows(build_sdtm("TR", base, study_id="X"))
+    assert len(tr) == len(plain) + 2
+
+
 def test_target_statuses_use_the_recist_conventions() -> None:
     """Too small counts 5 mm, absent 0 mm, not evaluated is NOT DONE; new lesions are in TU."""
     data = assessment_input("S-009", (30.0, 20.0))

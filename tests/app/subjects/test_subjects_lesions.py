@@ -273,6 +273,40 @@ def test_eligibility_for_the_edc(
     }
 
 
+def test_sdtm_tr_shows_the_screening_reading_the_eligibility_rests_on(service: Service) -> None:
+    """The pre-enrolment scan's reading (liver progression 20 -> 30 mm, see the eligibility test)
+    is in TR under its visit name, numbered before the baseline; RS has no response for it."""
+    import csv
+    import io
+
+    c = service.client()
+    c.post("/v1/subjects", json={"subject_id": "S-011"})
+    pre = _timepoint(c, "S-011", "pre", "2019-11-01", False)
+    base = _timepoint(c, "S-011", "base", "2020-02-01", True)
+    c.put(
+        "/v1/subjects/S-011/lesions",
+        json={
+            "reason": "read",
+            "lesions": [{"lesion_id": "T1", "organ": "liver", "role": "target"}],
+        },
+    )
+    for tp, diameter in ((pre, 20.0), (base, 30.0)):
+        assert (
+            _record(c, "S-011", tp, [{"lesion_id": "T1", "diameter_mm": diameter}]).status_code
+            == 200
+        )
+    r = c.get("/v1/subjects/S-011/sdtm/tr", params={"format": "csv"})
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    screening = [row for row in rows if row["TRDTC"] == "2019-11-01"]
+    assert [
+        (row["VISITNUM"], row["VISIT"], row["TRLNKID"], row["TRORRES"]) for row in screening
+    ] == [("1", "pre", "T1", "20")]
+    assert {row["VISITNUM"] for row in rows if row["TRDTC"] == "2020-02-01"} == {"2"}
+    rs = c.get("/v1/subjects/S-011/sdtm/rs", params={"format": "csv"})
+    assert "2019-11-01" not in rs.text
+
+
 def test_mask_derived_diameter(service: Service) -> None:
     """A lesion measurement may take its diameter from a stored measurement's lesion."""
     c = service.client()
