@@ -13,6 +13,7 @@ References
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import math
 import tempfile
@@ -25,7 +26,7 @@ from reporting.errors import MissingDependencyError, ReportingInputError
 
 __all__ = ["SdtmDataset", "Variable"]
 
-Value = str | float | None
+Value = str | float | dt.date | None
 
 _XPT_NAME_MAX = 8
 _XPT_LABEL_MAX = 40
@@ -34,11 +35,13 @@ _XPT_CHAR_MAX = 200
 
 @dataclass(frozen=True, slots=True)
 class Variable:
-    """One SDTM variable: name, label and whether it is numeric."""
+    """One SDTM/ADaM variable: name, label and whether it is numeric or a date (a SAS date with
+    format DATE9. in XPT, ISO 8601 in CSV)."""
 
     name: str
     label: str
     numeric: bool = False
+    date: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,16 @@ class SdtmDataset:
                 )
             for v in self.variables:
                 value = row.get(v.name)
+                if v.date:
+                    if value is not None and not isinstance(value, dt.date):
+                        raise ReportingInputError(
+                            f"{self.domain}.{v.name} row {i}: expected a date"
+                        )
+                    continue
+                if isinstance(value, dt.date):
+                    raise ReportingInputError(
+                        f"{self.domain}.{v.name} row {i}: not a date variable"
+                    )
                 if v.numeric and value is not None and not isinstance(value, float | int):
                     raise ReportingInputError(f"{self.domain}.{v.name} row {i}: expected a number")
                 if not v.numeric and value is not None and not isinstance(value, str):
@@ -102,8 +115,12 @@ class SdtmDataset:
         data: dict[str, list[object]] = {}
         for v in self.variables:
             values = self.column(v.name)
-            if v.numeric:
-                data[v.name] = [math.nan if x is None else float(x) for x in values]
+            if v.date:
+                data[v.name] = list(values)
+            elif v.numeric:
+                data[v.name] = [
+                    float(x) if isinstance(x, float | int) else math.nan for x in values
+                ]
             else:
                 data[v.name] = ["" if x is None else str(x) for x in values]
         frame = pd.DataFrame(data, columns=self.columns)
@@ -116,6 +133,7 @@ class SdtmDataset:
                 column_labels={v.name: v.label for v in self.variables},
                 table_name=self.domain,
                 file_format_version=5,
+                variable_format={v.name: "DATE9." for v in self.variables if v.date} or None,
             )
             return path.read_bytes()
 
@@ -131,6 +149,8 @@ class SdtmDataset:
 def _csv_cell(value: Value) -> str:
     if value is None:
         return ""
+    if isinstance(value, dt.date):
+        return value.isoformat()
     if isinstance(value, float):
         return repr(value) if not value.is_integer() else str(int(value))
     return value

@@ -91,6 +91,17 @@ class SubjectCreate(_In):
     )
     subject_id: str = Field(pattern=_ID)
     arm: str | None = Field(default=None, max_length=64)
+    randomization_date: dt.date | None = Field(
+        default=None, description="Start of the hepatic progression-free interval."
+    )
+
+
+class SubjectPatch(_In):
+    """A correction of a subject's arm or randomization date, with its reason (audited)."""
+
+    arm: str | None = Field(default=None, max_length=64)
+    randomization_date: dt.date | None = None
+    reason: str = Field(min_length=1, max_length=500)
 
 
 class SubjectPublic(BaseModel):
@@ -98,11 +109,17 @@ class SubjectPublic(BaseModel):
 
     subject_id: str
     arm: str | None
+    randomization_date: dt.date | None = None
     created_at: dt.datetime
 
     @classmethod
     def from_domain(cls, row: Subject) -> Self:
-        return cls(subject_id=row.subject_id, arm=row.arm, created_at=row.created_at)
+        return cls(
+            subject_id=row.subject_id,
+            arm=row.arm,
+            randomization_date=row.randomization_date,
+            created_at=row.created_at,
+        )
 
 
 class TimepointCreate(_In):
@@ -669,3 +686,23 @@ class AuditVerifyPublic(BaseModel):
     events: int
     head_seq: int
     problems: list[str]
+
+
+class HpfsPublic(BaseModel):
+    """A subject's hepatic progression-free interval (contracts/trial-record.md, Endpoint)."""
+
+    start_date: dt.date
+    start: Literal["randomization", "baseline"]
+    event: bool = Field(description="True: first hepatic PD by RECIST 1.1; false: censored.")
+    date: dt.date = Field(description="The event's date, or the censoring date.")
+    days: int = Field(description="date - start_date + 1 (ADaM AVAL).")
+    censor_reason: str | None = None
+    provisional: bool = Field(description="Rests on readings not confirmed by a radiologist.")
+
+
+class EndpointsPublic(BaseModel):
+    """A subject's endpoints: the trial's primary one, H-PFS."""
+
+    subject_id: str
+    arm: str | None
+    hpfs: HpfsPublic

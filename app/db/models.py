@@ -148,6 +148,8 @@ class Subject(Voidable, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[str] = mapped_column(String(64), unique=True)
     arm: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: Start of the hepatic progression-free interval (else the baseline scan); migration 0008.
+    randomization_date: Mapped[dt.date | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100))
     timepoints: Mapped[list[Timepoint]] = relationship(

@@ -52,6 +52,7 @@ from app.outputs.subject import (
 )
 from app.settings import DEFAULT_STUDY_ID
 from app.store.blobs import BlobStore
+from app.subjects.endpoints import subject_hpfs
 from app.version import ALGORITHM_VERSION
 from dicomio.frames import part10_bytes
 from recist.errors import RecistError
@@ -70,6 +71,7 @@ from reporting import (
     render_html,
     render_pdf,
 )
+from reporting.adtte import HpfsRow, build_adtte
 
 __all__ = [
     "DEFAULT_STUDY_ID",
@@ -328,6 +330,38 @@ def trial_sdtm(session: Session, domain: str, fmt: SdtmFormat, study_id: str, ac
     if skipped:
         logger.info("SDTM %s: %d subject(s) not assessable, left out", domain, len(skipped))
     _record(session, actor, ("trial", study_id), out, subjects=len(people), skipped=skipped)
+    return out
+
+
+def trial_adtte(session: Session, fmt: SdtmFormat, study_id: str, actor: str) -> Output:
+    """ADaM ADTTE of the hepatic progression-free interval: one ``HPFS`` row per live subject;
+    subjects without a start, or whose record cannot be assessed, are left out (listed)."""
+    rows: list[HpfsRow] = []
+    skipped: list[str] = []
+    reasons: dict[str, str] = {}
+    hashes: dict[str, Any] = {}
+    live = select(Subject).where(Subject.voided_at.is_(None)).order_by(Subject.subject_id)
+    for subject in session.execute(live).scalars():
+        try:
+            hpfs, provisional = subject_hpfs(session, subject)
+        except (InvalidRequestError, RecistError) as exc:
+            skipped.append(subject.subject_id)
+            reasons[subject.subject_id] = " ".join(str(exc).split())
+            continue
+        rows.append(HpfsRow(subject.subject_id, subject.arm, hpfs))
+        hashes[subject.subject_id] = {**hpfs.as_dict(), "provisional": provisional}
+    dataset = build_adtte(rows, study_id=study_id)
+    out = Output(
+        dataset.to_bytes(fmt),
+        _MEDIA[fmt],
+        f"adtte.{fmt}",
+        ALGORITHM_VERSION,
+        canonical_sha256(hashes),
+        skipped=tuple(skipped),
+    )
+    if skipped:
+        logger.info("ADTTE: %d subject(s) left out", len(skipped))
+    _record(session, actor, ("trial", study_id), out, subjects=len(rows), skipped=reasons)
     return out
 
 

@@ -80,6 +80,43 @@ def correct_timepoint(
     return tp
 
 
+def _subject_values(subject: Subject) -> dict[str, Any]:
+    date = subject.randomization_date
+    return {"arm": subject.arm, "randomization_date": None if date is None else date.isoformat()}
+
+
+def correct_subject(
+    session: Session,
+    subject: Subject,
+    *,
+    changes: dict[str, Any],
+    reason: str,
+    actor: str,
+) -> Subject:
+    """Set a subject's ``arm`` and/or ``randomization_date`` (the keys of ``changes``; a value
+    of ``None`` clears it); the old and new values are audited."""
+    unknown = set(changes) - {"arm", "randomization_date"}
+    if unknown or not changes:
+        raise InvalidRequestError(
+            "nothing to correct; expected a new arm and/or randomization_date"
+            if not unknown
+            else f"cannot correct {', '.join(sorted(unknown))}; expected arm or randomization_date"
+        )
+    before = _subject_values(subject)
+    for key, value in changes.items():
+        setattr(subject, key, value)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "subject.corrected",
+        "subject",
+        subject.subject_id,
+        {"reason": reason, "before": before, "after": _subject_values(subject)},
+    )
+    return subject
+
+
 def _void(row: Voidable, reason: str, actor: str) -> None:
     row.voided_at = utcnow()
     row.voided_by = actor

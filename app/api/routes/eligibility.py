@@ -1,4 +1,4 @@
-"""The EDC's reads: eligibility and burden per timepoint."""
+"""The EDC's reads: eligibility, burden per timepoint and the endpoint (H-PFS)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import ReadSessionDep, require
 from app.api.responses import problems
-from app.api.schemas import EligibilityPublic
+from app.api.schemas import EligibilityPublic, EndpointsPublic
 from app.auth.keys import Permission, Principal
 from app.db import repo
 from app.subjects.eligibility import burden_summary, eligibility
+from app.subjects.endpoints import endpoints
 
 router = APIRouter(tags=["edc"])
 
@@ -47,3 +48,16 @@ def get_eligibility(
 def get_burden(subject_id: str, _: Summary, session: ReadSessionDep) -> dict[str, Any]:
     """Liver and tumour volumes and burden of each timepoint's latest measurement."""
     return burden_summary(session, repo.get_subject(session, subject_id))
+
+
+@router.get(
+    "/v1/subjects/{subject_id}/endpoints",
+    response_model=EndpointsPublic,
+    summary="The subject's hepatic progression-free interval (H-PFS)",
+    responses=problems(401, 403, 404, 422),
+)
+def get_endpoints(subject_id: str, _: Summary, session: ReadSessionDep) -> EndpointsPublic:
+    """From the randomization date (else the baseline scan) to the first hepatic PD by RECIST
+    1.1, else censored at the last adequate assessment (FDA 2018 conventions, with the reason);
+    ``provisional`` while it rests on readings no radiologist confirmed."""
+    return EndpointsPublic(**endpoints(session, repo.get_subject(session, subject_id)))

@@ -181,6 +181,29 @@ def get_trial_left_out(_: SummaryReader, session: ReadSessionDep) -> list[dict[s
 
 
 @router.get(
+    "/v1/sdtm/adtte",
+    summary="ADaM ADTTE of the hepatic progression-free interval (PARAMCD HPFS)",
+    response_class=Response,
+    responses={**_SDTM, **problems(401, 403, 422)},
+)
+def get_trial_adtte(
+    principal: SummaryReader,
+    session: SessionDep,
+    settings: SettingsDep,
+    fmt: FormatQuery = SdtmFormat.CSV,
+    study_id: StudyQuery = None,
+) -> Response:
+    """One row per live subject (STUDYID, USUBJID, PARAMCD, PARAM, STARTDT, ADT, AVAL, CNSR,
+    EVNTDESC, CNSDTDSC, ARM); subjects without a start or with a record the RECIST engine refuses
+    are left out: ``X-Liverburden-Skipped-Count`` / ``-Subjects``, reasons in the audit trail."""
+    out = outputs.trial_adtte(
+        session, _sdtm_format(fmt), study_id or settings.study_id, principal.actor
+    )
+    session.commit()
+    return _response(out)
+
+
+@router.get(
     "/v1/sdtm/{domain}",
     summary="CDISC SDTM TU, TR or RS of the whole trial",
     response_class=Response,

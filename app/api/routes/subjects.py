@@ -13,6 +13,7 @@ from app.api.responses import problems
 from app.api.schemas import (
     RecordChoice,
     SubjectCreate,
+    SubjectPatch,
     SubjectPublic,
     TimepointCreate,
     TimepointPatch,
@@ -45,15 +46,21 @@ def create_subject(body: SubjectCreate, principal: Manage, session: SessionDep) 
     exists = select(Subject.id).where(Subject.subject_id == body.subject_id)
     if session.execute(exists).first() is not None:
         raise AlreadyExistsError(f"subject {body.subject_id!r} exists already")
-    row = Subject(subject_id=body.subject_id, arm=body.arm, created_by=principal.actor)
+    row = Subject(
+        subject_id=body.subject_id,
+        arm=body.arm,
+        randomization_date=body.randomization_date,
+        created_by=principal.actor,
+    )
     session.add(row)
     try:
         session.flush()
     except IntegrityError as exc:
         raise AlreadyExistsError(f"subject {body.subject_id!r} exists already") from exc
-    audit.record(
-        session, principal.actor, "subject.created", "subject", body.subject_id, {"arm": body.arm}
-    )
+    details = {"arm": body.arm}
+    if body.randomization_date is not None:
+        details["randomization_date"] = body.randomization_date.isoformat()
+    audit.record(session, principal.actor, "subject.created", "subject", body.subject_id, details)
     session.commit()
     return SubjectPublic.from_domain(row)
 
@@ -167,6 +174,26 @@ def void_timepoint(
     corrections.void_timepoint(session, subject, tp, reason=body.reason, actor=principal.actor)
     session.commit()
     return VoidedPublic.from_domain("timepoint", tp.id, tp)
+
+
+@router.patch(
+    "/v1/subjects/{subject_id}",
+    response_model=SubjectPublic,
+    summary="Correct a subject's arm or randomization date",
+    responses=problems(401, 403, 404, 422),
+)
+def patch_subject(
+    subject_id: str, body: SubjectPatch, principal: Manage, session: SessionDep
+) -> SubjectPublic:
+    """A new arm and/or randomization date (``null`` clears it), with the reason; the audit
+    trail keeps before and after."""
+    subject = repo.get_subject(session, subject_id)
+    changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    corrections.correct_subject(
+        session, subject, changes=changes, reason=body.reason, actor=principal.actor
+    )
+    session.commit()
+    return SubjectPublic.from_domain(subject)
 
 
 @router.delete(

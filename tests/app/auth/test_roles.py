@@ -37,6 +37,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("PATCH", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}"): {R},
     ("DELETE", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}"): {R},
     ("DELETE", "/v1/subjects/{subject_id}"): {R},
+    ("PATCH", "/v1/subjects/{subject_id}"): {R},
     ("DELETE", "/v1/measurements/{measurement_id}"): {R},
     ("PUT", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}/record"): {R},
     ("POST", "/v1/segmentations"): {R},
@@ -49,6 +50,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/subjects/{subject_id}/assessment"): {R, E},
     ("GET", "/v1/subjects/{subject_id}/eligibility"): {R, E},
     ("GET", "/v1/subjects/{subject_id}/burden"): {R, E},
+    ("GET", "/v1/subjects/{subject_id}/endpoints"): {R, E},
     ("POST", "/v1/keys"): {A},
     ("GET", "/v1/keys"): {A},
     ("DELETE", "/v1/keys/{key_id}"): {A},
@@ -62,6 +64,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/subjects/{subject_id}/sdtm/{domain}"): {R, E},
     ("GET", "/v1/sdtm/{domain}"): {R, E},
     ("GET", "/v1/sdtm-left-out"): {R, E},
+    ("GET", "/v1/sdtm/adtte"): {R, E},
     ("GET", "/v1/subjects/{subject_id}/fhir"): {R},
     ("GET", "/v1/subjects/{subject_id}/report"): {R},
     # DICOMweb (PS3.18): pixel data and DICOM are for radiologists only.
