@@ -14,8 +14,11 @@ not met or unknown (``None``: an input is missing; never guessed):
 criterion is not met, true when all are met, else unknown. Liver
 progression between the two pre-enrolment scans (the last two timepoints dated on or before the
 baseline, the baseline included) is the RECIST 1.1 hepatic response of the later one against the
-earlier one, from the liver lesions of the lesion table; ``null`` when there are fewer than two
-such scans or no liver lesion measured on both.
+earlier one, from the liver lesions of the lesion record (read by hand, or linked by lesion
+tracking, which links a screening scan to the baseline's record); a record lesion absent at the
+earlier scan and present at the later one is a new lesion there (RECIST 1.1 section 4.3.2: it
+appeared between the two); ``null`` when there are fewer than two such scans or no liver lesion
+measured on both.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ logger = logging.getLogger(__name__)
 def liver_progression(session: Session, subject: Subject, scans: list[Timepoint]) -> bool | None:
     """Hepatic PD of ``scans[1]`` against ``scans[0]``; None when it cannot be assessed."""
     doc = assessment_input(session, subject, scans, organ="liver")
+    doc = _appeared_as_new(doc)
     first = doc["timepoints"][0]["measurements"]
     second = doc["timepoints"][1]["measurements"]
     if not first or not second:
@@ -57,6 +61,45 @@ def liver_progression(session: Session, subject: Subject, scans: list[Timepoint]
         logger.warning("pre-enrolment liver progression not assessable: %s", exc)
         return None
     return bool(result["hepatic_progression"]["progressed"])
+
+
+def _measured(entry: dict[str, Any]) -> bool:
+    return entry.get("diameter_mm") is not None or bool(entry.get("fragments_mm"))
+
+
+def _appeared_as_new(doc: dict[str, Any]) -> dict[str, Any]:
+    """Record lesions absent at the earlier scan and measured at the later one become new
+    lesions of the later scan (equivocal under 10 mm), out of the targets and non-targets."""
+    earlier, later = doc["timepoints"]
+    absent = {e["lesion_id"] for e in earlier["measurements"] if e.get("status") == "absent"}
+    appeared = [e for e in later["measurements"] if e["lesion_id"] in absent and _measured(e)]
+    if not appeared:
+        return doc
+    gone = {e["lesion_id"] for e in appeared}
+    organ = {x["lesion_id"]: x.get("organ", "liver") for x in doc["lesions"]}
+    new = [
+        {
+            "organ": organ[e["lesion_id"]],
+            "equivocal": max(e.get("fragments_mm") or [e.get("diameter_mm") or 0.0]) < 10.0,
+        }
+        for e in appeared
+    ]
+    keep = [x for x in doc["lesions"] if x["lesion_id"] not in gone]
+    return {
+        **doc,
+        "lesions": keep,
+        "timepoints": [
+            {**tp, "measurements": [e for e in tp["measurements"] if e["lesion_id"] not in gone]}
+            for tp in doc["timepoints"][:1]
+        ]
+        + [
+            {
+                **later,
+                "measurements": [e for e in later["measurements"] if e["lesion_id"] not in gone],
+                "new_lesions": [*(later.get("new_lesions") or []), *new],
+            }
+        ],
+    }
 
 
 def any_of(values: list[bool | None]) -> bool | None:

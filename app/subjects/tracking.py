@@ -28,7 +28,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -104,6 +104,7 @@ class ProposedReading:
     merged_from: list[str] | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     measurement_id: str | None = None  #: None: the measurement being stored
+    timepoint_id: str | None = None  #: None: the plan's timepoint (else a screening scan's)
 
 
 @dataclass(frozen=True)
@@ -372,6 +373,7 @@ def add_to_record(
 
 def _plan_baseline(
     session: Session,
+    blobs: BlobStore,
     subject: Subject,
     tp: Timepoint,
     sources: _Sources,
@@ -386,6 +388,7 @@ def _plan_baseline(
         )
     rec = sources.record
     rows, readings, summary = propose_record(rec.result, rec.masks, rec.measurement_id)
+    summary = dict(summary)
     taken = _seen(rec)
     twice: dict[str, str] = {}
     added: list[str] = []
@@ -398,6 +401,10 @@ def _plan_baseline(
             added_without_liver=added,
             measured_twice=twice,
         )
+    screened = _link_screenings(session, blobs, subject, tp, rows, sources)
+    if screened:
+        readings += [r for found in screened.values() for r in found]
+        summary["screening"] = {t: len(found) for t, found in screened.items()}
     return TrackingPlan(
         tp.id,
         "baseline",
@@ -407,6 +414,54 @@ def _plan_baseline(
         summary=summary,
         record_measurement_id=rec.measurement_id,
     )
+
+
+@dataclass(frozen=True)
+class _NewRecordLesion:
+    """A lesion of a record being proposed, as linking needs it."""
+
+    lesion_id: str
+    role: str
+    organ: str
+    lymph_node: bool = False
+
+
+def _link_screenings(
+    session: Session,
+    blobs: BlobStore,
+    subject: Subject,
+    baseline: Timepoint,
+    rows: Sequence[ProposedLesion],
+    sources: _Sources,
+) -> dict[str, list[ProposedReading]]:
+    """The proposed record linked to each scan before the baseline that was measured already
+    (a screening scan measured later is linked by its own job): readings by timepoint."""
+    refs = [
+        LesionRef(
+            _NewRecordLesion(r.lesion_id, r.role, r.organ),
+            r.measurement_id or "",
+            r.measurement_lesion_id,
+        )
+        for r in rows
+    ]
+    by_measurement = {src.measurement_id or "": (src.result, src.masks) for src in sources.all}
+    out: dict[str, list[ProposedReading]] = {}
+    for tp in repo.subject_timepoints(session, subject):
+        if tp.date >= baseline.date or tp.baseline:
+            continue
+        if any(r.state == CONFIRMED for r in _timepoint_readings(session, tp.id)):
+            continue
+        found = _stored_sources(session, blobs, tp)
+        if found is None:
+            continue
+        readings, _, _, _ = _link_visit(refs, by_measurement, found, timepoint_id=tp.id)
+        out[tp.id] = list(readings.values())
+    return out
+
+
+def _timepoint_readings(session: Session, tp_id: str) -> list[LesionMeasurement]:
+    stmt = select(LesionMeasurement).where(LesionMeasurement.timepoint_id == tp_id)
+    return list(session.execute(stmt).scalars())
 
 
 # -- follow-up ---------------------------------------------------------------------------------
@@ -621,6 +676,62 @@ def new_lesions(
     return rows
 
 
+def _link_visit(
+    refs: Sequence[LesionRef],
+    by_measurement: Mapping[str, tuple[Mapping[str, Any], MeasuredMasks]],
+    sources: _Sources,
+    timepoint_id: str | None = None,
+) -> tuple[dict[str, ProposedReading], list[set[int]], dict[str, Any], dict[str, str]]:
+    """Link ``refs`` to one visit's measurements: the measurement of record first (it decides
+    what is absent), then those without a liver for what it left absent; a lesion measured twice
+    at the visit is one lesion. Readings, the lesion numbers used per source, alignment stats,
+    lesions measured twice."""
+    taken: list[_Seen] = []
+    twice: dict[str, str] = {}
+    used = [_duplicates(src, taken, twice) for src in sources.all]
+    readings: dict[str, ProposedReading] = {}
+    rec = sources.record
+    stats = link_refs(
+        refs, by_measurement, rec.result, rec.masks, readings, used[0], True, rec.measurement_id
+    )
+    for src, used_here in zip(sources.extra, used[1:], strict=True):
+        still_open = [
+            r
+            for r in refs
+            if r.lesion.lesion_id not in readings or readings[r.lesion.lesion_id].status == "absent"
+        ]
+        link_refs(
+            still_open,
+            by_measurement,
+            src.result,
+            src.masks,
+            readings,
+            used_here,
+            False,
+            src.measurement_id,
+        )
+    if timepoint_id is not None:
+        readings = {k: replace(r, timepoint_id=timepoint_id) for k, r in readings.items()}
+    return readings, used, stats, twice
+
+
+def _kinds(readings: Mapping[str, ProposedReading]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in readings.values():
+        kind = str(r.evidence.get("kind"))
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def _unlinked(sources: _Sources, used: Sequence[set[int]]) -> list[str]:
+    return [
+        f"{src.measurement_id or 'this'}:L{j}"
+        for src, taken in zip(sources.all, used, strict=True)
+        for j in range(1, len(src.result.get("lesions") or []) + 1)
+        if j not in taken
+    ]
+
+
 def _plan_follow_up(
     session: Session,
     blobs: BlobStore,
@@ -628,11 +739,22 @@ def _plan_follow_up(
     tp: Timepoint,
     sources: _Sources,
     fingerprint: str,
+    screening: bool = False,
 ) -> TrackingPlan:
+    """A follow-up linked to the record (new lesions found); or, ``screening``, a scan before
+    the baseline: the record's lesions as they were then (a record lesion not seen is
+    ``absent``, a component the record does not have is listed as unlinked, never a new lesion:
+    the record starts at the baseline)."""
     lesions = _subject_lesions(session, subject)
     record = [x for x in lesions if x.role in RECORD_ROLES]
     if not record:
-        return _skip(tp, fingerprint, "no lesion record yet: measure the baseline first")
+        return _skip(
+            tp,
+            fingerprint,
+            "no lesion record yet: the screening scan is linked when the baseline is measured"
+            if screening
+            else "no lesion record yet: measure the baseline first",
+        )
     if any(m.state == CONFIRMED for m in _readings(session, lesions, tp.id)):
         return _skip(
             tp,
@@ -644,7 +766,8 @@ def _plan_follow_up(
     earlier_new = [
         x
         for x in lesions
-        if x.role == ROLE_NEW
+        if not screening
+        and x.role == ROLE_NEW
         and x.state != REJECTED
         and x.first_timepoint_id in timepoints
         and timepoints[x.first_timepoint_id].date < tp.date
@@ -673,41 +796,22 @@ def _plan_follow_up(
             continue
         by_measurement[mid] = (m.result, kept)
     usable_new = [r for r in new_refs if r.measurement_id in by_measurement]
-    # The measurement of record first (it decides what is absent), then those without a liver
-    # for what it left absent; a lesion measured twice at this visit is one lesion.
-    taken: list[_Seen] = []
-    twice: dict[str, str] = {}
-    used = [_duplicates(src, taken, twice) for src in sources.all]
-    readings: dict[str, ProposedReading] = {}
-    rec = sources.record
-    stats = link_refs(
-        refs, by_measurement, rec.result, rec.masks, readings, used[0], True, rec.measurement_id
-    )
-    link_refs(
-        usable_new,
-        by_measurement,
-        rec.result,
-        rec.masks,
-        readings,
-        used[0],
-        True,
-        rec.measurement_id,
-    )
-    for src, used_here in zip(sources.extra, used[1:], strict=True):
-        still_open = [
-            r
-            for r in [*refs, *usable_new]
-            if r.lesion.lesion_id not in readings or readings[r.lesion.lesion_id].status == "absent"
-        ]
-        link_refs(
-            still_open,
-            by_measurement,
-            src.result,
-            src.masks,
-            readings,
-            used_here,
-            False,
-            src.measurement_id,
+    readings, used, stats, twice = _link_visit([*refs, *usable_new], by_measurement, sources)
+    if screening:
+        summary: dict[str, Any] = {
+            "links": _kinds(readings),
+            "references": stats,
+            "unlinked": _unlinked(sources, used),
+        }
+        if sources.extra:
+            summary["measured_twice"] = twice
+        return TrackingPlan(
+            tp.id,
+            "screening",
+            fingerprint,
+            readings=tuple(readings.values()),
+            summary=summary,
+            record_measurement_id=sources.record.measurement_id,
         )
 
     numbers = [
@@ -719,11 +823,7 @@ def _plan_follow_up(
     for src, used_here in zip(sources.all, used, strict=True):
         first = max(numbers, default=0) + 1 + len(rows)
         rows += new_lesions(src.result, src.masks, used_here, first, readings, src.measurement_id)
-    counts: dict[str, int] = {}
-    for r in readings.values():
-        kind = str(r.evidence.get("kind"))
-        counts[kind] = counts.get(kind, 0) + 1
-    summary: dict[str, Any] = {"links": counts, "references": stats}
+    summary = {"links": _kinds(readings), "references": stats}
     if sources.extra:
         summary["measured_twice"] = twice
     return TrackingPlan(
@@ -733,7 +833,7 @@ def _plan_follow_up(
         lesions=tuple(rows),
         readings=tuple(readings.values()),
         summary=summary,
-        record_measurement_id=rec.measurement_id,
+        record_measurement_id=sources.record.measurement_id,
     )
 
 
@@ -784,6 +884,25 @@ def _sources(
     return _Sources(record, tuple(extra))
 
 
+def _stored_sources(session: Session, blobs: BlobStore, tp: Timepoint) -> _Sources | None:
+    """A timepoint's stored measurement of record and those without a liver (with kept masks),
+    or ``None`` when it has no measurement of record with kept masks."""
+    record_row = repo.measurement_of_record(session, tp)
+    if record_row is None:
+        return None
+    record = load_kept_masks(blobs, record_row.masks_sha256)
+    if record is None:
+        return None
+    extra = []
+    for m in reversed(repo.timepoint_measurements(session, tp)):  # oldest first
+        if m is record_row or repo.has_liver(m.result):
+            continue
+        kept = load_kept_masks(blobs, m.masks_sha256)
+        if kept is not None:
+            extra.append(_Source(m.id, m.result, kept))
+    return _Sources(_Source(record_row.id, record_row.result, record), tuple(extra))
+
+
 def plan(
     session: Session,
     blobs: BlobStore,
@@ -805,11 +924,14 @@ def plan(
     if isinstance(sources, str):
         return _skip(tp, fingerprint, sources)
     if tp.baseline:
-        return _plan_baseline(session, subject, tp, sources, fingerprint)
+        return _plan_baseline(session, blobs, subject, tp, sources, fingerprint)
     baselines = [t for t in repo.subject_timepoints(session, subject) if t.baseline]
-    if not baselines or tp.date <= baselines[0].date:
-        return _skip(tp, fingerprint, "not a follow-up of the baseline (dated on or before it)")
-    return _plan_follow_up(session, blobs, subject, tp, sources, fingerprint)
+    if not baselines:
+        return _skip(tp, fingerprint, "no baseline timepoint yet")
+    if tp.date == baselines[0].date:
+        return _skip(tp, fingerprint, "dated as the baseline: neither a follow-up nor a screening")
+    screening = tp.date < baselines[0].date
+    return _plan_follow_up(session, blobs, subject, tp, sources, fingerprint, screening)
 
 
 def _write_reading(
@@ -901,7 +1023,7 @@ def apply(session: Session, p: TrackingPlan, m: Measurement, actor: str) -> str:
     session.flush()
     by_id = {x.lesion_id: x for x in _subject_lesions(session, subject)}
     for r in p.readings:
-        _write_reading(session, by_id[r.lesion_id], tp.id, r, m, actor)
+        _write_reading(session, by_id[r.lesion_id], r.timepoint_id or tp.id, r, m, actor)
     session.flush()
     audit.record(
         session,

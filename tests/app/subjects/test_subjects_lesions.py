@@ -273,6 +273,36 @@ def test_eligibility_for_the_edc(
     }
 
 
+@pytest.mark.parametrize(
+    ("later_mm", "expected"), [(15.0, True), (6.0, False)], ids=["measurable", "equivocal"]
+)
+def test_a_lesion_absent_at_screening_is_new_at_the_baseline(
+    service: Service, later_mm: float, expected: bool
+) -> None:
+    """T2 absent at the screening scan and seen at the baseline appeared in between: a new
+    lesion there (PD when measurable; an equivocal one under 10 mm is not yet PD)."""
+    c = service.client()
+    c.post("/v1/subjects", json={"subject_id": "S-012"})
+    pre = _timepoint(c, "S-012", "pre", "2019-11-01", False)
+    base = _timepoint(c, "S-012", "base", "2020-02-01", True)
+    lesions = [
+        {"lesion_id": "T1", "organ": "liver", "role": "target"},
+        {"lesion_id": "T2", "organ": "liver", "role": "target"},
+    ]
+    r = c.put("/v1/subjects/S-012/lesions", json={"reason": "read", "lesions": lesions})
+    assert r.status_code == 200, r.text
+    pre_reads = [{"lesion_id": "T1", "diameter_mm": 20.0}, {"lesion_id": "T2", "status": "absent"}]
+    base_reads = [
+        {"lesion_id": "T1", "diameter_mm": 20.0},
+        {"lesion_id": "T2", "diameter_mm": later_mm},
+    ]
+    assert _record(c, "S-012", pre, pre_reads).status_code == 200
+    assert _record(c, "S-012", base, base_reads).status_code == 200
+    _fake_measurement(service, base, 0.1, [20.0, later_mm])
+    got = service.client("edc").get("/v1/subjects/S-012/eligibility").json()
+    assert got["liver_progression_by_recist"] is expected, got
+
+
 def test_sdtm_tr_shows_the_screening_reading_the_eligibility_rests_on(service: Service) -> None:
     """The pre-enrolment scan's reading (liver progression 20 -> 30 mm, see the eligibility test)
     is in TR under its visit name, numbered before the baseline; RS has no response for it."""
