@@ -8,9 +8,11 @@ gives the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import textwrap
-from typing import Final
+from collections.abc import Iterator
+from typing import Any, Final
 
 import matplotlib
 import matplotlib.image as mpimg
@@ -131,20 +133,23 @@ def _plots_page(report: SubjectReport) -> Figure:
     return fig
 
 
-def render_pdf(report: SubjectReport) -> bytes:
-    """The report as PDF bytes (``application/pdf``); see the module docstring for the pages."""
-    buf = io.BytesIO()
+@contextlib.contextmanager
+def pdf_pages(buf: io.BytesIO, title: str) -> Iterator[Any]:
+    """A PDF being written to ``buf``: TrueType text, no creation date (same report, same
+    bytes)."""
     with (
         matplotlib.rc_context({"pdf.fonttype": 42}),
         PdfPages(
-            buf,
-            metadata={
-                "Title": f"Liver tumour burden report {report.subject.subject_id}",
-                "Creator": "liverburden",
-                "CreationDate": None,
-            },
+            buf, metadata={"Title": title, "Creator": "liverburden", "CreationDate": None}
         ) as pdf,
     ):
+        yield pdf
+
+
+def render_pdf(report: SubjectReport) -> bytes:
+    """The report as PDF bytes (``application/pdf``); see the module docstring for the pages."""
+    buf = io.BytesIO()
+    with pdf_pages(buf, f"Liver tumour burden report {report.subject.subject_id}") as pdf:
         pdf.savefig(_first_page(report))
         pdf.savefig(_plots_page(report))
         images = list(report.key_images)

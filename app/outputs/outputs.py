@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from app.auth import audit
 from app.db import repo
 from app.db.models import Measurement, Subject, Timepoint
-from app.errors import InvalidRequestError
+from app.errors import InvalidRequestError, NotFoundError
 from app.measure.labels import masks_from_labels
 from app.measure.sources import load_measurement_source
 from app.outputs.subject import (
@@ -52,6 +52,7 @@ from app.outputs.subject import (
 )
 from app.settings import DEFAULT_STUDY_ID
 from app.store.blobs import BlobStore
+from app.subjects.eligibility import eligibility
 from app.subjects.endpoints import subject_hpfs
 from app.version import ALGORITHM_VERSION
 from dicomio.frames import part10_bytes
@@ -72,6 +73,13 @@ from reporting import (
     render_pdf,
 )
 from reporting.adtte import HpfsRow, build_adtte
+from reporting.trial_report import (
+    TrialReport,
+    TrialSubject,
+    best_hepatic_change_pct,
+    render_trial_html,
+    render_trial_pdf,
+)
 
 __all__ = [
     "DEFAULT_STUDY_ID",
@@ -443,4 +451,74 @@ def subject_report(
         content, _MEDIA[fmt], name, prov.algorithm_version, prov.input_sha256, attachment=False
     )
     _record(session, actor, ("subject", subject.subject_id), out, key_images=len(images))
+    return out
+
+
+def _trial_subject(session: Session, subject: Subject) -> tuple[TrialSubject, dict[str, Any]]:
+    """One subject of the trial view, and what its numbers rest on (for the input hash)."""
+    try:
+        read: dict[str, Any] | None = eligibility(session, subject)
+    except NotFoundError:
+        read = None
+    assessment = optional_assessment(session, subject)
+    best = None if assessment is None else best_hepatic_change_pct(assessment.output)
+    try:
+        hpfs, provisional = subject_hpfs(session, subject)
+        note = ""
+    except (InvalidRequestError, RecistError) as exc:
+        hpfs, provisional, note = None, False, " ".join(str(exc).split())
+    row = TrialSubject(
+        subject.subject_id,
+        subject.arm,
+        hpfs,
+        eligibility=read,
+        best_hepatic_change_pct=best,
+        provisional=provisional,
+        note=note,
+    )
+    basis = {
+        "measurement": None if read is None else read.get("measurement_id"),
+        "assessment_input": None if assessment is None else assessment.input_sha256,
+        "hpfs": None if hpfs is None else hpfs.as_dict(),
+    }
+    return row, basis
+
+
+def trial_report(
+    session: Session,
+    fmt: ReportFormat,
+    study_id: str,
+    actor: str,
+    *,
+    generated_at: dt.datetime | None = None,
+) -> Output:
+    """The trial view (eligibility, H-PFS by arm with Kaplan-Meier, best hepatic response,
+    baseline burden) of every live subject, HTML or PDF."""
+    live = select(Subject).where(Subject.voided_at.is_(None)).order_by(Subject.subject_id)
+    rows: list[TrialSubject] = []
+    basis: dict[str, Any] = {}
+    for subject in session.execute(live).scalars():
+        row, used = _trial_subject(session, subject)
+        rows.append(row)
+        basis[subject.subject_id] = used
+    hashes = tuple((sid, canonical_sha256(v)) for sid, v in basis.items())
+    report = TrialReport(
+        study_id,
+        tuple(rows),
+        generated_at or dt.datetime.now(dt.UTC).replace(microsecond=0),
+        ALGORITHM_VERSION,
+        hashes,
+    )
+    content = (
+        render_trial_pdf(report) if fmt == "pdf" else render_trial_html(report).encode("utf-8")
+    )
+    out = Output(
+        content,
+        _MEDIA[fmt],
+        f"{_safe(study_id)}_trial_report.{fmt}",
+        ALGORITHM_VERSION,
+        canonical_sha256(basis),
+        attachment=False,
+    )
+    _record(session, actor, ("trial", study_id), out, subjects=len(rows))
     return out

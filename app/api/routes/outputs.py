@@ -286,3 +286,38 @@ def get_report(
     )
     session.commit()
     return _response(out)
+
+
+@router.get(
+    "/v1/trial/report",
+    summary="The trial view: eligibility, H-PFS by arm (Kaplan-Meier), responses, burden",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/html": {}, "application/pdf": {}},
+            "description": "The trial report",
+        },
+        **problems(401, 403, 422),
+    },
+)
+def get_trial_report(
+    principal: SummaryReader,
+    session: SessionDep,
+    settings: SettingsDep,
+    fmt: Annotated[ReportFormat, Query(alias="format", description="html or pdf.")] = (
+        ReportFormat.HTML
+    ),
+    study_id: StudyQuery = None,
+) -> Response:
+    """Every live subject's imaging eligibility, Kaplan-Meier curves of the hepatic
+    progression-free interval by arm with numbers at risk, median H-PFS with its 95 % CI per
+    arm, the waterfall of best hepatic response and the baseline burden against 25 % / 70 %
+    (no pixel data: EDC keys may read it)."""
+    out = outputs.trial_report(
+        session,
+        "pdf" if fmt is ReportFormat.PDF else "html",
+        study_id or settings.study_id,
+        principal.actor,
+    )
+    session.commit()
+    return _response(out)

@@ -65,6 +65,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/sdtm/{domain}"): {R, E},
     ("GET", "/v1/sdtm-left-out"): {R, E},
     ("GET", "/v1/sdtm/adtte"): {R, E},
+    ("GET", "/v1/trial/report"): {R, E},
     ("GET", "/v1/subjects/{subject_id}/fhir"): {R},
     ("GET", "/v1/subjects/{subject_id}/report"): {R},
     # DICOMweb (PS3.18): pixel data and DICOM are for radiologists only.
