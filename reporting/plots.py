@@ -25,7 +25,7 @@ from typing import Final
 import numpy as np
 from matplotlib.axes import Axes
 
-from reporting._render import ARM_COLORS, new_figure, to_png
+from reporting._render import ARM_COLORS, new_figure, plot_text, to_png
 from reporting.model import AssessmentSummary, SubjectData
 from volumetrics import BURDEN_HIGH_FRACTION, BURDEN_MAX_FRACTION
 
@@ -121,7 +121,7 @@ def spider_plot(
             markersize=4,
             color=colors[arm],
             linewidth=1.5,
-            label=None if arm in seen else arm,
+            label=None if arm in seen else plot_text(arm),
         )
         seen.add(arm)
         days, pct = points[-1]
@@ -157,9 +157,9 @@ def waterfall_plot(
     bars.sort(key=lambda b: (-b[0], b[1]))
     seen: set[str] = set()
     for x, (best, _sid, arm) in enumerate(bars):
-        ax.bar(x, best, color=colors[arm], label=None if arm in seen else arm)
+        ax.bar(x, best, color=colors[arm], label=None if arm in seen else plot_text(arm))
         seen.add(arm)
-    ax.set_xticks(range(len(bars)), [sid for _, sid, _ in bars], rotation=90, fontsize=7)
+    ax.set_xticks(range(len(bars)), [plot_text(sid) for _, sid, _ in bars], rotation=90, fontsize=7)
     _reference_lines(ax)
     ax.set_ylabel("Best change from baseline (%)")
     ax.set_title(title)
@@ -185,7 +185,7 @@ def burden_plot(
             marker="o",
             markersize=4,
             color=ARM_COLORS[i % len(ARM_COLORS)],
-            label=subject_id,
+            label=plot_text(subject_id),
         )
     ax.axhline(
         100.0 * float(BURDEN_HIGH_FRACTION),

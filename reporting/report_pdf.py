@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
+from reporting._render import missing_glyphs_drawn, plot_text
 from reporting._report_content import (
     LESION_HEADERS,
     RESPONSE_COLUMNS,
@@ -57,7 +58,7 @@ def _table(
         for row in rows
     ]
     table = ax.table(
-        cellText=rows,
+        cellText=[[plot_text(v) for v in row] for row in rows],
         colLabels=list(headers),
         cellColours=colours,
         loc="upper center",
@@ -138,6 +139,7 @@ def pdf_pages(buf: io.BytesIO, title: str) -> Iterator[Any]:
     """A PDF being written to ``buf``: TrueType text, no creation date (same report, same
     bytes)."""
     with (
+        missing_glyphs_drawn(),
         matplotlib.rc_context({"pdf.fonttype": 42}),
         PdfPages(
             buf, metadata={"Title": title, "Creator": "liverburden", "CreationDate": None}

@@ -34,7 +34,7 @@ from typing import Any, Final
 import numpy as np
 
 from recist.endpoint import HepaticPfs
-from reporting._render import ARM_COLORS, DPI, new_figure, to_png
+from reporting._render import ARM_COLORS, DPI, new_figure, plot_text, to_png
 from reporting.report_html import _CSS, _figure, _table
 from reporting.report_pdf import _image_axes, _page, pdf_pages
 from reporting.report_pdf import _table as _pdf_table
@@ -158,7 +158,7 @@ def arm_summaries(subjects: Sequence[TrialSubject]) -> list[ArmSummary]:
 
     out = []
     for arm, intervals in _by_arm(subjects).items():
-        kmf = _fitter(arm, intervals)
+        kmf = _fitter(plot_text(arm), intervals)
         ci = median_survival_times(kmf.confidence_interval_)
         out.append(
             ArmSummary(
@@ -200,7 +200,7 @@ def km_plot(subjects: Sequence[TrialSubject]) -> bytes:
     ax = fig.add_subplot()
     fitters = []
     for i, (arm, intervals) in enumerate(_by_arm(subjects).items()):
-        kmf = _fitter(arm, intervals)
+        kmf = _fitter(plot_text(arm), intervals)
         kmf.plot_survival_function(
             ax=ax, ci_show=True, show_censors=True, color=ARM_COLORS[i % len(ARM_COLORS)]
         )
@@ -235,9 +235,9 @@ def _waterfall(subjects: Sequence[TrialSubject]) -> bytes:
     )
     seen: set[str] = set()
     for x, (pct, _sid, arm) in enumerate(bars):
-        ax.bar(x, pct, color=colors[arm], label=None if arm in seen else arm)
+        ax.bar(x, pct, color=colors[arm], label=None if arm in seen else plot_text(arm))
         seen.add(arm)
-    ax.set_xticks(range(len(bars)), [sid for _, sid, _ in bars], rotation=90, fontsize=7)
+    ax.set_xticks(range(len(bars)), [plot_text(sid) for _, sid, _ in bars], rotation=90, fontsize=7)
     for level, colour in ((-30.0, "#2ca02c"), (20.0, "#d62728")):
         ax.axhline(level, color=colour, linestyle="--", linewidth=1.0)
     ax.axhline(0.0, color="#444444", linewidth=0.8)
@@ -266,13 +266,13 @@ def _burden(subjects: Sequence[TrialSubject]) -> bytes:
             [i + j for j in jitter][: len(values)],
             values,
             color=ARM_COLORS[i % len(ARM_COLORS)],
-            label=arm,
+            label=plot_text(arm),
             zorder=3,
         )
     for fraction, colour in ((BURDEN_HIGH_FRACTION, "#ff7f0e"), (BURDEN_MAX_FRACTION, "#d62728")):
         pct = 100.0 * float(fraction)
         ax.axhline(pct, color=colour, linestyle="--", linewidth=1.0, label=f"{pct:g} %")
-    ax.set_xticks(range(len(arms)), arms)
+    ax.set_xticks(range(len(arms)), [plot_text(a) for a in arms])
     ax.set_ylim(0.0, 100.0)
     ax.set_ylabel("Baseline tumour / liver volume (%)")
     ax.set_title("Baseline hepatic tumour burden")

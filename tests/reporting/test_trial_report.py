@@ -131,3 +131,19 @@ def test_trial_page_renders_in_headless_chromium(tmp_path: Path) -> None:
 
     first = tuple(int(ARM_COLORS[0][i : i + 2], 16) for i in (1, 3, 5))
     assert count(first, tol=20) > 200  # the first arm's curve and bars
+
+
+def test_odd_arm_and_subject_text_draws_without_error() -> None:
+    """Free-text arms and ids with control characters, ``$...$`` (matplotlib's mathematics) or
+    glyphs the font lacks are drawn as text (the fuzzer found a 500 on a control character)."""
+    odd = TrialSubject(
+        "S\x1e$x$",
+        "arm\x1e $\\frac{1$ 中",
+        HepaticPfs(START, "baseline", True, START + dt.timedelta(days=30)),
+        eligibility={"burden_fraction": 0.3},
+        best_hepatic_change_pct=-12.0,
+    )
+    report = TrialReport("NET", (odd,), dt.datetime(2024, 6, 1, tzinfo=dt.UTC), "0.2.0")
+    html = render_trial_html(report)
+    assert "arm\x1e $\\frac{1$ 中" in html  # the page shows the text as given (HTML-escaped)
+    assert render_trial_pdf(report).startswith(b"%PDF")
