@@ -145,6 +145,7 @@ def timepoint_rows(report: SubjectReport) -> list[list[str]]:
 LESION_HEADERS = (
     "Date",
     "Lesion",
+    "Record",
     "Long axis (mm)",
     "Short axis (mm)",
     "Volume (mL)",
@@ -154,14 +155,18 @@ LESION_HEADERS = (
 
 
 def lesion_rows(report: SubjectReport) -> list[list[str]]:
-    """One row per measured lesion per timepoint."""
+    """One row per measured lesion per timepoint: its measured id, the record lesion it was read
+    as (a new lesion marked ``new``; ``-`` when not linked), axes, volume, slice, measurability."""
     rows = []
     for tm in sorted(report.subject.timepoints, key=lambda t: t.date):
         for les in tm.measurement.lesions:
+            name = tm.lesion_names.get(les.lesion_id)
+            record = "-" if name is None else (f"{name} (new)" if name.startswith("NEW") else name)
             rows.append(
                 [
                     tm.date.isoformat(),
                     les.lesion_id,
+                    record,
                     f"{les.long_axis_mm:.1f}",
                     f"{les.short_axis_mm:.1f}",
                     f"{les.volume_ml:.2f}",

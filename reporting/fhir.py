@@ -176,7 +176,11 @@ def _observation(
     obs = _base(
         subject_id, subject_system, f"{identifier['value']}|{tm.date}", MCODE_TUMOR_SIZE, code
     )
-    obs["focus"] = [{"identifier": identifier, "display": f"Lesion {lesion.lesion_id}"}]
+    name = tm.name_of(lesion.lesion_id)
+    display = (
+        f"Lesion {name}" if name == lesion.lesion_id else f"Lesion {name} ({lesion.lesion_id})"
+    )
+    obs["focus"] = [{"identifier": identifier, "display": display}]
     obs["effectiveDateTime"] = tm.date.isoformat()
     obs["component"] = [
         _component("33728-7", "Size.maximum dimension in Tumor", lesion.long_axis_mm),

@@ -228,12 +228,16 @@ class TimepointMeasurement:
     lesion_uids
         Measure ``lesion_id`` -> a UID (or stable identifier) that stays the same for the same
         lesion across timepoints; lesions not listed get no stable identity.
+    lesion_names
+        Measure ``lesion_id`` -> the subject's record id of that lesion (``T1``, ``NT2``,
+        ``NEW1``): what reports and FHIR call it; lesions not listed keep their measured id.
     """
 
     date: dt.date
     measurement: MeasurementSummary
     visit: str = ""
     lesion_uids: Mapping[str, str] = field(default_factory=dict)
+    lesion_names: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(
@@ -242,6 +246,7 @@ class TimepointMeasurement:
         measurement: Mapping[str, Any],
         visit: str = "",
         lesion_uids: Mapping[str, str] | None = None,
+        lesion_names: Mapping[str, str] | None = None,
     ) -> TimepointMeasurement:
         """Build from a date and a decoded measure JSON document."""
         return cls(
@@ -249,7 +254,12 @@ class TimepointMeasurement:
             measurement=MeasurementSummary.from_json(measurement),
             visit=visit,
             lesion_uids=dict(lesion_uids or {}),
+            lesion_names=dict(lesion_names or {}),
         )
+
+    def name_of(self, lesion_id: str) -> str:
+        """The record id a measured lesion was read as, else its measured id."""
+        return self.lesion_names.get(lesion_id, lesion_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from app.outputs.subject import (
     SubjectMeasurement,
     canonical_sha256,
     derived_uid,
+    measurement_lesion_names,
     measurement_lesion_uids,
     optional_assessment,
     subject_assessment,
@@ -393,6 +394,12 @@ def subject_fhir(session: Session, subject_id: str, actor: str) -> Output:
     return out
 
 
+def _lesion_title(names: dict[str, str], lesion_id: str) -> str:
+    """``T1 (L2)`` for a lesion read as record lesion T1, else its measured id."""
+    name = names.get(lesion_id)
+    return lesion_id if name is None else f"{name} ({lesion_id})"
+
+
 def _key_images(
     session: Session, blobs: BlobStore, scratch_dir: Path, items: Sequence[SubjectMeasurement]
 ) -> list[KeyImage]:
@@ -412,8 +419,9 @@ def _key_images(
             window=window,
         )
         date = item.timepoint.date.isoformat()
+        names = measurement_lesion_names(session, m)
         out.extend(
-            KeyImage(f"{date} {item.timepoint.label} {lesion_id}", png)
+            KeyImage(f"{date} {item.timepoint.label} {_lesion_title(names, lesion_id)}", png)
             for lesion_id, png in images.items()
         )
     return out

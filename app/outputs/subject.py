@@ -128,6 +128,25 @@ def measurement_lesion_uids(
     return uids
 
 
+def measurement_lesion_names(session: Session, measurement: Measurement) -> dict[str, str]:
+    """Measured lesion id (``"L1"``) -> the record lesion it was read as (``"T1"``, ``"NEW1"``);
+    each fragment of a split lesion names its record lesion; lesions not linked are left out."""
+    stmt = (
+        select(LesionMeasurement.source_lesion_id, Lesion.lesion_id)
+        .join(Lesion, Lesion.id == LesionMeasurement.lesion_pk)
+        .where(
+            LesionMeasurement.measurement_id == measurement.id,
+            LesionMeasurement.source_lesion_id.is_not(None),
+            LesionMeasurement.status.is_distinct_from("merged"),
+        )
+    )
+    names: dict[str, str] = {}
+    for measured, record_id in session.execute(stmt):
+        for part in str(measured).split("+"):
+            names.setdefault(part, str(record_id))
+    return names
+
+
 def timepoint_measurements(
     session: Session, subject: Subject, items: list[SubjectMeasurement]
 ) -> tuple[TimepointMeasurement, ...]:
@@ -138,6 +157,7 @@ def timepoint_measurements(
             item.measurement.result,
             visit=item.timepoint.label,
             lesion_uids=measurement_lesion_uids(session, subject, item.measurement),
+            lesion_names=measurement_lesion_names(session, item.measurement),
         )
         for item in items
     )

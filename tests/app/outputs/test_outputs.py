@@ -305,7 +305,8 @@ def test_fhir_bundle_has_one_tumor_size_per_lesion_and_timepoint(
             "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-tumor-size"
         ]
         assert obs["subject"]["identifier"]["value"] == subject.subject_id
-        lesion_id = obs["focus"][0]["display"].removeprefix("Lesion ")
+        shown = obs["focus"][0]["display"].removeprefix("Lesion ")  # "T1 (L1)" or "L1"
+        lesion_id = shown.split("(")[-1].rstrip(")") if "(" in shown else shown
         lesion = expected[(obs["effectiveDateTime"], lesion_id)]
         long_axis, short_axis = (c["valueQuantity"]["value"] for c in obs["component"])
         assert long_axis == pytest.approx(lesion["long_axis_mm"], abs=1e-3)

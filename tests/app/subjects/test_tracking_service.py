@@ -207,3 +207,28 @@ def test_outputs_name_tracked_lesions_by_their_record_ids(
                     checked += 1
     # every record lesion at every visit (NT2 and T1/T2 are seen at all four)
     assert checked >= 4 * len(timepoints), checked
+
+
+def test_reports_and_fhir_name_lesions_by_their_record_ids(
+    tracked: tuple[Service, list[str]],
+) -> None:
+    """The report's lesion table reads 'T1', 'NEW1 (new)' beside the measured L-numbers, its key
+    images are titled by record id, FHIR's focus names the record lesion."""
+    import re
+
+    service, (_base, _fu1, _fu2, fu3) = tracked
+    c = service.client()
+    table = c.get(f"/v1/subjects/{SUBJECT}/lesions").json()
+    (new,) = [n["measurement"] for n in table["new_lesions"][fu3] if n["lesion_id"] == "NEW1"]
+    page = c.get(f"/v1/subjects/{SUBJECT}/report", params={"key_images": "true"})
+    assert page.status_code == 200, page.text
+    rows = re.findall(r"<tr><td>([0-9-]+)</td><td>(L\d+)</td><td>([^<]*)</td>", page.text)
+    names = {(date, measured): record for date, measured, record in rows}
+    assert {"T1", "T2", "NT1", "NT2", "NEW1 (new)"} <= set(names.values()), names
+    assert names[("2026-06-22", new["measurement_lesion_id"])] == "NEW1 (new)"
+    assert re.search(r'alt="2026-06-22 week24 NEW1 \(L\d+\)"', page.text)
+    bundle = c.get(f"/v1/subjects/{SUBJECT}/fhir").json()
+    displays = {
+        e["resource"]["focus"][0]["display"] for e in bundle["entry"] if "focus" in e["resource"]
+    }
+    assert any(re.fullmatch(r"Lesion T1 \(L\d+\)", d) for d in displays), displays
