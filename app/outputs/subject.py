@@ -110,40 +110,40 @@ def measurement_lesion_uids(
     or by lesion tracking: each fragment of a split lesion) takes its record lesion's UID, the
     same at every visit; one not linked gets a UID derived from the measurement and its id.
     """
+    uids = {"Liver": lesion_uid(subject.subject_id, "Liver")}
+    for lesion in measurement.result.get("lesions", []):
+        measured_id = str(lesion.get("lesion_id", ""))
+        uids[measured_id] = derived_uid("measured-lesion", measurement.id, measured_id)
+    for measured, table_id, _status in _links(session, measurement):
+        uids[measured] = lesion_uid(subject.subject_id, table_id)
+    return uids
+
+
+def _links(session: Session, measurement: Measurement) -> list[tuple[str, str, str | None]]:
+    """``(measured lesion id, record lesion id, reading status)`` of each reading linked to the
+    measurement; a split lesion's fragments (``"L3+L4"``) one each."""
     stmt = (
-        select(LesionMeasurement.source_lesion_id, Lesion.lesion_id)
+        select(LesionMeasurement.source_lesion_id, Lesion.lesion_id, LesionMeasurement.status)
         .join(Lesion, Lesion.id == LesionMeasurement.lesion_pk)
         .where(
             LesionMeasurement.measurement_id == measurement.id,
             LesionMeasurement.source_lesion_id.is_not(None),
         )
     )
-    uids = {"Liver": lesion_uid(subject.subject_id, "Liver")}
-    for lesion in measurement.result.get("lesions", []):
-        measured_id = str(lesion.get("lesion_id", ""))
-        uids[measured_id] = derived_uid("measured-lesion", measurement.id, measured_id)
-    for measured, table_id in session.execute(stmt):
-        for part in str(measured).split("+"):  # a split lesion's fragments: "L3+L4"
-            uids[part] = lesion_uid(subject.subject_id, str(table_id))
-    return uids
+    return [
+        (part, str(record_id), status)
+        for measured, record_id, status in session.execute(stmt)
+        for part in str(measured).split("+")
+    ]
 
 
 def measurement_lesion_names(session: Session, measurement: Measurement) -> dict[str, str]:
     """Measured lesion id (``"L1"``) -> the record lesion it was read as (``"T1"``, ``"NEW1"``);
     each fragment of a split lesion names its record lesion; lesions not linked are left out."""
-    stmt = (
-        select(LesionMeasurement.source_lesion_id, Lesion.lesion_id)
-        .join(Lesion, Lesion.id == LesionMeasurement.lesion_pk)
-        .where(
-            LesionMeasurement.measurement_id == measurement.id,
-            LesionMeasurement.source_lesion_id.is_not(None),
-            LesionMeasurement.status.is_distinct_from("merged"),
-        )
-    )
     names: dict[str, str] = {}
-    for measured, record_id in session.execute(stmt):
-        for part in str(measured).split("+"):
-            names.setdefault(part, str(record_id))
+    for measured, record_id, status in _links(session, measurement):
+        if status != "merged":  # an absorbed lesion: the continuing one names the coalesced
+            names.setdefault(measured, record_id)
     return names
 
 
