@@ -1,4 +1,5 @@
-"""Benchmark of the EDC's reads: p99 of ``GET /v1/subjects/{id}/eligibility`` and ``/assessment``.
+"""Benchmark of the EDC's reads: p99 of ``GET /v1/subjects/{id}/eligibility``, ``/assessment``
+and ``/endpoints`` (the H-PFS interval).
 
 Run by hand (never in the test suite)::
 
@@ -17,9 +18,9 @@ default (SQLite + blob folder under ``$LIVERBURDEN_HOME``). What it does:
    two pre-enrolment scans with the RECIST engine), a follow-up, liver target lesions with caliper
    and mask-derived diameters (copied from the stored measurement).
 4. With the EDC key on one keep-alive connection, ``--reads`` sequential reads of each of
-   ``/healthz`` (the reference: no authentication, no database), ``/eligibility`` and
-   ``/assessment``, interleaved round-robin so that a burst of load from other processes hits all
-   three alike (after ``--warmup`` untimed rounds).
+   ``/healthz`` (the reference: no authentication, no database), ``/eligibility``,
+   ``/assessment`` and ``/endpoints``, interleaved round-robin so that a burst of load from other
+   processes hits all alike (after ``--warmup`` untimed rounds).
 
 It prints median, p95, p99 and max (ms) of each, p99(route) / p99(healthz), the load average, and
 one JSON line. Exit status 1 when a read fails or the eligibility p99 exceeds ``--goal-ms``. The
@@ -223,6 +224,7 @@ def timed_reads(url: str, edc: str, reads: int, warmup: int) -> dict[str, list[f
         "healthz": "/healthz",
         "eligibility": f"/v1/subjects/{SUBJECT}/eligibility",
         "assessment": f"/v1/subjects/{SUBJECT}/assessment",
+        "endpoints": f"/v1/subjects/{SUBJECT}/endpoints",
     }
     out: dict[str, list[float]] = {name: [] for name in routes}
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {edc}"}, timeout=30) as http:
