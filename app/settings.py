@@ -88,6 +88,17 @@ class Settings(BaseSettings):
         pattern=STUDY_ID_PATTERN,
         description="STUDYID of SDTM outputs when the request has no ?study_id= (which overrides).",
     )
+    trial_arms: str = Field(
+        default="",
+        max_length=1000,
+        description="The trial's arms, comma-separated (e.g. BE,TACE,DEB): a subject's arm must "
+        "be one of them; empty: any arm text is accepted.",
+    )
+
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        """The trial's arms (``trial_arms`` split at commas), empty when any arm is accepted."""
+        return tuple(a.strip() for a in self.trial_arms.split(",") if a.strip())
 
     @property
     def resolved_home(self) -> Path:

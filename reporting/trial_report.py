@@ -45,6 +45,7 @@ __all__ = [
     "TrialReport",
     "TrialSubject",
     "arm_summaries",
+    "at_risk",
     "best_hepatic_change_pct",
     "km_plot",
     "render_trial_html",
@@ -173,10 +174,23 @@ def arm_summaries(subjects: Sequence[TrialSubject]) -> list[ArmSummary]:
     return out
 
 
+def at_risk(kmf: Any, times: Sequence[float]) -> list[int]:
+    """Numbers at risk of a fitted lifelines Kaplan-Meier at ``times``: its event table's
+    ``at_risk`` at the first time on or after each (0 past the last)."""
+    table_times = np.asarray(kmf.event_table.index, dtype=float)
+    counts = np.asarray(kmf.event_table["at_risk"], dtype=int)
+    out = []
+    for t in times:
+        i = int(np.searchsorted(table_times, t, side="left"))
+        out.append(int(counts[i]) if i < len(table_times) else 0)
+    return out
+
+
 def _at_risk_rows(ax: Any, fitters: Sequence[Any]) -> None:
-    """Numbers at risk under the axis at its ticks, one row per arm (the subjects whose interval
-    lasts at least that long: lifelines' own durations). lifelines' add_at_risk_counts is not
-    used: its 0.30.0 (the last release that accepts pandas 3) fails on pandas 3."""
+    """Numbers at risk under the axis at its ticks, one row per arm: lifelines' event table (its
+    ``at_risk`` at the first time on or after the tick; 0 past the last). lifelines'
+    add_at_risk_counts is not used: its 0.30.0 (the last release that accepts pandas 3) fails
+    on pandas 3."""
     from matplotlib.transforms import blended_transform_factory
 
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
@@ -184,12 +198,9 @@ def _at_risk_rows(ax: Any, fitters: Sequence[Any]) -> None:
     ax.text(-0.05, -0.16, "At risk", transform=ax.transAxes, ha="right", fontsize=8, weight="bold")
     for row, kmf in enumerate(fitters):
         y = -0.22 - 0.06 * row
-        durations = np.asarray(kmf.durations, dtype=float)
         ax.text(-0.05, y, str(kmf._label), transform=ax.transAxes, ha="right", fontsize=8)
-        for t in ticks:
-            ax.text(
-                t, y, str(int((durations >= t).sum())), transform=where, ha="center", fontsize=8
-            )
+        for t, count in zip(ticks, at_risk(kmf, ticks), strict=True):
+            ax.text(t, y, str(count), transform=where, ha="center", fontsize=8)
 
 
 def km_plot(subjects: Sequence[TrialSubject]) -> bytes:

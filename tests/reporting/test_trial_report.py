@@ -20,6 +20,7 @@ from reporting.trial_report import (
     TrialReport,
     TrialSubject,
     arm_summaries,
+    at_risk,
     best_hepatic_change_pct,
     render_trial_html,
     render_trial_pdf,
@@ -84,6 +85,20 @@ def test_arm_medians_equal_the_hand_computation_and_lifelines_own() -> None:
         ci = median_survival_times(kmf.confidence_interval_)
         low = float(ci.iloc[0, 0])
         assert arms[arm].ci_low_days == (low if np.isfinite(low) else None)
+
+
+def test_numbers_at_risk_count_the_intervals_still_running() -> None:
+    """Under the curve: how many intervals last at least t (lifelines' event table)."""
+    from lifelines import KaplanMeierFitter
+
+    days = [10, 20, 30, 40]
+    kmf = KaplanMeierFitter(label="BE").fit(days, [True, True, False, True])
+    times = [0.0, 5.0, 10.0, 20.0, 25.0, 40.0, 41.0, 80.0]
+    assert (
+        at_risk(kmf, times)
+        == [sum(d >= t for d in days) for t in times]
+        == [4, 4, 4, 3, 2, 1, 0, 0]
+    )
 
 
 def test_best_hepatic_change_is_the_most_negative_over_follow_ups() -> None:

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.api.deps import SQL_INT_MAX, BlobsDep, ReadSessionDep, SessionDep, require
+from app.api.deps import (
+    SQL_INT_MAX,
+    BlobsDep,
+    ReadSessionDep,
+    SessionDep,
+    SettingsDep,
+    require,
+)
 from app.api.responses import problems
 from app.api.schemas import (
     RecordChoice,
@@ -25,13 +32,23 @@ from app.auth import audit
 from app.auth.keys import Permission, Principal
 from app.db import repo
 from app.db.models import Subject
-from app.errors import AlreadyExistsError
+from app.errors import AlreadyExistsError, InvalidRequestError
+from app.settings import Settings
 from app.subjects import corrections, timepoints
 
 router = APIRouter(tags=["subjects"])
 
 Manage = Annotated[Principal, Depends(require(Permission.MANAGE_SUBJECTS))]
 Reader = Annotated[Principal, Depends(require(Permission.READ))]
+
+
+def _check_arm(arm: str | None, settings: Settings) -> None:
+    """Refuse an arm the trial does not have (``LIVERBURDEN_TRIAL_ARMS``), when it lists them."""
+    names = settings.arm_names
+    if arm is not None and names and arm not in names:
+        raise InvalidRequestError(
+            f"arm {arm!r} is not one of the trial's arms; expected one of {', '.join(names)}"
+        )
 
 
 @router.post(
@@ -41,8 +58,12 @@ Reader = Annotated[Principal, Depends(require(Permission.READ))]
     summary="Create a subject",
     responses=problems(401, 403, 409, 422),
 )
-def create_subject(body: SubjectCreate, principal: Manage, session: SessionDep) -> SubjectPublic:
-    """A trial subject by its trial subject id (never a patient name or hospital ID)."""
+def create_subject(
+    body: SubjectCreate, principal: Manage, session: SessionDep, settings: SettingsDep
+) -> SubjectPublic:
+    """A trial subject by its trial subject id (never a patient name or hospital ID), its arm
+    (one of ``LIVERBURDEN_TRIAL_ARMS`` when set) and randomization date."""
+    _check_arm(body.arm, settings)
     exists = select(Subject.id).where(Subject.subject_id == body.subject_id)
     if session.execute(exists).first() is not None:
         raise AlreadyExistsError(f"subject {body.subject_id!r} exists already")
@@ -183,12 +204,17 @@ def void_timepoint(
     responses=problems(401, 403, 404, 422),
 )
 def patch_subject(
-    subject_id: str, body: SubjectPatch, principal: Manage, session: SessionDep
+    subject_id: str,
+    body: SubjectPatch,
+    principal: Manage,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> SubjectPublic:
     """A new arm and/or randomization date (``null`` clears it), with the reason; the audit
     trail keeps before and after."""
     subject = repo.get_subject(session, subject_id)
     changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    _check_arm(changes.get("arm"), settings)
     corrections.correct_subject(
         session, subject, changes=changes, reason=body.reason, actor=principal.actor
     )

@@ -207,3 +207,23 @@ def test_trial_report_medians_equal_lifelines_on_the_adtte_rows(trial: Service) 
     assert "randomization date or a baseline" in page.text  # NS: left out, with the reason
     pdf = edc.get("/v1/trial/report", params={"format": "pdf"})
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def test_arms_are_the_trials_when_the_setting_lists_them(tmp_path: Path) -> None:
+    """LIVERBURDEN_TRIAL_ARMS=BE,TACE,DEB: a subject's arm is one of them at creation and at
+    correction (422 naming the expected arms); without the setting any arm text is kept."""
+    from app.settings import Settings
+    from tests.app.conftest import running_service
+
+    with running_service(Settings(home=tmp_path / "home", trial_arms="BE, TACE,DEB")) as svc:
+        c = svc.client()
+        assert c.post("/v1/subjects", json={"subject_id": "A-1", "arm": "TACE"}).status_code == 201
+        r = c.post("/v1/subjects", json={"subject_id": "A-2", "arm": "TAE"})
+        assert r.status_code == 422 and "expected one of BE, TACE, DEB" in r.json()["detail"]
+        assert c.get("/v1/subjects/A-2").status_code == 404  # nothing stored
+        r = c.patch("/v1/subjects/A-1", json={"arm": "placebo", "reason": "EDC"})
+        assert r.status_code == 422, r.text
+        assert (
+            c.patch("/v1/subjects/A-1", json={"arm": "DEB", "reason": "EDC"}).json()["arm"] == "DEB"
+        )
+    assert Settings(home=tmp_path / "other").arm_names == ()
