@@ -235,3 +235,54 @@ def test_service_measures_other_tumour_labels_and_tracks_their_organ(
         "/v1/measurements", json={k: v for k, v in body.items() if k != "other_tumor_labels"}
     )
     assert plain.status_code == 202 and plain.json()["job_id"] != job.json()["job_id"]
+
+
+def test_other_tumour_by_segment_name_in_a_seg_and_by_value_in_nrrd(tmp_path: Path) -> None:
+    """The entry points of contracts/trial-record.md besides NIfTI: a DICOM SEG whose segments
+    are named (``--other-tumor-label "Tumor 2=adrenal"`` picks the mass by name, the liver lesion
+    stays ``Tumor 1``) and an NRRD label map (by value): the same lesions, organs and volumes as
+    the NIfTI of the same voxels."""
+    import dataclasses
+
+    from phantoms import write_seg
+
+    liver_lesion = LesionSpec((-40.0, 0.0, 0.0), (12.0, 10.0, 8.0))  # 24 mm: "Tumor 1"
+    mass = LesionSpec((40.0, 20.0, 0.0), (8.0, 7.0, 6.0))  # 16 mm, outside the liver: "Tumor 2"
+    spec = dataclasses.replace(_spec((8.0, 8.0, 6.0)), lesions=(liver_lesion, mass))
+    phantom = make_phantom(spec)
+    files = write_dicom_series(phantom, tmp_path / "ct")
+    labels = np.array(phantom.labels)
+    far = np.zeros(labels.shape, dtype=bool)
+    far[..., labels.shape[2] // 2 :] = True  # the mass lies in the other half of the grid
+    labels[(labels == 2) & far] = 3
+    assert (labels == 3).sum() > 100 and (labels == 2).sum() > 100
+    nifti = run_measurement(
+        MeasureRequest(
+            series=tmp_path / "ct",
+            labels=write_label_nifti(phantom, tmp_path / "l.nii.gz", array=labels),
+            other_tumor_labels=(("3", "adrenal"),),
+        )
+    )
+    nrrd = run_measurement(
+        MeasureRequest(
+            series=tmp_path / "ct",
+            labels=write_label_nifti(phantom, tmp_path / "l.nrrd", array=labels),
+            other_tumor_labels=(("3", "adrenal"),),
+        )
+    )
+    seg = run_measurement(
+        MeasureRequest(
+            series=tmp_path / "ct",
+            labels=write_seg(phantom, files, tmp_path / "seg.dcm", liver_includes_tumors=False),
+            tumor_labels=("Tumor 1",),
+            other_tumor_labels=(("Tumor 2", "adrenal"),),
+        )
+    )
+    for out in (nifti, nrrd, seg):
+        organs = sorted((les["organ"], les["hepatic"]) for les in out["lesions"])
+        assert organs == [("adrenal", False), ("liver", True)], out["lesions"]
+        assert out["extrahepatic_tumor_volume_ml"] == pytest.approx(
+            (labels == 3).sum() * VOXEL_ML, rel=1e-12
+        )
+        assert out["tumor_volume_ml"] == pytest.approx((labels == 2).sum() * VOXEL_ML, rel=1e-12)
+    assert nrrd["burden_fraction"] == nifti["burden_fraction"] == seg["burden_fraction"]
