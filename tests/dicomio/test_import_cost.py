@@ -42,19 +42,23 @@ def test_preload_loads_the_readers_libraries() -> None:
     assert _python(code) == "[]"
 
 
-def test_measurement_path_loads_no_assessment_engine() -> None:
-    """``app.measure.pipeline`` uses recist's criteria and diameters only, not the RECIST engine."""
+#: Libraries that cost a tenth of a second or more to import; the facades defer them to the
+#: functions that draw, write DICOM objects or filter images.
+_HEAVY = ("matplotlib", "highdicom", "pandas", "lifelines", "scipy", "skimage", "SimpleITK")
+
+
+def test_importing_the_domain_packages_loads_no_heavy_library() -> None:
+    """``import recist, segmentation, reporting`` (eager facades) loads none of ``_HEAVY``."""
     code = (
-        "import sys, app.measure.pipeline\n"
-        "heavy = ('recist.model', 'recist._engine', 'recist.assessment')\n"
-        "print(sorted(m for m in heavy if m in sys.modules))"
+        "import sys, recist, segmentation, reporting\n"
+        f"print(sorted(m for m in {_HEAVY!r} if m in sys.modules))"
     )
     assert _python(code) == "[]"
 
 
 def test_recist_assess_is_the_function_whatever_was_imported_first() -> None:
-    """The lazy facade: ``recist.assess`` is the assessment function even after the modules
-    behind it were imported directly (a submodule of that name would shadow it)."""
+    """``recist.assess`` is the assessment function even after the modules behind it were
+    imported directly (a submodule of that name would shadow it)."""
     code = (
         "import recist.assessment, recist.model\n"
         "from recist import assess, Options\n"
