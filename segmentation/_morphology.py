@@ -12,15 +12,18 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import SimpleITK
-from scipy import ndimage as ndi
-
-#: SimpleITK ships no type hints; one Any-typed handle keeps mypy --strict quiet.
-sitk: Any = SimpleITK
 
 Mask = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float32]
 Spacing = tuple[float, float, float]
+
+
+def _sitk() -> Any:
+    """SimpleITK, imported on first use (about 0.2 s); it ships no type hints, hence ``Any``."""
+    import SimpleITK
+
+    return SimpleITK
+
 
 #: Added to radii so that voxels lying exactly at the radius are inside despite rounding.
 _EPS_MM = 1e-3
@@ -28,7 +31,7 @@ _EPS_MM = 1e-3
 
 def to_sitk(array: npt.NDArray[np.generic], spacing_zyx_mm: Spacing) -> Any:
     """A SimpleITK image of a (z, y, x) array; SimpleITK orders spacing (x, y, z)."""
-    image = sitk.GetImageFromArray(array)
+    image = _sitk().GetImageFromArray(array)
     image.SetSpacing(tuple(float(s) for s in reversed(spacing_zyx_mm)))
     return image
 
@@ -42,12 +45,14 @@ def median3(image: Floats, spacing_zyx_mm: Spacing) -> Floats:
     data: npt.NDArray[Any] = image
     if image.size and float(image.min()) >= -32768.0 and float(image.max()) <= 32767.0:
         data = np.round(image).astype(np.int16)
+    sitk = _sitk()
     out = sitk.Median(to_sitk(data, spacing_zyx_mm), [1, 1, 1])
     return np.asarray(sitk.GetArrayFromImage(out), dtype=np.float32)
 
 
 def gaussian(image: Floats, spacing_zyx_mm: Spacing, sigma_mm: float) -> Floats:
     """Recursive Gaussian smoothing with ``sigma_mm`` along every axis (anisotropic-exact)."""
+    sitk = _sitk()
     out = sitk.SmoothingRecursiveGaussian(to_sitk(image, spacing_zyx_mm), sigma_mm)
     return np.asarray(sitk.GetArrayFromImage(out), dtype=np.float32)
 
@@ -57,6 +62,7 @@ def distance_outside_mm(mask: Mask, spacing_zyx_mm: Spacing) -> Floats:
     if not mask.any():
         return np.full(mask.shape, np.inf, dtype=np.float32)
     image = to_sitk(mask.astype(np.uint8), spacing_zyx_mm)
+    sitk = _sitk()
     dist = sitk.SignedMaurerDistanceMap(
         image, insideIsPositive=False, squaredDistance=False, useImageSpacing=True
     )
@@ -113,6 +119,8 @@ def fill_holes(mask: Mask) -> Mask:
 
 
 def _fill_holes_box(mask: Mask) -> Mask:
+    from scipy import ndimage as ndi
+
     out = np.asarray(ndi.binary_fill_holes(mask))
     for axis in range(3):
         moved = np.moveaxis(out, axis, 0)
@@ -142,6 +150,8 @@ def component_nearest(
     best = int(np.argmin(d))  # argmin takes the first of ties: deterministic
     if d[best] > max_distance_mm:
         return np.zeros(mask.shape, dtype=bool), float("inf")
+    from scipy import ndimage as ndi
+
     labels, _ = ndi.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
     nearest = tuple(int(v) for v in points[best] + lo)
     return np.asarray(labels == labels[nearest]), float(d[best])
@@ -149,6 +159,8 @@ def component_nearest(
 
 def component_containing(mask: Mask, part: Mask) -> Mask:
     """The 26-connected components of ``mask`` that overlap ``part``."""
+    from scipy import ndimage as ndi
+
     labels, _ = ndi.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
     keep = np.unique(labels[part & mask])
     return np.asarray(np.isin(labels, keep[keep > 0]))
@@ -188,6 +200,8 @@ def upsample_mask(small: Mask, factors: Sequence[int], shape_zyx: Sequence[int])
     lo = np.maximum(idx.min(axis=0) - 1, 0)
     hi = np.minimum(idx.max(axis=0) + 2, small.shape)
     crop = small[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]].astype(np.float32)
+    from scipy import ndimage as ndi
+
     zoomed = ndi.zoom(crop, factors, order=1, mode="nearest", grid_mode=True) >= 0.5
     start = lo * np.asarray(factors)
     stop = np.minimum(start + np.asarray(zoomed.shape), out.shape)

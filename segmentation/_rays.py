@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage as ndi
-from scipy.spatial import cKDTree
 
 Floats = npt.NDArray[np.float64]
 Spacing = tuple[float, float, float]
@@ -33,6 +31,8 @@ def sample_rays(
     sp = np.asarray(spacing_zyx_mm, dtype=np.float64)
     points = origin_zyx[None, None, :] + directions[:, None, :] * radii_mm[None, :, None] / sp
     flat = points.reshape(-1, 3).T
+    from scipy import ndimage as ndi
+
     values = ndi.map_coordinates(volume, flat, order=1, mode="constant", cval=outside)
     return np.asarray(values, dtype=np.float64).reshape(len(directions), len(radii_mm))
 
@@ -81,6 +81,8 @@ def edge_before(
 
 def regularise(radii: Floats, directions: Floats, neighbours: int) -> Floats:
     """Median of each ray's radius with its ``neighbours`` nearest directions (a smooth surface)."""
+    from scipy.spatial import cKDTree
+
     k = min(max(int(neighbours), 1), len(directions))
     _, nearest = cKDTree(directions).query(directions, k=k)
     nearest = np.asarray(nearest).reshape(len(directions), k)
@@ -98,6 +100,8 @@ def rasterise(
 
     The radius of a voxel's direction is the mean over its three nearest ray directions.
     """
+    from scipy.spatial import cKDTree
+
     sp = np.asarray(spacing_zyx_mm, dtype=np.float64)
     reach = float(radii.max())
     half = np.ceil(reach / sp).astype(np.int64) + 1

@@ -39,8 +39,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage as ndi
-from scipy.signal import find_peaks
 
 from segmentation import _morphology as morph
 from segmentation import _rays as rays
@@ -175,6 +173,8 @@ def _tissue_background(
     hist, edges = np.histogram(tissue, bins=np.arange(-50.0, 305.0, 5.0))
     hist = np.convolve(hist, np.ones(3), mode="same")
     centres = edges[:-1] + 2.5
+    from scipy.signal import find_peaks
+
     found, _ = find_peaks(np.pad(hist, 1), prominence=0.1 * float(hist.max()))
     peak = np.zeros(hist.shape, dtype=bool)
     peak[found - 1] = True
@@ -304,6 +304,8 @@ def segment_lesion(
         region &= allowed_box
     region = morph.fill_holes(region) if region.any() else region
     if region.any() and not region[tuple(int(v) for v in origin)]:
+        from scipy import ndimage as ndi
+
         labels, _ = ndi.label(region)
         region = labels == labels[tuple(np.argwhere(region)[0])]
 
