@@ -16,93 +16,47 @@ import dicomio, volumetrics and recist, never app.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from reporting._masks import lesion_labels_from_measurement
-    from reporting._report_content import KeyImage, SubjectReport
-    from reporting._sdtm_io import SdtmDataset, Variable
-    from reporting.errors import (
-        MissingDependencyError,
-        ReportingError,
-        ReportingInputError,
-        SourceImageError,
-    )
-    from reporting.fhir import MCODE_TUMOR_SIZE, build_fhir_bundle
-    from reporting.keyimages import (
-        ABDOMEN_WINDOW,
-        LIVER_WINDOW,
-        Window,
-        key_images,
-        render_key_image,
-    )
-    from reporting.model import (
-        AssessmentSummary,
-        LesionMeasurement,
-        MeasurementSummary,
-        SubjectData,
-        TimepointMeasurement,
-        TimepointResponse,
-    )
-    from reporting.plots import (
-        best_percent_change,
-        burden_plot,
-        percent_change_from_baseline,
-        percent_change_from_nadir,
-        spider_plot,
-        subject_burden_points,
-        waterfall_plot,
-    )
-    from reporting.report_html import render_html
-    from reporting.report_pdf import render_pdf
-    from reporting.sdtm import DOMAINS as SDTM_DOMAINS
-    from reporting.sdtm import build_sdtm
-    from reporting.seg import build_seg
-    from reporting.sr import build_sr
-    from reporting.subject_file import load_subject_file, subject_from_document
-
-#: Public name -> (module, attribute). Imported on first use, so that importing one light
-#: submodule (e.g. the errors, for the service's error table) does not load the heavy ones.
-_LAZY: dict[str, tuple[str, str]] = {
-    "ABDOMEN_WINDOW": ("reporting.keyimages", "ABDOMEN_WINDOW"),
-    "AssessmentSummary": ("reporting.model", "AssessmentSummary"),
-    "KeyImage": ("reporting._report_content", "KeyImage"),
-    "LIVER_WINDOW": ("reporting.keyimages", "LIVER_WINDOW"),
-    "LesionMeasurement": ("reporting.model", "LesionMeasurement"),
-    "MCODE_TUMOR_SIZE": ("reporting.fhir", "MCODE_TUMOR_SIZE"),
-    "MeasurementSummary": ("reporting.model", "MeasurementSummary"),
-    "MissingDependencyError": ("reporting.errors", "MissingDependencyError"),
-    "ReportingError": ("reporting.errors", "ReportingError"),
-    "ReportingInputError": ("reporting.errors", "ReportingInputError"),
-    "SDTM_DOMAINS": ("reporting.sdtm", "DOMAINS"),
-    "SdtmDataset": ("reporting._sdtm_io", "SdtmDataset"),
-    "SourceImageError": ("reporting.errors", "SourceImageError"),
-    "SubjectData": ("reporting.model", "SubjectData"),
-    "SubjectReport": ("reporting._report_content", "SubjectReport"),
-    "TimepointMeasurement": ("reporting.model", "TimepointMeasurement"),
-    "TimepointResponse": ("reporting.model", "TimepointResponse"),
-    "Variable": ("reporting._sdtm_io", "Variable"),
-    "Window": ("reporting.keyimages", "Window"),
-    "best_percent_change": ("reporting.plots", "best_percent_change"),
-    "build_fhir_bundle": ("reporting.fhir", "build_fhir_bundle"),
-    "build_sdtm": ("reporting.sdtm", "build_sdtm"),
-    "build_seg": ("reporting.seg", "build_seg"),
-    "build_sr": ("reporting.sr", "build_sr"),
-    "burden_plot": ("reporting.plots", "burden_plot"),
-    "key_images": ("reporting.keyimages", "key_images"),
-    "lesion_labels_from_measurement": ("reporting._masks", "lesion_labels_from_measurement"),
-    "load_subject_file": ("reporting.subject_file", "load_subject_file"),
-    "percent_change_from_baseline": ("reporting.plots", "percent_change_from_baseline"),
-    "percent_change_from_nadir": ("reporting.plots", "percent_change_from_nadir"),
-    "render_html": ("reporting.report_html", "render_html"),
-    "render_key_image": ("reporting.keyimages", "render_key_image"),
-    "render_pdf": ("reporting.report_pdf", "render_pdf"),
-    "spider_plot": ("reporting.plots", "spider_plot"),
-    "subject_burden_points": ("reporting.plots", "subject_burden_points"),
-    "subject_from_document": ("reporting.subject_file", "subject_from_document"),
-    "waterfall_plot": ("reporting.plots", "waterfall_plot"),
-}
+from reporting._masks import lesion_labels_from_measurement
+from reporting._report_content import KeyImage, SubjectReport
+from reporting._sdtm_io import SdtmDataset, Variable
+from reporting.errors import (
+    MissingDependencyError,
+    ReportingError,
+    ReportingInputError,
+    SourceImageError,
+)
+from reporting.fhir import MCODE_TUMOR_SIZE, build_fhir_bundle
+from reporting.keyimages import (
+    ABDOMEN_WINDOW,
+    LIVER_WINDOW,
+    Window,
+    key_images,
+    render_key_image,
+)
+from reporting.model import (
+    AssessmentSummary,
+    LesionMeasurement,
+    MeasurementSummary,
+    SubjectData,
+    TimepointMeasurement,
+    TimepointResponse,
+)
+from reporting.plots import (
+    best_percent_change,
+    burden_plot,
+    percent_change_from_baseline,
+    percent_change_from_nadir,
+    spider_plot,
+    subject_burden_points,
+    waterfall_plot,
+)
+from reporting.report_html import render_html
+from reporting.report_pdf import render_pdf
+from reporting.sdtm import DOMAINS as SDTM_DOMAINS
+from reporting.sdtm import build_sdtm
+from reporting.seg import build_seg
+from reporting.sr import build_sr
+from reporting.subject_file import load_subject_file, subject_from_document
 
 __all__ = [
     "ABDOMEN_WINDOW",
@@ -143,18 +97,3 @@ __all__ = [
     "subject_from_document",
     "waterfall_plot",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    """Load a public name from its submodule on first access (PEP 562)."""
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)

@@ -14,13 +14,15 @@ import functools
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from pydicom import Dataset
 
 from reporting.errors import SourceImageError
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
 
 __all__ = [
     "SourceFrame",
@@ -80,6 +82,8 @@ def _plane(
 
 
 def _multiframe(ds: Dataset) -> list[SourceFrame]:
+    from pydicom import Dataset
+
     shared = getattr(ds, "SharedFunctionalGroupsSequence", [Dataset()])[0]
     per_frame = _attr(ds, "PerFrameFunctionalGroupsSequence", "per-frame functional groups")
     frames = []
@@ -202,6 +206,8 @@ def completed_sources(source_images: Sequence[Dataset]) -> list[Dataset]:
         if not fill:
             out.append(ds)
             continue
+        from pydicom import Dataset
+
         copy = Dataset({element.tag: element for element in ds})
         if hasattr(ds, "file_meta"):
             copy.file_meta = ds.file_meta

@@ -17,11 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydicom import Dataset
-from pydicom.uid import generate_uid
-from pydicom.valuerep import DA, DT, TM
+if TYPE_CHECKING:
+    from pydicom import Dataset
 
 __all__ = ["derived_uid", "input_key", "stamp_creation"]
 
@@ -43,6 +42,8 @@ def derived_uid(seed: str, *parts: str) -> str:
     """The UID of ``parts`` under ``seed``: equal inputs give equal UIDs, others differ."""
     # generate_uid concatenates its sources without a separator; one JSON list keeps
     # ("ab", "c") and ("a", "bc") apart.
+    from pydicom.uid import generate_uid
+
     return str(generate_uid(entropy_srcs=[json.dumps([seed, *parts])]))
 
 
@@ -52,6 +53,8 @@ def stamp_creation(ds: Dataset, when: dt.datetime) -> None:
     Instance Creation Date/Time, Content Date/Time (when the IOD has them) and the Contribution
     DateTime of highdicom's Contributing Equipment item. A naive ``when`` is taken as UTC.
     """
+    from pydicom.valuerep import DA, DT, TM
+
     utc = when.astimezone(dt.UTC).replace(tzinfo=None) if when.tzinfo else when
     ds.InstanceCreationDate = DA(utc.date())
     ds.InstanceCreationTime = TM(utc.time())

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from reporting.errors import ReportingInputError
 from reporting.model import MeasurementSummary
@@ -55,6 +54,8 @@ def lesion_labels_from_measurement(
         raise ReportingInputError(f"tumor mask must be 3-D (z, y, x), got {tumor.ndim}-D")
     boxes: list[Any] = []
     if lesion_masks is None:
+        from scipy import ndimage
+
         components, n = label_lesions(tumor)
         boxes = list(ndimage.find_objects(components, max_label=n))
         candidates = None

@@ -8,9 +8,10 @@ import io
 import unicodedata
 import warnings
 from collections.abc import Iterator
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Resolution of every PNG (pixels per inch).
 DPI: Final = 100
@@ -26,6 +27,8 @@ ARM_COLORS: Final = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c
 
 def new_figure(width_in: float, height_in: float) -> Figure:
     """A figure not registered with pyplot (safe to use from worker threads)."""
+    from matplotlib.figure import Figure
+
     return Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
 
 

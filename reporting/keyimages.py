@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from matplotlib.axes import Axes
-from matplotlib.patches import Rectangle
-from skimage.measure import find_contours
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 from reporting._render import (
     BOX_COLOR,
@@ -68,6 +68,8 @@ def _bounds(image: npt.NDArray[Any], window: Window | None) -> tuple[float, floa
 def _outline(ax: Axes, mask: npt.NDArray[np.bool_] | None, color: str) -> None:
     if mask is None or not mask.any():
         return
+    from skimage.measure import find_contours
+
     padded = np.pad(mask.astype(np.float32), 1)
     for contour in find_contours(padded, 0.5):  # type: ignore[no-untyped-call]
         ax.plot(contour[:, 1] - 1, contour[:, 0] - 1, color=color, linewidth=1.0)
@@ -139,6 +141,8 @@ def render_key_image(
         raise ReportingInputError(f"lesion {lesion.lesion_id}: no long-axis endpoints to draw")
     vmin, vmax = _bounds(img, window)
     aspect = spacing_yx_mm[0] / spacing_yx_mm[1]
+    from matplotlib.patches import Rectangle
+
     fig = new_figure(10.0, 5.0)
     overview, zoom = fig.subplots(1, 2)
     r0, r1, c0, c1 = _box(lesion, img.shape, spacing_yx_mm)

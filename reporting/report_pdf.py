@@ -12,13 +12,11 @@ import contextlib
 import io
 import textwrap
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import matplotlib
-import matplotlib.image as mpimg
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_pdf import PdfPages
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 from reporting._render import missing_glyphs_drawn, plot_text
 from reporting._report_content import (
@@ -40,6 +38,8 @@ _MAX_TABLE_ROWS: Final = 22
 
 
 def _page() -> Figure:
+    from matplotlib.figure import Figure
+
     return Figure(figsize=_PAGE_IN, dpi=100)
 
 
@@ -117,6 +117,8 @@ def _first_page(report: SubjectReport) -> Figure:
 
 
 def _image_axes(ax: Axes, title: str, png: bytes) -> None:
+    import matplotlib.image as mpimg
+
     ax.imshow(mpimg.imread(io.BytesIO(png), format="png"), interpolation="antialiased")
     ax.set_title(title, fontsize=10)
     ax.axis("off")
@@ -138,6 +140,9 @@ def _plots_page(report: SubjectReport) -> Figure:
 def pdf_pages(buf: io.BytesIO, title: str) -> Iterator[Any]:
     """A PDF being written to ``buf``: TrueType text, no creation date (same report, same
     bytes)."""
+    import matplotlib
+    from matplotlib.backends.backend_pdf import PdfPages
+
     with (
         missing_glyphs_drawn(),
         matplotlib.rc_context({"pdf.fonttype": 42}),

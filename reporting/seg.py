@@ -31,13 +31,11 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import highdicom as hd
 import numpy as np
 import numpy.typing as npt
-from pydicom import Dataset
 
-from reporting import _codes as codes
 from reporting._geometry import (
     character_set,
     completed_sources,
@@ -46,6 +44,10 @@ from reporting._geometry import (
 )
 from reporting._identity import derived_uid, input_key, stamp_creation
 from reporting.errors import ReportingInputError, SourceImageError
+
+if TYPE_CHECKING:
+    import highdicom as hd
+    from pydicom import Dataset
 
 __all__ = ["build_seg", "seg_label_array"]
 
@@ -79,16 +81,24 @@ def seg_label_array(
 
 def _family() -> hd.sr.CodedConcept:
     """Algorithm family of the segments: morphological operations (CID 7162)."""
+    import highdicom as hd
+
     return hd.sr.CodedConcept("123104", "DCM", "Morphological Operations")
 
 
 def _color(rgb: tuple[int, int, int]) -> hd.color.CIELabColor:
+    import highdicom as hd
+
     return hd.color.CIELabColor.from_rgb(*rgb)
 
 
 def _descriptions(
     lesion_ids: Sequence[str], has_liver: bool, tracking_uid: Callable[[str], str], version: str
 ) -> list[hd.seg.SegmentDescription]:
+    import highdicom as hd
+
+    from reporting import _codes as codes
+
     out = []
     number = 1
     algorithm = hd.AlgorithmIdentificationSequence(
@@ -186,6 +196,8 @@ def build_seg(
     SourceImageError
         The source images are incomplete or out of slice order.
     """
+    import highdicom as hd
+
     source_images = completed_sources(source_images)
     frames = source_frames(source_images)
     shape = (len(frames), frames[0].rows, frames[0].columns)

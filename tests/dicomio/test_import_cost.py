@@ -44,7 +44,16 @@ def test_preload_loads_the_readers_libraries() -> None:
 
 #: Libraries that cost a tenth of a second or more to import; the facades defer them to the
 #: functions that draw, write DICOM objects or filter images.
-_HEAVY = ("matplotlib", "highdicom", "pandas", "lifelines", "scipy", "skimage", "SimpleITK")
+_HEAVY = (
+    "matplotlib",
+    "highdicom",
+    "pydicom",
+    "pandas",
+    "lifelines",
+    "scipy",
+    "skimage",
+    "SimpleITK",
+)
 
 
 def test_importing_the_domain_packages_loads_no_heavy_library() -> None:
