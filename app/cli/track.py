@@ -11,21 +11,13 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from app.cli._common import fail
-
-
-@dataclass(frozen=True)
-class _Lesion:
-    lesion_id: str
-    role: str
-    organ: str
-    lymph_node: bool = False
 
 
 def _masks_path(result: Path) -> Path:
@@ -78,7 +70,13 @@ def track(
     as_json: Annotated[bool, typer.Option("--json", help="Print the proposal as JSON.")] = False,
 ) -> None:
     """Propose the lesion record at the baseline and link every follow-up to it."""
-    from app.subjects.tracking import LesionRef, link_refs, new_lesions, propose_record
+    from app.subjects.tracking import (
+        LesionRef,
+        NewRecordLesion,
+        link_refs,
+        new_lesions,
+        propose_record,
+    )
 
     if len(results) < 1:
         fail("give at least the baseline's measure JSON")
@@ -91,7 +89,7 @@ def track(
     base_result, base_masks = visits[0]
     rows, base_readings, summary = propose_record(base_result, base_masks)
     refs = [
-        LesionRef(_Lesion(r.lesion_id, r.role, r.organ), "v0", r.measurement_lesion_id)
+        LesionRef(NewRecordLesion(r.lesion_id, r.role, r.organ), "v0", r.measurement_lesion_id)
         for r in rows
     ]
     new_refs: list[Any] = []
@@ -109,7 +107,9 @@ def track(
         next_new += len(found)
         measured[f"v{n}"] = (result, kept)
         new_refs += [
-            LesionRef(_Lesion(f.lesion_id, "new", f.organ), f"v{n}", f.measurement_lesion_id)
+            LesionRef(
+                NewRecordLesion(f.lesion_id, "new", f.organ), f"v{n}", f.measurement_lesion_id
+            )
             for f in found
         ]
         out_visits.append(

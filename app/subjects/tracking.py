@@ -53,6 +53,7 @@ __all__ = [
     "ROLE_NEW",
     "LesionChange",
     "LesionRef",
+    "NewRecordLesion",
     "ProposedLesion",
     "ProposedReading",
     "RecordLesion",
@@ -417,8 +418,8 @@ def _plan_baseline(
 
 
 @dataclass(frozen=True)
-class _NewRecordLesion:
-    """A lesion of a record being proposed, as linking needs it."""
+class NewRecordLesion:
+    """A lesion of a record being proposed (not stored yet), as linking needs it."""
 
     lesion_id: str
     role: str
@@ -438,7 +439,7 @@ def _link_screenings(
     (a screening scan measured later is linked by its own job): readings by timepoint."""
     refs = [
         LesionRef(
-            _NewRecordLesion(r.lesion_id, r.role, r.organ),
+            NewRecordLesion(r.lesion_id, r.role, r.organ),
             r.measurement_id or "",
             r.measurement_lesion_id,
         )
