@@ -293,10 +293,15 @@ def subject_sdtm(
     return out
 
 
+def _live_subjects(session: Session) -> Iterator[Subject]:
+    """Every subject not voided, by subject id: who the trial-wide outputs speak of."""
+    live = select(Subject).where(Subject.voided_at.is_(None)).order_by(Subject.subject_id)
+    yield from session.execute(live).scalars()
+
+
 def _trial_subjects(session: Session) -> Iterator[tuple[Subject, Assessment | None, str]]:
     """Every live subject (by id) with its assessment, or ``None`` and why it is not assessable."""
-    live = select(Subject).where(Subject.voided_at.is_(None)).order_by(Subject.subject_id)
-    for subject in session.execute(live).scalars():
+    for subject in _live_subjects(session):
         try:
             yield subject, subject_assessment(session, subject), ""
         except (InvalidRequestError, RecistError) as exc:
@@ -349,8 +354,7 @@ def trial_adtte(session: Session, fmt: SdtmFormat, study_id: str, actor: str) ->
     skipped: list[str] = []
     reasons: dict[str, str] = {}
     hashes: dict[str, Any] = {}
-    live = select(Subject).where(Subject.voided_at.is_(None)).order_by(Subject.subject_id)
-    for subject in session.execute(live).scalars():
+    for subject in _live_subjects(session):
         try:
             hpfs, provisional = subject_hpfs(session, subject)
         except (InvalidRequestError, RecistError) as exc:
@@ -502,10 +506,9 @@ def trial_report(
 ) -> Output:
     """The trial view (eligibility, H-PFS by arm with Kaplan-Meier, best hepatic response,
     baseline burden) of every live subject, HTML or PDF."""
-    live = select(Subject).where(Subject.voided_at.is_(None)).order_by(Subject.subject_id)
     rows: list[TrialSubject] = []
     basis: dict[str, Any] = {}
-    for subject in session.execute(live).scalars():
+    for subject in _live_subjects(session):
         row, used = _trial_subject(session, subject)
         rows.append(row)
         basis[subject.subject_id] = used
