@@ -861,47 +861,49 @@ def _sources(
         if repo.has_liver(result):
             return "not the timepoint's measurement of record"
 
-    def kept(m: Measurement) -> _Source | None:
-        found = load_kept_masks(blobs, m.masks_sha256)
-        return None if found is None else _Source(m.id, m.result, found)
-
     if record_row is None:
         record = current
     else:
-        found = kept(record_row)
+        found = _kept(blobs, record_row)
         if found is None:
             return (
                 f"the timepoint's measurement of record {record_row.id} has no kept masks (made "
                 "before they were kept): measure it again to track this timepoint"
             )
         record = found
-    extra = [
-        src
-        for m in reversed(stored)  # oldest first
-        if m is not record_row and not repo.has_liver(m.result) and (src := kept(m)) is not None
-    ]
+    extra = _liverless_kept(blobs, stored, record_row)
     if record is not current:
         extra.append(current)
     return _Sources(record, tuple(extra))
+
+
+def _kept(blobs: BlobStore, m: Measurement) -> _Source | None:
+    """A stored measurement with its kept masks, or ``None`` when they were not kept."""
+    found = load_kept_masks(blobs, m.masks_sha256)
+    return None if found is None else _Source(m.id, m.result, found)
+
+
+def _liverless_kept(
+    blobs: BlobStore, stored: Sequence[Measurement], record_row: Measurement | None
+) -> list[_Source]:
+    """The measurements of a timepoint without a liver, oldest first, that kept their masks
+    (``stored`` is newest first, as the repository lists it)."""
+    return [
+        src
+        for m in reversed(stored)
+        if m is not record_row and not repo.has_liver(m.result) and (src := _kept(blobs, m))
+    ]
 
 
 def _stored_sources(session: Session, blobs: BlobStore, tp: Timepoint) -> _Sources | None:
     """A timepoint's stored measurement of record and those without a liver (with kept masks),
     or ``None`` when it has no measurement of record with kept masks."""
     record_row = repo.measurement_of_record(session, tp)
-    if record_row is None:
-        return None
-    record = load_kept_masks(blobs, record_row.masks_sha256)
+    record = None if record_row is None else _kept(blobs, record_row)
     if record is None:
         return None
-    extra = []
-    for m in reversed(repo.timepoint_measurements(session, tp)):  # oldest first
-        if m is record_row or repo.has_liver(m.result):
-            continue
-        kept = load_kept_masks(blobs, m.masks_sha256)
-        if kept is not None:
-            extra.append(_Source(m.id, m.result, kept))
-    return _Sources(_Source(record_row.id, record_row.result, record), tuple(extra))
+    extra = _liverless_kept(blobs, repo.timepoint_measurements(session, tp), record_row)
+    return _Sources(record, tuple(extra))
 
 
 def plan(
