@@ -21,7 +21,7 @@ import io
 import logging
 import re
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Literal
 
 from sqlalchemy import select
@@ -33,9 +33,9 @@ from app.db.models import Instance, Series, Study
 from app.errors import InstanceConflictError, InvalidRequestError
 from app.store.blobs import BlobStore
 from dicomio.errors import CorruptFileError, NotDicomError
-from dicomio.instance import read_instance_header, read_instance_header_from
+from dicomio.instance import InstanceHeader, read_instance_header, read_instance_header_from
 
-__all__ = ["DicomHeader", "InstanceResult", "ingest_instance", "read_header"]
+__all__ = ["InstanceResult", "ingest_instance", "read_header"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,24 +46,11 @@ _CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
-class DicomHeader:
-    """The identifying attributes of an instance (no patient data)."""
-
-    sop_instance_uid: str
-    sop_class_uid: str
-    series_instance_uid: str
-    study_instance_uid: str
-    modality: str
-    instance_number: int | None
-    phase: str
-
-
-@dataclass(frozen=True, slots=True)
 class InstanceResult:
     """What :func:`ingest_instance` did with one instance."""
 
     status: Literal["stored", "duplicate"]
-    header: DicomHeader
+    header: InstanceHeader
     sha256: str
     size_bytes: int
 
@@ -85,7 +72,7 @@ def _instance_number(value: int | None, name: str) -> int | None:
     return None
 
 
-def read_header(fp: IO[bytes], name: str = "file") -> DicomHeader:
+def read_header(fp: IO[bytes], name: str = "file") -> InstanceHeader:
     """Parse a Part 10 file's header (no pixel data); ``name`` is used in error messages only.
 
     Raises
@@ -98,14 +85,12 @@ def read_header(fp: IO[bytes], name: str = "file") -> DicomHeader:
         A SOP Instance, Series Instance or Study Instance UID is missing or not a valid UID.
     """
     header = read_instance_header_from(fp, name)
-    return DicomHeader(
+    return replace(
+        header,
         sop_instance_uid=_uid(header.sop_instance_uid, "SOPInstanceUID", name),
-        sop_class_uid=header.sop_class_uid,
         series_instance_uid=_uid(header.series_instance_uid, "SeriesInstanceUID", name),
         study_instance_uid=_uid(header.study_instance_uid, "StudyInstanceUID", name),
-        modality=header.modality,
         instance_number=_instance_number(header.instance_number, name),
-        phase=str(header.phase),
     )
 
 
@@ -127,7 +112,7 @@ def _stored_sha(session: Session, sop_uid: str) -> str | None:
         session.rollback()
 
 
-def _existing(stored_sha: str, header: DicomHeader, sha: str, size: int) -> InstanceResult:
+def _existing(stored_sha: str, header: InstanceHeader, sha: str, size: int) -> InstanceResult:
     if stored_sha != sha:
         raise InstanceConflictError(
             f"SOP Instance UID {header.sop_instance_uid} is stored with different content "
@@ -152,7 +137,7 @@ def _study(session: Session, uid: str) -> Study:
         return session.execute(select(Study).where(Study.study_instance_uid == uid)).scalar_one()
 
 
-def _series(session: Session, header: DicomHeader, study: Study) -> Series:
+def _series(session: Session, header: InstanceHeader, study: Study) -> Series:
     uid = header.series_instance_uid
     stmt = select(Series).where(Series.series_instance_uid == uid)
     found = session.execute(stmt).scalar_one_or_none()
@@ -164,7 +149,7 @@ def _series(session: Session, header: DicomHeader, study: Study) -> Series:
                 series_instance_uid=uid,
                 study_pk=study.id,
                 modality=header.modality,
-                phase=header.phase,
+                phase=str(header.phase),
             )
             session.add(series)
         return series

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.api.dicomweb.stow import StowResult
-from app.archive.ingest import DicomHeader
+from dicomio.instance import InstanceHeader
 
 __all__ = ["store_response"]
 
@@ -21,7 +21,7 @@ def _el(vr: str, *values: Any) -> dict[str, Any]:
     return {"vr": vr, "Value": list(values)} if values else {"vr": vr}
 
 
-def _sop(header: DicomHeader | None) -> dict[str, Any]:
+def _sop(header: InstanceHeader | None) -> dict[str, Any]:
     if header is None:  # not DICOM: nothing to reference
         return {"00081150": _el("UI"), "00081155": _el("UI")}
     return {

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from app.api.dicomweb.media import split_params
 from app.archive.attributes import cache_from_dataset
-from app.archive.ingest import DicomHeader, ingest_instance
+from app.archive.ingest import ingest_instance
 from app.archive.ingest import read_header as read_identity
 from app.db.models import Instance, Series, Study
 from app.errors import (
@@ -45,7 +45,7 @@ from app.errors import (
 from app.store.blobs import BlobStore
 from dicomio.dicomjson import HeaderJson, read_header_json
 from dicomio.errors import CorruptFileError, NotDicomError
-from dicomio.instance import PART10_PREFIX, lacks_preamble
+from dicomio.instance import PART10_PREFIX, InstanceHeader, lacks_preamble
 
 __all__ = ["StowLimits", "StowResult", "parse_stow_content_type", "store_multipart"]
 
@@ -74,8 +74,8 @@ class StowLimits:
 class StowResult:
     """What happened to each part: stored (or already stored) and failed entries."""
 
-    referenced: list[DicomHeader] = field(default_factory=list)
-    failed: list[tuple[DicomHeader | None, int]] = field(default_factory=list)
+    referenced: list[InstanceHeader] = field(default_factory=list)
+    failed: list[tuple[InstanceHeader | None, int]] = field(default_factory=list)
     new_instances: int = 0
 
 
@@ -216,7 +216,7 @@ class _Store:
 
     def _part(self, fp: IO[bytes], number: int) -> None:
         name = f"part {number}"
-        header: DicomHeader | None = None
+        header: InstanceHeader | None = None
         try:
             header = read_identity(fp, name)
             fp.seek(0)
@@ -250,7 +250,7 @@ class _Store:
             fp.seek(0)
             self._cache(fp, stored.header)
 
-    def _cache(self, fp: IO[bytes], header: DicomHeader) -> None:
+    def _cache(self, fp: IO[bytes], header: InstanceHeader) -> None:
         """Fill the query caches of a new instance from the header in hand (best effort)."""
         try:
             row = self.session.execute(
