@@ -252,7 +252,7 @@ def scan_strict(buf: Any) -> FastHeader | None:
 
 
 def decode(raw: bytes, vr: str, charset: str = "") -> Any:
-    """A raw value as pydicom would give it for our purposes: str, list of str, int or ints."""
+    """Return a raw value as pydicom gives it for our purposes: str, list of str, int or ints."""
     if vr in ("US", "UL", "SS", "SL"):
         code = {"US": "H", "UL": "L", "SS": "h", "SL": "l"}[vr]
         count = len(raw) // struct.calcsize(code)

@@ -95,7 +95,7 @@ class Header:
 
 
 def _looks_like_raw_dataset(head: bytes) -> bool:
-    """A file without preamble/meta that starts with a group 0x0008 or 0x0002 element."""
+    """Return a file without preamble/meta that starts with a group 0x0008 or 0x0002 element."""
     return head[:2] in (b"\x08\x00", b"\x02\x00")
 
 
@@ -303,7 +303,7 @@ class _NeedsPydicom(Exception):
 
 
 def truncated_error(path: Path, exc: Truncated) -> CorruptFileError:
-    """The error for a Part 10 file that ends inside an element."""
+    """Return the error for a Part 10 file that ends inside an element."""
     return CorruptFileError(
         f"file {path.name!r} ends inside a data element (its {exc}; truncated); expected a "
         "complete DICOM file"

@@ -1,5 +1,6 @@
-"""Shared by the SEG and RTSTRUCT readers: reading the file, and finding the slice a frame or a
-contour belongs to.
+"""What the SEG and RTSTRUCT readers share: reading the file, placing a frame or contour.
+
+Both find the slice a SEG frame or an RTSTRUCT contour belongs to.
 
 Placement rules (the same for SEG frames and RTSTRUCT contours):
 

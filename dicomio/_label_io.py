@@ -174,7 +174,7 @@ def _voxel_bytes(sitk: Any, reader: Any) -> int:
 
 
 def _check_layout(file_name: str, components: int, size: tuple[int, ...]) -> None:
-    """A scalar 3-D image, or a 4-D one holding a single volume."""
+    """Return a scalar 3-D image, or a 4-D one holding a single volume."""
     if components != 1:
         raise LabelError(
             f"{file_name} has {components} values per voxel; expected a scalar label map (one "

@@ -36,7 +36,7 @@ class FrameGeom:
 
     @classmethod
     def from_dataset(cls, get: Callable[[str], Any]) -> FrameGeom:
-        """The geometry of a single-frame image; ``get`` maps a keyword to its value."""
+        """Return the geometry of a single-frame image; ``get`` maps a keyword to its value."""
         return cls(
             position=as_floats(get("ImagePositionPatient"), 3),
             orientation=as_floats(get("ImageOrientationPatient"), 6),

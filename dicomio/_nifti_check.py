@@ -112,7 +112,7 @@ def _header_end(head: bytes) -> int | None:
 
 
 def _gunzip_head(path: Path) -> bytes:
-    """The first uncompressed bytes of a gzip file, as far as they go (a cut stream included)."""
+    """Return the first uncompressed bytes of a gzip file, as far as they go (cut streams too)."""
     with open(path, "rb") as fh:
         data = fh.read(_CHUNK)
     try:

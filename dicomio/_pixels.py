@@ -52,7 +52,7 @@ def _rescale(g: FrameGeom) -> tuple[float, float]:
 
 
 def output_dtype(headers: Sequence[Header], geoms: Sequence[FrameGeom], modality: str) -> np.dtype:
-    """The dtype of the output volume (see the module docstring)."""
+    """Return the dtype of the output volume (see the module docstring)."""
     rescales = {_rescale(g) for g in geoms}
     identity = rescales == {(1.0, 0.0)}
     integral = all(s == 1.0 and float(i).is_integer() for s, i in rescales)

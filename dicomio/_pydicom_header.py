@@ -34,7 +34,7 @@ _TAG_OF = {k: Tag(tag) for k, (tag, _) in WANTED.items()}
 
 
 def parse(fp: BinaryIO, force: bool) -> Any:
-    """The header dataset, read up to Pixel Data (library warnings silenced)."""
+    """Return the header dataset, read up to Pixel Data (library warnings silenced)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return pydicom.dcmread(fp, stop_before_pixels=True, force=force, specific_tags=TAGS)
@@ -76,7 +76,7 @@ class Getter:
             return self._ds.get(tag).value if tag in self._ds else None
 
     def meta(self, keyword: str) -> Any:
-        """A file meta attribute's value, or ``None``."""
+        """Return a file meta attribute's value, or ``None``."""
         meta = getattr(self._ds, "file_meta", None)
         return None if meta is None else meta.get(keyword)
 

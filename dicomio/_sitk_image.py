@@ -66,7 +66,7 @@ def _affine(size: Any, spacing: Any, origin: Any, direction: Any, dim: int) -> n
 
 
 def sitk_geometry(reader_or_image: Any) -> Geometry:
-    """The :class:`Geometry` of a SimpleITK image or of a reader after ReadImageInformation."""
+    """Return the :class:`Geometry` of a SimpleITK image, or of a reader that read its header."""
     obj = reader_or_image
     dim = obj.GetDimension()
     size = tuple(int(v) for v in obj.GetSize())
@@ -124,7 +124,7 @@ def read_image_file(path: Path, *, pixels: bool) -> tuple[Geometry, npt.NDArray[
 
 
 def _first_line(exc: BaseException, path: Path) -> str:
-    """The last non-empty line of a SimpleITK error, with the full path reduced to its name."""
+    """Return the last non-empty line of a SimpleITK error, a full path reduced to its name."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     text = lines[-1] if lines else type(exc).__name__
     text = text.replace(str(path), path.name).replace(str(path.parent), "")

@@ -32,7 +32,7 @@ _DA = re.compile(r"^(\d{4})\.?(\d{2})\.?(\d{2})$")
 
 
 def as_str(value: Any) -> str:
-    """A stripped string, ``""`` for missing or empty values (multi-values joined by ``\\``)."""
+    r"""Return a stripped string, ``""`` when missing or empty (multi-values joined by ``\``)."""
     if value is None:
         return ""
     if isinstance(value, bytes):
@@ -43,13 +43,13 @@ def as_str(value: Any) -> str:
 
 
 def as_uid(value: Any) -> str:
-    """A UID string, ``""`` when missing, empty or not a valid UID."""
+    """Return a UID string, ``""`` when missing, empty or not a valid UID."""
     s = as_str(value)
     return s if _UID.match(s) else ""
 
 
 def as_float(value: Any) -> float | None:
-    """A finite float, or ``None``."""
+    """Return a finite float, or ``None``."""
     if value is None or value == "":
         return None
     try:
@@ -76,7 +76,7 @@ def as_floats(value: Any, n: int) -> tuple[float, ...] | None:
 
 
 def as_int(value: Any) -> int | None:
-    """An integer, or ``None`` (``"1A"`` and other malformed IS values give ``None``)."""
+    """Return an integer, or ``None`` (``"1A"`` and other malformed IS values give ``None``)."""
     if value is None or value == "":
         return None
     try:
@@ -111,7 +111,7 @@ def _da(value: Any) -> date | None:
 
 
 def as_datetime(date_value: Any, time_value: Any, dt_value: Any = None) -> datetime | None:
-    """A naive datetime from a DT value, or from DA + TM (date 1900-01-01 when DA is missing)."""
+    """Return a naive datetime from a DT value, or DA + TM (date 1900-01-01 when DA is missing)."""
     dt_str = as_str(dt_value)
     if len(dt_str) >= 8:
         d = _da(dt_str[:8])

@@ -105,7 +105,7 @@ class InputFiles:
     skipped: int = 0
 
     def display_name(self, path: Path) -> str:
-        """A file's name relative to the input, for messages (never the full original path)."""
+        """Return a file's name relative to the input, for messages (never the full path)."""
         try:
             return path.relative_to(self.root).as_posix()
         except ValueError:
@@ -154,12 +154,12 @@ def _walk_folder(root: Path) -> tuple[list[Path], int]:
 
 
 def _base(info: zipfile.ZipInfo) -> str:
-    """A member's file name without its folders, for messages (folders may name a patient)."""
+    """Return a member's file name without folders, for messages (folders may name a patient)."""
     return posixpath.basename(info.filename.replace("\\", "/").rstrip("/")) or "?"
 
 
 def _safe_member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
-    """The member's relative path, ``None`` for entries to skip; raise on unsafe names."""
+    """Return the member's relative path, ``None`` for entries to skip; raise on unsafe names."""
     raw = info.filename.replace("\\", "/")
     name = _base(info)
     if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):

@@ -48,18 +48,18 @@ _AVAILABLE_TRANSFER_SYNTAX = "00083002"
 
 
 def tag_for_keyword(keyword: str) -> int | None:
-    """The tag of a data dictionary keyword (``"StudyDate"`` -> ``0x00080020``), or ``None``."""
+    """Return the tag of a dictionary keyword (``"StudyDate"`` -> ``0x00080020``), or ``None``."""
     tag = _tag_for_keyword(keyword)
     return None if tag is None else int(tag)
 
 
 def keyword_for_tag(tag: int) -> str:
-    """The data dictionary keyword of a tag, ``""`` for private or unknown tags."""
+    """Return the data dictionary keyword of a tag, ``""`` for private or unknown tags."""
     return str(_keyword_for_tag(tag))
 
 
 def dictionary_vr(tag: int) -> str:
-    """The VR of a tag in the data dictionary (``"UN"`` when the tag is not in it)."""
+    """Return the VR of a tag in the data dictionary (``"UN"`` when the tag is not in it)."""
     try:
         return str(dictionary_VR(tag))
     except KeyError:
@@ -102,7 +102,7 @@ class HeaderJson:
         self._ds = dataset
 
     def attributes(self, keywords: Iterable[str]) -> dict[str, Any]:
-        """The DICOM JSON of the ``keywords`` present in the header (invalid values left out).
+        """Return the DICOM JSON of the ``keywords`` in the header (invalid values left out).
 
         Parameters
         ----------
@@ -160,7 +160,7 @@ def _element_json(elem: Any, bulk_url: str) -> dict[str, Any]:
 
 
 def metadata_json(path: Path, bulk_data_uri: Callable[[str], str]) -> dict[str, Any]:
-    """A stored instance's header as DICOM JSON, with bulk data as links (never read in memory).
+    """Return a stored instance's header as DICOM JSON, bulk data as links (never read in memory).
 
     Pixel data (any of :data:`PIXEL_DATA_TAGS`) and binary values over 1 KiB are given as
     ``{"vr": ..., "BulkDataURI": bulk_data_uri(key)}``; Available Transfer Syntax UID (0008,3002)

@@ -89,7 +89,7 @@ class _Layout:
 
 
 def _native_frame(path: Path, offset: int, layout: _Layout, number: int) -> bytes:
-    """A frame's bytes read from its byte range of an uncompressed file (bit-exact for 1-bit)."""
+    """Return a frame's bytes from its byte range of an uncompressed file (bit-exact for 1-bit)."""
     start_bit = (number - 1) * layout.frame_bits
     first, last = start_bit // 8, (start_bit + layout.frame_bits + 7) // 8
     with open(path, "rb") as fh:
@@ -120,7 +120,7 @@ def _decode(path: Path, index: int) -> Any:
 
 
 def _decoded_frame(path: Path, layout: _Layout, number: int) -> bytes:
-    """A compressed frame decoded to its native little-endian bytes."""
+    """Return a compressed frame decoded to its native little-endian bytes."""
     arr = _decode(path, number - 1)
     if layout.bits == 1:
         return np.packbits(arr.astype(np.uint8).ravel(), bitorder="little").tobytes()
@@ -136,7 +136,7 @@ def _offset(ds: Dataset) -> int:
 
 
 def frame_bytes(path: Path, numbers: Sequence[int]) -> Iterator[bytes]:
-    """The native bytes of each requested frame, read (or decoded) one at a time.
+    """Yield the native bytes of each requested frame, read (or decoded) one at a time.
 
     The header is read and every frame number checked before this returns; the frames themselves
     are read as the iterator is consumed.
@@ -178,7 +178,7 @@ def frame_bytes(path: Path, numbers: Sequence[int]) -> Iterator[bytes]:
 
 
 def _all_bits(path: Path, ds: Dataset, layout: _Layout) -> bytes:
-    """The pixel data of a 1-bit instance: every frame's bits end to end, packed."""
+    """Return the pixel data of a 1-bit instance: every frame's bits end to end, packed."""
     length = (layout.frame_bits * layout.count + 7) // 8
     offset = _offset(ds) if layout.native else -1
     if offset >= 0:
@@ -190,7 +190,7 @@ def _all_bits(path: Path, ds: Dataset, layout: _Layout) -> bytes:
 
 
 def bulk_data_chunks(path: Path, tag: int) -> Iterator[bytes]:
-    """The bytes of a top-level binary attribute; for pixel data, every frame uncompressed.
+    """Yield the bytes of a top-level binary attribute; for pixel data, every frame uncompressed.
 
     Parameters
     ----------
@@ -226,7 +226,7 @@ def bulk_data_chunks(path: Path, tag: int) -> Iterator[bytes]:
 
 
 def stored_transfer_syntax(path: Path) -> str:
-    """The Transfer Syntax UID of a Part 10 file, from its file meta information only.
+    """Return the Transfer Syntax UID of a Part 10 file, from its file meta information only.
 
     Raises
     ------
@@ -250,14 +250,14 @@ def stored_transfer_syntax(path: Path) -> str:
 
 
 def part10_bytes(ds: Dataset) -> bytes:
-    """A dataset encoded as a Part 10 file (preamble, ``DICM``, file meta information)."""
+    """Return a dataset encoded as a Part 10 file (preamble, ``DICM``, file meta information)."""
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
 
 
 def transcode_explicit_le(path: Path) -> bytes:
-    """A stored instance re-encoded in Explicit VR Little Endian (decompressed when needed).
+    """Return a stored instance re-encoded in Explicit VR Little Endian (decompressed when needed).
 
     The whole instance is read into memory. The SOP Instance UID is kept.
 

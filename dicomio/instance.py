@@ -125,7 +125,7 @@ def _seconds(value: object) -> float | None:
 
 
 def _phase(ds: Any) -> Phase:
-    """The contrast phase by rules 1-3 of :mod:`dicomio.phase` (description, agent, timing)."""
+    """Return the contrast phase by rules 1-3 of :mod:`dicomio.phase` (description, agent, time)."""
     agent = ds.get("ContrastBolusAgent")
     start = _seconds(ds.get("ContrastBolusStartTime"))
     acquired = _seconds(ds.get("AcquisitionTime"))

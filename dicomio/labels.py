@@ -67,7 +67,7 @@ def _is_dicom_head(head: bytes) -> bool:
 
 
 def _slabs(array: npt.NDArray[np.generic]) -> list[npt.NDArray[np.generic]]:
-    """Views of ``array`` along its first axis, each of about :data:`_SLAB_VOXELS` voxels."""
+    """Return views of ``array`` along its first axis, each of about :data:`_SLAB_VOXELS` voxels."""
     per_slice = max(1, int(np.prod(array.shape[1:])))
     step = max(1, _SLAB_VOXELS // per_slice)
     return [array[i : i + step] for i in range(0, array.shape[0], step)]
@@ -176,8 +176,11 @@ def _labelmap_from_image(path: Path, head: bytes, target: ImageVolume, sha: str)
 
 
 def _place_image(image: ImageFile, path: Path, target: ImageVolume, sha: str) -> LabelMap:
-    """A label file's voxels (already read) onto the series grid (its grid checked again: cheap,
-    and the early reader of :func:`read_series_and_labels` may have read it before the series)."""
+    """Return a label file's voxels (already read) on the series grid.
+
+    Its grid is checked again: cheap, and the early reader of :func:`read_series_and_labels` may
+    have read it before the series.
+    """
     _grid_check(path.name, target)(image.geometry, int(image.array.nbytes))
     labels = _as_labels(image.array, path.name)
     box = nonzero_box(labels)  # label maps are mostly background: look for values in the box

@@ -220,10 +220,12 @@ class ImageVolume:
 
     @property
     def spacing_zyx_mm(self) -> tuple[float, float, float]:
+        """Voxel spacing in mm, (z, y, x)."""
         return self.geometry.spacing_zyx_mm
 
     @property
     def affine(self) -> npt.NDArray[np.float64]:
+        """Voxel index (z, y, x) to patient LPS mm, as a 4 x 4 matrix."""
         return self.geometry.affine
 
 
@@ -272,6 +274,7 @@ class LabelMap:
             object.__setattr__(self, "masks", ro)
 
     def segment(self, number: int) -> Segment:
+        """Return the segment numbered ``number``; :class:`LabelError` when there is none."""
         for s in self.segments:
             if s.number == number:
                 return s

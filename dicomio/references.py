@@ -22,7 +22,7 @@ def _items(ds: Any, keyword: str) -> Iterable[Any]:
 
 
 def referenced_series_uids(path: Path) -> frozenset[str]:
-    """The SeriesInstanceUIDs a SEG or RTSTRUCT file references (empty when it names none).
+    """Return the SeriesInstanceUIDs a SEG or RTSTRUCT file references (empty when it names none).
 
     Raises
     ------

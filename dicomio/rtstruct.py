@@ -114,7 +114,7 @@ def _contour_refs(contour: Any) -> list[str]:
 def _collect(
     ds: Any, locator: SliceLocator, tally: Counter[str]
 ) -> dict[int, dict[int, list[npt.NDArray[np.int64]]]]:
-    """Rounded in-plane vertices of every area contour, per ROI number and slice index."""
+    """Return the rounded in-plane vertices of each area contour, by ROI number and slice."""
     geometry = locator.geometry
     per_roi: dict[int, dict[int, list[npt.NDArray[np.int64]]]] = {}
     for item in ds.get("ROIContourSequence", []):

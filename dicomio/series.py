@@ -39,7 +39,7 @@ def _listing(summaries: Sequence[SeriesSummary]) -> str:
 
 
 def select_series(summaries: Sequence[SeriesSummary], series_uid: str | None) -> SeriesSummary:
-    """The one image series to read: the one named by ``series_uid``, or the only one.
+    """Return the one image series to read: the one named by ``series_uid``, or the only one.
 
     ``series_uid`` matches a SeriesInstanceUID or a derived key (series whose UID is empty).
 

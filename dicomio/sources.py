@@ -31,7 +31,7 @@ SourceDataset: TypeAlias = Dataset
 
 
 def read_source_datasets(source: Path, volume: ImageVolume) -> list[SourceDataset]:
-    """The headers of the instances ``volume`` was built from, one per slice, in slice order.
+    """Return the headers of the instances ``volume`` was built from, one per slice, in slice order.
 
     Files of ``source`` that are not DICOM, or belong to another series, are skipped. A volume
     from one multi-frame image gives that one dataset.

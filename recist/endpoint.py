@@ -56,7 +56,7 @@ class HepaticPfs:
         return (self.date - self.start_date).days + 1
 
     def as_dict(self) -> dict[str, Any]:
-        """The ``hpfs`` object of ``GET .../endpoints`` (contracts/trial-record.md)."""
+        """Return the ``hpfs`` object of ``GET .../endpoints`` (contracts/trial-record.md)."""
         out: dict[str, Any] = {
             "start_date": self.start_date.isoformat(),
             "start": self.start,
@@ -82,7 +82,7 @@ def hepatic_pfs(
     baseline_date: dt.date | None,
     assessment: Mapping[str, Any] | None,
 ) -> HepaticPfs:
-    """The hepatic progression-free interval of one subject.
+    """Return the hepatic progression-free interval of one subject.
 
     Parameters
     ----------

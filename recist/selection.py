@@ -54,7 +54,7 @@ class Candidate:
 
 
 def propose_targets(candidates: Sequence[Candidate]) -> list[str]:
-    """The keys of the proposed targets, largest first; the other lesions are non-targets."""
+    """Return the keys of the proposed targets, largest first; the other lesions are non-targets."""
     organ_of = {
         c.key: ("lymph node" if c.lymph_node else c.organ.strip().lower()) for c in candidates
     }

@@ -149,7 +149,7 @@ _DEIDENTIFICATION_NOT_RECORDED = "not recorded in the source images"
 
 @functools.cache
 def _copied_attributes() -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
-    """The (keyword, module) pairs of Type 1 and the keywords of Type 2 of :data:`_COPIED_MODULES`.
+    """Return the (keyword, module) of Type 1 and the keywords of Type 2 of :data:`_COPIED_MODULES`.
 
     Read from the standard's module tables as highdicom ships them, not from a hand list.
     """
@@ -170,7 +170,7 @@ def _copied_attributes() -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
 
 
 def completed_sources(source_images: Sequence[Dataset]) -> list[Dataset]:
-    """Copies of the source datasets that carry every Type 2 attribute an SR or SEG copies.
+    """Return copies of the source datasets with every Type 2 attribute an SR or SEG copies.
 
     De-identified images routinely lack Type 2 attributes (PatientBirthDate, AccessionNumber,
     ReferringPhysicianName, StudyID, ...). The derived object must carry them, empty when unknown
@@ -218,7 +218,7 @@ def completed_sources(source_images: Sequence[Dataset]) -> list[Dataset]:
 
 
 def source_frames(source_images: Sequence[Dataset]) -> list[SourceFrame]:
-    """The slices of the source series, in the given order, checked for consistency.
+    """Return the slices of the source series, in the given order, checked for consistency.
 
     Raises
     ------
@@ -273,7 +273,7 @@ def copied_header_warnings_ignored() -> Iterator[None]:
 
 
 def character_set(ds: Dataset) -> str | list[str] | None:
-    """The source's Specific Character Set to copy, or ``None`` for the default repertoire.
+    """Return the source's Specific Character Set to copy, or ``None`` for the default repertoire.
 
     Some scanners write the attribute empty; highdicom refuses an empty value, and an empty value
     means the default repertoire (PS3.3 C.12.1.1.2), which is the same as leaving it out.

@@ -39,7 +39,7 @@ def input_key(*parts: Any) -> str:
 
 
 def derived_uid(seed: str, *parts: str) -> str:
-    """The UID of ``parts`` under ``seed``: equal inputs give equal UIDs, others differ."""
+    """Return the UID of ``parts`` under ``seed``: equal inputs give equal UIDs, others differ."""
     # generate_uid concatenates its sources without a separator; one JSON list keeps
     # ("ab", "c") and ("a", "bc") apart.
     from pydicom.uid import generate_uid

@@ -65,7 +65,7 @@ def response(data: Mapping[str, Any], key: str, where: str) -> str | None:
 
 
 def as_date(value: object, where: str) -> dt.date:
-    """An ISO ``YYYY-MM-DD`` string or a date (a datetime keeps its date)."""
+    """Return an ISO ``YYYY-MM-DD`` string or a date (a datetime keeps its date)."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):

@@ -1,5 +1,7 @@
-"""Matplotlib figures to PNG bytes: no pyplot (thread-safe in the service), fixed DPI, no
-timestamps or version strings in the file, so the same inputs give the same bytes."""
+"""Matplotlib figures to PNG bytes, the same bytes for the same inputs.
+
+No pyplot (thread-safe in the service), a fixed DPI, no timestamps or version strings in the file.
+"""
 
 from __future__ import annotations
 
@@ -26,22 +28,27 @@ ARM_COLORS: Final = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c
 
 
 def new_figure(width_in: float, height_in: float) -> Figure:
-    """A figure not registered with pyplot (safe to use from worker threads)."""
+    """Return a figure not registered with pyplot (safe to use from worker threads)."""
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
 
 
 def plot_text(text: str) -> str:
-    """User text (an arm, a subject id) as a plot label: control characters dropped, ``$`` kept
-    literal (matplotlib would read ``$...$`` as mathematics)."""
+    """Return user text (an arm, a subject id) fit for a plot label.
+
+    Control characters are dropped and ``$`` is kept literal (matplotlib would read ``$...$`` as
+    mathematics).
+    """
     kept = "".join(c for c in text if unicodedata.category(c)[0] != "C")
     return kept.replace("$", r"\$")
 
 
 def to_png(fig: Figure) -> bytes:
-    """The figure as PNG bytes without the Software metadata (deterministic). A character the
-    font lacks is drawn as a box, not an error."""
+    """Return the figure as PNG bytes without the Software metadata (deterministic).
+
+    A character the font lacks is drawn as a box, not an error.
+    """
     buf = io.BytesIO()
     with missing_glyphs_drawn():
         fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
@@ -50,8 +57,10 @@ def to_png(fig: Figure) -> bytes:
 
 @contextlib.contextmanager
 def missing_glyphs_drawn() -> Iterator[None]:
-    """Draw a character the font lacks as a box, without matplotlib's warning (which a test
-    run or a strict service would turn into an error)."""
+    """Draw a character the font lacks as a box, without matplotlib's warning.
+
+    A test run or a strict service would turn that warning into an error.
+    """
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning

@@ -155,8 +155,11 @@ LESION_HEADERS = (
 
 
 def lesion_rows(report: SubjectReport) -> list[list[str]]:
-    """One row per measured lesion per timepoint: its measured id, the record lesion it was read
-    as (a new lesion marked ``new``; ``-`` when not linked), axes, volume, slice, measurability."""
+    """Return one row per measured lesion per timepoint.
+
+    Each row: its measured id, the record lesion it was read as (a new lesion marked ``new``;
+    ``-`` when not linked), axes, volume, slice, measurability.
+    """
     rows = []
     for tm in sorted(report.subject.timepoints, key=lambda t: t.date):
         for les in tm.measurement.lesions:
@@ -191,8 +194,10 @@ def summary_lines(report: SubjectReport) -> list[tuple[str, str]]:
 
 
 def report_plots(report: SubjectReport) -> list[tuple[str, bytes]]:
-    """The subject's plots: change of the sum from baseline and from the nadir (progression
-    is measured from there), and burden over time."""
+    """Return the subject's plots: the sum's change from baseline and nadir, burden over time.
+
+    The change from the nadir is drawn because progression is measured from there.
+    """
     sid = report.subject.subject_id
     out = [
         (

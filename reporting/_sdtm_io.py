@@ -35,8 +35,10 @@ _XPT_CHAR_MAX = 200
 
 @dataclass(frozen=True, slots=True)
 class Variable:
-    """One SDTM/ADaM variable: name, label and whether it is numeric or a date (a SAS date with
-    format DATE9. in XPT, ISO 8601 in CSV)."""
+    """One SDTM/ADaM variable: name, label and whether it is numeric or a date.
+
+    A date is a SAS date with format DATE9. in XPT, ISO 8601 in CSV.
+    """
 
     name: str
     label: str
@@ -90,11 +92,11 @@ class SdtmDataset:
         return [v.name for v in self.variables]
 
     def column(self, name: str) -> list[Value]:
-        """The values of one variable, in row order."""
+        """Return the values of one variable, in row order."""
         return [row.get(name) for row in self.rows]
 
     def to_csv(self) -> bytes:
-        """CSV (UTF-8, header row, ``\\r\\n`` line ends as RFC 4180); missing values are empty."""
+        r"""Return CSV (UTF-8, header row, ``\r\n`` line ends as RFC 4180); missing values empty."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow(self.columns)
@@ -138,7 +140,7 @@ class SdtmDataset:
             return path.read_bytes()
 
     def to_bytes(self, fmt: Literal["csv", "xpt"]) -> bytes:
-        """The dataset in ``fmt`` (``csv`` or ``xpt``)."""
+        """Return the dataset in ``fmt`` (``csv`` or ``xpt``)."""
         if fmt == "csv":
             return self.to_csv()
         if fmt == "xpt":

@@ -37,7 +37,7 @@ class _Lesion:
 
 
 def _fmt(value: float) -> str:
-    """A number as text, at most 3 decimals, no trailing zeros (``21``, ``17.889``)."""
+    """Return a number as text, at most 3 decimals, no trailing zeros (``21``, ``17.889``)."""
     out = f"{value:.3f}".rstrip("0").rstrip(".")
     return "0" if out in ("", "-0") else out
 
@@ -177,8 +177,10 @@ def _non_target_result(reading: Mapping[str, Any]) -> Row:
 
 
 def tr_rows(subject: SubjectData, *, evaluator: str, method: str | None) -> list[Row]:
-    """TR: per visit (screening scans first), each lesion's result, the sum of diameters and
-    the burden fraction."""
+    """Return the TR rows: per visit, each lesion's result, the sum of diameters, the burden.
+
+    Screening scans come first.
+    """
     lesions = _lesions(subject.assessment_input) if subject.assessment_input else {}
     readings: dict[dt.date, Mapping[str, Any]] = {}
     if subject.screening_input is not None:

@@ -50,7 +50,7 @@ class HpfsRow:
 
 
 def build_adtte(rows: Sequence[HpfsRow], *, study_id: str) -> SdtmDataset:
-    """The ADTTE dataset of ``rows`` (sorted by subject id)."""
+    """Return the ADTTE dataset of ``rows`` (sorted by subject id)."""
     if not study_id.strip():
         raise ReportingInputError("study_id: expected a non-empty study identifier")
     out: list[dict[str, Value]] = []

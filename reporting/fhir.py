@@ -279,7 +279,7 @@ def build_fhir_bundle(
     assessment: AssessmentSummary | None = None,
     subject_system: str = SUBJECT_SYSTEM,
 ) -> dict[str, Any]:
-    """A FHIR R4 ``Bundle`` (``collection``) of tumour sizes, burden and responses.
+    """Return a FHIR R4 ``Bundle`` (``collection``) of tumour sizes, burden and responses.
 
     Parameters
     ----------

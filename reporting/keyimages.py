@@ -51,6 +51,7 @@ class Window:
 
     @property
     def bounds(self) -> tuple[float, float]:
+        """Lowest and highest HU shown: level -/+ half the width."""
         return self.level - self.width / 2.0, self.level + self.width / 2.0
 
 

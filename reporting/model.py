@@ -129,7 +129,7 @@ class MeasurementSummary:
         )
 
     def lesion(self, lesion_id: str) -> LesionMeasurement:
-        """The lesion called ``lesion_id``."""
+        """Return the lesion called ``lesion_id``."""
         for les in self.lesions:
             if les.lesion_id == lesion_id:
                 return les
@@ -209,7 +209,7 @@ class AssessmentSummary:
         return next((tp for tp in self.timepoints if tp.baseline), None)
 
     def timepoint(self, date: dt.date) -> TimepointResponse | None:
-        """The timepoint of that date, if any."""
+        """Return the timepoint of that date, if any."""
         return next((tp for tp in self.timepoints if tp.date == date), None)
 
 
@@ -258,7 +258,7 @@ class TimepointMeasurement:
         )
 
     def name_of(self, lesion_id: str) -> str:
-        """The record id a measured lesion was read as, else its measured id."""
+        """Return the record id a measured lesion was read as, else its measured id."""
         return self.lesion_names.get(lesion_id, lesion_id)
 
 
@@ -300,6 +300,7 @@ class SubjectData:
 
     @property
     def subject_id(self) -> str:
+        """The subject id of the assessment."""
         return self.summary.subject_id
 
     @property
@@ -345,5 +346,5 @@ class SubjectData:
         return number_, label
 
     def measurement_at(self, date: dt.date) -> TimepointMeasurement | None:
-        """The measurement taken at ``date``, if any."""
+        """Return the measurement taken at ``date``, if any."""
         return next((t for t in self.timepoints if t.date == date), None)

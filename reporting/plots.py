@@ -79,7 +79,7 @@ def percent_change_from_nadir(summary: AssessmentSummary) -> list[tuple[int, flo
 
 
 def best_percent_change(summary: AssessmentSummary) -> float | None:
-    """The smallest % change from baseline over the follow-up timepoints (``None`` if none)."""
+    """Return the smallest % change from baseline over the follow-ups (``None`` if none)."""
     changes = [pct for days, pct in percent_change_from_baseline(summary) if days > 0]
     return min(changes) if changes else None
 
@@ -102,8 +102,10 @@ def spider_plot(
     title: str = "Change in sum of diameters",
     reference: str = "baseline",
 ) -> bytes:
-    """Spider plot PNG (800 x 500) of the subjects' % change from baseline (or from the nadir,
-    ``reference="nadir"``) over time."""
+    """Return a spider plot PNG (800 x 500) of the subjects' % change over time.
+
+    The change is from baseline, or from the nadir with ``reference="nadir"``.
+    """
     if reference not in ("baseline", "nadir"):
         raise ValueError(f"reference must be 'baseline' or 'nadir', not {reference!r}")
     change = percent_change_from_nadir if reference == "nadir" else percent_change_from_baseline
@@ -213,7 +215,7 @@ def burden_plot(
 
 
 def subject_burden_points(subject: SubjectData) -> list[tuple[dt.date, float]]:
-    """The subject's ``(date, burden fraction)`` points from its measurements."""
+    """Return the subject's ``(date, burden fraction)`` points from its measurements."""
     return [
         (tm.date, tm.measurement.burden_fraction)
         for tm in sorted(subject.timepoints, key=lambda t: t.date)

@@ -90,7 +90,7 @@ def _figure(title: str, png: bytes) -> str:
 
 
 def render_html(report: SubjectReport) -> str:
-    """The report page as an HTML5 string (UTF-8 when encoded; ``text/html``)."""
+    """Return the report page as an HTML5 string (UTF-8 when encoded; ``text/html``)."""
     s = report.subject.summary
     summary = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in summary_lines(report))
     parts = [

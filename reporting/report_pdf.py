@@ -138,8 +138,10 @@ def _plots_page(report: SubjectReport) -> Figure:
 
 @contextlib.contextmanager
 def pdf_pages(buf: io.BytesIO, title: str) -> Iterator[Any]:
-    """A PDF being written to ``buf``: TrueType text, no creation date (same report, same
-    bytes)."""
+    """Yield a PDF being written to ``buf``: TrueType text, no creation date.
+
+    The same report gives the same bytes.
+    """
     import matplotlib
     from matplotlib.backends.backend_pdf import PdfPages
 
@@ -154,7 +156,7 @@ def pdf_pages(buf: io.BytesIO, title: str) -> Iterator[Any]:
 
 
 def render_pdf(report: SubjectReport) -> bytes:
-    """The report as PDF bytes (``application/pdf``); see the module docstring for the pages."""
+    """Return the report as PDF bytes (``application/pdf``); the module docstring says its pages."""
     buf = io.BytesIO()
     with pdf_pages(buf, f"Liver tumour burden report {report.subject.subject_id}") as pdf:
         pdf.savefig(_first_page(report))

@@ -63,7 +63,7 @@ def seg_label_array(
     n_lesions: int,
     liver_mask: npt.NDArray[np.bool_] | None,
 ) -> npt.NDArray[np.unsignedinteger]:
-    """The segment-number array encoded in the SEG: liver 1 (if any), then lesions.
+    """Return the segment-number array encoded in the SEG: liver 1 (if any), then lesions.
 
     Lesion label ``i`` (1-based, measurement order) becomes segment ``i + 1`` with a liver,
     ``i`` without; lesion voxels take precedence over the liver.

@@ -64,7 +64,7 @@ def _measurement(value: object, base: Path, where: str) -> Mapping[str, Any]:
 
 
 def subject_from_document(doc: Mapping[str, Any], base: Path | None = None) -> SubjectData:
-    """A :class:`SubjectData` from a decoded subject document (see the module docstring).
+    """Return a :class:`SubjectData` from a decoded subject document (see the module docstring).
 
     ``base`` is the folder that relative measurement file names are resolved against.
     """

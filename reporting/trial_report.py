@@ -1,5 +1,7 @@
-"""The trial view: enrolment eligibility, H-PFS by arm (Kaplan-Meier), best hepatic response and
-baseline burden of every subject, as one self-contained HTML page or a PDF.
+"""The trial view, as one self-contained HTML page or a PDF.
+
+It shows every subject's enrolment eligibility, H-PFS by arm (Kaplan-Meier), best hepatic
+response and baseline burden.
 
 - **Eligibility table**: per subject the four imaging criteria (met / not met / unknown) and the
   verdict, the baseline burden.
@@ -113,12 +115,15 @@ class TrialReport:
     hashes: tuple[tuple[str, str], ...] = field(default=())
 
     def generated_text(self) -> str:
+        """When the view was made, in UTC, as text."""
         return self.generated_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def best_hepatic_change_pct(assessment: Mapping[str, Any]) -> float | None:
-    """The most negative % change of the hepatic target sum from baseline over the follow-ups
-    of an assessment output (``None`` without a positive hepatic baseline sum)."""
+    """Return the most negative % change of the hepatic target sum from baseline.
+
+    Over the follow-ups of an assessment output; ``None`` without a positive hepatic baseline sum.
+    """
     timepoints = list(assessment.get("timepoints") or [])
     base = next((tp for tp in timepoints if tp.get("baseline")), None)
     base_sum = ((base or {}).get("hepatic") or {}).get("sum_mm")
@@ -175,8 +180,10 @@ def arm_summaries(subjects: Sequence[TrialSubject]) -> list[ArmSummary]:
 
 
 def at_risk(kmf: Any, times: Sequence[float]) -> list[int]:
-    """Numbers at risk of a fitted lifelines Kaplan-Meier at ``times``: its event table's
-    ``at_risk`` at the first time on or after each (0 past the last)."""
+    """Return the numbers at risk of a fitted lifelines Kaplan-Meier at ``times``.
+
+    Each is the event table's ``at_risk`` at the first time on or after it (0 past the last).
+    """
     table_times = np.asarray(kmf.event_table.index, dtype=float)
     counts = np.asarray(kmf.event_table["at_risk"], dtype=int)
     out = []
@@ -187,10 +194,12 @@ def at_risk(kmf: Any, times: Sequence[float]) -> list[int]:
 
 
 def _at_risk_rows(ax: Any, fitters: Sequence[Any]) -> None:
-    """Numbers at risk under the axis at its ticks, one row per arm: lifelines' event table (its
-    ``at_risk`` at the first time on or after the tick; 0 past the last). lifelines'
-    add_at_risk_counts is not used: its 0.30.0 (the last release that accepts pandas 3) fails
-    on pandas 3."""
+    """Write the numbers at risk under the axis at its ticks, one row per arm.
+
+    They come from lifelines' event table (its ``at_risk`` at the first time on or after the
+    tick; 0 past the last). lifelines' add_at_risk_counts is not used: its 0.30.0 (the last
+    release that accepts pandas 3) fails on pandas 3.
+    """
     from matplotlib.transforms import blended_transform_factory
 
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
@@ -370,7 +379,7 @@ def _verdict_table(headers: tuple[str, ...], rows: list[list[str]], table_id: st
 
 
 def render_trial_html(report: TrialReport) -> str:
-    """The trial view as one self-contained HTML5 page (inline style and images)."""
+    """Return the trial view as one self-contained HTML5 page (inline style and images)."""
     study = escape(report.study_id)
     parts = [
         "<!DOCTYPE html>",
@@ -407,7 +416,7 @@ def render_trial_html(report: TrialReport) -> str:
 
 
 def render_trial_pdf(report: TrialReport) -> bytes:
-    """The trial view as PDF bytes: tables, then one page per plot (A4 landscape)."""
+    """Return the trial view as PDF bytes: tables, then one page per plot (A4 landscape)."""
     buf = io.BytesIO()
     with pdf_pages(buf, f"Trial report {report.study_id}") as pdf:
         fig = _page()

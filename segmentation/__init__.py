@@ -1,5 +1,6 @@
-"""Classical, deterministic semi-automatic segmentation: the liver from one click, a lesion from
-a click or a caliper line.
+"""Classical, deterministic semi-automatic segmentation of the liver and of lesions.
+
+The liver from one click, a lesion from a click or a caliper line.
 
 Pure computation on arrays: numpy, scipy, scikit-image and SimpleITK's filters (used on arrays,
 never for reading files). Inputs are a (z, y, x) CT volume in HU, ``spacing_zyx_mm`` and seeds as

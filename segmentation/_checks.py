@@ -15,7 +15,7 @@ Spacing = tuple[float, float, float]
 def check_image(
     image: npt.ArrayLike, spacing_zyx_mm: Sequence[float]
 ) -> tuple[npt.NDArray[np.generic], Spacing]:
-    """A 3-D real-valued image and a positive, finite (z, y, x) spacing, or an error."""
+    """Return a 3-D real-valued image and a positive, finite (z, y, x) spacing, or an error."""
     array = np.asarray(image)
     if array.ndim != 3 or min(array.shape) < 1:
         raise SegmentationInputError(
@@ -32,7 +32,7 @@ def check_image(
 
 
 def check_mask(mask: npt.ArrayLike, shape: Sequence[int], what: str) -> npt.NDArray[np.bool_]:
-    """A boolean mask on the image grid, or an error naming ``what``."""
+    """Return a boolean mask on the image grid, or an error naming ``what``."""
     array = np.asarray(mask)
     if tuple(array.shape) != tuple(shape):
         raise SegmentationInputError(
@@ -43,7 +43,7 @@ def check_mask(mask: npt.ArrayLike, shape: Sequence[int], what: str) -> npt.NDAr
 
 
 def check_seed(seed_zyx: npt.ArrayLike, shape: Sequence[int]) -> tuple[int, int, int]:
-    """The seed rounded to the nearest voxel, or :class:`SeedError` when outside the image."""
+    """Return the seed rounded to the nearest voxel; :class:`SeedError` when outside the image."""
     message = f"expected a seed of three finite voxel indices (k, j, i), got {seed_zyx!r}"
     try:
         values = np.asarray(seed_zyx, dtype=np.float64)
@@ -63,7 +63,7 @@ def check_seed(seed_zyx: npt.ArrayLike, shape: Sequence[int]) -> tuple[int, int,
 def check_in_body(
     image: npt.NDArray[np.generic], seed: tuple[int, int, int], body_threshold_hu: float
 ) -> float:
-    """The median HU of the seed's 3x3x3 neighbourhood, or :class:`SeedError` when it is air."""
+    """Return the median HU of the seed's 3x3x3 neighbourhood; :class:`SeedError` when air."""
     box = tuple(slice(max(c - 1, 0), c + 2) for c in seed)
     value = float(np.median(np.asarray(image[box], dtype=np.float64)))
     if value < body_threshold_hu:

@@ -30,7 +30,7 @@ _EPS_MM = 1e-3
 
 
 def to_sitk(array: npt.NDArray[np.generic], spacing_zyx_mm: Spacing) -> Any:
-    """A SimpleITK image of a (z, y, x) array; SimpleITK orders spacing (x, y, z)."""
+    """Return a SimpleITK image of a (z, y, x) array; SimpleITK orders spacing (x, y, z)."""
     image = _sitk().GetImageFromArray(array)
     image.SetSpacing(tuple(float(s) for s in reversed(spacing_zyx_mm)))
     return image
@@ -94,7 +94,7 @@ def bounding_box(mask: Mask, margin_mm: float, spacing_zyx_mm: Spacing) -> tuple
 
 
 def close(mask: Mask, radius_mm: float, spacing_zyx_mm: Spacing) -> Mask:
-    """Closing by a ball of ``radius_mm``; never removes a voxel of ``mask``."""
+    """Close by a ball of ``radius_mm``; never removes a voxel of ``mask``."""
     if radius_mm <= 0 or not mask.any():
         return mask.copy()
     box = bounding_box(mask, radius_mm, spacing_zyx_mm)
@@ -133,7 +133,7 @@ def _fill_holes_box(mask: Mask) -> Mask:
 def component_nearest(
     mask: Mask, seed_zyx: Sequence[int], spacing_zyx_mm: Spacing, max_distance_mm: float
 ) -> tuple[Mask, float]:
-    """The 26-connected component of ``mask`` nearest to the seed, and its distance in mm.
+    """Return the 26-connected component of ``mask`` nearest to the seed, and its distance in mm.
 
     Returns an empty mask and ``inf`` when no voxel lies within ``max_distance_mm``.
     """
@@ -158,7 +158,7 @@ def component_nearest(
 
 
 def component_containing(mask: Mask, part: Mask) -> Mask:
-    """The 26-connected components of ``mask`` that overlap ``part``."""
+    """Return the 26-connected components of ``mask`` that overlap ``part``."""
     from scipy import ndimage as ndi
 
     labels, _ = ndi.label(mask, structure=np.ones((3, 3, 3), dtype=bool))

@@ -155,7 +155,7 @@ def _tissue_background(
     seed_hu: float,
     p: LesionParameters,
 ) -> float:
-    """The parenchyma's intensity without a liver mask.
+    """Return the parenchyma's intensity without a liver mask.
 
     Where the rays first leave seed-like intensity gives an estimate of what surrounds the
     lesion; the answer is the soft-tissue histogram peak (of the box around the bound ball)

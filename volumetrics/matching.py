@@ -78,11 +78,11 @@ class LesionLinks:
     new: tuple[int, ...]
 
     def link_of_earlier(self, number: int) -> LesionLink | None:
-        """The link an earlier lesion takes part in, if any."""
+        """Return the link an earlier lesion takes part in, if any."""
         return next((lk for lk in self.links if number in lk.earlier), None)
 
     def link_of_later(self, number: int) -> LesionLink | None:
-        """The link a later lesion takes part in, if any."""
+        """Return the link a later lesion takes part in, if any."""
         return next((lk for lk in self.links if number in lk.later), None)
 
 
