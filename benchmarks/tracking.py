@@ -118,7 +118,9 @@ def time_linking(slices: int, repeat: int) -> dict[str, Any]:
         fu = measure_series(MeasureRequest(series=fu_ct, labels=fu_labels))
         measure_s.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        links = link_visits(base.masks, base.result["lesions"], fu.masks, fu.result["lesions"])
+        links = link_visits(
+            base.masks, base.result.to_json()["lesions"], fu.masks, fu.result.to_json()["lesions"]
+        )
         link_s.append(time.perf_counter() - t0)
     assert links is not None
     a, b = statistics.median(measure_s), statistics.median(link_s)

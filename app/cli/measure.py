@@ -10,11 +10,14 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from app.cli._common import fail
+
+if TYPE_CHECKING:
+    from app.measure.result import MeasurementResult
 
 logger = logging.getLogger(__name__)
 
@@ -77,54 +80,50 @@ def _other_label(value: str) -> tuple[str, str | None]:
     return label.strip(), organ.strip() if sep else None
 
 
-def _format_text(result: dict[str, Any]) -> str:
-    s = result["series"]
+def _format_text(result: MeasurementResult) -> str:
+    s = result.series
     lines = [
-        f"series      {s['series_instance_uid'] or '(no UID)'}  {s['modality']}  "
-        f"{s['slices']} slices  spacing z,y,x = "
-        + ", ".join(f"{v:.4g}" for v in s["spacing_mm"])
+        f"series      {s.series_instance_uid or '(no UID)'}  {s.modality}  "
+        f"{s.slices} slices  spacing z,y,x = "
+        + ", ".join(f"{v:.4g}" for v in s.spacing_mm)
         + " mm",
     ]
 
     def _fmt(v: float | None, unit: str, digits: int = 3) -> str:
         return "n/a" if v is None else f"{v:.{digits}f} {unit}"
 
-    elig = result["eligibility"]
+    elig = result.eligibility
 
     def _flag(v: bool | None) -> str:
         return "n/a" if v is None else ("yes" if v else "no")
 
     lines += [
-        f"liver       {_fmt(result['liver_volume_ml'], 'mL')}",
-        f"tumour      {_fmt(result['tumor_volume_ml'], 'mL')}"
+        f"liver       {_fmt(result.liver_volume_ml, 'mL')}",
+        f"tumour      {_fmt(result.tumor_volume_ml, 'mL')}"
         + (
-            f"   outside the liver {_fmt(result.get('extrahepatic_tumor_volume_ml'), 'mL')}"
-            f" (hepatic share {100 * (result.get('hepatic_share') or 0):.1f} %)"
-            if result.get("extrahepatic_tumor_volume_ml")
+            f"   outside the liver {_fmt(result.extrahepatic_tumor_volume_ml, 'mL')}"
+            f" (hepatic share {100 * (result.hepatic_share or 0):.1f} %)"
+            if result.extrahepatic_tumor_volume_ml
             else ""
         ),
         "burden      "
-        + (
-            "n/a"
-            if result["burden_fraction"] is None
-            else f"{100 * result['burden_fraction']:.2f} %"
-        ),
-        f"eligibility burden <= 70 %: {_flag(elig['burden_le_70pct'])}   "
-        f"burden > 25 %: {_flag(elig['burden_gt_25pct'])}   "
-        f"measurable liver lesion: {_flag(elig['measurable_liver_lesion'])}",
-        f"lesions     {len(result['lesions'])}",
+        + ("n/a" if result.burden_fraction is None else f"{100 * result.burden_fraction:.2f} %"),
+        f"eligibility burden <= 70 %: {_flag(elig.burden_le_70pct)}   "
+        f"burden > 25 %: {_flag(elig.burden_gt_25pct)}   "
+        f"measurable liver lesion: {_flag(elig.measurable_liver_lesion)}",
+        f"lesions     {len(result.lesions)}",
     ]
-    for les in result["lesions"]:
+    for les in result.lesions:
         lines.append(
-            f"  {les['lesion_id']:<4} {les['volume_ml']:10.3f} mL"
-            f"  long {les['long_axis_mm']:7.2f} mm"
-            f"  short {les['short_axis_mm']:7.2f} mm  slice {les['slice_index']:<4}"
-            f"  {'measurable' if les['measurable'] else 'not measurable'}"
-            + ("" if les.get("hepatic", True) else f"  {les.get('organ', 'other')} (not hepatic)")
+            f"  {les.lesion_id:<4} {les.volume_ml:10.3f} mL"
+            f"  long {les.long_axis_mm:7.2f} mm"
+            f"  short {les.short_axis_mm:7.2f} mm  slice {les.slice_index:<4}"
+            f"  {'measurable' if les.measurable else 'not measurable'}"
+            + ("" if les.hepatic in (True, None) else f"  {les.organ or 'other'} (not hepatic)")
         )
-    for w in result.get("warnings", []):
+    for w in result.warnings:
         lines.append(f"warning     {w}")
-    lines.append(f"algorithm   {result['algorithm_version']}")
+    lines.append(f"algorithm   {result.algorithm_version}")
     return "\n".join(lines)
 
 
@@ -210,7 +209,7 @@ def measure(
         raise
     _replay(held)  # success: library diagnostics are shown after all
     if as_json:
-        json.dump(result, sys.stdout, indent=2)
+        json.dump(result.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         typer.echo(_format_text(result))

@@ -35,10 +35,10 @@ from app.db.models import Job, Measurement, utcnow
 from app.db.session import get_engine, make_session_factory, session_scope
 from app.errors import AppError, problem_for
 from app.measure.masks import MeasuredMasks
+from app.measure.result import MeasurementResult
 from app.settings import Settings, get_settings
 from app.store.blobs import BlobStore
 from app.subjects import tracking
-from app.version import ALGORITHM_VERSION
 from app.vocab import JobKind, JobStatus
 from dicomio.errors import DicomIOError
 from recist.errors import RecistError
@@ -221,7 +221,7 @@ def _fail(ctx: JobContext, job_id: str, error: str, error_type: str) -> bool:
 def _store_result(
     ctx: JobContext,
     job_id: str,
-    result: dict[str, Any],
+    result: MeasurementResult,
     masks_sha256: str | None,
     plan: tracking.TrackingPlan | None = None,
 ) -> str:
@@ -239,10 +239,10 @@ def _store_result(
                     version=repo.next_version(
                         s, req["timepoint_id"], req["series_instance_uid"], req["segmentation_ref"]
                     ),
-                    input_sha256=str(result["inputs"]["input_sha256"]),
+                    input_sha256=result.inputs.input_sha256,
                     request_sha256=job.request_sha256,
-                    algorithm_version=str(result.get("algorithm_version", ALGORITHM_VERSION)),
-                    result=result,
+                    algorithm_version=result.algorithm_version,
+                    result=result.to_json(),
                     masks_sha256=masks_sha256,
                     job_id=job.id,
                     created_by=job.created_by,
@@ -329,7 +329,7 @@ def run_job(job_id: str, ctx: JobContext | None = None) -> str:
         # an unreferenced blob, never a row without its masks.
         masks = ctx.blobstore.put_bytes(measured.masks.to_bytes())
         progress(0.95, "linking lesions")
-        plan = _plan_tracking(ctx, job_id, measured.result, measured.masks)
+        plan = _plan_tracking(ctx, job_id, measured.result.to_json(), measured.masks)
         _store_result(ctx, job_id, measured.result, masks.sha256, plan)
         logger.info("job %s succeeded", job_id)
         return JobStatus.SUCCEEDED

@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,13 @@ import numpy.typing as npt
 import dicomio
 import volumetrics
 from app.measure.masks import MeasuredMasks
+from app.measure.result import (
+    Eligibility,
+    InputHashes,
+    LesionResult,
+    MeasurementResult,
+    SeriesSummary,
+)
 from app.version import ALGORITHM_VERSION
 from recist import criteria
 from recist.diameters import Diameters, measure_diameters
@@ -54,7 +61,6 @@ class MeasureRequest:
     liver_mask: Path | None = None
     tumor_masks: tuple[Path, ...] = ()
     series_uid: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
     #: Tumours outside the liver: (label, organ or None) each; measured as lesions of that organ,
     #: never hepatic (contracts/trial-record.md, Lesions outside the liver).
     other_tumor_labels: tuple[tuple[str, str | None], ...] = ()
@@ -201,21 +207,22 @@ def _lesion_record(
     diam: Diameters,
     thickness_mm: float | None,
     segment_name: str | None,
-) -> dict[str, Any]:
-    rec: dict[str, Any] = {
-        "lesion_id": "",
-        "volume_ml": volume_ml,
-        "voxels": voxels,
-        "long_axis_mm": diam.long_axis_mm,
-        "short_axis_mm": diam.short_axis_mm,
-        "slice_index": diam.slice_index,
-        "measurable": criteria.is_measurable(diam.long_axis_mm, thickness_mm),
-        "long_axis_endpoints_rc": [list(p) for p in diam.long_axis_endpoints_rc],
-        "short_axis_endpoints_rc": [list(p) for p in diam.short_axis_endpoints_rc],
-    }
-    if segment_name is not None:
-        rec["segment"] = segment_name
-    return rec
+) -> LesionResult:
+    """A lesion before it is numbered (``lesion_id`` empty) and placed in an organ."""
+    return LesionResult(
+        lesion_id="",
+        volume_ml=volume_ml,
+        voxels=voxels,
+        long_axis_mm=diam.long_axis_mm,
+        short_axis_mm=diam.short_axis_mm,
+        slice_index=diam.slice_index,
+        measurable=criteria.is_measurable(diam.long_axis_mm, thickness_mm),
+        long_axis_endpoints_rc=tuple((float(r), float(c)) for r, c in diam.long_axis_endpoints_rc),
+        short_axis_endpoints_rc=tuple(
+            (float(r), float(c)) for r, c in diam.short_axis_endpoints_rc
+        ),
+        segment=segment_name,
+    )
 
 
 def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> dict[str, Any]:
@@ -226,19 +233,19 @@ def run_measurement(req: MeasureRequest, progress: ProgressFn | None = None) -> 
     dicomio.DicomIOError, volumetrics.VolumetricsError, recist.RecistError
         Bad input: the message says what was wrong and what was expected.
     """
-    return measure_series(req, progress).result
+    return measure_series(req, progress).result.to_json()
 
 
 @dataclass(frozen=True, eq=False)
 class Measured:
-    """A measurement: the contract's JSON (``result``) and the masks its lesions are (``masks``)."""
+    """A measurement: its result (``result``) and the masks its lesions are (``masks``)."""
 
-    result: dict[str, Any]
+    result: MeasurementResult
     masks: MeasuredMasks
 
 
 def measure_series(req: MeasureRequest, progress: ProgressFn | None = None) -> Measured:
-    """Measure one series; the JSON of :func:`run_measurement` with the masks it was made from.
+    """Measure one series: the result of :func:`run_measurement` and the masks it was made from.
 
     Raises
     ------
@@ -337,7 +344,7 @@ def measure_series(req: MeasureRequest, progress: ProgressFn | None = None) -> M
     report(0.8, "measuring diameters")
     thickness = info.slice_thickness_mm
     thickness_for_rule = thickness if thickness is not None else spacing[0]
-    measured: list[tuple[dict[str, Any], _Paint]] = []
+    measured: list[tuple[LesionResult, _Paint]] = []
     if lesion_masks is not None:
         for lv, mask, name in zip(burden.lesions, lesion_masks, segment_names, strict=True):
             diam = _crop_measure(mask, spacing, origin)
@@ -353,19 +360,21 @@ def measure_series(req: MeasureRequest, progress: ProgressFn | None = None) -> M
     hepatic_burden = burden
     extra_voxels = 0
     if liver_mask is None:  # no liver: the tumour labels' lesions are taken as hepatic
-        for rec, _ in measured:
-            rec["organ"], rec["hepatic"] = "liver", True
+        measured = [(replace(rec, organ="liver", hepatic=True), paint) for rec, paint in measured]
     else:
         outside = np.zeros(tumor_mask.shape, dtype=bool)
-        for (rec, _), lv in zip(measured, burden.lesions, strict=True):
+        for n, ((rec, paint), lv) in enumerate(zip(measured, burden.lesions, strict=True)):
             crop = lesion_labels[lv.bbox_zyx] == lv.label
-            rec["hepatic"] = _touches(liver_mask, crop, lv.bbox_zyx)
-            rec["organ"] = "liver" if rec["hepatic"] else "other"
-            if not rec["hepatic"]:
+            hepatic = _touches(liver_mask, crop, lv.bbox_zyx)
+            measured[n] = (
+                replace(rec, organ="liver" if hepatic else "other", hepatic=hepatic),
+                paint,
+            )
+            if not hepatic:
                 outside[lv.bbox_zyx] |= crop
                 warnings.append(
                     f"a lesion of the tumour label(s) ({lv.volume_ml:.3f} mL, slice "
-                    f"{origin[0] + rec['slice_index']}) has no voxel in or next to the liver: "
+                    f"{origin[0] + rec.slice_index}) has no voxel in or next to the liver: "
                     "measured as extrahepatic, left out of the liver tumour burden"
                 )
         if outside.any():
@@ -395,14 +404,13 @@ def measure_series(req: MeasureRequest, progress: ProgressFn | None = None) -> M
             offset = tuple(o + b.start for o, b in zip(origin, lv.bbox_zyx, strict=True))
             diam = measure_diameters(crop, spacing, offset_zyx=offset)
             rec = _lesion_record(lv.volume_ml, lv.voxel_count, diam, thickness_for_rule, None)
-            rec["organ"], rec["hepatic"] = organ, False
+            rec = replace(rec, organ=organ, hepatic=False)
             measured.append((rec, _paint_component(other_labels, lv.bbox_zyx, lv.label)))
-    measured.sort(key=lambda e: (-e[0]["long_axis_mm"], e[0]["slice_index"], -e[0]["voxels"]))
+    measured.sort(key=lambda e: (-e[0].long_axis_mm, e[0].slice_index, -e[0].voxels))
     lesion_numbers = np.zeros(tumor_mask.shape, dtype=np.int32)
-    for i, (rec, paint) in enumerate(measured, start=1):
-        rec["lesion_id"] = f"L{i}"
-        paint(lesion_numbers, i)
-    lesions = [rec for rec, _paint in measured]
+    for number, (_, paint) in enumerate(measured, start=1):
+        paint(lesion_numbers, number)
+    lesions = tuple(replace(rec, lesion_id=f"L{i}") for i, (rec, _) in enumerate(measured, start=1))
     masks = MeasuredMasks(
         shape_zyx=geometry.shape_zyx,
         offset_zyx=origin,
@@ -412,58 +420,55 @@ def measure_series(req: MeasureRequest, progress: ProgressFn | None = None) -> M
         affine=np.asarray(geometry.affine),
     )
 
-    any_measurable = any(r["measurable"] for r in lesions)
+    any_measurable = any(r.measurable for r in lesions)
     voxel_ml = geometry.voxel_volume_mm3 / 1000.0
     hepatic_voxels = hepatic_burden.tumor_voxels
     all_voxels = hepatic_voxels + extra_voxels
     series_sha = list(info.file_sha256)
-    result: dict[str, Any] = {
-        "series": {
-            "series_instance_uid": info.series_instance_uid,
-            "study_instance_uid": info.study_instance_uid,
-            "modality": info.modality,
-            "slices": geometry.shape_zyx[0],
-            "rows": geometry.shape_zyx[1],
-            "columns": geometry.shape_zyx[2],
-            "spacing_mm": list(spacing),
-            "slice_thickness_mm": thickness,
-            "voxel_volume_mm3": geometry.voxel_volume_mm3,
-            "phase": str(info.phase),
-            "missing_slices": list(info.missing_slices),
-            "source_format": info.source_format,
-        },
-        "liver_volume_ml": hepatic_burden.liver_volume_ml,
-        "tumor_volume_ml": hepatic_burden.tumor_volume_ml,
-        "burden_fraction": hepatic_burden.burden_fraction,
-        "extrahepatic_tumor_volume_ml": extra_voxels * voxel_ml,
-        "hepatic_share": hepatic_voxels / all_voxels if all_voxels else None,
-        "eligibility": {
-            "burden_le_70pct": hepatic_burden.burden_le_70pct,
-            "burden_gt_25pct": hepatic_burden.burden_gt_25pct,
-            "measurable_liver_lesion": (
-                None
-                if liver_mask is None
-                else any(r["measurable"] and r["hepatic"] for r in lesions)
+    result = MeasurementResult(
+        series=SeriesSummary(
+            series_instance_uid=info.series_instance_uid,
+            study_instance_uid=info.study_instance_uid,
+            modality=info.modality,
+            slices=geometry.shape_zyx[0],
+            rows=geometry.shape_zyx[1],
+            columns=geometry.shape_zyx[2],
+            spacing_mm=spacing,
+            slice_thickness_mm=thickness,
+            voxel_volume_mm3=geometry.voxel_volume_mm3,
+            phase=str(info.phase),
+            missing_slices=tuple(info.missing_slices),
+            source_format=info.source_format,
+        ),
+        liver_volume_ml=hepatic_burden.liver_volume_ml,
+        tumor_volume_ml=hepatic_burden.tumor_volume_ml,
+        burden_fraction=hepatic_burden.burden_fraction,
+        extrahepatic_tumor_volume_ml=extra_voxels * voxel_ml,
+        hepatic_share=hepatic_voxels / all_voxels if all_voxels else None,
+        eligibility=Eligibility(
+            burden_le_70pct=hepatic_burden.burden_le_70pct,
+            burden_gt_25pct=hepatic_burden.burden_gt_25pct,
+            measurable_liver_lesion=(
+                None if liver_mask is None else any(r.measurable and r.hepatic for r in lesions)
             ),
-            "measurable_lesion": any_measurable,
+            measurable_lesion=any_measurable,
             # exactly, on voxel counts: the hepatic share is over one half
-            "burden_dominant_in_liver": 2 * hepatic_voxels > all_voxels if all_voxels else None,
-        },
-        "lesions": lesions,
-        "lesion_count": len(lesions),
-        "liver_voxels": hepatic_burden.liver_voxels,
-        "tumor_voxels": hepatic_voxels,
-        "extrahepatic_tumor_voxels": extra_voxels,
-        "label_choices": choices,
-        "inputs": {
-            "series_sha256": _digest(sorted(series_sha)),
-            "series_files": len(series_sha),
-            "labels_sha256": labels_sha,
-            "input_sha256": input_digest(series_sha, labels_sha, choices),
-        },
-        "warnings": [*info.warnings, *warnings],
-        "algorithm_version": ALGORITHM_VERSION,
-    }
+            burden_dominant_in_liver=2 * hepatic_voxels > all_voxels if all_voxels else None,
+        ),
+        lesions=lesions,
+        liver_voxels=hepatic_burden.liver_voxels,
+        tumor_voxels=hepatic_voxels,
+        extrahepatic_tumor_voxels=extra_voxels,
+        label_choices=choices,
+        inputs=InputHashes(
+            series_sha256=_digest(sorted(series_sha)),
+            series_files=len(series_sha),
+            labels_sha256=tuple(labels_sha),
+            input_sha256=input_digest(series_sha, labels_sha, choices),
+        ),
+        warnings=(*info.warnings, *warnings),
+        algorithm_version=ALGORITHM_VERSION,
+    )
     report(1.0, "done")
     logger.info(
         "measured series: %d slices, %d lesions, burden %s",

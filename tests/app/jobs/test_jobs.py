@@ -21,6 +21,7 @@ from app.db.session import session_scope
 from app.jobs.engine import JobContext, run_job
 from app.measure import pipeline
 from app.measure.masks import MeasuredMasks
+from app.measure.result import MeasurementResult
 from dicomio.errors import LabelError
 from tests.app.conftest import SeriesFiles, Service, dicom_parts, running_service, wait_for_job
 
@@ -45,14 +46,17 @@ class FakePipeline:
         if self.error is not None:
             raise self.error
         n = len(list(request.series.iterdir()))
-        result = {
-            "series": {"slices": n},
-            "burden_fraction": 0.5,
-            "lesions": [],
-            "eligibility": {},
-            "inputs": {"input_sha256": "c" * 64},
-            "algorithm_version": "0.1.0",
-        }
+        result = MeasurementResult.from_json(
+            {
+                "series": {"slices": n, "spacing_mm": [1.0, 1.0, 1.0]},
+                "liver_volume_ml": 2.0,
+                "tumor_volume_ml": 1.0,
+                "burden_fraction": 0.5,
+                "lesions": [],
+                "inputs": {"input_sha256": "c" * 64},
+                "algorithm_version": "0.1.0",
+            }
+        )
         empty = np.zeros((1, 1, 1), dtype=np.int32)
         return pipeline.Measured(
             result, MeasuredMasks((n, 1, 1), (0, 0, 0), empty, empty > 0, None)

@@ -67,7 +67,7 @@ def test_kept_masks_are_the_truths_lesions(tmp_path: Path, source: str) -> None:
     measured = measure_series(MeasureRequest(series=tmp_path / "ct", labels=labels))
     masks = measured.masks
 
-    assert [les["lesion_id"] for les in measured.result["lesions"]] == ["L1", "L2", "L3"]
+    assert [les.lesion_id for les in measured.result.lesions] == ["L1", "L2", "L3"]
     np.testing.assert_array_equal(masks.full_lesions(), _expected_lesion_numbers(phantom))
     np.testing.assert_array_equal(masks.full_tumor(), phantom.labels == 2)
     liver = masks.full_liver()
@@ -75,11 +75,11 @@ def test_kept_masks_are_the_truths_lesions(tmp_path: Path, source: str) -> None:
     np.testing.assert_array_equal(liver | masks.full_tumor(), phantom.labels > 0)
     # each lesion's voxel count in the result is the count of its number in the kept labels
     counts = np.bincount(masks.lesions.ravel(), minlength=4)
-    assert [les["voxels"] for les in measured.result["lesions"]] == counts[1:].tolist()
+    assert [les.voxels for les in measured.result.lesions] == counts[1:].tolist()
     # the kept labels are what the outputs derived before they were kept
     np.testing.assert_array_equal(
         masks.full_lesions(),
-        lesion_labels_from_measurement(masks.full_tumor(), measured.result),
+        lesion_labels_from_measurement(masks.full_tumor(), measured.result.to_json()),
     )
 
 

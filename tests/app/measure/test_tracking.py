@@ -63,7 +63,7 @@ def _visit(folder: Path, spec: PhantomSpec) -> tuple[dict[str, Any], MeasuredMas
     write_dicom_series(phantom, folder / "ct")
     labels = write_label_nifti(phantom, folder / "labels.nii.gz")
     measured = measure_series(MeasureRequest(series=folder / "ct", labels=labels))
-    return measured.result, measured.masks, phantom
+    return measured.result.to_json(), measured.masks, phantom
 
 
 def _generator_lesion(masks: MeasuredMasks, phantom: Any) -> dict[int, int]:

@@ -82,12 +82,12 @@ def _which(masks: Any, truth: dict[str, np.ndarray]) -> dict[str, str]:
 
 def test_both_tumours_are_followed_to_their_follow_up_diameters(visits: dict[str, Any]) -> None:
     base, fu = visits["base"], visits["fu"]
-    assert len(base.result["lesions"]) == 2 and len(fu.result["lesions"]) == 2
+    assert len(base.result.lesions) == 2 and len(fu.result.lesions) == 2
     # the baseline's diameters are the README's reference figures (pixel centres)
-    long_axes = sorted(les["long_axis_mm"] for les in base.result["lesions"])
+    long_axes = sorted(les.long_axis_mm for les in base.result.lesions)
     assert long_axes == pytest.approx([64.99, 77.56], abs=0.05)
 
-    rows, base_readings, _ = propose_record(base.result, base.masks)
+    rows, base_readings, _ = propose_record(base.result.to_json(), base.masks)
     assert [(r.lesion_id, r.role, r.organ) for r in rows] == [
         ("T1", "target", "liver"),
         ("T2", "target", "liver"),
@@ -96,9 +96,17 @@ def test_both_tumours_are_followed_to_their_follow_up_diameters(visits: dict[str
     fu_of = _which(fu.masks, {"t1": visits["t1_fu"], "t2": visits["t2_fu"]})
     refs = [LesionRef(_Rec(r.lesion_id, r.role), "base", r.measurement_lesion_id) for r in rows]
     readings: dict[str, Any] = {}
-    link_refs(refs, {"base": (base.result, base.masks)}, fu.result, fu.masks, readings, set(), True)
+    link_refs(
+        refs,
+        {"base": (base.result.to_json(), base.masks)},
+        fu.result.to_json(),
+        fu.masks,
+        readings,
+        set(),
+        True,
+    )
 
-    fu_size = {les["lesion_id"]: les["long_axis_mm"] for les in fu.result["lesions"]}
+    fu_size = {les.lesion_id: les.long_axis_mm for les in fu.result.lesions}
     for row in rows:
         reading = readings[row.lesion_id]
         assert reading.evidence["kind"] == "matched"
@@ -109,9 +117,7 @@ def test_both_tumours_are_followed_to_their_follow_up_diameters(visits: dict[str
 
     # the response, computed by hand from the follow-up's own diameters of each tumour
     by_tumour = {fu_of[k]: v for k, v in fu_size.items()}
-    base_by_tumour = {
-        base_of[les["lesion_id"]]: les["long_axis_mm"] for les in base.result["lesions"]
-    }
+    base_by_tumour = {base_of[les.lesion_id]: les.long_axis_mm for les in base.result.lesions}
     change = sum(by_tumour.values()) / sum(base_by_tumour.values()) - 1.0
     expected = "PR" if change <= -0.30 else ("PD" if change >= 0.20 else "SD")
     doc = {
@@ -151,9 +157,9 @@ class _Rec:
 def test_alignment_finds_the_known_move(visits: dict[str, Any]) -> None:
     tracked = link_visits(
         visits["base"].masks,
-        visits["base"].result["lesions"],
+        visits["base"].result.to_json()["lesions"],
         visits["fu"].masks,
-        visits["fu"].result["lesions"],
+        visits["fu"].result.to_json()["lesions"],
     )
     assert tracked.alignment.organ == "liver"
     # the tumours help the alignment and, having changed on purpose, bias it a little
