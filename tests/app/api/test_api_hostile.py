@@ -38,6 +38,7 @@ from app.archive.uploads import iter_zip_members
 from app.db.models import Instance, Job, Measurement, Segmentation, Series, Study
 from app.settings import Settings
 from dicomio.errors import ArchiveError
+from tests.app._http_steps import new_subject_with_baseline, upload_series
 from tests.app.conftest import SeriesFiles, Service, running_service, wait_for_job
 
 SEED = 4242
@@ -402,23 +403,9 @@ def test_too_many_archive_members_is_refused(tmp_path: Path, ct_series: SeriesFi
 def measurable(svc: Service, ct_series: SeriesFiles) -> dict[str, str]:
     """The phantom series stored with a subject and baseline timepoint."""
     client = svc.client()
-    up = client.post(
-        "/v1/uploads", files=[("files", (p.name, p.read_bytes())) for p in ct_series.files]
-    )
-    assert up.status_code == 201, up.text
-    study = up.json()["studies"][0]
-    assert client.post("/v1/subjects", json={"subject_id": "H-1"}).status_code == 201
-    tp = client.post(
-        "/v1/subjects/H-1/timepoints",
-        json={
-            "label": "baseline",
-            "date": "2024-01-01",
-            "study_instance_uid": study["study_instance_uid"],
-            "date_reason": "synthetic phantoms share one StudyDate",
-            "baseline": True,
-        },
-    ).json()["timepoint_id"]
-    return {"timepoint_id": tp, "series_instance_uid": study["series"][0]["series_instance_uid"]}
+    stored = upload_series(client, ct_series.files)
+    tp = new_subject_with_baseline(client, "H-1", stored.study_uid, "2024-01-01")
+    return {"timepoint_id": tp, "series_instance_uid": stored.series_uid}
 
 
 def _nifti(array: Any, ref: Any, **geometry: Any) -> bytes:

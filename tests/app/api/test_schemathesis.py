@@ -38,6 +38,13 @@ from sqlalchemy import create_engine, select, text
 from app.db.models import Job
 from app.db.session import dispose_engine, session_scope
 from app.settings import Settings
+from tests.app._http_steps import (
+    PHANTOM_DATE_REASON,
+    measure,
+    new_subject_with_baseline,
+    upload_labels,
+    upload_series,
+)
 from tests.app.auth.test_roles import EXPECTED
 from tests.app.conftest import ROLES, SeriesFiles, Service, running_service, wait_for_job
 
@@ -80,39 +87,13 @@ def _seeded(settings: Settings, ct_series: SeriesFiles) -> Iterator[Seeded]:
     """A service holding a study, subject, timepoint, label map, measurement and a spare key."""
     with running_service(settings) as svc:
         client = svc.client("radiologist")
-        files = [("files", (p.name, p.read_bytes(), "application/dicom")) for p in ct_series.files]
-        up = client.post("/v1/uploads", files=files)
-        assert up.status_code == 201, up.text
-        study = up.json()["studies"][0]
-        series_uid = study["series"][0]["series_instance_uid"]
-        assert client.post("/v1/subjects", json={"subject_id": "S-001"}).status_code == 201
-        tp = client.post(
-            "/v1/subjects/S-001/timepoints",
-            json={
-                "label": "baseline",
-                "date": "2024-01-02",
-                "study_instance_uid": study["study_instance_uid"],
-                "date_reason": "synthetic phantoms share one StudyDate",
-                "baseline": True,
-            },
-        ).json()["timepoint_id"]
-        seg = client.post(
-            "/v1/segmentations",
-            files={"file": ("labels.nii.gz", ct_series.labels.read_bytes())},
-            data={"series_instance_uid": series_uid},
-        ).json()["segmentation_upload_id"]
-        job = client.post(
-            "/v1/measurements",
-            json={
-                "timepoint_id": tp,
-                "series_instance_uid": series_uid,
-                "segmentation_upload_id": seg,
-            },
-        )
-        done = wait_for_job(client, job.headers["location"])
-        assert done["status"] == "succeeded", done
+        stored = upload_series(client, ct_series.files)
+        series_uid = stored.series_uid
+        tp = new_subject_with_baseline(client, "S-001", stored.study_uid, "2024-01-02")
+        seg = upload_labels(client, series_uid, ct_series.labels)
+        done = measure(client, tp, series_uid, seg)
         instance = client.get(
-            f"/dicomweb/studies/{study['study_instance_uid']}/series/{series_uid}/instances"
+            f"/dicomweb/studies/{stored.study_uid}/series/{series_uid}/instances"
         ).json()[0]["00080018"]["Value"][0]
         spare = svc.client("admin").post("/v1/keys", json={"role": "edc", "name": "spare"})
         yield Seeded(
@@ -123,7 +104,7 @@ def _seeded(settings: Settings, ct_series: SeriesFiles) -> Iterator[Seeded]:
                 "job_id": done["job_id"],
                 "measurement_id": done["result_url"].rsplit("/", 1)[-1],
                 "key_id": spare.json()["key_id"],
-                "study": study["study_instance_uid"],
+                "study": stored.study_uid,
                 "series": series_uid,
                 "instance": instance,
                 "frames": "1",
@@ -133,8 +114,8 @@ def _seeded(settings: Settings, ct_series: SeriesFiles) -> Iterator[Seeded]:
                 "subject_id": "S-001",
                 "timepoint_id": tp,
                 "series_instance_uid": series_uid,
-                "study_instance_uid": study["study_instance_uid"],
-                "date_reason": "synthetic phantoms share one StudyDate",
+                "study_instance_uid": stored.study_uid,
+                "date_reason": PHANTOM_DATE_REASON,
                 "segmentation_upload_id": seg,
             },
         )

@@ -30,8 +30,9 @@ from app.auth import keys as security
 from app.db.session import session_scope
 from app.errors import AuthenticationError
 from tests.app._cli import liverburden
+from tests.app._http_steps import measure, new_subject_with_baseline, upload_labels, upload_series
 from tests.app._serve_proc import REPO, prepare_home, start_serve
-from tests.app.conftest import SeriesFiles, Service, dicom_parts, wait_for_job
+from tests.app.conftest import SeriesFiles, Service
 
 # --- a full flow against `liverburden serve`, logging at DEBUG ----------------------------------
 
@@ -57,35 +58,10 @@ def _full_flow(url: str, keys: dict[str, str], ct_series: SeriesFiles) -> dict[s
         return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
     with client(keys["radiologist"]) as rad, client(keys["admin"]) as adm:
-        up = rad.post("/v1/uploads", files=dicom_parts(ct_series.files))
-        assert up.status_code == 201, up.text
-        study = up.json()["studies"][0]
-        series_uid = study["series"][0]["series_instance_uid"]
-        assert rad.post("/v1/subjects", json={"subject_id": "SEC-1"}).status_code == 201
-        tp = rad.post(
-            "/v1/subjects/SEC-1/timepoints",
-            json={
-                "label": "baseline",
-                "date": "2024-03-01",
-                "study_instance_uid": study["study_instance_uid"],
-                "date_reason": "synthetic phantoms share one StudyDate",
-                "baseline": True,
-            },
-        ).json()["timepoint_id"]
-        seg = rad.post(
-            "/v1/segmentations",
-            files={"file": ("labels.nii.gz", ct_series.labels.read_bytes())},
-            data={"series_instance_uid": series_uid},
-        ).json()["segmentation_upload_id"]
-        job = rad.post(
-            "/v1/measurements",
-            json={
-                "timepoint_id": tp,
-                "series_instance_uid": series_uid,
-                "segmentation_upload_id": seg,
-            },
-        )
-        assert wait_for_job(rad, job.headers["location"])["status"] == "succeeded"
+        stored = upload_series(rad, ct_series.files)
+        tp = new_subject_with_baseline(rad, "SEC-1", stored.study_uid, "2024-03-01")
+        seg = upload_labels(rad, stored.series_uid, ct_series.labels)
+        measure(rad, tp, stored.series_uid, seg)
         lesions = {
             "reason": "baseline read",
             "lesions": [

@@ -19,12 +19,12 @@ import segmentation.errors
 from app.autoseg.files import write_labels_nrrd
 from app.errors import PROBLEMS
 from app.settings import Settings
+from tests.app._http_steps import measure, new_subject_with_baseline
 from tests.app.conftest import (
     SeriesFiles,
     Service,
     dicom_parts,
     running_service,
-    wait_for_job,
 )
 from tests.conftest import SAMPLE_DICOM
 
@@ -150,28 +150,8 @@ def test_lesion_added_to_the_liver_then_measured(sample: Sample, liver: dict[str
     assert set(np.unique(base)) == {0, 1}
     assert np.array_equal(merged > 0, base > 0)
 
-    assert c.post("/v1/subjects", json={"subject_id": "S-AUTO"}).status_code == 201
-    tp = c.post(
-        "/v1/subjects/S-AUTO/timepoints",
-        json={
-            "label": "baseline",
-            "date": "2020-01-01",
-            "study_instance_uid": sample.study_uid,
-            "date_reason": "synthetic phantoms share one StudyDate",
-            "baseline": True,
-        },
-    ).json()["timepoint_id"]
-    job = c.post(
-        "/v1/measurements",
-        json={
-            "timepoint_id": tp,
-            "series_instance_uid": sample.series_uid,
-            "segmentation_upload_id": lesion["segmentation_upload_id"],
-        },
-    )
-    assert job.status_code == 202, job.text
-    status = wait_for_job(c, job.headers["Location"])
-    assert status["status"] == "succeeded", status
+    tp = new_subject_with_baseline(c, "S-AUTO", sample.study_uid, "2020-01-01")
+    status = measure(c, tp, sample.series_uid, lesion["segmentation_upload_id"])
     m = c.get(status["result_url"]).json()
     truth_ml = TRUTH["liver_volume_ml"]
     assert abs(m["liver_volume_ml"] - truth_ml) <= LIVER_REL_TOL * truth_ml

@@ -30,11 +30,11 @@ from app.db.session import (
     make_session_factory,
     session_scope,
 )
+from tests.app._http_steps import new_subject_with_baseline, upload_labels, upload_series
 from tests.app.conftest import (
     BACKENDS,
     SeriesFiles,
     Service,
-    dicom_parts,
     session_factory_for,
     wait_for_job,
 )
@@ -157,34 +157,15 @@ def test_read_only_session_refuses_writes_and_leaves_the_connection_writable(
 def _measured_subject(service: Service, ct_series: SeriesFiles) -> dict[str, str]:
     """Upload, subject S-1 with a baseline, and a succeeded measurement job; its ids."""
     c = service.client()
-    up = c.post("/v1/uploads", files=dicom_parts(ct_series.files))
-    assert up.status_code == 201, up.text
-    study = up.json()["studies"][0]
-    series_uid = study["series"][0]["series_instance_uid"]
-    seg = c.post(
-        "/v1/segmentations",
-        data={"series_instance_uid": series_uid},
-        files={"file": ("labels.nii.gz", ct_series.labels.read_bytes())},
-    )
-    assert seg.status_code == 201, seg.text
-    assert c.post("/v1/subjects", json={"subject_id": "S-1"}).status_code == 201
-    tp = c.post(
-        "/v1/subjects/S-1/timepoints",
-        json={
-            "label": "base",
-            "date": "2020-01-01",
-            "study_instance_uid": study["study_instance_uid"],
-            "date_reason": "synthetic phantoms share one StudyDate",
-            "baseline": True,
-        },
-    )
-    assert tp.status_code == 201, tp.text
+    stored = upload_series(c, ct_series.files)
+    seg = upload_labels(c, stored.series_uid, ct_series.labels)
+    tp = new_subject_with_baseline(c, "S-1", stored.study_uid, "2020-01-01", label="base")
     r = c.post(
         "/v1/measurements",
         json={
-            "timepoint_id": tp.json()["timepoint_id"],
-            "series_instance_uid": series_uid,
-            "segmentation_upload_id": seg.json()["segmentation_upload_id"],
+            "timepoint_id": tp,
+            "series_instance_uid": stored.series_uid,
+            "segmentation_upload_id": seg,
         },
     )
     assert r.status_code == 202, r.text
@@ -193,7 +174,7 @@ def _measured_subject(service: Service, ct_series: SeriesFiles) -> dict[str, str
     return {
         "job_id": r.json()["job_id"],
         "measurement_id": job["result_url"].rsplit("/", 1)[1],
-        "study_uid": study["study_instance_uid"],
+        "study_uid": stored.study_uid,
     }
 
 

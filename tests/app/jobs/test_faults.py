@@ -45,6 +45,7 @@ from pydicom.uid import generate_uid
 from app.auth import audit
 from app.db import dispose_engine, get_engine, make_session_factory, session_scope
 from app.settings import Settings
+from tests.app._http_steps import new_subject_with_baseline, upload_series
 from tests.app._serve_proc import ServeForker, ServeProcess, prepare_home, start_serve
 from tests.app.conftest import SeriesFiles
 
@@ -242,27 +243,9 @@ def _inspect(home: Path, acked: Acked, verified: set[str]) -> dict[str, str]:
 
 def _setup(server: ServeProcess, key: str, ct_series: SeriesFiles) -> Fixed:
     with _client(server, key) as c:
-        files = [("files", (p.name, p.read_bytes())) for p in ct_series.files]
-        up = c.post("/v1/uploads", files=files)
-        assert up.status_code == 201, up.text
-        study = up.json()["studies"][0]
-        assert c.post("/v1/subjects", json={"subject_id": "F-001"}).status_code == 201
-        tp = c.post(
-            "/v1/subjects/F-001/timepoints",
-            json={
-                "label": "baseline",
-                "date": "2024-02-01",
-                "study_instance_uid": study["study_instance_uid"],
-                "date_reason": "synthetic phantoms share one StudyDate",
-                "baseline": True,
-            },
-        )
-        assert tp.status_code == 201, tp.text
-    return Fixed(
-        study["series"][0]["series_instance_uid"],
-        tp.json()["timepoint_id"],
-        ct_series.labels.read_bytes(),
-    )
+        stored = upload_series(c, ct_series.files)
+        tp = new_subject_with_baseline(c, "F-001", stored.study_uid, "2024-02-01")
+    return Fixed(stored.series_uid, tp, ct_series.labels.read_bytes())
 
 
 @pytest.fixture
