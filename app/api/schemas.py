@@ -504,7 +504,15 @@ class LesionChangeIn(_In):
     measurement_lesion_id: str | None = Field(
         default=None,
         pattern=r"^L[0-9]{1,4}$",
-        description="Re-link to this lesion of the timepoint's measurement of record.",
+        description="Re-link to this lesion of the timepoint's measurement of record, or of "
+        "``measurement_id``.",
+    )
+    measurement_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=36,
+        description="With measurement_lesion_id: the measurement of this timepoint the lesion is "
+        "in (one without a liver, say); default the timepoint's measurement of record.",
     )
     status: Literal["absent", "too_small", "present", "not_evaluated"] | None = None
     reject: bool | None = Field(default=None, description="A new lesion that is none.")
@@ -520,6 +528,8 @@ class LesionChangeIn(_In):
             )
         if self.measurement_lesion_id is not None and self.status is not None:
             raise ValueError("give measurement_lesion_id or status, not both")
+        if self.measurement_id is not None and self.measurement_lesion_id is None:
+            raise ValueError("measurement_id names where measurement_lesion_id is; give both")
         return self
 
     def to_domain(self) -> LesionChange:
@@ -527,6 +537,7 @@ class LesionChangeIn(_In):
             lesion_id=self.lesion_id,
             role=self.role,
             measurement_lesion_id=self.measurement_lesion_id,
+            measurement_id=self.measurement_id,
             status=self.status,
             reject=self.reject,
             equivocal=self.equivocal,

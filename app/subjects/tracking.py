@@ -1054,7 +1054,8 @@ class LesionChange:
     """A reader's override while confirming a timepoint's proposal.
 
     One of: ``role`` (baseline only: ``target``/``non_target``), ``measurement_lesion_id`` (re-link
-    to another measured lesion of the timepoint's measurement of record), ``status`` (``absent``,
+    to another measured lesion of the timepoint's measurement of record, or of ``measurement_id``,
+    another measurement of the timepoint), ``status`` (``absent``,
     ``too_small``, ``present``, ``not_evaluated``), ``reject`` (a new lesion is none), ``equivocal``
     (a new lesion's call).
     """
@@ -1065,10 +1066,19 @@ class LesionChange:
     status: str | None = None
     reject: bool | None = None
     equivocal: bool | None = None
+    measurement_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The change as audited (what was given only)."""
-        keys = ("lesion_id", "role", "measurement_lesion_id", "status", "reject", "equivocal")
+        keys = (
+            "lesion_id",
+            "role",
+            "measurement_lesion_id",
+            "measurement_id",
+            "status",
+            "reject",
+            "equivocal",
+        )
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
@@ -1080,6 +1090,45 @@ def _reading_dict(row: LesionMeasurement) -> dict[str, Any]:
         "source_lesion_id": row.source_lesion_id,
         "state": row.state,
     }
+
+
+def _relink_target(
+    session: Session, tp: Timepoint, lesion: Lesion, change: LesionChange
+) -> tuple[Measurement, Mapping[str, Any]]:
+    """The measurement and measured lesion a re-link names, checked: a measurement of this
+    timepoint (not voided), a lesion it has, of an organ the record lesion can be."""
+    if change.measurement_id is None:
+        m = repo.measurement_of_record(session, tp)
+        where = "the timepoint's measurement of record"
+    else:
+        stored = repo.timepoint_measurements(session, tp)
+        m = next((x for x in stored if x.id == change.measurement_id), None)
+        where = f"measurement {change.measurement_id}"
+        if m is None:
+            ids = ", ".join(x.id for x in stored) or "none"
+            raise InvalidRequestError(
+                f"{lesion.lesion_id}: {where} is not a measurement of timepoint {tp.label!r}; "
+                f"expected one of its measurements not voided ({ids})"
+            )
+    found = next(
+        (
+            les
+            for les in ([] if m is None else m.result.get("lesions") or [])
+            if les.get("lesion_id") == change.measurement_lesion_id
+        ),
+        None,
+    )
+    if m is None or found is None:
+        raise InvalidRequestError(
+            f"{lesion.lesion_id}: {where} has no lesion {change.measurement_lesion_id!r}"
+        )
+    organ = found.get("organ")
+    if not compatible_organs(lesion.organ, organ):
+        raise InvalidRequestError(
+            f"{lesion.lesion_id} is a lesion of the {lesion.organ}; {change.measurement_lesion_id} "
+            f"of {where} was measured in the {organ}: expected a lesion of the same organ"
+        )
+    return m, found
 
 
 def _apply_change(
@@ -1113,24 +1162,7 @@ def _apply_change(
         row.status = change.status
         row.source_lesion_id = None
         if change.measurement_lesion_id is not None:
-            m = repo.measurement_of_record(session, tp)
-            found = (
-                None
-                if m is None
-                else next(
-                    (
-                        les
-                        for les in m.result.get("lesions") or []
-                        if les.get("lesion_id") == change.measurement_lesion_id
-                    ),
-                    None,
-                )
-            )
-            if m is None or found is None:
-                raise InvalidRequestError(
-                    f"{lesion.lesion_id}: the timepoint's measurement has no lesion "
-                    f"{change.measurement_lesion_id!r}"
-                )
+            m, found = _relink_target(session, tp, lesion, change)
             row.diameter_mm = _size_mm(found, lesion.lymph_node)
             row.source, row.measurement_id = "mask", m.id
             row.source_lesion_id = change.measurement_lesion_id

@@ -155,3 +155,40 @@ def test_lesions_of_a_measurement_without_liver_join_the_record_in_any_order(
     events = admin.get("/v1/audit/events", params={"action": "lesions.tracked"}).json()
     baseline_events = [e for e in events if e["entity_id"] == base]
     assert len(baseline_events[-1]["details"]["measured_twice"]) == 2  # lesions A and C again
+
+    # Confirming with a re-link: T2 (adrenal) is in the measurement without a liver, not in the
+    # measurement of record; a liver lesion for it, or a measurement of another visit, is refused.
+    confirm = f"/v1/subjects/{SUBJECT}/timepoints/{fu}/lesions/confirm"
+    t2_lk, t1_lk = at_fu["T2"]["measurement_lesion_id"], at_fu["T1"]["measurement_lesion_id"]
+
+    def relink(measurement_lesion_id: str, measurement_id: str | None = None) -> httpx.Response:
+        change = {"lesion_id": "T2", "measurement_lesion_id": measurement_lesion_id}
+        if measurement_id is not None:
+            change["measurement_id"] = measurement_id
+        return c.post(confirm, json={"reason": "T2 read again", "changes": [change]})
+
+    wrong_organ = relink(t1_lk)  # a lesion of the measurement of record: the liver's
+    assert wrong_organ.status_code == 422, wrong_organ.text
+    assert "adrenal" in wrong_organ.json()["detail"] and "liver" in wrong_organ.json()["detail"]
+    other_visit = relink(t2_lk, other_base)
+    assert other_visit.status_code == 422, other_visit.text
+    assert "not a measurement of timepoint 'week8'" in other_visit.json()["detail"]
+    assert other_fu in other_visit.json()["detail"]  # what would do
+    no_such = relink("L99", other_fu)
+    assert no_such.status_code == 422 and "no lesion 'L99'" in no_such.json()["detail"]
+    now = c.get(f"/v1/subjects/{SUBJECT}/lesions").json()["lesions"]
+    at_fu_now = {x["lesion_id"]: {m["timepoint_id"]: m for m in x["measurements"]}[fu] for x in now}
+    assert at_fu_now == at_fu  # the refusals changed nothing
+
+    done = relink(t2_lk, other_fu)
+    assert done.status_code == 200, done.text
+    t2 = next(x for x in done.json()["lesions"] if x["lesion_id"] == "T2")
+    reading = {m["timepoint_id"]: m for m in t2["measurements"]}[fu]
+    assert (reading["measurement_id"], reading["measurement_lesion_id"]) == (other_fu, t2_lk)
+    assert reading["diameter_mm"] == at_fu["T2"]["diameter_mm"] and reading["state"] == "confirmed"
+    assert reading["evidence"]["override"] is True
+    confirmed = admin.get("/v1/audit/events", params={"action": "lesions.confirmed"}).json()
+    (event,) = [e for e in confirmed if e["entity_id"] == fu]
+    assert event["details"]["changes"] == [
+        {"lesion_id": "T2", "measurement_lesion_id": t2_lk, "measurement_id": other_fu}
+    ]
