@@ -312,17 +312,29 @@ def put_timepoint_lesions(
         if item.lesion_id in seen:
             raise InvalidRequestError(f"lesion {item.lesion_id!r} is given twice")
         seen.add(item.lesion_id)
+    everyone = _all_lesions(session, subject)
+    names = {x.id: x.lesion_id for x in everyone}
+    at_tp = [m for m in _measurements(session, everyone) if m.timepoint_id == tp.id]
     before = [
-        _measurement_dict(m) | {"lesion_pk": m.lesion_pk}
-        for m in _measurements(session, list(lesions.values()))
-        if m.timepoint_id == tp.id
+        _measurement_dict(m) | {"lesion_pk": m.lesion_pk, "lesion_id": names.get(m.lesion_pk)}
+        for m in at_tp
+        if m.lesion_pk in {x.id for x in lesions.values()}
     ]
+    discarded_readings = [
+        _measurement_dict(m) | {"lesion_id": names.get(m.lesion_pk)}
+        for m in at_tp
+        if m.state == _PROPOSED
+    ]
+    discarded_new: list[dict[str, str]] = []
     session.execute(delete(LesionMeasurement).where(LesionMeasurement.timepoint_id == tp.id))
-    for proposed in _all_lesions(session, subject):  # the reader's table replaces tracking's
+    for proposed in everyone:  # the reader's table replaces tracking's
         if proposed.role == _ROLE_NEW and proposed.first_timepoint_id == tp.id:
             if proposed.state == _PROPOSED:
+                discarded_new.append({"lesion_id": proposed.lesion_id, "outcome": "deleted"})
                 session.delete(proposed)
             else:
+                if proposed.state != _REJECTED:
+                    discarded_new.append({"lesion_id": proposed.lesion_id, "outcome": "rejected"})
                 proposed.state = _REJECTED
     for item in body.measurements:
         lesion = lesions[item.lesion_id]
@@ -359,6 +371,22 @@ def put_timepoint_lesions(
             "new_lesions": tp.new_lesions,
         },
     )
+    if discarded_readings or discarded_new:
+        # what tracking had proposed at this visit and the reader's table set aside: its own
+        # event, so that a review of tracking's work finds it without reading every edit
+        audit.record(
+            session,
+            actor,
+            "lesions.proposals_discarded",
+            "timepoint",
+            tp.id,
+            {
+                "subject_id": subject.subject_id,
+                "reason": body.reason,
+                "readings": discarded_readings,
+                "new_lesions": discarded_new,
+            },
+        )
 
 
 def study_timepoints(session: Session, subject: Subject) -> tuple[Timepoint, list[Timepoint]]:

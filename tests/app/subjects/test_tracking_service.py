@@ -182,6 +182,47 @@ def test_confirming_with_overrides_is_audited_and_ends_provisional(
     assert reasons == [None, "NT2 not seen", "NEW1 is a cyst"]  # the refused change left none
 
 
+def test_a_hand_table_over_proposals_records_what_it_set_aside(
+    tracked: tuple[Service, list[str]],
+) -> None:
+    """A reader's PUT at a tracked visit replaces tracking's readings and its NEW1: both are
+    listed in their own audit event (a second PUT, with nothing proposed, adds none)."""
+    service, (_base, _fu1, _fu2, fu3) = tracked
+    c = service.client()
+    proposed = {
+        les["lesion_id"]: {m["timepoint_id"]: m for m in les["measurements"]}[fu3]
+        for les in c.get(f"/v1/subjects/{SUBJECT}/lesions").json()["lesions"]
+    }
+    hand = {
+        "reason": "read on the workstation",
+        "measurements": [
+            {"lesion_id": "T1", "diameter_mm": 26.0},
+            {"lesion_id": "T2", "diameter_mm": 20.0},
+            {"lesion_id": "NT1", "status": "present"},
+            {"lesion_id": "NT2", "status": "present"},
+        ],
+    }
+    path = f"/v1/subjects/{SUBJECT}/timepoints/{fu3}/lesions"
+    r = c.put(path, json=hand)
+    assert r.status_code == 200, r.text
+    assert fu3 not in r.json()["new_lesions"]  # the proposed NEW1 is gone from the record
+
+    admin = service.client("admin")
+    events = admin.get("/v1/audit/events", params={"action": "lesions.proposals_discarded"})
+    (event,) = events.json()
+    assert event["entity_id"] == fu3 and event["details"]["reason"] == "read on the workstation"
+    assert event["details"]["new_lesions"] == [{"lesion_id": "NEW1", "outcome": "deleted"}]
+    dropped = {x["lesion_id"]: x for x in event["details"]["readings"]}
+    assert set(dropped) == {"T1", "T2", "NT1", "NT2", "NEW1"}
+    for lesion_id, reading in proposed.items():
+        assert dropped[lesion_id]["state"] == "proposed"
+        assert dropped[lesion_id].get("diameter_mm") == reading.get("diameter_mm")
+
+    assert c.put(path, json=hand).status_code == 200  # nothing proposed left to set aside
+    again = admin.get("/v1/audit/events", params={"action": "lesions.proposals_discarded"})
+    assert len(again.json()) == 1
+
+
 def test_outputs_name_tracked_lesions_by_their_record_ids(
     tracked: tuple[Service, list[str]],
 ) -> None:
