@@ -132,8 +132,11 @@ def match_lesions(
     if (a.size and int(a.max()) > n_a) or (b.size and int(b.max()) > n_b):
         raise VolumetricsError("a lesion number exceeds the number of lesions given")
 
+    # voxels of a lesion on either side only: background-to-background (joint[0, 0]) is never
+    # read, and lesions fill a small part of the grid
+    either = (a > 0) | (b > 0)
     joint = np.bincount(
-        a.ravel().astype(np.int64) * (n_b + 1) + b.ravel().astype(np.int64),
+        a[either].astype(np.int64) * (n_b + 1) + b[either].astype(np.int64),
         minlength=(n_a + 1) * (n_b + 1),
     ).reshape(n_a + 1, n_b + 1)
     shared = joint[1:, 1:].astype(np.float64)

@@ -44,6 +44,10 @@ _OPT = {"learning_rate": 2.0, "min_step": 1e-3, "iterations": 200, "relaxation":
 _SHRINK = (4, 2, 1)
 _SHRINK_SIGMAS = (2.0, 1.0, 0.0)
 _PAD_MM = 20.0
+#: Share of the grid's voxels the metric reads at each level, drawn with a fixed seed (the same
+#: visits give the same alignment).
+_SAMPLING = 0.25
+_SAMPLING_SEED = 16
 #: How much the tumours count beside the organ in the aligned feature image.
 _TUMOUR_WEIGHT = 1.0
 
@@ -114,6 +118,39 @@ def _sitk_image(array: npt.NDArray[Any], affine: Matrix) -> Any:
     return img
 
 
+def _block_means(
+    mask: npt.NDArray[np.bool_], pad: Sequence[int], block: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float32]:
+    """Each ``block``-sized block's share of ``mask`` padded by ``pad`` zeros on every side.
+
+    What SimpleITK's BinShrink gives for the padded mask as floats (blocks from the padded
+    array's first voxel; a last partial block dropped), without building the padded full-size
+    float array: only the blocks the mask touches are summed.
+    """
+    n, lead_pad, f = np.asarray(mask.shape), np.asarray(pad), np.asarray(block)
+    count = (n + 2 * lead_pad) // f
+    lead, first = lead_pad % f, lead_pad // f
+    span = -(-(lead + n) // f)  # blocks the mask touches, per axis
+    touched = np.zeros(tuple(span * f), dtype=np.uint8)
+    touched[tuple(slice(a, a + m) for a, m in zip(lead, n, strict=True))] = mask
+    total = int(np.prod(f))
+    sums: npt.NDArray[Any] = touched if total < 256 else touched.astype(np.uint16)
+    for axis, size in enumerate(f):  # block sums by strided adds, axis by axis: fast
+        parts = [
+            sums[tuple(slice(k, None, int(size)) if a == axis else slice(None) for a in range(3))]
+            for k in range(int(size))
+        ]
+        sums = parts[0]
+        for part in parts[1:]:
+            sums = sums + part
+    out = np.zeros(tuple(count), dtype=np.float32)
+    stop = np.minimum(first + span, count)
+    out[tuple(slice(a, b) for a, b in zip(first, stop, strict=True))] = sums[
+        tuple(slice(0, b - a) for a, b in zip(first, stop, strict=True))
+    ] / float(total)
+    return out
+
+
 def _organ(masks: MeasuredMasks, organ: str) -> npt.NDArray[np.bool_]:
     if organ == "liver":
         assert masks.liver is not None
@@ -148,23 +185,27 @@ def _distance_map(masks: MeasuredMasks, organ: str, grid_mm: float) -> tuple[Any
     pad = [int(np.ceil(_PAD_MM / s)) for s in spacing]
     affine = _box_affine(masks, pad)
 
+    # the mask on an isotropic grid of half the alignment's step (block means, then linear
+    # interpolation, cut at one half): the distance map costs a fraction of the full grid's
+    step = grid_mm / 2
+    padded_zyx = np.asarray(masks.lesions.shape) + 2 * np.asarray(pad)
+    fine = [int(np.ceil(n * s / step)) for n, s in zip(padded_zyx, spacing, strict=True)][::-1]
+    shrink = np.asarray([max(1, int(step // s)) for s in spacing])
+    blocks_affine = affine.copy()  # each block's centre, as BinShrink places it
+    blocks_affine[:3, :3] = affine[:3, :3] * shrink
+    blocks_affine[:3, 3] = affine[:3, 3] + affine[:3, :3] @ ((shrink - 1) / 2.0)
+    grid_origin = [float(v) for v in affine[:3, 3]]
+
     def signed(mask: npt.NDArray[np.bool_]) -> Any:
-        img = _sitk_image(np.pad(mask, [(p, p) for p in pad]).astype(np.float32), affine)
-        # the mask on an isotropic grid of half the alignment's step (block means, then linear
-        # interpolation, cut at one half): the distance map costs a fraction of the full grid's
-        step = grid_mm / 2
-        fine = [
-            int(np.ceil(n * s / step)) for n, s in zip(img.GetSize(), img.GetSpacing(), strict=True)
-        ]
-        shrink = [max(1, int(step // s)) for s in img.GetSpacing()]
+        blocks = _sitk_image(_block_means(mask, pad, shrink), blocks_affine)
         coarse = sitk.Resample(
-            sitk.BinShrink(img, shrink),  # block means: each block's share of the mask
+            blocks,
             fine,
             sitk.Transform(),
             sitk.sitkLinear,
-            img.GetOrigin(),
+            grid_origin,
             [step] * 3,
-            img.GetDirection(),
+            blocks.GetDirection(),
             0.0,
             sitk.sitkFloat32,
         )
@@ -234,7 +275,8 @@ def align_visits(earlier: MeasuredMasks, later: MeasuredMasks) -> Alignment:
     )
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsMeanSquares()
-    reg.SetMetricSamplingStrategy(reg.NONE)
+    reg.SetMetricSamplingStrategy(reg.RANDOM)
+    reg.SetMetricSamplingPercentage(_SAMPLING, seed=_SAMPLING_SEED)
     reg.SetInterpolator(sitk.sitkLinear)
     reg.SetOptimizerAsRegularStepGradientDescent(
         learningRate=_OPT["learning_rate"],
@@ -275,15 +317,28 @@ def _earlier_on_later_grid(
 ) -> npt.NDArray[np.int32]:
     """The earlier visit's lesion numbers moved onto the later visit's kept box."""
     sitk = _sitk()
-    source = _sitk_image(earlier.lesions.astype(np.int32), _box_affine(earlier, (0, 0, 0)))
-    reference = _sitk_image(
-        np.zeros(later.lesions.shape, dtype=np.uint8), _box_affine(later, (0, 0, 0))
+    source = _sitk_image(
+        np.asarray(earlier.lesions, dtype=np.int32), _box_affine(earlier, (0, 0, 0))
     )
+    # the later box's geometry only (no image of it is needed to resample onto it)
+    later_box = _box_affine(later, (0, 0, 0))
+    spacing = np.linalg.norm(later_box[:3, :3], axis=0)[::-1]  # x, y, z
+    direction = later_box[:3, :3][:, ::-1] / spacing
     inverse = np.linalg.inv(alignment.matrix)  # later points -> earlier points
     back = sitk.AffineTransform(3)
     back.SetMatrix([float(v) for v in inverse[:3, :3].ravel()])
     back.SetTranslation([float(v) for v in inverse[:3, 3]])
-    moved = sitk.Resample(source, reference, back, sitk.sitkNearestNeighbor, 0, sitk.sitkInt32)
+    moved = sitk.Resample(
+        source,
+        [int(n) for n in later.lesions.shape[::-1]],
+        back,
+        sitk.sitkNearestNeighbor,
+        [float(v) for v in later_box[:3, 3]],
+        [float(v) for v in spacing],
+        [float(v) for v in direction.ravel()],
+        0,
+        sitk.sitkInt32,
+    )
     return np.asarray(sitk.GetArrayFromImage(moved), dtype=np.int32)
 
 

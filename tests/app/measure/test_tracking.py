@@ -147,3 +147,28 @@ def test_visits_without_anything_to_align_keep_the_identity(tmp_path: Path) -> N
     alignment = align_visits(masks, masks)
     assert alignment.organ == "none"
     np.testing.assert_array_equal(alignment.matrix, np.eye(4))
+
+
+@pytest.mark.parametrize(
+    ("shape", "pad", "block"),
+    [
+        ((37, 50, 61), (5, 7, 3), (1, 2, 3)),
+        ((20, 33, 40), (4, 4, 4), (2, 2, 2)),
+        ((9, 9, 9), (0, 1, 2), (3, 1, 2)),
+    ],
+)
+def test_block_means_are_simpleitks_binshrink_of_the_padded_mask(
+    shape: tuple[int, int, int], pad: tuple[int, int, int], block: tuple[int, int, int]
+) -> None:
+    """The alignment's coarse mask, made without the padded full-size float image, is what
+    SimpleITK's BinShrink gives for that image (same blocks, partial ones dropped)."""
+    import SimpleITK as sitk
+
+    from app.measure.tracking import _block_means
+
+    mask = np.random.default_rng(sum(shape)).random(shape) > 0.6
+    padded = sitk.GetImageFromArray(np.pad(mask, [(p, p) for p in pad]).astype(np.float32))
+    want = sitk.GetArrayFromImage(sitk.BinShrink(padded, list(block[::-1])))
+    got = _block_means(mask, pad, np.asarray(block))
+    assert got.shape == want.shape
+    assert np.array_equal(got, want)
