@@ -315,13 +315,38 @@ def centroids_mm(masks: MeasuredMasks, count: int) -> Matrix:
 def _earlier_on_later_grid(
     earlier: MeasuredMasks, later: MeasuredMasks, alignment: Alignment
 ) -> npt.NDArray[np.int32]:
-    """The earlier visit's lesion numbers moved onto the later visit's kept box."""
+    """The earlier visit's lesion numbers moved onto the later visit's kept box.
+
+    Only the part of the later box the earlier lesions can land in is resampled (the corners of
+    their box, grown by a voxel for nearest-neighbour rounding, mapped across): elsewhere
+    nearest-neighbour resampling would find background anyway.
+    """
     sitk = _sitk()
-    source = _sitk_image(
-        np.asarray(earlier.lesions, dtype=np.int32), _box_affine(earlier, (0, 0, 0))
+    out = np.zeros(later.lesions.shape, dtype=np.int32)
+    lesions = earlier.lesions > 0
+    spans = [
+        np.flatnonzero(lesions.any(axis=tuple(o for o in range(3) if o != a))) for a in range(3)
+    ]
+    if any(span.size == 0 for span in spans):
+        return out
+    # the earlier lesions' box with a voxel of background around it where the array has one
+    lo = np.array([max(int(span[0]) - 1, 0) for span in spans])
+    hi = np.array([min(int(sp[-1]) + 1, n - 1) for sp, n in zip(spans, lesions.shape, strict=True)])
+    corners = np.array(
+        [[(lo - 1, hi + 1)[c][a] for a, c in enumerate(bits)] for bits in np.ndindex(2, 2, 2)]
     )
-    # the later box's geometry only (no image of it is needed to resample onto it)
-    later_box = _box_affine(later, (0, 0, 0))
+    earlier_box, later_box = _box_affine(earlier, (0, 0, 0)), _box_affine(later, (0, 0, 0))
+    in_later = alignment.apply(corners @ earlier_box[:3, :3].T + earlier_box[:3, 3])
+    kji = (in_later - later_box[:3, 3]) @ np.linalg.inv(later_box[:3, :3]).T
+    start = np.maximum(np.floor(kji.min(axis=0)).astype(np.int64) - 1, 0)
+    stop = np.minimum(np.ceil(kji.max(axis=0)).astype(np.int64) + 2, later.lesions.shape)
+    if np.any(stop <= start):
+        return out
+    crop = earlier.lesions[tuple(slice(a, b + 1) for a, b in zip(lo, hi, strict=True))]
+    crop_box = earlier_box.copy()
+    crop_box[:3, 3] = earlier_box[:3, :3] @ lo + earlier_box[:3, 3]
+    source = _sitk_image(np.asarray(crop, dtype=np.int32), crop_box)
+    origin = later_box[:3, :3] @ start + later_box[:3, 3]
     spacing = np.linalg.norm(later_box[:3, :3], axis=0)[::-1]  # x, y, z
     direction = later_box[:3, :3][:, ::-1] / spacing
     inverse = np.linalg.inv(alignment.matrix)  # later points -> earlier points
@@ -330,16 +355,19 @@ def _earlier_on_later_grid(
     back.SetTranslation([float(v) for v in inverse[:3, 3]])
     moved = sitk.Resample(
         source,
-        [int(n) for n in later.lesions.shape[::-1]],
+        [int(n) for n in (stop - start)[::-1]],
         back,
         sitk.sitkNearestNeighbor,
-        [float(v) for v in later_box[:3, 3]],
+        [float(v) for v in origin],
         [float(v) for v in spacing],
         [float(v) for v in direction.ravel()],
         0,
         sitk.sitkInt32,
     )
-    return np.asarray(sitk.GetArrayFromImage(moved), dtype=np.int32)
+    out[tuple(slice(a, b) for a, b in zip(start, stop, strict=True))] = sitk.GetArrayFromImage(
+        moved
+    )
+    return out
 
 
 def _long_axes(lesions: Sequence[Mapping[str, Any]]) -> list[float]:

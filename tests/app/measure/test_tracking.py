@@ -172,3 +172,60 @@ def test_block_means_are_simpleitks_binshrink_of_the_padded_mask(
     got = _block_means(mask, pad, np.asarray(block))
     assert got.shape == want.shape
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_lesions_moved_onto_the_later_box_are_a_full_nearest_neighbour_resample(seed: int) -> None:
+    """Resampling only where the earlier lesions can land gives the whole box's answer, with
+    lesions touching the box's faces and a turned, shifted, anisotropic later grid."""
+    import SimpleITK as sitk
+
+    from app.measure.tracking import Alignment, _earlier_on_later_grid
+
+    rng = np.random.default_rng(seed)
+    lesions = np.zeros((30, 40, 50), dtype=np.int32)
+    lesions[0:6, 10:18, 20:30] = 1  # on the first slice
+    lesions[12:20, 30:40, 40:50] = 2  # on two far faces
+    lesions[20:24, 5:9, 5:9] = 3
+    affine = np.array([[0, 0, 0.7, -10.0], [0, 0.8, 0, 5.0], [2.5, 0, 0, 30.0], [0, 0, 0, 1.0]])
+    earlier = MeasuredMasks((40, 60, 70), (3, 4, 5), lesions, lesions > 0, None, affine)
+    later_affine = affine.copy()
+    later_affine[:3, :3] = affine[:3, :3] * [1.2, 0.9, 1.1]
+    later = MeasuredMasks(
+        (40, 60, 70),
+        (2, 3, 1),
+        np.zeros((32, 45, 52), np.int32),
+        np.zeros((32, 45, 52), bool),
+        None,
+        later_affine,
+    )
+    angle = rng.uniform(-0.15, 0.15)
+    turn = np.array(
+        [[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]]
+    )
+    matrix = np.eye(4)
+    matrix[:3, :3], matrix[:3, 3] = turn, rng.uniform(-6.0, 6.0, 3)
+    alignment = Alignment(matrix, "tumour", 0.0)
+
+    def image(array: np.ndarray, masks: MeasuredMasks) -> object:
+        box = np.array(masks.affine, dtype=float)
+        box[:3, 3] = box[:3, :3] @ np.asarray(masks.offset_zyx, float) + box[:3, 3]
+        img = sitk.GetImageFromArray(array)
+        spacing = np.linalg.norm(box[:3, :3], axis=0)[::-1]
+        img.SetSpacing([float(v) for v in spacing])
+        img.SetOrigin([float(v) for v in box[:3, 3]])
+        img.SetDirection([float(v) for v in (box[:3, :3][:, ::-1] / spacing).ravel()])
+        return img
+
+    back = sitk.AffineTransform(3)
+    inverse = np.linalg.inv(matrix)
+    back.SetMatrix([float(v) for v in inverse[:3, :3].ravel()])
+    back.SetTranslation([float(v) for v in inverse[:3, 3]])
+    reference = image(np.zeros(later.lesions.shape, np.uint8), later)
+    whole = sitk.Resample(
+        image(lesions, earlier), reference, back, sitk.sitkNearestNeighbor, 0, sitk.sitkInt32
+    )
+    want = sitk.GetArrayFromImage(whole)
+    got = _earlier_on_later_grid(earlier, later, alignment)
+    assert set(np.unique(want)) >= {1, 2, 3}  # every lesion lands in the later box
+    assert np.array_equal(got, want)
