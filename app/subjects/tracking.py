@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from app.auth import audit
 from app.db import repo
 from app.db.models import Lesion, LesionMeasurement, Measurement, Subject, Timepoint, utcnow
-from app.errors import InvalidRequestError, NotFoundError
+from app.errors import ConflictError, InvalidRequestError, NotFoundError
 from app.measure.masks import MeasuredMasks, load_kept_masks
 from app.measure.tracking import VisitLinks, centroids_mm, link_visits
 from app.store.blobs import BlobStore
@@ -65,6 +65,7 @@ __all__ = [
     "plan",
     "propose_record",
     "provisional_timepoints",
+    "track_again",
 ]
 
 logger = logging.getLogger(__name__)
@@ -921,11 +922,18 @@ def plan(
     tp = session.get(Timepoint, timepoint_id)
     if tp is None or tp.voided:
         return TrackingPlan(timepoint_id, "skip", "", reason="the timepoint was voided")
-    subject = tp.subject
     fingerprint = _fingerprint(session, tp)
     sources = _sources(session, blobs, tp, result, masks)
     if isinstance(sources, str):
         return _skip(tp, fingerprint, sources)
+    return _plan_for(session, blobs, tp, sources, fingerprint)
+
+
+def _plan_for(
+    session: Session, blobs: BlobStore, tp: Timepoint, sources: _Sources, fingerprint: str
+) -> TrackingPlan:
+    """The plan of a timepoint read from ``sources``: the baseline's record, or its links."""
+    subject = tp.subject
     if tp.baseline:
         return _plan_baseline(session, blobs, subject, tp, sources, fingerprint)
     baselines = [t for t in repo.subject_timepoints(session, subject) if t.baseline]
@@ -935,6 +943,35 @@ def plan(
         return _skip(tp, fingerprint, "dated as the baseline: neither a follow-up nor a screening")
     screening = tp.date < baselines[0].date
     return _plan_follow_up(session, blobs, subject, tp, sources, fingerprint, screening)
+
+
+def track_again(
+    session: Session, blobs: BlobStore, subject: Subject, tp: Timepoint, actor: str
+) -> str:
+    """Link a timepoint's stored measurements to the lesion record again (audited as tracking).
+
+    For a record that changed after the timepoint was tracked (a reader changed the baseline's
+    roles, say): the proposals are replaced as a new measurement would replace them; readings a
+    reader confirmed are never touched.
+
+    Raises
+    ------
+    ConflictError
+        No measurement of record with its masks kept, or nothing to link (the reason says
+        why: readings confirmed, no baseline yet, ...).
+    """
+    record = repo.measurement_of_record(session, tp)
+    sources = None if record is None else _stored_sources(session, blobs, tp)
+    if record is None or sources is None:
+        raise ConflictError(
+            f"timepoint {tp.label!r} has no measurement of record with its masks kept; "
+            "measure it (again) to track it"
+        )
+    p = _plan_for(session, blobs, tp, sources, _fingerprint(session, tp, storing=record.id))
+    if p.kind == "skip":
+        raise ConflictError(f"timepoint {tp.label!r} cannot be linked again: {p.reason}")
+    logger.info("subject's timepoint linked again on request")
+    return apply(session, p, record, actor)
 
 
 def _write_reading(

@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from app.api.deps import ReadSessionDep, SessionDep, require
+from app.api.deps import BlobsDep, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
 from app.api.schemas import ConfirmIn, LesionsPut, TimepointLesionsPut
 from app.auth.keys import Permission, Principal
 from app.db import repo
 from app.subjects.lesions import lesion_table, put_lesions, put_timepoint_lesions
-from app.subjects.tracking import confirm_timepoint
+from app.subjects.tracking import confirm_timepoint, track_again
 
 router = APIRouter(tags=["lesions"])
 
@@ -83,5 +83,27 @@ def confirm_timepoint_lesions(
     tp = repo.get_timepoint(session, timepoint_id, subject)
     changes = [c.to_domain() for c in body.changes]
     confirm_timepoint(session, subject, tp, changes, body.reason, principal.actor)
+    session.commit()
+    return lesion_table(session, subject)
+
+
+@router.post(
+    "/v1/subjects/{subject_id}/timepoints/{timepoint_id}/lesions/track",
+    summary="Link a timepoint's stored measurements to the lesion record again",
+    responses=problems(401, 403, 404, 409),
+)
+def track_timepoint_again(
+    subject_id: str,
+    timepoint_id: str,
+    principal: Editor,
+    session: SessionDep,
+    blobs: BlobsDep,
+) -> dict[str, Any]:
+    """After the record changed (a baseline role, a rejected lesion), the timepoint's proposals
+    are made again from its stored measurements, as a new measurement would make them; readings
+    a reader confirmed are kept (409 when there is nothing to link: the reason says why)."""
+    subject = repo.get_subject(session, subject_id)
+    tp = repo.get_timepoint(session, timepoint_id, subject)
+    track_again(session, blobs, subject, tp, principal.actor)
     session.commit()
     return lesion_table(session, subject)

@@ -33,6 +33,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/subjects/{subject_id}/lesions"): {R},
     ("PUT", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}/lesions"): {R},
     ("POST", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}/lesions/confirm"): {R},
+    ("POST", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}/lesions/track"): {R},
     # Corrections (contracts/trial-record.md): a reason each, audited.
     ("PATCH", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}"): {R},
     ("DELETE", "/v1/subjects/{subject_id}/timepoints/{timepoint_id}"): {R},

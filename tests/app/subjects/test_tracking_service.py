@@ -223,6 +223,66 @@ def test_a_hand_table_over_proposals_records_what_it_set_aside(
     assert len(again.json()) == 1
 
 
+def test_a_timepoint_is_linked_again_after_the_record_changed(
+    tracked: tuple[Service, list[str]],
+) -> None:
+    """The reader changes a baseline role; week8 is linked again from its stored measurement:
+    the same links (deterministic), audited as tracking by the reader; a confirmed timepoint or
+    one never measured is refused with the reason."""
+    service, (base, fu1, fu2, _fu3) = tracked
+    c = service.client()
+
+    def readings_at(tp: str) -> dict[str, dict[str, Any]]:
+        table = c.get(f"/v1/subjects/{SUBJECT}/lesions").json()
+        return {
+            les["lesion_id"]: {m["timepoint_id"]: m for m in les["measurements"]}[tp]
+            for les in table["lesions"]
+        }
+
+    before = readings_at(fu1)
+    admin = service.client("admin")
+
+    def tracked_events() -> list[dict[str, Any]]:
+        events = admin.get("/v1/audit/events", params={"action": "lesions.tracked"}).json()
+        return [e for e in events if e["entity_id"] == fu1]
+
+    events_before = tracked_events()
+    r = c.post(
+        f"/v1/subjects/{SUBJECT}/timepoints/{base}/lesions/confirm",
+        json={
+            "reason": "B is better followed as a non-target",
+            "changes": [{"lesion_id": "T2", "role": "non_target"}],
+        },
+    )
+    assert r.status_code == 200, r.text
+    again = c.post(f"/v1/subjects/{SUBJECT}/timepoints/{fu1}/lesions/track")
+    assert again.status_code == 200, again.text
+    after = readings_at(fu1)
+    keep = ("diameter_mm", "status", "measurement_id", "measurement_lesion_id", "state")
+    assert {k: {f: v.get(f) for f in keep} for k, v in after.items()} == {
+        k: {f: v.get(f) for f in keep} for k, v in before.items()
+    }
+    roles = {x["lesion_id"]: x["role"] for x in again.json()["lesions"]}
+    assert roles["T2"] == "non_target"
+    events_after = tracked_events()
+    assert len(events_after) == len(events_before) + 1  # the re-link is audited as tracking
+    assert events_after[-1]["details"]["kind"] == "follow_up"
+    assert events_after[-1]["details"]["measurement_id"] == after["T1"]["measurement_id"]
+
+    confirmed = c.post(f"/v1/subjects/{SUBJECT}/timepoints/{fu2}/lesions/confirm", json={})
+    assert confirmed.status_code == 200, confirmed.text
+    refused = c.post(f"/v1/subjects/{SUBJECT}/timepoints/{fu2}/lesions/track")
+    assert refused.status_code == 409, refused.text
+    assert "confirmed" in refused.json()["detail"]
+    empty = c.post(
+        f"/v1/subjects/{SUBJECT}/timepoints",
+        json={"label": "week32", "date": "2026-08-17"},
+    )
+    assert empty.status_code == 201, empty.text
+    none = c.post(f"/v1/subjects/{SUBJECT}/timepoints/{empty.json()['timepoint_id']}/lesions/track")
+    assert none.status_code == 409 and "no measurement of record" in none.json()["detail"]
+
+
 def test_outputs_name_tracked_lesions_by_their_record_ids(
     tracked: tuple[Service, list[str]],
 ) -> None:
