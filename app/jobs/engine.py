@@ -36,6 +36,7 @@ from app.db.session import get_engine, make_session_factory, session_scope
 from app.errors import AppError, problem_for
 from app.measure.masks import MeasuredMasks
 from app.measure.result import MeasurementResult
+from app.measure.sources import measure_request
 from app.settings import Settings, get_settings
 from app.store.blobs import BlobStore
 from app.subjects import tracking
@@ -170,27 +171,6 @@ class _Progress:
             )
 
 
-def _materialise(ctx: JobContext, session: Session, request: dict[str, Any], tmp: Path) -> Any:
-    from app.measure.pipeline import MeasureRequest
-
-    series = repo.get_series(session, request["series_instance_uid"])
-    instances = repo.series_instances(session, series)
-    series_dir = ctx.blobstore.link_series([i.sha256 for i in instances], tmp / "series")
-    seg = request["segmentation"]
-    labels = tmp / (f"labels{seg['suffix']}" if seg["kind"] == "upload" else "seg.dcm")
-    ctx.blobstore.link_as(seg["sha256"], labels)
-    return MeasureRequest(
-        series=series_dir,
-        labels=labels,
-        liver_label=request.get("liver_label"),
-        tumor_labels=tuple(request.get("tumor_labels") or ()),
-        other_tumor_labels=tuple(
-            (str(label), organ) for label, organ in request.get("other_tumor_labels") or ()
-        ),
-        series_uid=request["series_instance_uid"],
-    )
-
-
 def _fail(ctx: JobContext, job_id: str, error: str, error_type: str) -> bool:
     """Mark a job failed (if this worker still holds it) and audit it."""
     with session_scope(ctx.session_factory) as s:
@@ -322,7 +302,9 @@ def run_job(job_id: str, ctx: JobContext | None = None) -> str:
         ctx.scratch_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="job-", dir=ctx.scratch_dir) as tmp:
             with session_scope(ctx.session_factory) as s:
-                request = _materialise(ctx, s, dict(repo.get_job(s, job_id).request), Path(tmp))
+                request = measure_request(
+                    s, ctx.blobstore, dict(repo.get_job(s, job_id).request), Path(tmp)
+                )
             progress = _Progress(ctx, job_id)
             measured = measure_series(request, progress=lambda f, msg: progress(0.9 * f, msg))
         # The masks blob first: content-addressed, so a row that fails to commit leaves at most

@@ -18,10 +18,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -36,7 +36,10 @@ from app.measure.masks import load_kept_masks
 from app.store.blobs import BlobStore
 from dicomio.sources import SourceDataset, read_source_datasets
 
-__all__ = ["MeasurementSource", "load_measurement_source"]
+if TYPE_CHECKING:
+    from app.measure.pipeline import MeasureRequest
+
+__all__ = ["MeasurementSource", "load_measurement_source", "measure_request"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +102,31 @@ def _materialise(
     label_path = folder / name
     blobs.link_as(sha, label_path)
     return series_dir, label_path
+
+
+def measure_request(
+    session: Session, blobs: BlobStore, request: Mapping[str, Any], folder: Path
+) -> MeasureRequest:
+    """What a measurement job asks for (its stored request), as the pipeline's request: the
+    stored series and segmentation linked into ``folder``, the job's label choices."""
+    from app.measure.pipeline import MeasureRequest
+
+    series = repo.get_series(session, request["series_instance_uid"])
+    instances = repo.series_instances(session, series)
+    series_dir = blobs.link_series([i.sha256 for i in instances], folder / "series")
+    seg = request["segmentation"]
+    labels = folder / (f"labels{seg['suffix']}" if seg["kind"] == "upload" else "seg.dcm")
+    blobs.link_as(seg["sha256"], labels)
+    return MeasureRequest(
+        series=series_dir,
+        labels=labels,
+        liver_label=request.get("liver_label"),
+        tumor_labels=tuple(request.get("tumor_labels") or ()),
+        other_tumor_labels=tuple(
+            (str(label), organ) for label, organ in request.get("other_tumor_labels") or ()
+        ),
+        series_uid=request["series_instance_uid"],
+    )
 
 
 def _choices(result: dict[str, Any]) -> tuple[str | None, list[str]]:

@@ -1,0 +1,290 @@
+"""Re-measure what the service holds under this algorithm version and report every difference.
+
+The core lab's reproducibility check, and the first half of reprocessing (issue 18): each
+measurement the service uses (a timepoint's measurement of record and its measurements without a
+liver) is measured again from its stored series and segmentation with the label choices of the
+job that made it, in a scratch folder; nothing is stored. The report names, per measurement,
+every number that moved (volumes, burden, each lesion's axes) and every decision that flipped
+(the 25 % and 70 % burden flags, a measurable liver lesion, each lesion's measurability, whether
+it is hepatic). Under an unchanged version every measurement must come back the same.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import repo
+from app.db.models import Measurement, Subject, Timepoint
+from app.db.session import session_scope
+from app.errors import AppError, InvalidRequestError
+from app.measure.result import MeasurementResult
+from app.measure.sources import measure_request
+from app.store.blobs import BlobStore
+from app.version import ALGORITHM_VERSION
+
+__all__ = ["Recheck", "compare", "measurements_to_check", "recheck", "report_csv", "report_json"]
+
+logger = logging.getLogger(__name__)
+
+#: Numbers of the measure JSON compared, top level.
+_NUMBERS = (
+    "liver_volume_ml",
+    "tumor_volume_ml",
+    "burden_fraction",
+    "extrahepatic_tumor_volume_ml",
+    "hepatic_share",
+    "lesion_count",
+)
+#: Decisions: a change of any of these is a flip, not only a difference.
+_FLAGS = (
+    "burden_le_70pct",
+    "burden_gt_25pct",
+    "measurable_liver_lesion",
+    "measurable_lesion",
+    "burden_dominant_in_liver",
+)
+_LESION_NUMBERS = ("volume_ml", "long_axis_mm", "short_axis_mm", "slice_index")
+_LESION_FLAGS = ("measurable", "hepatic")
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """One measurement measured again: ``same``, ``changed`` or ``failed`` (``error`` says why)."""
+
+    measurement_id: str
+    subject_id: str
+    timepoint: str
+    timepoint_date: str
+    stored_version: str
+    status: str
+    differences: tuple[dict[str, Any], ...] = ()
+    flips: tuple[str, ...] = ()
+    error: str | None = None
+    version: str = field(default=ALGORITHM_VERSION)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row of the JSON report."""
+        return {
+            "measurement_id": self.measurement_id,
+            "subject_id": self.subject_id,
+            "timepoint": self.timepoint,
+            "timepoint_date": self.timepoint_date,
+            "stored_version": self.stored_version,
+            "version": self.version,
+            "status": self.status,
+            "flips": list(self.flips),
+            "differences": list(self.differences),
+            "error": self.error,
+        }
+
+
+def _differ(what: str, stored: Any, now: Any, flag: bool, out: list[dict[str, Any]]) -> bool:
+    if stored == now:
+        return False
+    out.append({"what": what, "stored": stored, "now": now, "flip": flag})
+    return flag
+
+
+def compare(
+    stored: Mapping[str, Any], now: MeasurementResult
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every difference between a stored measure JSON and the same inputs measured now, exactly
+    (no tolerance: the pipeline is deterministic), and the names of the decisions that flipped.
+
+    Lesions are compared by their ids (``L1`` ... by size): a lesion only on one side is a
+    difference of ``lesion_count`` and of its own entry.
+    """
+    doc = now.to_json()
+    differences: list[dict[str, Any]] = []
+    flips: list[str] = []
+    for key in _NUMBERS:
+        _differ(key, stored.get(key), doc.get(key), False, differences)
+    old_flags, new_flags = stored.get("eligibility") or {}, doc["eligibility"]
+    for key in _FLAGS:
+        name = f"eligibility.{key}"
+        if _differ(name, old_flags.get(key), new_flags.get(key), True, differences):
+            flips.append(name)
+    old_lesions = {str(x.get("lesion_id")): x for x in stored.get("lesions") or []}
+    new_lesions = {x["lesion_id"]: x for x in doc["lesions"]}
+    for lesion_id in sorted(set(old_lesions) | set(new_lesions), key=lambda s: (len(s), s)):
+        old, new = old_lesions.get(lesion_id), new_lesions.get(lesion_id)
+        if old is None or new is None:
+            _differ(
+                lesion_id,
+                None if old is None else "measured",
+                None if new is None else "measured",
+                False,
+                differences,
+            )
+            continue
+        for key in _LESION_NUMBERS:
+            _differ(f"{lesion_id}.{key}", old.get(key), new.get(key), False, differences)
+        for key in _LESION_FLAGS:
+            name = f"{lesion_id}.{key}"
+            if _differ(name, old.get(key), new.get(key), True, differences):
+                flips.append(name)
+    return differences, flips
+
+
+def measurements_to_check(
+    session: Session, subject_ids: Sequence[str] = (), since: dt.date | None = None
+) -> list[str]:
+    """Ids of the measurements the service uses, by subject, visit and measurement.
+
+    Per live timepoint of each live subject (all, or ``subject_ids``): its measurement of record
+    and its measurements without a liver (they add lesions), none voided; with ``since``, those
+    made on or after that day only.
+
+    Raises
+    ------
+    InvalidRequestError
+        A subject id is unknown (or voided).
+    """
+    stmt = select(Subject).where(Subject.voided_at.is_(None)).order_by(Subject.subject_id)
+    subjects = list(session.execute(stmt).scalars())
+    if subject_ids:
+        known = {s.subject_id: s for s in subjects}
+        missing = [sid for sid in subject_ids if sid not in known]
+        if missing:
+            raise InvalidRequestError(
+                f"no subject {', '.join(repr(m) for m in missing)} (voided subjects are not "
+                "rechecked); expected ids as the service lists them"
+            )
+        subjects = [known[sid] for sid in dict.fromkeys(subject_ids)]
+    out: list[str] = []
+    for subject in subjects:
+        for tp in repo.subject_timepoints(session, subject):
+            record = repo.measurement_of_record(session, tp)
+            used: list[Measurement] = [] if record is None else [record]
+            used += [
+                m
+                for m in reversed(repo.timepoint_measurements(session, tp))
+                if m is not record and not repo.has_liver(m.result)
+            ]
+            out += [m.id for m in used if since is None or m.created_at.date() >= since]
+    return out
+
+
+def _recheck_one(
+    factory: sessionmaker[Session], blobs: BlobStore, scratch: Path, measurement_id: str
+) -> Recheck:
+    from app.measure.pipeline import measure_series
+
+    with session_scope(factory) as s:
+        m = repo.get_measurement(s, measurement_id)
+        tp = s.get(Timepoint, m.timepoint_id)
+        assert tp is not None  # a foreign key
+        head = (
+            m.id,
+            tp.subject.subject_id,
+            tp.label,
+            tp.date.isoformat(),
+            m.algorithm_version,
+        )
+        stored = dict(m.result)
+        request = dict(repo.get_job(s, m.job_id).request) if m.job_id else None
+    if request is None:
+        return Recheck(
+            *head, status="failed", error="made by no job: its label choices are unknown"
+        )
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="recheck-", dir=scratch) as tmp:
+            with session_scope(factory) as s:
+                req = measure_request(s, blobs, request, Path(tmp))
+            now = measure_series(req).result
+    except AppError as exc:
+        return Recheck(*head, status="failed", error=str(exc))
+    except Exception as exc:  # the inputs are the service's own: a failure here is a finding
+        logger.exception("recheck of a measurement failed")
+        return Recheck(
+            *head, status="failed", error=f"could not be measured again ({type(exc).__name__})"
+        )
+    differences, flips = compare(stored, now)
+    return Recheck(
+        *head,
+        status="changed" if differences else "same",
+        differences=tuple(differences),
+        flips=tuple(flips),
+    )
+
+
+def recheck(
+    factory: sessionmaker[Session],
+    blobs: BlobStore,
+    scratch: Path,
+    measurement_ids: Iterable[str],
+    progress: Callable[[Recheck], None] | None = None,
+) -> list[Recheck]:
+    """Measure each measurement again (in turn) and compare; nothing is stored."""
+    out = []
+    for measurement_id in measurement_ids:
+        row = _recheck_one(factory, blobs, scratch, measurement_id)
+        out.append(row)
+        if progress is not None:
+            progress(row)
+    return out
+
+
+def report_json(rows: Sequence[Recheck], actor: str) -> dict[str, Any]:
+    """The report: counts, who asked, under which version, and every row."""
+    return {
+        "algorithm_version": ALGORITHM_VERSION,
+        "requested_by": actor,
+        "checked": len(rows),
+        "same": sum(r.status == "same" for r in rows),
+        "changed": sum(r.status == "changed" for r in rows),
+        "failed": sum(r.status == "failed" for r in rows),
+        "flipped": sum(bool(r.flips) for r in rows),
+        "measurements": [r.as_dict() for r in rows],
+    }
+
+
+def report_csv(rows: Sequence[Recheck]) -> str:
+    """One line per difference (a measurement the same or failed: one line with its status)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(
+        [
+            "measurement_id",
+            "subject_id",
+            "timepoint",
+            "timepoint_date",
+            "stored_version",
+            "version",
+            "status",
+            "what",
+            "stored",
+            "now",
+            "flip",
+            "error",
+        ]
+    )
+    for r in rows:
+        head = [
+            r.measurement_id,
+            r.subject_id,
+            r.timepoint,
+            r.timepoint_date,
+            r.stored_version,
+            r.version,
+            r.status,
+        ]
+        if not r.differences:
+            writer.writerow([*head, "", "", "", "", r.error or ""])
+        for d in r.differences:
+            writer.writerow(
+                [*head, d["what"], d["stored"], d["now"], "yes" if d["flip"] else "", ""]
+            )
+    return buf.getvalue()
