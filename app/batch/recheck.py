@@ -220,21 +220,61 @@ def _recheck_one(
     )
 
 
+#: A pool process's database and blob store (made once per process, from its settings).
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker() -> None:
+    from app.db import get_engine, make_session_factory
+    from app.settings import get_settings
+
+    settings = get_settings()
+    engine = get_engine(settings.resolved_database_url)
+    # a forked pool process inherits the parent's pooled connections: never use them here
+    engine.dispose(close=False)
+    _WORKER["factory"] = make_session_factory(engine)
+    _WORKER["blobs"] = BlobStore(settings.blob_dir)
+    _WORKER["scratch"] = settings.resolved_home / "tmp"
+
+
+def _recheck_in_worker(measurement_id: str) -> Recheck:
+    return _recheck_one(_WORKER["factory"], _WORKER["blobs"], _WORKER["scratch"], measurement_id)
+
+
 def recheck(
     factory: sessionmaker[Session],
     blobs: BlobStore,
     scratch: Path,
     measurement_ids: Iterable[str],
     progress: Callable[[Recheck], None] | None = None,
+    workers: int = 1,
 ) -> list[Recheck]:
-    """Measure each measurement again (in turn) and compare; nothing is stored."""
-    out = []
-    for measurement_id in measurement_ids:
-        row = _recheck_one(factory, blobs, scratch, measurement_id)
-        out.append(row)
-        if progress is not None:
-            progress(row)
-    return out
+    """Measure each measurement again and compare; nothing is stored.
+
+    With ``workers`` > 1 the measurements run on a local process pool, each process with its
+    own database connection and blob store from this environment's settings (the same service
+    home); the rows come back in the order asked, ``progress`` sees them as they finish.
+    """
+    ids = list(measurement_ids)
+    if workers <= 1 or len(ids) <= 1:
+        out = []
+        for measurement_id in ids:
+            row = _recheck_one(factory, blobs, scratch, measurement_id)
+            out.append(row)
+            if progress is not None:
+                progress(row)
+        return out
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    done: dict[str, Recheck] = {}
+    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker) as pool:
+        futures = {pool.submit(_recheck_in_worker, mid): mid for mid in ids}
+        for future in as_completed(futures):
+            row = future.result()
+            done[futures[future]] = row
+            if progress is not None:
+                progress(row)
+    return [done[mid] for mid in ids]
 
 
 def report_json(rows: Sequence[Recheck], actor: str) -> dict[str, Any]:

@@ -60,6 +60,7 @@ def recheck(
     since: Annotated[
         str | None, typer.Option("--since", help="Only measurements made on or after YYYY-MM-DD.")
     ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes.")] = 2,
     out: Annotated[
         Path, typer.Option("--out", help="Report file stem: STEM.json and STEM.csv are written.")
     ] = Path("recheck"),
@@ -81,7 +82,9 @@ def recheck(
         except InvalidRequestError as exc:
             fail(str(exc))
     blobs = BlobStore(settings.blob_dir)
-    rows = recheck(factory, blobs, settings.resolved_home / "tmp", ids, _Lines(len(ids)))
+    rows = recheck(
+        factory, blobs, settings.resolved_home / "tmp", ids, _Lines(len(ids)), workers=workers
+    )
     report: dict[str, Any] = report_json(rows, cli_actor())
     json_path, csv_path = out.with_suffix(".json"), out.with_suffix(".csv")
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -122,3 +122,20 @@ def test_choosing_what_to_recheck_and_bad_input(
     bad_date = _run(service, tmp_path / "y", "--since", "2024-13-01")[0]
     assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
     assert not (tmp_path / "x.json").exists() and not (tmp_path / "y.json").exists()
+
+
+def test_a_pool_of_workers_rechecks_in_the_order_asked(
+    measured: tuple[Service, str], ct_series_b: SeriesFiles, tmp_path: Path
+) -> None:
+    """Two subjects on two worker processes: both the same, rows in subject order."""
+    service, first = measured
+    c = service.client()
+    stored = upload_series(c, ct_series_b.files)
+    tp = new_subject_with_baseline(c, "RC-2", stored.study_uid, "2024-05-07")
+    seg = upload_labels(c, stored.series_uid, ct_series_b.labels)
+    second = str(measure(c, tp, stored.series_uid, seg)["result_url"]).rsplit("/", 1)[-1]
+    done, report, _ = _run(service, tmp_path / "pool", "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert [r["measurement_id"] for r in report["measurements"]] == [first, second]
+    assert [r["status"] for r in report["measurements"]] == ["same", "same"]
+    assert done.stderr.count(": same") == 2
