@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import (
@@ -150,7 +151,27 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
     response = problem_response(problem, str(exc.detail))
     for key, value in (exc.headers or {}).items():
         response.headers[key] = value
+    if status == 405:
+        # Starlette names the methods of the first route whose path matched; the resource has
+        # every route of that path (RFC 9110 section 15.5.6: Allow lists all it supports)
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this request's path answers (asked of the router itself,
+    method by method: included routers and prefixes are its business)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
 
 
 def _validation(request: Request, exc: Exception) -> JSONResponse:

@@ -107,3 +107,24 @@ def test_unknown_route_is_404_problem(service: Service) -> None:
     r = service.client().get("/v1/nothing-here")
     assert r.status_code == 404
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_method_a_resource_lacks_is_405_naming_every_method_it_has(service: Service) -> None:
+    """For every path of the OpenAPI document, a method it lacks: 405 problem+json whose Allow
+    lists exactly the path's documented methods (RFC 9110 section 15.5.6), not only the first
+    route's (``OPTIONS /v1/subjects`` answered ``Allow: POST`` before)."""
+    client = service.client()
+    document = client.get("/openapi.json").json()
+    checked = 0
+    for template, operations in document["paths"].items():
+        documented = sorted(
+            m.upper() for m in operations if m in ("get", "post", "put", "patch", "delete")
+        )
+        lacking = next(m for m in ("PATCH", "DELETE", "PUT", "POST", "GET") if m not in documented)
+        path = "/".join("x1" if part.startswith("{") else part for part in template.split("/"))
+        r = client.request(lacking, path)
+        assert r.status_code == 405, (lacking, template, r.status_code)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.headers["allow"] == ", ".join(documented), (lacking, template)
+        checked += 1
+    assert checked > 40  # every resource of the API, not a sample
