@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, cast
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from app.db.models import (
     ApiKey,
@@ -142,7 +142,7 @@ class TimepointCreate(_In):
         default=None, description="The visit's date; default: the linked study's StudyDate."
     )
     study_instance_uid: str | None = Field(default=None, pattern=_UID, max_length=64)
-    baseline: bool = False
+    baseline: StrictBool = False
     date_reason: str | None = Field(
         default=None,
         min_length=3,
@@ -359,7 +359,7 @@ class MeasurementCreate(_In):
         description="Tumours outside the liver, each measured as lesions of its organ and never "
         "counted as hepatic (organ: the label's name when left out, else 'other').",
     )
-    force: bool = False
+    force: StrictBool = False
 
     @model_validator(mode="after")
     def _one_segmentation(self) -> Self:
@@ -419,7 +419,7 @@ class LesionIn(_In):
 
     lesion_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,32}$")
     organ: str = Field(min_length=1, max_length=64)
-    lymph_node: bool = False
+    lymph_node: StrictBool = False
     role: Literal["target", "non_target"]
 
 
@@ -489,7 +489,7 @@ class NewLesionIn(_In):
     """A new lesion seen at a timepoint."""
 
     organ: str = Field(min_length=1, max_length=64)
-    equivocal: bool = False
+    equivocal: StrictBool = False
 
 
 class LesionChangeIn(_In):
@@ -515,8 +515,8 @@ class LesionChangeIn(_In):
         "in (one without a liver, say); default the timepoint's measurement of record.",
     )
     status: Literal["absent", "too_small", "present", "not_evaluated"] | None = None
-    reject: bool | None = Field(default=None, description="A new lesion that is none.")
-    equivocal: bool | None = Field(default=None, description="A new lesion's call.")
+    reject: StrictBool | None = Field(default=None, description="A new lesion that is none.")
+    equivocal: StrictBool | None = Field(default=None, description="A new lesion's call.")
 
     @model_validator(mode="after")
     def _some_change(self) -> Self:

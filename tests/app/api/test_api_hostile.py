@@ -792,6 +792,13 @@ def test_trial_record_mistakes_are_4xx_problems_that_store_nothing(
         ("void without a reason", "DELETE", "/v1/subjects/H-1", {}, 422, "reason"),
         ("record not of this timepoint", "PUT", f"/v1/subjects/H-1/timepoints/{tp}/record",
          {"measurement_id": "no-such-measurement", "reason": "pick"}, 422, "not a measurement"),
+        ("a number for a yes/no", "PUT", "/v1/subjects/H-1/lesions",
+         {"reason": "read", "lesions": [{**targets[0], "lymph_node": 0}]}, 422, "boolean"),
+        ("a word for a yes/no", "POST", "/v1/subjects/H-1/timepoints",
+         {"label": "FU9", "study_instance_uid": mine["study_instance_uid"],
+          "baseline": "no"}, 422, "boolean"),
+        ("a number for reject", "POST", f"/v1/subjects/H-1/timepoints/{tp}/lesions/confirm",
+         {"reason": "cyst", "changes": [{"lesion_id": "T1", "reject": 1}]}, 422, "boolean"),
     ]  # fmt: skip
     before = _record_rows(svc)
     failures = []
