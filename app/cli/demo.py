@@ -168,8 +168,9 @@ def demo(
         print(json.dumps(result, indent=2))
         return
     from app.cli.measure import _format_text
+    from app.measure.result import MeasurementResult
 
-    print(_format_text(result))
+    print(_format_text(MeasurementResult.from_json(result)))
     print("EDC eligibility: " + json.dumps(elig))
 
 

@@ -13,12 +13,12 @@ import pytest
 from tests.conftest import REPO_ROOT, SAMPLE_DICOM
 
 
-def _demo(home: Path) -> subprocess.CompletedProcess[str]:
+def _demo(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LIVERBURDEN_HOME": str(home)}
     env.pop("LIVERBURDEN_DATABASE_URL", None)
     env.pop("LIVERBURDEN_BROKER_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", "demo", "--json"],
+        [sys.executable, "-m", "app.cli", "demo", *(args or ("--json",))],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -43,3 +43,8 @@ def test_demo_measures_the_sample_through_the_service_and_is_idempotent(tmp_path
     assert second.returncode == 0, second.stderr
     again = json.loads(second.stdout[second.stdout.index("{") :])
     assert again["measurement_id"] == result["measurement_id"]
+    text = _demo(tmp_path / "home", "--subject", "DEMO-001")  # text, as the README runs it
+    assert text.returncode == 0, text.stderr
+    assert f"liver       {truth['liver_volume_ml']:.3f} mL" in text.stdout
+    assert f"burden      {100 * truth['burden_fraction']:.2f} %" in text.stdout
+    assert "EDC eligibility: " in text.stdout and "Traceback" not in text.stderr
