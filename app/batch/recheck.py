@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import io
 import logging
 import tempfile
@@ -33,7 +34,15 @@ from app.measure.sources import measure_request
 from app.store.blobs import BlobStore
 from app.version import ALGORITHM_VERSION
 
-__all__ = ["Recheck", "compare", "measurements_to_check", "recheck", "report_csv", "report_json"]
+__all__ = [
+    "Recheck",
+    "compare",
+    "measurements_to_check",
+    "recheck",
+    "report_csv",
+    "report_html",
+    "report_json",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -328,3 +337,63 @@ def report_csv(rows: Sequence[Recheck]) -> str:
                 [*head, d["what"], d["stored"], d["now"], "yes" if d["flip"] else "", ""]
             )
     return buf.getvalue()
+
+
+_STATUS_COLOUR = {"same": "#e3f4e1", "changed": "#fdf0d5", "failed": "#f9d6d5"}
+_PAGE_CSS = """
+body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 24px; color: #222; }
+h1 { font-size: 22px; margin: 0 0 6px 0; }
+table { border-collapse: collapse; margin: 12px 0; font-size: 13px; }
+th { background: #34495e; color: #fff; padding: 5px 8px; text-align: left; }
+td { border: 1px solid #bbb; padding: 4px 8px; vertical-align: top; }
+td.flip { background: #f9d6d5; font-weight: bold; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+"""
+
+
+def report_html(rows: Sequence[Recheck], actor: str) -> str:
+    """The report as one self-contained page: the counts, then a row per measurement with its
+    status (coloured) and, under it, each difference (a flipped decision in red)."""
+    report = report_json(rows, actor)
+    counts = ", ".join(
+        f"{report[k]} {k}" for k in ("checked", "same", "changed", "failed", "flipped")
+    )
+    body = []
+    for r in rows:
+        colour = _STATUS_COLOUR.get(r.status, "#fff")
+        body.append(
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(v)}</td>"
+                for v in (
+                    r.subject_id,
+                    r.timepoint,
+                    r.timepoint_date,
+                    r.measurement_id,
+                    r.stored_version,
+                )
+            )
+            + f'<td style="background:{colour}">{html.escape(r.status)}</td>'
+            + f"<td>{html.escape(r.error or '')}</td></tr>"
+        )
+        for d in r.differences:
+            cls = "flip" if d["flip"] else ""
+            body.append(
+                f'<tr><td colspan="4"></td><td class="{cls}">{html.escape(str(d["what"]))}</td>'
+                f'<td class="num">{html.escape(str(d["stored"]))}</td>'
+                f'<td class="num">{html.escape(str(d["now"]))}</td></tr>'
+            )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("Subject", "Visit", "Date", "Measurement", "Stored under", "Now", "Note")
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>Recheck under {html.escape(ALGORITHM_VERSION)}</title>"
+        f"<style>{_PAGE_CSS}</style></head><body>"
+        f"<h1>Measurements measured again under {html.escape(ALGORITHM_VERSION)}</h1>"
+        f"<p>{html.escape(counts)}; requested by {html.escape(actor)}. Under each changed "
+        "measurement: what moved, the stored value, the value now; a flipped decision in red.</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        "</body></html>\n"
+    )

@@ -62,12 +62,21 @@ def recheck(
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes.")] = 2,
     out: Annotated[
-        Path, typer.Option("--out", help="Report file stem: STEM.json and STEM.csv are written.")
+        Path,
+        typer.Option(
+            "--out", help="Report file stem: STEM.json, STEM.csv and STEM.html are written."
+        ),
     ] = Path("recheck"),
 ) -> None:
     """Measure every measurement the service uses again under this algorithm version (nothing
     is stored) and report every number that moved and every decision that flipped."""
-    from app.batch.recheck import measurements_to_check, recheck, report_csv, report_json
+    from app.batch.recheck import (
+        measurements_to_check,
+        recheck,
+        report_csv,
+        report_html,
+        report_json,
+    )
     from app.cli._db import cli_actor, open_database
     from app.errors import InvalidRequestError
     from app.settings import get_settings
@@ -89,9 +98,11 @@ def recheck(
     json_path, csv_path = out.with_suffix(".json"), out.with_suffix(".csv")
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     csv_path.write_text(report_csv(rows), encoding="utf-8")
+    html_path = out.with_suffix(".html")
+    html_path.write_text(report_html(rows, report["requested_by"]), encoding="utf-8")
     print(
         f"{report['checked']} measurement(s) measured again under {report['algorithm_version']}: "
         f"{report['same']} the same, {report['changed']} changed ({report['flipped']} with a "
-        f"flipped decision), {report['failed']} failed; report in {json_path.name} and "
-        f"{csv_path.name}"
+        f"flipped decision), {report['failed']} failed; report in {json_path.name}, "
+        f"{csv_path.name} and {html_path.name}"
     )

@@ -103,6 +103,10 @@ def test_a_stored_result_that_differs_is_reported_with_its_flipped_decisions(
         "eligibility.burden_gt_25pct": "yes",
         "L1.long_axis_mm": "",
     }
+    page = (tmp_path / "check.html").read_text(encoding="utf-8")
+    assert '<td class="flip">eligibility.burden_gt_25pct</td>' in page
+    assert '<td class="">L1.long_axis_mm</td>' in page and "1 flipped" in page
+    assert f"<td>{measurement_id}</td>" in page
     with session_factory_for(service.settings)() as s:
         assert s.get(Measurement, measurement_id).result == edited  # reported, never rewritten
 
