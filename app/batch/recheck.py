@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import repo
-from app.db.models import Measurement, Subject, Timepoint
+from app.db.models import Timepoint
 from app.db.session import session_scope
 from app.errors import AppError, InvalidRequestError
 from app.measure.result import MeasurementResult
@@ -160,8 +159,7 @@ def measurements_to_check(
     InvalidRequestError
         A subject id is unknown (or voided).
     """
-    stmt = select(Subject).where(Subject.voided_at.is_(None)).order_by(Subject.subject_id)
-    subjects = list(session.execute(stmt).scalars())
+    subjects = repo.live_subjects(session)
     if subject_ids:
         known = {s.subject_id: s for s in subjects}
         missing = [sid for sid in subject_ids if sid not in known]
@@ -174,13 +172,7 @@ def measurements_to_check(
     out: list[str] = []
     for subject in subjects:
         for tp in repo.subject_timepoints(session, subject):
-            record = repo.measurement_of_record(session, tp)
-            used: list[Measurement] = [] if record is None else [record]
-            used += [
-                m
-                for m in reversed(repo.timepoint_measurements(session, tp))
-                if m is not record and not repo.has_liver(m.result)
-            ]
+            used = repo.measurements_in_use(session, tp)
             out += [m.id for m in used if since is None or m.created_at.date() >= since]
     return out
 
@@ -219,6 +211,15 @@ def _recheck_one(
         logger.exception("recheck of a measurement failed")
         return Recheck(
             *head, status="failed", error=f"could not be measured again ({type(exc).__name__})"
+        )
+    recorded = (stored.get("inputs") or {}).get("input_sha256")
+    if recorded != now.inputs.input_sha256:
+        # more instances stored in the series since, say: other inputs, not another algorithm
+        return Recheck(
+            *head,
+            status="failed",
+            error="its inputs changed since it was measured (series, segmentation or label "
+            "choices hash differently): not comparable; measure it again to compare",
         )
     differences, flips = compare(stored, now)
     return Recheck(
@@ -351,10 +352,11 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 """
 
 
-def report_html(rows: Sequence[Recheck], actor: str) -> str:
-    """The report as one self-contained page: the counts, then a row per measurement with its
-    status (coloured) and, under it, each difference (a flipped decision in red)."""
-    report = report_json(rows, actor)
+def report_html(rows: Sequence[Recheck], report: Mapping[str, Any]) -> str:
+    """The report as one self-contained page: the counts (``report``, :func:`report_json`'s),
+    then a row per measurement with its status (coloured) and, under it, each difference (a
+    flipped decision in red)."""
+    actor = str(report["requested_by"])
     counts = ", ".join(
         f"{report[k]} {k}" for k in ("checked", "same", "changed", "failed", "flipped")
     )

@@ -99,7 +99,7 @@ def recheck(
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     csv_path.write_text(report_csv(rows), encoding="utf-8")
     html_path = out.with_suffix(".html")
-    html_path.write_text(report_html(rows, report["requested_by"]), encoding="utf-8")
+    html_path.write_text(report_html(rows, report), encoding="utf-8")
     print(
         f"{report['checked']} measurement(s) measured again under {report['algorithm_version']}: "
         f"{report['same']} the same, {report['changed']} changed ({report['flipped']} with a "

@@ -28,7 +28,9 @@ __all__ = [
     "get_subject",
     "get_timepoint",
     "has_liver",
+    "live_subjects",
     "measurement_of_record",
+    "measurements_in_use",
     "next_version",
     "series_instances",
     "subject_timepoints",
@@ -171,3 +173,20 @@ def next_version(session: Session, timepoint_id: str, series_uid: str, seg_ref: 
         Measurement.segmentation_ref == seg_ref,
     )
     return int(session.execute(stmt).scalar_one() or 0) + 1
+
+
+def live_subjects(session: Session) -> list[Subject]:
+    """Every subject not voided, by subject id (who trial-wide work speaks of)."""
+    stmt = select(Subject).where(Subject.voided_at.is_(None)).order_by(Subject.subject_id)
+    return list(session.execute(stmt).scalars())
+
+
+def measurements_in_use(session: Session, timepoint: Timepoint) -> list[Measurement]:
+    """What a timepoint's record rests on: its measurement of record (if any) first, then its
+    measurements without a liver (they add lesions), oldest first; none voided."""
+    record = measurement_of_record(session, timepoint)
+    return ([] if record is None else [record]) + [
+        m
+        for m in reversed(timepoint_measurements(session, timepoint))
+        if m is not record and not has_liver(m.result)
+    ]

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import audit
@@ -293,15 +292,9 @@ def subject_sdtm(
     return out
 
 
-def _live_subjects(session: Session) -> Iterator[Subject]:
-    """Every subject not voided, by subject id: who the trial-wide outputs speak of."""
-    live = select(Subject).where(Subject.voided_at.is_(None)).order_by(Subject.subject_id)
-    yield from session.execute(live).scalars()
-
-
 def _trial_subjects(session: Session) -> Iterator[tuple[Subject, Assessment | None, str]]:
     """Every live subject (by id) with its assessment, or ``None`` and why it is not assessable."""
-    for subject in _live_subjects(session):
+    for subject in repo.live_subjects(session):
         try:
             yield subject, subject_assessment(session, subject), ""
         except (InvalidRequestError, RecistError) as exc:
@@ -354,7 +347,7 @@ def trial_adtte(session: Session, fmt: SdtmFormat, study_id: str, actor: str) ->
     skipped: list[str] = []
     reasons: dict[str, str] = {}
     hashes: dict[str, Any] = {}
-    for subject in _live_subjects(session):
+    for subject in repo.live_subjects(session):
         try:
             hpfs, provisional = subject_hpfs(session, subject)
         except (InvalidRequestError, RecistError) as exc:
@@ -508,7 +501,7 @@ def trial_report(
     baseline burden) of every live subject, HTML or PDF."""
     rows: list[TrialSubject] = []
     basis: dict[str, Any] = {}
-    for subject in _live_subjects(session):
+    for subject in repo.live_subjects(session):
         row, used = _trial_subject(session, subject)
         rows.append(row)
         basis[subject.subject_id] = used

@@ -143,3 +143,25 @@ def test_a_pool_of_workers_rechecks_in_the_order_asked(
     assert [r["measurement_id"] for r in report["measurements"]] == [first, second]
     assert [r["status"] for r in report["measurements"]] == ["same", "same"]
     assert done.stderr.count(": same") == 2
+
+
+def test_a_measurement_whose_inputs_changed_is_not_compared(
+    measured: tuple[Service, str], tmp_path: Path
+) -> None:
+    """Stored inputs that no longer hash as recorded (instances added to the series, say) are
+    reported as not comparable, never as differences of the algorithm."""
+    service, measurement_id = measured
+    with session_factory_for(service.settings)() as s:
+        m = s.get(Measurement, measurement_id)
+        assert m is not None
+        edited = json.loads(json.dumps(m.result))
+        edited["inputs"]["input_sha256"] = "0" * 64
+        edited["burden_fraction"] = 0.5
+        m.result = edited
+        s.commit()
+    done, report, rows = _run(service, tmp_path / "check")
+    assert done.returncode == 0, done.stderr
+    assert (report["checked"], report["failed"], report["changed"]) == (1, 1, 0)
+    (row,) = report["measurements"]
+    assert "inputs changed" in row["error"] and row["differences"] == []
+    assert [r["status"] for r in rows] == ["failed"]
