@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["JobKind", "JobStatus", "Permission", "Role"]
+__all__ = ["JobKind", "JobStatus", "MeasurementOrigin", "Permission", "Role"]
 
 
 class Role(enum.StrEnum):
@@ -40,6 +40,14 @@ class JobKind(enum.StrEnum):
 
     MEASUREMENT = "measurement"  #: one measurement request (app.measure)
     BATCH = "batch"  #: one row of a ``liverburden batch`` run on the Celery workers
+    REPROCESS = "reprocess"  #: a stored measurement re-measured under this algorithm version
+
+
+class MeasurementOrigin(enum.StrEnum):
+    """Why a measurement exists (``measurements.origin``)."""
+
+    REQUEST = "request"  #: someone asked for it (API, CLI, the demo)
+    REPROCESS = "reprocess"  #: re-measured under a later version; served once it is adopted
 
 
 class JobStatus(enum.StrEnum):

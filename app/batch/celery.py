@@ -44,6 +44,7 @@ __all__ = [
     "BATCH_KIND",
     "BatchEngineError",
     "ProgressSink",
+    "connect_broker",
     "run_celery",
 ]
 
@@ -103,7 +104,7 @@ def _failed_record(row: BatchRow, key: str | None, job: Job) -> dict[str, Any]:
     }
 
 
-def _connect_broker(app: Any) -> None:
+def connect_broker(app: Any) -> None:
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=2, interval_start=0.5, interval_step=0.5)
@@ -218,7 +219,7 @@ def run_celery(
     with ExitStack() as stack:
         stack.callback(app.close)
         stack.callback(progress.stop)
-        _connect_broker(app)
+        connect_broker(app)
         factory, reader = _open(settings)
         statuses: list[str] = []
         if keys is None:

@@ -11,14 +11,11 @@ it is hepatic). Under an unchanged version every measurement must come back the 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import html
-import io
 import logging
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +35,6 @@ __all__ = [
     "compare",
     "measurements_to_check",
     "recheck",
-    "report_csv",
-    "report_html",
     "report_json",
 ]
 
@@ -83,18 +78,7 @@ class Recheck:
 
     def as_dict(self) -> dict[str, Any]:
         """The row of the JSON report."""
-        return {
-            "measurement_id": self.measurement_id,
-            "subject_id": self.subject_id,
-            "timepoint": self.timepoint,
-            "timepoint_date": self.timepoint_date,
-            "stored_version": self.stored_version,
-            "version": self.version,
-            "status": self.status,
-            "flips": list(self.flips),
-            "differences": list(self.differences),
-            "error": self.error,
-        }
+        return asdict(self)
 
 
 def _differ(what: str, stored: Any, now: Any, flag: bool, out: list[dict[str, Any]]) -> bool:
@@ -299,103 +283,3 @@ def report_json(rows: Sequence[Recheck], actor: str) -> dict[str, Any]:
         "flipped": sum(bool(r.flips) for r in rows),
         "measurements": [r.as_dict() for r in rows],
     }
-
-
-def report_csv(rows: Sequence[Recheck]) -> str:
-    """One line per difference (a measurement the same or failed: one line with its status)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(
-        [
-            "measurement_id",
-            "subject_id",
-            "timepoint",
-            "timepoint_date",
-            "stored_version",
-            "version",
-            "status",
-            "what",
-            "stored",
-            "now",
-            "flip",
-            "error",
-        ]
-    )
-    for r in rows:
-        head = [
-            r.measurement_id,
-            r.subject_id,
-            r.timepoint,
-            r.timepoint_date,
-            r.stored_version,
-            r.version,
-            r.status,
-        ]
-        if not r.differences:
-            writer.writerow([*head, "", "", "", "", r.error or ""])
-        for d in r.differences:
-            writer.writerow(
-                [*head, d["what"], d["stored"], d["now"], "yes" if d["flip"] else "", ""]
-            )
-    return buf.getvalue()
-
-
-_STATUS_COLOUR = {"same": "#e3f4e1", "changed": "#fdf0d5", "failed": "#f9d6d5"}
-_PAGE_CSS = """
-body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 24px; color: #222; }
-h1 { font-size: 22px; margin: 0 0 6px 0; }
-table { border-collapse: collapse; margin: 12px 0; font-size: 13px; }
-th { background: #34495e; color: #fff; padding: 5px 8px; text-align: left; }
-td { border: 1px solid #bbb; padding: 4px 8px; vertical-align: top; }
-td.flip { background: #f9d6d5; font-weight: bold; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-"""
-
-
-def report_html(rows: Sequence[Recheck], report: Mapping[str, Any]) -> str:
-    """The report as one self-contained page: the counts (``report``, :func:`report_json`'s),
-    then a row per measurement with its status (coloured) and, under it, each difference (a
-    flipped decision in red)."""
-    actor = str(report["requested_by"])
-    counts = ", ".join(
-        f"{report[k]} {k}" for k in ("checked", "same", "changed", "failed", "flipped")
-    )
-    body = []
-    for r in rows:
-        colour = _STATUS_COLOUR.get(r.status, "#fff")
-        body.append(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(v)}</td>"
-                for v in (
-                    r.subject_id,
-                    r.timepoint,
-                    r.timepoint_date,
-                    r.measurement_id,
-                    r.stored_version,
-                )
-            )
-            + f'<td style="background:{colour}">{html.escape(r.status)}</td>'
-            + f"<td>{html.escape(r.error or '')}</td></tr>"
-        )
-        for d in r.differences:
-            cls = "flip" if d["flip"] else ""
-            body.append(
-                f'<tr><td colspan="4"></td><td class="{cls}">{html.escape(str(d["what"]))}</td>'
-                f'<td class="num">{html.escape(str(d["stored"]))}</td>'
-                f'<td class="num">{html.escape(str(d["now"]))}</td></tr>'
-            )
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("Subject", "Visit", "Date", "Measurement", "Stored under", "Now", "Note")
-    )
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>Recheck under {html.escape(ALGORITHM_VERSION)}</title>"
-        f"<style>{_PAGE_CSS}</style></head><body>"
-        f"<h1>Measurements measured again under {html.escape(ALGORITHM_VERSION)}</h1>"
-        f"<p>{html.escape(counts)}; requested by {html.escape(actor)}. Under each changed "
-        "measurement: what moved, the stored value, the value now; a flipped decision in red.</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        "</body></html>\n"
-    )

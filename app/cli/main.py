@@ -29,6 +29,7 @@ _COMMANDS: dict[str, tuple[str, str, bool]] = {
     "worker": ("app.cli.worker", "worker", False),
     "track": ("app.cli.track", "track", False),
     "recheck": ("app.cli.recheck", "recheck", False),
+    "reprocess": ("app.cli.reprocess", "reprocess", False),
 }
 _HELP = "Liver tumour burden and RECIST 1.1 measurements for a trial's imaging core lab."
 

@@ -7,7 +7,6 @@ listed), 2 on bad input (an unknown subject, a bad date).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 import time
@@ -16,19 +15,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from app.cli._common import fail
+from app.cli._common import fail, since_date
 
 if TYPE_CHECKING:
     from app.batch.recheck import Recheck
-
-
-def _since(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        fail(f"--since {value!r}: expected a date as YYYY-MM-DD")
 
 
 class _Lines:
@@ -70,19 +60,14 @@ def recheck(
 ) -> None:
     """Measure every measurement the service uses again under this algorithm version (nothing
     is stored) and report every number that moved and every decision that flipped."""
-    from app.batch.recheck import (
-        measurements_to_check,
-        recheck,
-        report_csv,
-        report_html,
-        report_json,
-    )
+    from app.batch.recheck import measurements_to_check, recheck, report_json
+    from app.batch.report import report_csv, report_html
     from app.cli._db import cli_actor, open_database
     from app.errors import InvalidRequestError
     from app.settings import get_settings
     from app.store.blobs import BlobStore
 
-    day = _since(since)
+    day = since_date(since)
     factory = open_database()
     settings = get_settings()
     with factory() as session:
@@ -99,7 +84,13 @@ def recheck(
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     csv_path.write_text(report_csv(rows), encoding="utf-8")
     html_path = out.with_suffix(".html")
-    html_path.write_text(report_html(rows, report), encoding="utf-8")
+    page = report_html(
+        rows,
+        report,
+        f"Measurements measured again under {report['algorithm_version']}",
+        ("checked", "same", "changed", "failed", "flipped"),
+    )
+    html_path.write_text(page, encoding="utf-8")
     print(
         f"{report['checked']} measurement(s) measured again under {report['algorithm_version']}: "
         f"{report['same']} the same, {report['changed']} changed ({report['flipped']} with a "

@@ -36,10 +36,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from app.vocab import JobKind, JobStatus
+from app.vocab import JobKind, JobStatus, MeasurementOrigin
 
 __all__ = [
     "IN_FLIGHT_INDEX",
+    "Adoption",
     "ApiKey",
     "AuditEvent",
     "AuditHead",
@@ -314,6 +315,22 @@ class Measurement(Voidable, Base):
     job_id: Mapped[str | None] = mapped_column(String(36), default=None)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: ``request`` (someone asked for it) or ``reprocess`` (a re-measurement under a later
+    #: algorithm version, held back until that version is adopted; migration 0009).
+    origin: Mapped[str] = mapped_column(
+        String(16), default=MeasurementOrigin.REQUEST, server_default=MeasurementOrigin.REQUEST
+    )
+
+
+class Adoption(Base):
+    """An algorithm version whose reprocessed measurements the service serves (an admin's act)."""
+
+    __tablename__ = "adoptions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    algorithm_version: Mapped[str] = mapped_column(String(32), unique=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    adopted_by: Mapped[str] = mapped_column(String(100))
+    adopted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Lesion(Base):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.db.models import (
+    Adoption,
     Instance,
     Job,
     Measurement,
@@ -18,8 +19,10 @@ from app.db.models import (
     Timepoint,
 )
 from app.errors import NotFoundError
+from app.vocab import MeasurementOrigin
 
 __all__ = [
+    "adopted_versions",
     "get_instance",
     "get_job",
     "get_measurement",
@@ -138,12 +141,28 @@ def has_liver(result: Mapping[str, Any]) -> bool:
     return result.get("liver_volume_ml") is not None
 
 
+def adopted_versions(session: Session) -> list[str]:
+    """The algorithm versions an admin adopted (``liverburden adopt``), oldest adoption first."""
+    stmt = select(Adoption.algorithm_version).order_by(Adoption.adopted_at, Adoption.id)
+    return list(session.execute(stmt).scalars())
+
+
 def timepoint_measurements(session: Session, timepoint: Timepoint) -> list[Measurement]:
-    """A timepoint's measurements that are not voided, the latest first."""
+    """A timepoint's measurements that are not voided, the latest first.
+
+    Re-measurements by ``liverburden reprocess`` take part once their algorithm version is
+    adopted (:class:`~app.db.models.Adoption`); until then they are held back.
+    """
     stmt = (
         select(Measurement)
         .where(Measurement.timepoint_id == timepoint.id, Measurement.voided_at.is_(None))
         .order_by(Measurement.created_at.desc(), Measurement.version.desc())
+    )
+    stmt = stmt.where(
+        or_(
+            Measurement.origin != MeasurementOrigin.REPROCESS,
+            Measurement.algorithm_version.in_(select(Adoption.algorithm_version)),
+        )
     )
     return list(session.execute(stmt).scalars())
 

@@ -40,7 +40,7 @@ from app.measure.sources import measure_request
 from app.settings import Settings, get_settings
 from app.store.blobs import BlobStore
 from app.subjects import tracking
-from app.vocab import JobKind, JobStatus
+from app.vocab import JobKind, JobStatus, MeasurementOrigin
 from dicomio.errors import DicomIOError
 from recist.errors import RecistError
 from volumetrics.errors import VolumetricsError
@@ -226,6 +226,11 @@ def _store_result(
                     masks_sha256=masks_sha256,
                     job_id=job.id,
                     created_by=job.created_by,
+                    origin=(
+                        MeasurementOrigin.REPROCESS
+                        if job.kind == JobKind.REPROCESS
+                        else MeasurementOrigin.REQUEST
+                    ),
                 )
                 s.add(m)
                 s.flush()
@@ -244,6 +249,8 @@ def _store_result(
                         "version": m.version,
                         "algorithm_version": m.algorithm_version,
                         "timepoint_id": m.timepoint_id,
+                        "origin": m.origin,
+                        **({"reprocess_of": req["reprocess_of"]} if "reprocess_of" in req else {}),
                     },
                 )
                 if plan is not None:
@@ -302,16 +309,19 @@ def run_job(job_id: str, ctx: JobContext | None = None) -> str:
         ctx.scratch_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="job-", dir=ctx.scratch_dir) as tmp:
             with session_scope(ctx.session_factory) as s:
-                request = measure_request(
-                    s, ctx.blobstore, dict(repo.get_job(s, job_id).request), Path(tmp)
-                )
+                job = repo.get_job(s, job_id)
+                # A re-measurement is held back until its version is adopted: nothing to link.
+                links = job.kind != JobKind.REPROCESS
+                request = measure_request(s, ctx.blobstore, dict(job.request), Path(tmp))
             progress = _Progress(ctx, job_id)
             measured = measure_series(request, progress=lambda f, msg: progress(0.9 * f, msg))
         # The masks blob first: content-addressed, so a row that fails to commit leaves at most
         # an unreferenced blob, never a row without its masks.
         masks = ctx.blobstore.put_bytes(measured.masks.to_bytes())
-        progress(0.95, "linking lesions")
-        plan = _plan_tracking(ctx, job_id, measured.result.to_json(), measured.masks)
+        plan = None
+        if links:
+            progress(0.95, "linking lesions")
+            plan = _plan_tracking(ctx, job_id, measured.result.to_json(), measured.masks)
         _store_result(ctx, job_id, measured.result, masks.sha256, plan)
         logger.info("job %s succeeded", job_id)
         return JobStatus.SUCCEEDED
@@ -337,7 +347,10 @@ def pending_measurement_jobs(ctx: JobContext, stale_after_s: float) -> list[str]
         return list(
             s.execute(
                 select(Job.id)
-                .where(Job.status == JobStatus.QUEUED, Job.kind == JobKind.MEASUREMENT)
+                .where(
+                    Job.status == JobStatus.QUEUED,
+                    Job.kind.in_((JobKind.MEASUREMENT, JobKind.REPROCESS)),
+                )
                 .order_by(Job.created_at)
             ).scalars()
         )

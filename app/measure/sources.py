@@ -39,7 +39,12 @@ from dicomio.sources import SourceDataset, read_source_datasets
 if TYPE_CHECKING:
     from app.measure.pipeline import MeasureRequest
 
-__all__ = ["MeasurementSource", "load_measurement_source", "measure_request"]
+__all__ = [
+    "MeasurementSource",
+    "inputs_unchanged",
+    "load_measurement_source",
+    "measure_request",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +78,16 @@ def _series_digest(hashes: Sequence[str]) -> str:
     return h.hexdigest()
 
 
+def inputs_unchanged(session: Session, measurement: Measurement) -> bool:
+    """Whether the stored series still hashes as it did when ``measurement`` was made (instances
+    may have been added since); a result that recorded no series hash counts as unchanged."""
+    recorded = (measurement.result.get("inputs") or {}).get("series_sha256")
+    if not isinstance(recorded, str):
+        return True
+    series = repo.get_series(session, measurement.series_instance_uid)
+    return _series_digest([i.sha256 for i in repo.series_instances(session, series)]) == recorded
+
+
 def _segmentation_blob(session: Session, ref: str) -> tuple[str, str]:
     """(sha256, file name) of the segmentation a measurement referenced (``upload:``/``sop:``)."""
     kind, _, key = ref.partition(":")
@@ -87,14 +102,13 @@ def _segmentation_blob(session: Session, ref: str) -> tuple[str, str]:
 def _materialise(
     session: Session, blobs: BlobStore, measurement: Measurement, folder: Path, labels: bool
 ) -> tuple[Path, Path | None]:
-    series = repo.get_series(session, measurement.series_instance_uid)
-    instances = repo.series_instances(session, series)
-    recorded = (measurement.result.get("inputs") or {}).get("series_sha256")
-    if recorded and _series_digest([i.sha256 for i in instances]) != recorded:
+    if not inputs_unchanged(session, measurement):
         raise ConflictError(
             f"the stored series {measurement.series_instance_uid} has changed since measurement "
             f"{measurement.id} (instances were added); measure it again to get this output"
         )
+    series = repo.get_series(session, measurement.series_instance_uid)
+    instances = repo.series_instances(session, series)
     series_dir = blobs.link_series([i.sha256 for i in instances], folder / "series")
     if not labels:
         return series_dir, None

@@ -78,3 +78,13 @@ def measure(
     done = wait_for_job(client, job.headers["location"])
     assert done["status"] == "succeeded", done
     return done
+
+
+def measured_baseline(
+    client: httpx.Client, subject_id: str, files: tuple[Path, ...], labels: Path, date: str
+) -> str:
+    """A subject whose baseline is measured from ``files`` and ``labels``: the measurement id."""
+    stored = upload_series(client, files)
+    tp = new_subject_with_baseline(client, subject_id, stored.study_uid, date)
+    seg = upload_labels(client, stored.series_uid, labels)
+    return str(measure(client, tp, stored.series_uid, seg)["result_url"]).rsplit("/", 1)[-1]

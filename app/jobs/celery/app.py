@@ -59,7 +59,11 @@ logger = logging.getLogger(__name__)
 TASK_RUN_JOB = "liverburden.run_job"
 TASK_BATCH_ROW = "liverburden.run_batch_row"
 #: The task that runs a job of each ``Job.kind``.
-TASK_BY_KIND: dict[str, str] = {JobKind.MEASUREMENT: TASK_RUN_JOB, JobKind.BATCH: TASK_BATCH_ROW}
+TASK_BY_KIND: dict[str, str] = {
+    JobKind.MEASUREMENT: TASK_RUN_JOB,
+    JobKind.REPROCESS: TASK_RUN_JOB,  # a measurement job too, stored held back
+    JobKind.BATCH: TASK_BATCH_ROW,
+}
 
 _PREFIX = "LIVERBURDEN_CELERY_"
 

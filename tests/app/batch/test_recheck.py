@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from app.db.models import Measurement
 from tests.app._cli import liverburden
-from tests.app._http_steps import measure, new_subject_with_baseline, upload_labels, upload_series
+from tests.app._http_steps import measured_baseline
 from tests.app.conftest import SeriesFiles, Service, session_factory_for
 
 
@@ -44,11 +44,9 @@ def _run(
 @pytest.fixture
 def measured(backend_service: Service, ct_series: SeriesFiles) -> tuple[Service, str]:
     c = backend_service.client()
-    stored = upload_series(c, ct_series.files)
-    tp = new_subject_with_baseline(c, "RC-1", stored.study_uid, "2024-05-06")
-    seg = upload_labels(c, stored.series_uid, ct_series.labels)
-    done = measure(c, tp, stored.series_uid, seg)
-    return backend_service, str(done["result_url"]).rsplit("/", 1)[-1]
+    return backend_service, measured_baseline(
+        c, "RC-1", ct_series.files, ct_series.labels, "2024-05-06"
+    )
 
 
 def _count(service: Service) -> int:
@@ -105,7 +103,8 @@ def test_a_stored_result_that_differs_is_reported_with_its_flipped_decisions(
     }
     page = (tmp_path / "check.html").read_text(encoding="utf-8")
     assert '<td class="flip">eligibility.burden_gt_25pct</td>' in page
-    assert '<td class="">L1.long_axis_mm</td>' in page and "1 flipped" in page
+    assert "<td>L1.long_axis_mm</td>" in page and "1 flipped" in page
+    assert "<th>Stored (" in page  # the differences sit under their own headings
     assert f"<td>{measurement_id}</td>" in page
     with session_factory_for(service.settings)() as s:
         assert s.get(Measurement, measurement_id).result == edited  # reported, never rewritten
@@ -134,10 +133,7 @@ def test_a_pool_of_workers_rechecks_in_the_order_asked(
     """Two subjects on two worker processes: both the same, rows in subject order."""
     service, first = measured
     c = service.client()
-    stored = upload_series(c, ct_series_b.files)
-    tp = new_subject_with_baseline(c, "RC-2", stored.study_uid, "2024-05-07")
-    seg = upload_labels(c, stored.series_uid, ct_series_b.labels)
-    second = str(measure(c, tp, stored.series_uid, seg)["result_url"]).rsplit("/", 1)[-1]
+    second = measured_baseline(c, "RC-2", ct_series_b.files, ct_series_b.labels, "2024-05-07")
     done, report, _ = _run(service, tmp_path / "pool", "--workers", "2")
     assert done.returncode == 0, done.stderr
     assert [r["measurement_id"] for r in report["measurements"]] == [first, second]

@@ -1,0 +1,279 @@
+"""Re-measure what the service holds under this algorithm version and keep the new results.
+
+Issue 18, contracts/trial-record.md (Reprocessing). Every measurement the service uses (a live
+timepoint's measurement of record and its measurements without a liver) is measured again from
+its stored series and segmentation with the label choices of the job that made it. Each
+re-measurement is a job of kind ``reprocess`` run by the ordinary measurement code (a local
+process pool or the Celery workers), stored as a new immutable measurement (origin
+``reprocess``) beside the old one, never over it. The service keeps serving the old numbers
+until an admin adopts the new version (:mod:`app.batch.adopt`).
+
+Idempotent and resumable, remembered by the database: a measurement already measured under this
+version from the same request (same timepoint, series bytes, segmentation bytes and label
+choices; whoever asked, whichever run) is skipped; a job left queued or running by an
+interrupted run is taken up again rather than doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.batch.recheck import compare
+from app.db import repo
+from app.db.models import Job, Measurement, Timepoint
+from app.db.session import session_scope
+from app.jobs.engine import JobContext, run_job
+from app.measure.result import MeasurementResult
+from app.measure.sources import inputs_unchanged
+from app.version import ALGORITHM_VERSION
+from app.vocab import JobKind, JobStatus
+
+__all__ = [
+    "Reprocessed",
+    "outcomes",
+    "queue_reprocessing",
+    "reprocess_report",
+    "run_local",
+    "summary_line",
+    "wait_for",
+]
+
+logger = logging.getLogger(__name__)
+
+#: What happened to one measurement of record.
+QUEUED, REMEASURED, SKIPPED, FAILED = "queued", "re-measured", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class Reprocessed:
+    """One measurement of record and what reprocessing did with it.
+
+    ``status`` is ``re-measured`` (``new_measurement_id`` holds the new result), ``skipped``
+    (``new_measurement_id`` is the measurement under this version that already exists, maybe
+    the same one) or ``failed`` (``error`` says why). ``differences`` and ``flips`` compare the
+    old result with the new one (:func:`app.batch.recheck.compare`).
+    """
+
+    measurement_id: str
+    subject_id: str
+    timepoint: str
+    timepoint_date: str
+    stored_version: str
+    status: str
+    new_measurement_id: str | None = None
+    job_id: str | None = None
+    differences: tuple[dict[str, Any], ...] = ()
+    flips: tuple[str, ...] = ()
+    error: str | None = None
+    version: str = field(default=ALGORITHM_VERSION)
+
+    @property
+    def changed(self) -> bool:
+        """Whether a number or a decision differs from the measurement it re-did."""
+        return self.status == REMEASURED and bool(self.differences)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row of the JSON report."""
+        return {**asdict(self), "changed": self.changed}
+
+
+def _row(session: Session, m: Measurement) -> Reprocessed:
+    """The row of ``m``, queued until found otherwise."""
+    tp = session.get(Timepoint, m.timepoint_id)
+    assert tp is not None  # a foreign key
+    return Reprocessed(
+        m.id, tp.subject.subject_id, tp.label, tp.date.isoformat(), m.algorithm_version, QUEUED
+    )
+
+
+def _done_under_this_version(session: Session, m: Measurement) -> Measurement | None:
+    """The newest live measurement of the same request under this version (``m`` itself, too)."""
+    return session.execute(
+        select(Measurement)
+        .where(
+            Measurement.timepoint_id == m.timepoint_id,
+            Measurement.request_sha256 == m.request_sha256,
+            Measurement.algorithm_version == ALGORITHM_VERSION,
+            Measurement.voided_at.is_(None),
+        )
+        .order_by(Measurement.created_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _in_flight(session: Session, m: Measurement) -> Job | None:
+    """A re-measurement of ``m`` that an earlier run queued and did not see finish."""
+    return session.execute(
+        select(Job)
+        .where(
+            Job.kind == JobKind.REPROCESS,
+            Job.request_sha256 == m.request_sha256,
+            Job.algorithm_version == ALGORITHM_VERSION,
+            Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
+        )
+        .order_by(Job.created_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _queue_one(session: Session, m: Measurement, actor: str) -> Reprocessed:
+    row = _row(session, m)
+    done = _done_under_this_version(session, m)
+    if done is not None:
+        return replace(row, status=SKIPPED, new_measurement_id=done.id)
+    old_job = repo.get_job(session, m.job_id) if m.job_id else None
+    if old_job is None:
+        return replace(row, status=FAILED, error="made by no job: its label choices are unknown")
+    if not inputs_unchanged(session, m):
+        return replace(
+            row,
+            status=FAILED,
+            error="its stored series changed since it was measured (instances were added): "
+            "not the same inputs; measure the timepoint again on request instead",
+        )
+    job = _in_flight(session, m)
+    if job is None:
+        job = Job(
+            kind=JobKind.REPROCESS,
+            request={**old_job.request, "reprocess_of": m.id},
+            request_sha256=m.request_sha256,
+            algorithm_version=ALGORITHM_VERSION,
+            created_by=actor,
+        )
+        session.add(job)
+        session.flush()
+    return replace(row, job_id=job.id)
+
+
+def queue_reprocessing(
+    factory: sessionmaker[Session], measurement_ids: Sequence[str], actor: str
+) -> list[Reprocessed]:
+    """A reprocess job for each measurement not yet done under this version (committed).
+
+    Rows with status ``queued`` name the job to run; the others are final (skipped, failed).
+    """
+    with session_scope(factory) as s:
+        return [_queue_one(s, repo.get_measurement(s, mid), actor) for mid in measurement_ids]
+
+
+#: A pool process's job context (made once per process from its settings).
+_WORKER: dict[str, JobContext] = {}
+
+
+def _start_worker() -> None:
+    from app.db import get_engine
+    from app.settings import get_settings
+
+    settings = get_settings()
+    # a forked pool process inherits the parent's pooled connections: never use them here
+    get_engine(settings.resolved_database_url).dispose(close=False)
+    _WORKER["ctx"] = JobContext.from_settings(settings)
+
+
+def _run_in_worker(job_id: str) -> str:
+    return run_job(job_id, _WORKER["ctx"])
+
+
+def run_local(
+    ctx: JobContext,
+    job_ids: Sequence[str],
+    workers: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> None:
+    """Run the jobs here: in this process, or on ``workers`` local processes.
+
+    ``progress`` is called with each job id as it finishes (in any order).
+    """
+    if workers <= 1 or len(job_ids) <= 1:
+        for job_id in job_ids:
+            run_job(job_id, ctx)
+            if progress is not None:
+                progress(job_id)
+        return
+    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker) as pool:
+        futures = {pool.submit(_run_in_worker, job_id): job_id for job_id in job_ids}
+        for future in as_completed(futures):
+            future.result()
+            if progress is not None:
+                progress(futures[future])
+
+
+def wait_for(
+    factory: sessionmaker[Session],
+    job_ids: Sequence[str],
+    progress: Callable[[str], None] | None = None,
+    poll_s: float = 0.5,
+) -> None:
+    """Wait until every job is over (the workers of another engine run them)."""
+    pending = set(job_ids)
+    while pending:
+        with session_scope(factory) as s:
+            over = set(
+                s.execute(
+                    select(Job.id).where(
+                        Job.id.in_(pending),
+                        Job.status.in_((JobStatus.SUCCEEDED, JobStatus.FAILED)),
+                    )
+                ).scalars()
+            )
+        for job_id in sorted(over):
+            pending.discard(job_id)
+            if progress is not None:
+                progress(job_id)
+        if pending:
+            time.sleep(poll_s)
+
+
+def _outcome(session: Session, row: Reprocessed) -> Reprocessed:
+    """A row once its job is over: re-measured or failed; a skipped row compared too."""
+    if row.status == SKIPPED and row.new_measurement_id == row.measurement_id:
+        return row  # measured under this version already: nothing to compare
+    if row.status == QUEUED and row.job_id is not None:
+        job = repo.get_job(session, row.job_id)
+        if job.status != JobStatus.SUCCEEDED or job.measurement_id is None:
+            return replace(row, status=FAILED, error=job.error or f"the job is {job.status}")
+        row = replace(row, status=REMEASURED, new_measurement_id=job.measurement_id)
+    if row.new_measurement_id is None:
+        return row
+    old = repo.get_measurement(session, row.measurement_id)
+    new = repo.get_measurement(session, row.new_measurement_id)
+    differences, flips = compare(old.result, MeasurementResult.from_json(new.result))
+    return replace(row, differences=tuple(differences), flips=tuple(flips))
+
+
+def outcomes(factory: sessionmaker[Session], rows: Sequence[Reprocessed]) -> list[Reprocessed]:
+    """Each row as it ended (after :func:`run_local` or :func:`wait_for`)."""
+    with session_scope(factory) as s:
+        return [_outcome(s, row) for row in rows]
+
+
+def reprocess_report(rows: Sequence[Reprocessed], actor: str, engine: str) -> dict[str, Any]:
+    """The JSON report: the counts of the summary line, who asked, the version, every row."""
+    return {
+        "algorithm_version": ALGORITHM_VERSION,
+        "requested_by": actor,
+        "engine": engine,
+        "measurements": len(rows),
+        "re_measured": sum(r.status == REMEASURED for r in rows),
+        "skipped": sum(r.status == SKIPPED for r in rows),
+        "failed": sum(r.status == FAILED for r in rows),
+        "changed": sum(r.changed for r in rows),
+        "flipped": sum(r.changed and bool(r.flips) for r in rows),
+        "rows": [r.as_dict() for r in rows],
+    }
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    """The command's last line (contracts/trial-record.md, Reprocessing)."""
+    return (
+        f"{report['re_measured']} re-measured, {report['skipped']} skipped, "
+        f"{report['failed']} failed, {report['changed']} changed"
+    )

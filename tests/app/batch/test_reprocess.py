@@ -1,0 +1,197 @@
+"""``liverburden reprocess``: measurements of record re-measured under this version, kept beside.
+
+contracts/trial-record.md (Reprocessing), issue 18. The measurement made through the service
+(SQLite and PostgreSQL) is turned into an older version's by editing its row (version and
+numbers, as that version would have left it): reprocessing re-measures it, stores the new result
+as a new immutable measurement that the service does not serve yet (held back until adopted),
+reports every difference and flipped decision, and a second run re-measures nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app.batch.reprocess import queue_reprocessing
+from app.db import repo
+from app.db.models import Job, Measurement, Timepoint
+from app.version import ALGORITHM_VERSION
+from app.vocab import JobKind, MeasurementOrigin
+from tests.app._cli import liverburden
+from tests.app._http_steps import measured_baseline
+from tests.app.conftest import SeriesFiles, Service, session_factory_for
+
+OLD_VERSION = "0.1.0"
+
+
+def _env(service: Service) -> dict[str, str]:
+    url = service.settings.database_url
+    return {} if url is None else {"LIVERBURDEN_DATABASE_URL": url}
+
+
+def _run(service: Service, report: Path, *args: str) -> tuple[Any, dict[str, Any]]:
+    done = liverburden(
+        service.settings.resolved_home,
+        "reprocess",
+        "--report",
+        str(report),
+        *args,
+        env=_env(service),
+    )
+    body = json.loads(report.read_text(encoding="utf-8")) if report.exists() else {}
+    return done, body
+
+
+@pytest.fixture
+def measured(backend_service: Service, ct_series: SeriesFiles) -> tuple[Service, str]:
+    c = backend_service.client()
+    return backend_service, measured_baseline(
+        c, "RP-1", ct_series.files, ct_series.labels, "2024-05-06"
+    )
+
+
+def _as_if_older(service: Service, measurement_id: str) -> dict[str, Any]:
+    """Make the stored measurement look like an earlier version's; return the true result."""
+    with session_factory_for(service.settings)() as s:
+        m = s.get(Measurement, measurement_id)
+        assert m is not None
+        truth = dict(m.result)
+        older = json.loads(json.dumps(truth))
+        older["algorithm_version"] = OLD_VERSION
+        older["burden_fraction"] = 0.30
+        older["eligibility"]["burden_gt_25pct"] = True
+        older["lesions"][0]["long_axis_mm"] += 1.0
+        m.result, m.algorithm_version = older, OLD_VERSION
+        s.commit()
+    return truth
+
+
+def _record_id(service: Service, measurement_id: str) -> str | None:
+    with session_factory_for(service.settings)() as s:
+        m = s.get(Measurement, measurement_id)
+        assert m is not None
+        tp = s.get(Timepoint, m.timepoint_id)
+        assert tp is not None
+        record = repo.measurement_of_record(s, tp)
+        return None if record is None else record.id
+
+
+def test_an_older_measurement_is_re_measured_kept_beside_and_held_back(
+    measured: tuple[Service, str], tmp_path: Path
+) -> None:
+    service, old_id = measured
+    truth = _as_if_older(service, old_id)
+    done, report = _run(service, tmp_path / "run1.json")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "1 re-measured, 0 skipped, 0 failed, 1 changed"
+    (row,) = report["rows"]
+    assert (row["measurement_id"], row["status"], row["stored_version"]) == (
+        old_id,
+        "re-measured",
+        OLD_VERSION,
+    )
+    assert row["flips"] == ["eligibility.burden_gt_25pct"]
+    found = {d["what"]: d for d in row["differences"]}
+    assert set(found) == {"burden_fraction", "eligibility.burden_gt_25pct", "L1.long_axis_mm"}
+    assert found["burden_fraction"]["now"] == truth["burden_fraction"]
+    assert report["requested_by"].startswith("cli:") and report["engine"] == "local"
+    new_id = row["new_measurement_id"]
+    with session_factory_for(service.settings)() as s:
+        new, old = s.get(Measurement, new_id), s.get(Measurement, old_id)
+        assert new is not None and old is not None
+        assert (new.origin, new.algorithm_version) == (
+            MeasurementOrigin.REPROCESS,
+            ALGORITHM_VERSION,
+        )
+        assert new.result["burden_fraction"] == truth["burden_fraction"]
+        assert new.request_sha256 == old.request_sha256 and new.input_sha256 == old.input_sha256
+        assert old.result["burden_fraction"] == 0.30  # never overwritten
+    assert _record_id(service, old_id) == old_id  # the service still serves the old numbers
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "run1.csv").read_text(encoding="utf-8"))))
+    assert {r["what"] for r in rows} == set(found)
+    page = (tmp_path / "run1.html").read_text(encoding="utf-8")
+    assert '<td class="flip">eligibility.burden_gt_25pct</td>' in page and "1 re-measured" in page
+
+    again, second = _run(service, tmp_path / "run2.json")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip().splitlines()[-1] == "0 re-measured, 1 skipped, 0 failed, 0 changed"
+    (skipped,) = second["rows"]
+    assert skipped["new_measurement_id"] == new_id  # the database remembered, not the file
+    assert {d["what"] for d in skipped["differences"]} == set(found)  # still shown, not counted
+    with session_factory_for(service.settings)() as s:
+        kinds = s.scalars(select(Job.kind).where(Job.kind == JobKind.REPROCESS)).all()
+        assert len(kinds) == 1
+
+
+def test_an_unchanged_version_re_measures_nothing(
+    measured: tuple[Service, str], tmp_path: Path
+) -> None:
+    service, old_id = measured
+    done, report = _run(service, tmp_path / "same.json", "--subject", "RP-1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "0 re-measured, 1 skipped, 0 failed, 0 changed"
+    assert report["rows"][0]["new_measurement_id"] == old_id
+    assert report["rows"][0]["differences"] == []
+    with session_factory_for(service.settings)() as s:
+        assert s.scalar(select(func.count()).select_from(Measurement)) == 1
+
+
+def test_an_interrupted_run_is_taken_up_again_not_doubled(
+    measured: tuple[Service, str], tmp_path: Path
+) -> None:
+    """A run that queued its job and stopped: the next run runs that job, creates none."""
+    service, old_id = measured
+    _as_if_older(service, old_id)
+    factory = session_factory_for(service.settings)
+    (queued,) = queue_reprocessing(factory, [old_id], "cli:interrupted")
+    assert queued.status == "queued" and queued.job_id
+    done, report = _run(service, tmp_path / "resume.json")
+    assert done.returncode == 0, done.stderr
+    assert report["rows"][0]["job_id"] == queued.job_id
+    assert report["re_measured"] == 1
+    with factory() as s:
+        assert s.scalar(select(func.count()).where(Job.kind == JobKind.REPROCESS)) == 1
+
+
+def test_two_worker_processes_re_measure_two_subjects(
+    measured: tuple[Service, str], ct_series_b: SeriesFiles, tmp_path: Path
+) -> None:
+    service, first = measured
+    second = measured_baseline(
+        service.client(), "RP-2", ct_series_b.files, ct_series_b.labels, "2024-05-07"
+    )
+    for measurement_id in (first, second):
+        _as_if_older(service, measurement_id)
+    done, report = _run(service, tmp_path / "pool.json", "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "2 re-measured, 0 skipped, 0 failed, 2 changed"
+    assert [r["measurement_id"] for r in report["rows"]] == [first, second]
+    assert done.stderr.count(" over") == 2  # a progress line per job
+    with session_factory_for(service.settings)() as s:
+        made = s.scalars(select(Measurement).where(Measurement.origin == "reprocess")).all()
+        assert len({m.timepoint_id for m in made}) == 2  # one per subject's baseline
+
+
+def test_bad_input_exits_2_and_stores_nothing(
+    measured: tuple[Service, str], tmp_path: Path
+) -> None:
+    service, old_id = measured
+    _as_if_older(service, old_id)
+    unknown, _ = _run(service, tmp_path / "x.json", "--subject", "NOPE")
+    assert unknown.returncode == 2 and "no subject 'NOPE'" in unknown.stderr
+    bad_date, _ = _run(service, tmp_path / "y.json", "--since", "2024-13-01")
+    assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
+    no_broker, _ = _run(service, tmp_path / "z.json", "--engine", "celery")
+    assert no_broker.returncode == 2 and "LIVERBURDEN_BROKER_URL" in no_broker.stderr
+    for done in (unknown, bad_date, no_broker):
+        assert "Traceback" not in done.stderr
+    assert not list(tmp_path.glob("*.json"))
+    with session_factory_for(service.settings)() as s:
+        assert s.scalar(select(func.count()).select_from(Measurement)) == 1
+        assert s.scalar(select(func.count()).where(Job.kind == JobKind.REPROCESS)) == 0
