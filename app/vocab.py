@@ -33,6 +33,7 @@ class Permission(enum.StrEnum):
     READ_SUMMARY = "read_summary"  #: burden, eligibility and response summaries
     MANAGE_KEYS = "manage_keys"  #: create, list and revoke API keys
     READ_AUDIT = "read_audit"  #: read and verify the audit trail
+    ADOPT = "adopt"  #: switch the service to a reprocessed algorithm version's results
 
 
 class JobKind(enum.StrEnum):

@@ -699,6 +699,39 @@ class AuditVerifyPublic(BaseModel):
     problems: list[str]
 
 
+class AdoptionIn(_In):
+    """Why the service is to serve an algorithm version's reprocessed results (audited)."""
+
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class SwitchedPublic(BaseModel):
+    """A timepoint whose measurement of record changed with an adoption, or linked again."""
+
+    subject_id: str
+    timepoint: str
+    timepoint_id: str
+    record_before: str | None
+    record_after: str | None
+    tracking: str = Field(
+        description="How its lesions were linked afterwards, or `kept: why` (confirmed readings "
+        "are never replaced: confirm the timepoint again on the new numbers)"
+    )
+
+
+class AdoptionPublic(BaseModel):
+    """What adopting an algorithm version changed."""
+
+    algorithm_version: str
+    reason: str
+    adopted_by: str
+    adopted_at: dt.datetime
+    reprocessed_measurements: int
+    records_switched: int
+    timepoints_kept: int
+    timepoints: list[SwitchedPublic]
+
+
 class HpfsPublic(BaseModel):
     """A subject's hepatic progression-free interval (contracts/trial-record.md, Endpoint)."""
 

@@ -63,7 +63,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.EDC: frozenset({Permission.READ_SUMMARY}),
-    Role.ADMIN: frozenset({Permission.MANAGE_KEYS, Permission.READ_AUDIT}),
+    Role.ADMIN: frozenset({Permission.MANAGE_KEYS, Permission.READ_AUDIT, Permission.ADOPT}),
 }
 
 

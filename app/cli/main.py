@@ -30,6 +30,7 @@ _COMMANDS: dict[str, tuple[str, str, bool]] = {
     "track": ("app.cli.track", "track", False),
     "recheck": ("app.cli.recheck", "recheck", False),
     "reprocess": ("app.cli.reprocess", "reprocess", False),
+    "adopt": ("app.cli.adopt", "adopt", False),
 }
 _HELP = "Liver tumour burden and RECIST 1.1 measurements for a trial's imaging core lab."
 

@@ -1,21 +1,31 @@
-"""Administration: API keys and the audit trail (admin role)."""
+"""Administration: API keys, the audit trail and algorithm versions (admin role)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
-from app.api.deps import SQL_INT_MAX, ReadSessionDep, SessionDep, require
+from app.api.deps import SQL_INT_MAX, BlobsDep, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
-from app.api.schemas import AuditEventPublic, AuditVerifyPublic, KeyCreate, KeyCreated, KeyPublic
+from app.api.schemas import (
+    AdoptionIn,
+    AdoptionPublic,
+    AuditEventPublic,
+    AuditVerifyPublic,
+    KeyCreate,
+    KeyCreated,
+    KeyPublic,
+)
 from app.auth import audit
 from app.auth.keys import Permission, Principal, create_key, list_keys, revoke_key
+from app.batch.adopt import adopt_version
 
 router = APIRouter(tags=["admin"])
 
 Keys = Annotated[Principal, Depends(require(Permission.MANAGE_KEYS))]
 Auditor = Annotated[Principal, Depends(require(Permission.READ_AUDIT))]
+Adopter = Annotated[Principal, Depends(require(Permission.ADOPT))]
 
 
 @router.post(
@@ -83,3 +93,25 @@ def get_verify(_: Auditor, session: ReadSessionDep) -> AuditVerifyPublic:
     return AuditVerifyPublic(
         ok=report.ok, events=report.events, head_seq=report.head_seq, problems=list(report.problems)
     )
+
+
+@router.post(
+    "/v1/algorithm-versions/{version}/adopt",
+    response_model=AdoptionPublic,
+    summary="Adopt an algorithm version",
+    responses=problems(401, 403, 409, 422),
+)
+def post_adoption(
+    version: Annotated[str, Path(min_length=1, max_length=32)],
+    body: AdoptionIn,
+    principal: Adopter,
+    session: SessionDep,
+    blobs: BlobsDep,
+) -> AdoptionPublic:
+    """The service starts serving the measurements `liverburden reprocess` made under `version`:
+    each becomes its timepoint's measurement of record (unless a reader picked one by hand) and
+    the lesions are linked again; readings a reader confirmed are kept and named. Audited as
+    `algorithm.adopted`; 409 when already adopted or nothing was reprocessed under it."""
+    done = adopt_version(session, blobs, version, body.reason, principal.actor)
+    session.commit()
+    return AdoptionPublic.model_validate(done)

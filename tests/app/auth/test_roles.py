@@ -57,6 +57,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/v1/keys/{key_id}"): {A},
     ("GET", "/v1/audit/events"): {A},
     ("GET", "/v1/audit/verify"): {A},
+    ("POST", "/v1/algorithm-versions/{version}/adopt"): {A},
     # Outputs: DICOM and the report (key images are pixel data) for radiologists; SDTM per domain
     # (TU/TR lesion rows need "read", RS the response summary: the route answers EDC keys for RS
     # only, see tests/app/outputs/test_outputs.py); FHIR lesion observations for radiologists.
@@ -112,9 +113,10 @@ def test_every_route_is_in_the_permission_table(service: Service) -> None:
 
 
 def test_role_permissions_match_the_contract() -> None:
-    """EDC keys get summaries only; admin keys get keys and audit only."""
+    """EDC keys get summaries only; admin keys get keys and audit, and (issue 18: an explicit
+    admin action) the adoption of a reprocessed algorithm version; no measurement data."""
     assert {p.value for p in ROLE_PERMISSIONS[Role.EDC]} == {"read_summary"}
-    assert {p.value for p in ROLE_PERMISSIONS[Role.ADMIN]} == {"manage_keys", "read_audit"}
+    assert {p.value for p in ROLE_PERMISSIONS[Role.ADMIN]} == {"manage_keys", "read_audit", "adopt"}
 
 
 def test_every_route_times_every_role(service: Service) -> None:

@@ -195,3 +195,107 @@ def test_bad_input_exits_2_and_stores_nothing(
     with session_factory_for(service.settings)() as s:
         assert s.scalar(select(func.count()).select_from(Measurement)) == 1
         assert s.scalar(select(func.count()).where(Job.kind == JobKind.REPROCESS)) == 0
+
+
+def _reprocessed(service: Service, tmp_path: Path) -> tuple[str, str, dict[str, Any]]:
+    """The fixture's measurement made older, then reprocessed: (old id, new id, true result)."""
+    c = service.client()
+    stored = c.get("/v1/subjects/RP-1/eligibility")
+    old_id = str(stored.json()["measurement_id"])
+    truth = _as_if_older(service, old_id)
+    done, report = _run(service, tmp_path / "before-adopting.json")
+    assert done.returncode == 0, done.stderr
+    return old_id, str(report["rows"][0]["new_measurement_id"]), truth
+
+
+def _lesion_sources(service: Service) -> set[str]:
+    lesions = service.client().get("/v1/subjects/RP-1/lesions").json()["lesions"]
+    return {str(m["measurement_id"]) for x in lesions for m in x["measurements"]}
+
+
+def test_adopting_the_version_switches_the_record_and_links_the_lesions_again(
+    measured: tuple[Service, str], tmp_path: Path
+) -> None:
+    service, _ = measured
+    old_id, new_id, truth = _reprocessed(service, tmp_path)
+    edc = service.client("edc")
+    before = edc.get("/v1/subjects/RP-1/eligibility").json()
+    assert (before["measurement_id"], before["burden_fraction"]) == (old_id, 0.30)  # held back
+    assert _lesion_sources(service) == {old_id}
+
+    admin = service.client("admin")
+    url = f"/v1/algorithm-versions/{ALGORITHM_VERSION}/adopt"
+    assert service.client().post(url, json={"reason": "validated"}).status_code == 403
+    short = admin.post(url, json={"reason": ""})
+    assert short.status_code == 422 and short.headers["content-type"] == "application/problem+json"
+    answer = admin.post(url, json={"reason": "validated on the core lab's test set"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (
+        body["records_switched"],
+        body["timepoints_kept"],
+        body["reprocessed_measurements"],
+    ) == (
+        1,
+        0,
+        1,
+    )
+    (switched,) = body["timepoints"]
+    assert (switched["record_before"], switched["record_after"]) == (old_id, new_id)
+    assert not switched["tracking"].startswith("kept")
+
+    after = edc.get("/v1/subjects/RP-1/eligibility").json()
+    assert (after["measurement_id"], after["burden_fraction"]) == (new_id, truth["burden_fraction"])
+    assert after["algorithm_version"] == ALGORITHM_VERSION
+    assert _lesion_sources(service) == {new_id}  # the proposals now rest on the new masks
+
+    again = admin.post(url, json={"reason": "twice"})
+    assert again.status_code == 409 and "adopted already" in again.json()["detail"]
+    events = admin.get("/v1/audit/events", params={"action": "algorithm.adopted"}).json()
+    (event,) = events
+    assert event["entity_id"] == ALGORITHM_VERSION and event["actor"] != ""
+    assert event["details"]["timepoints"] == [
+        {"timepoint_id": switched["timepoint_id"], "from": old_id, "to": new_id}
+    ]
+
+
+def test_adopting_keeps_confirmed_readings_and_names_them(
+    measured: tuple[Service, str], tmp_path: Path
+) -> None:
+    service, _ = measured
+    c = service.client()
+    tp_id = c.get("/v1/subjects/RP-1/timepoints").json()[0]["timepoint_id"]
+    confirmed = c.post(f"/v1/subjects/RP-1/timepoints/{tp_id}/lesions/confirm", json={})
+    assert confirmed.status_code == 200, confirmed.text
+    old_id, new_id, _ = _reprocessed(service, tmp_path)
+    done = liverburden(
+        service.settings.resolved_home,
+        "adopt",
+        ALGORITHM_VERSION,
+        "--reason",
+        "validated",
+        env=_env(service),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 record(s) switched, 1 timepoint(s) kept as confirmed" in done.stdout
+    assert f"record {old_id} -> {new_id}; lesions kept:" in done.stdout
+    assert _lesion_sources(service) == {old_id}  # a reader's confirmed readings are never replaced
+
+
+def test_adopting_a_version_nothing_was_reprocessed_under_is_refused(
+    measured: tuple[Service, str],
+) -> None:
+    service, old_id = measured
+    done = liverburden(
+        service.settings.resolved_home, "adopt", "9.9.9", "--reason", "typo", env=_env(service)
+    )
+    assert done.returncode == 2 and "no measurement was reprocessed under" in done.stderr
+    assert "Traceback" not in done.stderr
+    answer = service.client("admin").post(
+        f"/v1/algorithm-versions/{ALGORITHM_VERSION}/adopt", json={"reason": "nothing to adopt"}
+    )
+    assert answer.status_code == 409
+    assert (
+        service.client("edc").get("/v1/subjects/RP-1/eligibility").json()["measurement_id"]
+        == old_id
+    )
