@@ -44,6 +44,7 @@ __all__ = [
     "BATCH_KIND",
     "BatchEngineError",
     "ProgressSink",
+    "check_workers_meanwhile",
     "connect_broker",
     "run_celery",
 ]
@@ -122,14 +123,14 @@ def _warn_without_workers(app: Any) -> None:
         answers = []
     if not answers:
         print(
-            "warning: no Celery worker answered; the rows wait in the queue until one is started "
+            "warning: no Celery worker answered; the jobs wait in the queue until one is started "
             "with `liverburden worker`",
             file=sys.stderr,
             flush=True,
         )
 
 
-def _check_workers_meanwhile(app: Any) -> threading.Thread:
+def check_workers_meanwhile(app: Any) -> threading.Thread:
     """Ping the workers from a thread: the rows are sent meanwhile, whatever the answer."""
     thread = threading.Thread(
         target=_warn_without_workers, args=(app,), name="lb-ping", daemon=True
@@ -243,7 +244,7 @@ def run_celery(
                 if job_id not in pending:
                     send_job(app, job_id, BATCH_KIND)
                     if not pending:
-                        _check_workers_meanwhile(app)
+                        check_workers_meanwhile(app)
                 pending.setdefault(job_id, []).append((row, key))
             logger.info("%d batch job(s) sent to the workers", len(pending))
             _collect(reader, pending, write, poll_interval_s)

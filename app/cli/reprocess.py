@@ -118,12 +118,15 @@ def reprocess(
     )
     lines = _Lines(len(jobs))
     if celery is not None:
+        from app.batch.celery import check_workers_meanwhile
         from app.jobs.celery.app import send_job
         from app.vocab import JobKind
 
         try:
             for job_id in jobs:
                 send_job(celery, job_id, JobKind.REPROCESS)
+            if jobs:
+                check_workers_meanwhile(celery)  # a warning when no worker answers
             wait_for(factory, jobs, lines)
         finally:
             celery.close()
