@@ -33,6 +33,7 @@ class Permission(enum.StrEnum):
     READ_SUMMARY = "read_summary"  #: burden, eligibility and response summaries
     MANAGE_KEYS = "manage_keys"  #: create, list and revoke API keys
     READ_AUDIT = "read_audit"  #: read and verify the audit trail
+    REPROCESS = "reprocess"  #: re-measure the service's measurements under this version
     ADOPT = "adopt"  #: switch the service to a reprocessed algorithm version's results
 
 
@@ -42,6 +43,7 @@ class JobKind(enum.StrEnum):
     MEASUREMENT = "measurement"  #: one measurement request (app.measure)
     BATCH = "batch"  #: one row of a ``liverburden batch`` run on the Celery workers
     REPROCESS = "reprocess"  #: a stored measurement re-measured under this algorithm version
+    REPROCESS_RUN = "reprocess_run"  #: a POST /v1/reprocess: its rows, progress and report
 
 
 class MeasurementOrigin(enum.StrEnum):

@@ -699,6 +699,38 @@ class AuditVerifyPublic(BaseModel):
     problems: list[str]
 
 
+class ReprocessIn(_In):
+    """Which measurements of record to re-measure under this algorithm version (all by default)."""
+
+    subject_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=10000
+    )
+    since: dt.date | None = Field(
+        default=None, description="Only measurements made on or after this day."
+    )
+
+
+class ReprocessRunPublic(BaseModel):
+    """A reprocessing run: its progress; once over, the change report (``liverburden reprocess
+    --report``'s JSON: counts, the summary line and a row per measurement of record)."""
+
+    run_id: str
+    status: JobStatus
+    progress: float = Field(ge=0.0, le=1.0)
+    summary: str | None = Field(
+        default=None, description="`N re-measured, N skipped, N failed, N changed` once over"
+    )
+    algorithm_version: str | None = None
+    requested_by: str | None = None
+    measurements: int | None = None
+    re_measured: int | None = None
+    skipped: int | None = None
+    failed: int | None = None
+    changed: int | None = None
+    flipped: int | None = None
+    rows: list[dict[str, Any]] | None = None
+
+
 class AdoptionIn(_In):
     """Why the service is to serve an algorithm version's reprocessed results (audited)."""
 

@@ -63,7 +63,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.EDC: frozenset({Permission.READ_SUMMARY}),
-    Role.ADMIN: frozenset({Permission.MANAGE_KEYS, Permission.READ_AUDIT, Permission.ADOPT}),
+    Role.ADMIN: frozenset(
+        {Permission.MANAGE_KEYS, Permission.READ_AUDIT, Permission.REPROCESS, Permission.ADOPT}
+    ),
 }
 
 

@@ -16,6 +16,9 @@ interrupted run is taken up again rather than doubled.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -26,9 +29,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.batch.recheck import compare
+from app.auth import audit
+from app.batch.recheck import compare, measurements_to_check
 from app.db import repo
-from app.db.models import Job, Measurement, Timepoint
+from app.db.models import Job, Measurement, Timepoint, utcnow
 from app.db.session import session_scope
 from app.jobs.engine import JobContext, run_job
 from app.measure.result import MeasurementResult
@@ -39,9 +43,12 @@ from app.vocab import JobKind, JobStatus
 __all__ = [
     "Reprocessed",
     "outcomes",
+    "queue_in",
     "queue_reprocessing",
     "reprocess_report",
     "run_local",
+    "run_state",
+    "start_run",
     "summary_line",
     "wait_for",
 ]
@@ -83,6 +90,24 @@ class Reprocessed:
     def as_dict(self) -> dict[str, Any]:
         """The row of the JSON report."""
         return {**asdict(self), "changed": self.changed}
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> Reprocessed:
+        """A row of :meth:`as_dict` read back (a run's rows kept in its job row)."""
+        return cls(
+            measurement_id=str(row["measurement_id"]),
+            subject_id=str(row["subject_id"]),
+            timepoint=str(row["timepoint"]),
+            timepoint_date=str(row["timepoint_date"]),
+            stored_version=str(row["stored_version"]),
+            status=str(row["status"]),
+            new_measurement_id=row.get("new_measurement_id"),
+            job_id=row.get("job_id"),
+            differences=tuple(row.get("differences") or ()),
+            flips=tuple(row.get("flips") or ()),
+            error=row.get("error"),
+            version=str(row.get("version") or ALGORITHM_VERSION),
+        )
 
 
 def _row(session: Session, m: Measurement) -> Reprocessed:
@@ -161,7 +186,14 @@ def queue_reprocessing(
     Rows with status ``queued`` name the job to run; the others are final (skipped, failed).
     """
     with session_scope(factory) as s:
-        return [_queue_one(s, repo.get_measurement(s, mid), actor) for mid in measurement_ids]
+        return queue_in(s, measurement_ids, actor)
+
+
+def queue_in(session: Session, measurement_ids: Sequence[str], actor: str) -> list[Reprocessed]:
+    """:func:`queue_reprocessing` in the caller's transaction (the caller commits)."""
+    return [
+        _queue_one(session, repo.get_measurement(session, mid), actor) for mid in measurement_ids
+    ]
 
 
 #: A pool process's job context (made once per process from its settings).
@@ -253,6 +285,103 @@ def outcomes(factory: sessionmaker[Session], rows: Sequence[Reprocessed]) -> lis
     """Each row as it ended (after :func:`run_local` or :func:`wait_for`)."""
     with session_scope(factory) as s:
         return [_outcome(s, row) for row in rows]
+
+
+# -- a run the service runs (POST /v1/reprocess) ----------------------------------------------
+
+
+def start_run(
+    session: Session,
+    subject_ids: Sequence[str],
+    since: dt.date | None,
+    actor: str,
+) -> tuple[Job, list[str]]:
+    """Queue a reprocessing of the service's measurements of record as one run (the caller
+    commits, then hands the returned job ids to its engine).
+
+    The run is a job row of kind ``reprocess_run`` holding its rows; its progress and change
+    report are read from its re-measurement jobs (:func:`run_state`).
+
+    Raises
+    ------
+    InvalidRequestError
+        A subject id is unknown.
+    """
+    ids = measurements_to_check(session, subject_ids, since)
+    rows = queue_in(session, ids, actor)
+    request = {
+        "subject_ids": list(subject_ids),
+        "since": None if since is None else since.isoformat(),
+        "rows": [r.as_dict() for r in rows],
+    }
+    run = Job(
+        kind=JobKind.REPROCESS_RUN,
+        status=JobStatus.RUNNING,
+        request=request,
+        request_sha256=hashlib.sha256(
+            json.dumps(request, sort_keys=True).encode("utf-8")
+        ).hexdigest(),
+        algorithm_version=ALGORITHM_VERSION,
+        created_by=actor,
+        message=f"{len(rows)} measurement(s) of record",
+    )
+    session.add(run)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "reprocess.started",
+        "job",
+        run.id,
+        {"algorithm_version": ALGORITHM_VERSION, "measurements": len(rows), **request},
+    )
+    jobs = list(dict.fromkeys(r.job_id for r in rows if r.status == QUEUED and r.job_id))
+    return run, jobs
+
+
+def _rows_of(run: Job) -> list[Reprocessed]:
+    return [Reprocessed.from_dict(row) for row in run.request.get("rows") or []]
+
+
+def run_state(session: Session, run: Job) -> dict[str, Any]:
+    """A run's progress; once every job is over, its report (stored in the run's row)."""
+    if run.status == JobStatus.SUCCEEDED and run.result is not None:
+        return run.result
+    rows = _rows_of(run)
+    waiting = [r.job_id for r in rows if r.status == QUEUED and r.job_id]
+    over = (
+        set(
+            session.scalars(
+                select(Job.id).where(
+                    Job.id.in_(waiting), Job.status.in_((JobStatus.SUCCEEDED, JobStatus.FAILED))
+                )
+            )
+        )
+        if waiting
+        else set()
+    )
+    done = len(rows) - len(waiting) + len(over)
+    run.progress = 1.0 if not rows else done / len(rows)
+    run.message = f"{done} of {len(rows)} measurement(s) done"
+    if len(over) < len(waiting):
+        return {"run_id": run.id, "status": JobStatus.RUNNING, "progress": run.progress}
+    report = {
+        "run_id": run.id,
+        "status": JobStatus.SUCCEEDED,
+        "progress": 1.0,
+        **reprocess_report([_outcome(session, r) for r in rows], run.created_by, "service"),
+    }
+    report["summary"] = summary_line(report)
+    run.status, run.result, run.finished_at = JobStatus.SUCCEEDED, report, utcnow()
+    audit.record(
+        session,
+        run.created_by,
+        "reprocess.finished",
+        "job",
+        run.id,
+        {k: report[k] for k in ("re_measured", "skipped", "failed", "changed", "flipped")},
+    )
+    return report
 
 
 def reprocess_report(rows: Sequence[Reprocessed], actor: str, engine: str) -> dict[str, Any]:

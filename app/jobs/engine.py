@@ -126,7 +126,10 @@ def requeue_stale_jobs(session: Session, stale_after_s: float) -> list[str]:
     cutoff = utcnow().timestamp() - stale_after_s
     stale = [
         j
-        for j in session.execute(select(Job).where(Job.status == JobStatus.RUNNING)).scalars()
+        for j in session.execute(
+            # a reprocessing run is no work of a worker: its jobs are (app.batch.reprocess)
+            select(Job).where(Job.status == JobStatus.RUNNING, Job.kind != JobKind.REPROCESS_RUN)
+        ).scalars()
         if j.heartbeat_at is None
         or j.heartbeat_at.timestamp() < cutoff
         or _dead_local_worker(j.claimed_by)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import JSONResponse
 
-from app.api.deps import SQL_INT_MAX, BlobsDep, ReadSessionDep, SessionDep, require
+from app.api.deps import SQL_INT_MAX, BlobsDep, JobsDep, ReadSessionDep, SessionDep, require
 from app.api.responses import problems
 from app.api.schemas import (
     AdoptionIn,
@@ -16,16 +17,25 @@ from app.api.schemas import (
     KeyCreate,
     KeyCreated,
     KeyPublic,
+    ReprocessIn,
+    ReprocessRunPublic,
 )
 from app.auth import audit
 from app.auth.keys import Permission, Principal, create_key, list_keys, revoke_key
 from app.batch.adopt import adopt_version
+from app.batch.report import report_csv, report_html
+from app.batch.reprocess import Reprocessed, run_state, start_run
+from app.db import repo
+from app.db.models import Job
+from app.errors import ConflictError, NotFoundError
+from app.vocab import JobKind, JobStatus
 
 router = APIRouter(tags=["admin"])
 
 Keys = Annotated[Principal, Depends(require(Permission.MANAGE_KEYS))]
 Auditor = Annotated[Principal, Depends(require(Permission.READ_AUDIT))]
 Adopter = Annotated[Principal, Depends(require(Permission.ADOPT))]
+Reprocessor = Annotated[Principal, Depends(require(Permission.REPROCESS))]
 
 
 @router.post(
@@ -115,3 +125,86 @@ def post_adoption(
     done = adopt_version(session, blobs, version, body.reason, principal.actor)
     session.commit()
     return AdoptionPublic.model_validate(done)
+
+
+@router.post(
+    "/v1/reprocess",
+    status_code=202,
+    response_model=ReprocessRunPublic,
+    summary="Re-measure the measurements of record under this algorithm version",
+    responses=problems(401, 403, 422),
+)
+def post_reprocess(
+    body: ReprocessIn, principal: Reprocessor, session: SessionDep, jobs: JobsDep
+) -> JSONResponse:
+    """`liverburden reprocess` run by the service's workers: each measurement of record (all, or
+    the subjects named; made on or after `since`) is re-measured and kept as a new measurement,
+    held back until the version is adopted; one already done under this version is skipped.
+    Answers 202 with `Location: /v1/reprocess/{run_id}` (progress, then the change report)."""
+    run, queued = start_run(session, body.subject_ids, body.since, principal.actor)
+    session.commit()
+    for job_id in queued:
+        jobs.enqueue(job_id)
+    state = ReprocessRunPublic(run_id=run.id, status=JobStatus(run.status), progress=0.0)
+    return JSONResponse(
+        state.model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": f"/v1/reprocess/{run.id}"},
+    )
+
+
+def _run(session: SessionDep, run_id: str) -> Job:
+    run = repo.get_job(session, run_id)
+    if run.kind != JobKind.REPROCESS_RUN:
+        raise NotFoundError(
+            f"no reprocessing run {run_id!r}; expected an id POST /v1/reprocess gave"
+        )
+    return run
+
+
+@router.get(
+    "/v1/reprocess/{run_id}",
+    response_model=ReprocessRunPublic,
+    summary="A reprocessing run: progress, then the change report",
+    responses=problems(401, 403, 404),
+)
+def get_reprocess(run_id: str, _: Reprocessor, session: SessionDep) -> ReprocessRunPublic:
+    """Progress 0..1 while its re-measurements run; once over, the counts, the summary line and
+    a row per measurement of record with every difference and flipped decision."""
+    state = run_state(session, _run(session, run_id))
+    session.commit()
+    return ReprocessRunPublic.model_validate(state)
+
+
+@router.get(
+    "/v1/reprocess/{run_id}/report",
+    summary="A reprocessing run's change report as CSV or an HTML page",
+    responses={
+        **problems(401, 403, 404, 409),
+        200: {"content": {"text/csv": {}, "text/html": {}}},
+    },
+)
+def get_reprocess_report(
+    run_id: str,
+    _: Reprocessor,
+    session: SessionDep,
+    format: Annotated[Literal["csv", "html"], Query()] = "html",
+) -> Response:
+    """One line per difference (CSV) or one page (HTML); 409 while the run is not over."""
+    state = run_state(session, _run(session, run_id))
+    session.commit()
+    if state["status"] != "succeeded":
+        raise ConflictError(
+            f"the run is not over ({state['progress']:.0%} done); expected its report once "
+            "GET /v1/reprocess/{run_id} says succeeded"
+        )
+    rows = [Reprocessed.from_dict(r) for r in state["rows"]]
+    if format == "csv":
+        return Response(report_csv(rows), media_type="text/csv")
+    page = report_html(
+        rows,
+        state,
+        f"Measurements of record re-measured under {state['algorithm_version']}",
+        ("measurements", "re_measured", "skipped", "failed", "changed", "flipped"),
+    )
+    return Response(page, media_type="text/html")

@@ -12,8 +12,10 @@ from app.api.responses import problems
 from app.api.schemas import JobAccepted, JobPublic, MeasurementCreate, VoidedPublic, VoidRequest
 from app.auth.keys import Permission, Principal
 from app.db import repo
+from app.errors import NotFoundError
 from app.measure.submit import submit_measurement
 from app.subjects import corrections
+from app.vocab import JobKind
 
 router = APIRouter(tags=["measurements"])
 
@@ -57,7 +59,12 @@ def request_measurement(
 )
 def get_job(job_id: str, _: Reader, session: ReadSessionDep) -> JobPublic:
     """Status, progress 0..1, ``result_url`` when succeeded, ``error`` when failed."""
-    return JobPublic.from_domain(repo.get_job(session, job_id))
+    job = repo.get_job(session, job_id)
+    if job.kind == JobKind.REPROCESS_RUN:  # an admin's run, read at its own route
+        raise NotFoundError(
+            f"job {job_id!r} is a reprocessing run; expected GET /v1/reprocess/{job_id} (admin)"
+        )
+    return JobPublic.from_domain(job)
 
 
 @router.get(

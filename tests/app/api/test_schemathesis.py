@@ -38,6 +38,7 @@ from sqlalchemy import create_engine, select, text
 from app.db.models import Job
 from app.db.session import dispose_engine, session_scope
 from app.settings import Settings
+from app.vocab import JobKind
 from tests.app._http_steps import (
     PHANTOM_DATE_REASON,
     measure,
@@ -255,15 +256,20 @@ def test_no_server_error_and_answers_as_documented(case: Any, target: Target) ->
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 def test_fuzzed_jobs_never_fail_internally(request: pytest.FixtureRequest, backend: str) -> None:
-    """Measurement jobs queued by the fuzzer end succeeded or failed with a domain error."""
+    """Measurement jobs queued by the fuzzer (requested or reprocessing) end succeeded or failed
+    with a domain error; a reprocessing run it started is read at its own route."""
     seeded: Seeded = request.getfixturevalue(f"seeded_{backend}")
     factory = seeded.service.server.session_factory
     with session_scope(factory) as s:
-        jobs = list(s.execute(select(Job)).scalars())
+        jobs = list(s.execute(select(Job).where(Job.kind != JobKind.REPROCESS_RUN)).scalars())
+        runs = list(s.execute(select(Job.id).where(Job.kind == JobKind.REPROCESS_RUN)).scalars())
     client = seeded.service.client("radiologist")
     for job in jobs:
         final = wait_for_job(client, f"/v1/jobs/{job.id}", timeout_s=60)
         assert final["status"] in ("succeeded", "failed"), final
+    admin = seeded.service.client("admin")
+    for run_id in runs:
+        assert admin.get(f"/v1/reprocess/{run_id}").status_code == 200
     with session_scope(factory) as s:
         internal = [
             (j.id, j.error)

@@ -58,6 +58,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/audit/events"): {A},
     ("GET", "/v1/audit/verify"): {A},
     ("POST", "/v1/algorithm-versions/{version}/adopt"): {A},
+    ("POST", "/v1/reprocess"): {A},
+    ("GET", "/v1/reprocess/{run_id}"): {A},
+    ("GET", "/v1/reprocess/{run_id}/report"): {A},
     # Outputs: DICOM and the report (key images are pixel data) for radiologists; SDTM per domain
     # (TU/TR lesion rows need "read", RS the response summary: the route answers EDC keys for RS
     # only, see tests/app/outputs/test_outputs.py); FHIR lesion observations for radiologists.
@@ -116,7 +119,12 @@ def test_role_permissions_match_the_contract() -> None:
     """EDC keys get summaries only; admin keys get keys and audit, and (issue 18: an explicit
     admin action) the adoption of a reprocessed algorithm version; no measurement data."""
     assert {p.value for p in ROLE_PERMISSIONS[Role.EDC]} == {"read_summary"}
-    assert {p.value for p in ROLE_PERMISSIONS[Role.ADMIN]} == {"manage_keys", "read_audit", "adopt"}
+    assert {p.value for p in ROLE_PERMISSIONS[Role.ADMIN]} == {
+        "manage_keys",
+        "read_audit",
+        "reprocess",
+        "adopt",
+    }
 
 
 def test_every_route_times_every_role(service: Service) -> None:

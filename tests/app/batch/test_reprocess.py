@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from app.version import ALGORITHM_VERSION
 from app.vocab import JobKind, MeasurementOrigin
 from tests.app._cli import liverburden
 from tests.app._http_steps import measured_baseline
-from tests.app.conftest import SeriesFiles, Service, session_factory_for
+from tests.app.conftest import SeriesFiles, Service, running_service, session_factory_for
 
 OLD_VERSION = "0.1.0"
 
@@ -299,3 +300,86 @@ def test_adopting_a_version_nothing_was_reprocessed_under_is_refused(
         service.client("edc").get("/v1/subjects/RP-1/eligibility").json()["measurement_id"]
         == old_id
     )
+
+
+def _wait_for_run(client: Any, location: str, timeout_s: float = 120.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = client.get(location)
+        assert state.status_code == 200, state.text
+        if state.json()["status"] == "succeeded" or time.monotonic() > deadline:
+            return dict(state.json())
+        time.sleep(0.2)
+
+
+def test_the_service_reprocesses_on_its_workers_with_progress_and_a_change_report(
+    measured: tuple[Service, str], tmp_path: Path
+) -> None:
+    service, old_id = measured
+    _as_if_older(service, old_id)
+    admin = service.client("admin")
+    assert service.client().post("/v1/reprocess", json={}).status_code == 403
+    started = admin.post("/v1/reprocess", json={"subject_ids": ["RP-1"]})
+    assert started.status_code == 202, started.text
+    location = started.headers["Location"]
+    assert location == f"/v1/reprocess/{started.json()['run_id']}"
+    state = _wait_for_run(admin, location)
+    assert state["summary"] == "1 re-measured, 0 skipped, 0 failed, 1 changed"
+    assert state["progress"] == 1.0 and state["requested_by"] != ""
+    (row,) = state["rows"]
+    assert row["measurement_id"] == old_id and row["flips"] == ["eligibility.burden_gt_25pct"]
+    csv_text = admin.get(f"{location}/report", params={"format": "csv"})
+    assert csv_text.headers["content-type"].startswith("text/csv")
+    assert {r["what"] for r in csv.DictReader(io.StringIO(csv_text.text))} == {
+        "burden_fraction",
+        "eligibility.burden_gt_25pct",
+        "L1.long_axis_mm",
+    }
+    page = admin.get(f"{location}/report")
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<td class="flip">eligibility.burden_gt_25pct</td>' in page.text
+    # the service kept serving the old numbers: held back until adopted
+    assert _record_id(service, old_id) == old_id
+    again = admin.post("/v1/reprocess", json={})
+    assert _wait_for_run(admin, again.headers["Location"])["summary"] == (
+        "0 re-measured, 1 skipped, 0 failed, 0 changed"
+    )
+    actions = [e["action"] for e in admin.get("/v1/audit/events", params={"limit": 1000}).json()]
+    assert actions.count("reprocess.started") == 2 and actions.count("reprocess.finished") == 2
+
+
+def test_a_run_not_over_has_no_report_and_bad_requests_are_refused(
+    measured: tuple[Service, str], tmp_path: Path
+) -> None:
+    """A server without workers queues the jobs (progress 0, report 409); the command line
+    takes the same jobs up and the run is over."""
+    service, old_id = measured
+    _as_if_older(service, old_id)
+    idle = service.settings.model_copy(update={"workers": 0})
+    with running_service(idle) as quiet:
+        admin = quiet.client("admin")
+        unknown = admin.post("/v1/reprocess", json={"subject_ids": ["NOPE"]})
+        assert unknown.status_code == 422 and "no subject 'NOPE'" in unknown.json()["detail"]
+        bad = admin.post("/v1/reprocess", json={"since": "2024-13-01"})
+        assert bad.status_code == 422
+        started = admin.post("/v1/reprocess", json={})
+        location = started.headers["Location"]
+        state = admin.get(location).json()
+        assert (state["status"], state["progress"]) == ("running", 0.0)
+        early = admin.get(f"{location}/report")
+        assert early.status_code == 409 and "not over" in early.json()["detail"]
+        job_id = str(_first_job(quiet))
+        assert admin.get(f"/v1/reprocess/{job_id}").status_code == 404  # a job, not a run
+        done, _ = _run(quiet, tmp_path / "cli.json")
+        assert done.returncode == 0, done.stderr
+        assert (
+            done.stdout.strip().splitlines()[-1] == "1 re-measured, 0 skipped, 0 failed, 1 changed"
+        )
+        assert _wait_for_run(admin, location)["summary"] == (
+            "1 re-measured, 0 skipped, 0 failed, 1 changed"
+        )
+
+
+def _first_job(service: Service) -> str:
+    with session_factory_for(service.settings)() as s:
+        return str(s.scalars(select(Job.id).where(Job.kind == JobKind.MEASUREMENT)).first())
