@@ -728,7 +728,14 @@ class ReprocessRunPublic(BaseModel):
     failed: int | None = None
     changed: int | None = None
     flipped: int | None = None
+    subjects_flipped: int | None = None
     rows: list[dict[str, Any]] | None = None
+    decisions: dict[str, list[dict[str, Any]]] | None = Field(
+        default=None,
+        description="Per subject, each decision adopting this version would flip: "
+        "`{what, now, adopted}` (eligibility criteria, responses, best overall response, "
+        "hepatic progression date, H-PFS event); null when there is nothing to adopt",
+    )
 
 
 class AdoptionIn(_In):

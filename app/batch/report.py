@@ -14,7 +14,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-__all__ = ["ComparedRow", "report_csv", "report_html"]
+__all__ = ["ComparedRow", "Decisions", "report_csv", "report_html"]
 
 
 class ComparedRow(Protocol):
@@ -40,8 +40,13 @@ class ComparedRow(Protocol):
     def error(self) -> str | None: ...
 
 
-def report_csv(rows: Sequence[ComparedRow]) -> str:
-    """One line per difference (a measurement without differences: one line with its status)."""
+#: Per subject, each decision that adopting the version would flip (app.batch.decisions).
+Decisions = Mapping[str, Sequence[Mapping[str, Any]]]
+
+
+def report_csv(rows: Sequence[ComparedRow], decisions: Decisions | None = None) -> str:
+    """One line per difference (a measurement without differences: one line with its status);
+    then a line per flipped subject decision (status ``decision``, no measurement)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(
@@ -76,6 +81,10 @@ def report_csv(rows: Sequence[ComparedRow]) -> str:
             writer.writerow(
                 [*head, d["what"], d["stored"], d["now"], "yes" if d["flip"] else "", ""]
             )
+    for subject_id, flips in (decisions or {}).items():
+        for f in flips:
+            line = ["", subject_id, "", "", "", "", "decision", f["what"], f["now"], f["adopted"]]
+            writer.writerow([*line, "yes", ""])
     return buf.getvalue()
 
 
@@ -89,6 +98,7 @@ _STATUS_COLOUR = {
 _PAGE_CSS = """
 body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 24px; color: #222; }
 h1 { font-size: 22px; margin: 0 0 6px 0; }
+h2 { font-size: 17px; margin: 18px 0 4px 0; }
 table { border-collapse: collapse; margin: 12px 0; font-size: 13px; }
 th { background: #34495e; color: #fff; padding: 5px 8px; text-align: left; }
 td { border: 1px solid #bbb; padding: 4px 8px; vertical-align: top; }
@@ -118,8 +128,31 @@ def _differences(r: ComparedRow) -> str:
     )
 
 
+def _decisions(decisions: Decisions | None) -> str:
+    """The subjects' decisions that adopting would flip, as one table (empty without any)."""
+    if decisions is None:
+        return ""
+    cells = [
+        f'<tr><td>{html.escape(sid)}</td><td class="flip">{html.escape(str(f["what"]))}</td>'
+        f"<td>{html.escape(str(f['now']))}</td><td>{html.escape(str(f['adopted']))}</td></tr>"
+        for sid, flips in decisions.items()
+        for f in flips
+    ]
+    if not cells:
+        return "<h2>Decisions</h2><p>Adopting this version flips no subject's decision.</p>"
+    return (
+        "<h2>Decisions adopting this version would flip</h2><table><thead><tr><th>Subject</th>"
+        "<th>Decision</th><th>Now</th><th>Once adopted</th></tr></thead>"
+        f"<tbody>{''.join(cells)}</tbody></table>"
+    )
+
+
 def report_html(
-    rows: Sequence[ComparedRow], report: Mapping[str, Any], title: str, counts: Sequence[str]
+    rows: Sequence[ComparedRow],
+    report: Mapping[str, Any],
+    title: str,
+    counts: Sequence[str],
+    decisions: Decisions | None = None,
 ) -> str:
     """The report as one self-contained page: ``title``, the ``counts`` (keys of ``report``),
     who asked, then a row per measurement with its status (coloured) and, under it, a small
@@ -151,6 +184,7 @@ def report_html(
         f"<h1>{html.escape(title)}</h1>"
         f"<p>{html.escape(summary)}; requested by {html.escape(actor)}. Under each measurement "
         "that moved: what, the stored value, the value now; a flipped decision in red.</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        "</body></html>\n"
+        f"{_decisions(decisions)}"
+        f"<h2>Measurements</h2><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+        "</table></body></html>\n"
     )

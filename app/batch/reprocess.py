@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth import audit
+from app.batch.decisions import preview_adoption
 from app.batch.recheck import compare, measurements_to_check
 from app.db import repo
 from app.db.models import Job, Measurement, Timepoint, utcnow
@@ -37,6 +38,7 @@ from app.db.session import session_scope
 from app.jobs.engine import JobContext, run_job
 from app.measure.result import MeasurementResult
 from app.measure.sources import inputs_unchanged
+from app.store.blobs import BlobStore
 from app.version import ALGORITHM_VERSION
 from app.vocab import JobKind, JobStatus
 
@@ -45,6 +47,7 @@ __all__ = [
     "outcomes",
     "queue_in",
     "queue_reprocessing",
+    "report_of",
     "reprocess_report",
     "run_local",
     "run_state",
@@ -287,6 +290,33 @@ def outcomes(factory: sessionmaker[Session], rows: Sequence[Reprocessed]) -> lis
         return [_outcome(s, row) for row in rows]
 
 
+def decisions_in(
+    session: Session, blobs: BlobStore, rows: Sequence[Reprocessed], actor: str
+) -> dict[str, list[dict[str, Any]]] | None:
+    """What adopting this version would flip for the subjects of ``rows`` (nothing kept)."""
+    subjects = list(dict.fromkeys(r.subject_id for r in rows))
+    if not subjects:
+        return None
+    return preview_adoption(session, blobs, ALGORITHM_VERSION, subjects, actor)
+
+
+def report_of(
+    factory: sessionmaker[Session],
+    blobs: BlobStore,
+    rows: Sequence[Reprocessed],
+    actor: str,
+    engine: str,
+) -> tuple[list[Reprocessed], dict[str, Any]]:
+    """The rows as they ended and the JSON report, with the decisions adopting would flip."""
+    done = outcomes(factory, rows)
+    with factory() as s:
+        try:
+            decisions = decisions_in(s, blobs, done, actor)
+        finally:
+            s.rollback()  # the preview keeps nothing
+    return done, reprocess_report(done, actor, engine, decisions)
+
+
 # -- a run the service runs (POST /v1/reprocess) ----------------------------------------------
 
 
@@ -343,7 +373,7 @@ def _rows_of(run: Job) -> list[Reprocessed]:
     return [Reprocessed.from_dict(row) for row in run.request.get("rows") or []]
 
 
-def run_state(session: Session, run: Job) -> dict[str, Any]:
+def run_state(session: Session, blobs: BlobStore, run: Job) -> dict[str, Any]:
     """A run's progress; once every job is over, its report (stored in the run's row)."""
     if run.status == JobStatus.SUCCEEDED and run.result is not None:
         return run.result
@@ -360,16 +390,18 @@ def run_state(session: Session, run: Job) -> dict[str, Any]:
         if waiting
         else set()
     )
-    done = len(rows) - len(waiting) + len(over)
-    run.progress = 1.0 if not rows else done / len(rows)
-    run.message = f"{done} of {len(rows)} measurement(s) done"
+    finished = len(rows) - len(waiting) + len(over)
+    run.progress = 1.0 if not rows else finished / len(rows)
+    run.message = f"{finished} of {len(rows)} measurement(s) done"
     if len(over) < len(waiting):
         return {"run_id": run.id, "status": JobStatus.RUNNING, "progress": run.progress}
+    done = [_outcome(session, r) for r in rows]
+    decisions = decisions_in(session, blobs, done, run.created_by)
     report = {
         "run_id": run.id,
         "status": JobStatus.SUCCEEDED,
         "progress": 1.0,
-        **reprocess_report([_outcome(session, r) for r in rows], run.created_by, "service"),
+        **reprocess_report(done, run.created_by, "service", decisions),
     }
     report["summary"] = summary_line(report)
     run.status, run.result, run.finished_at = JobStatus.SUCCEEDED, report, utcnow()
@@ -384,9 +416,17 @@ def run_state(session: Session, run: Job) -> dict[str, Any]:
     return report
 
 
-def reprocess_report(rows: Sequence[Reprocessed], actor: str, engine: str) -> dict[str, Any]:
-    """The JSON report: the counts of the summary line, who asked, the version, every row."""
+def reprocess_report(
+    rows: Sequence[Reprocessed],
+    actor: str,
+    engine: str,
+    decisions: dict[str, list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """The JSON report: the counts of the summary line, who asked, the version, every row, and
+    per subject the decisions adopting the version would flip (``None``: nothing to adopt)."""
     return {
+        "decisions": decisions,
+        "subjects_flipped": sum(bool(f) for f in (decisions or {}).values()),
         "algorithm_version": ALGORITHM_VERSION,
         "requested_by": actor,
         "engine": engine,

@@ -86,9 +86,8 @@ def reprocess(
     from app.batch.report import report_csv, report_html
     from app.batch.reprocess import (
         QUEUED,
-        outcomes,
         queue_reprocessing,
-        reprocess_report,
+        report_of,
         run_local,
         summary_line,
         wait_for,
@@ -97,6 +96,7 @@ def reprocess(
     from app.errors import InvalidRequestError
     from app.jobs.engine import JobContext
     from app.settings import get_settings
+    from app.store.blobs import BlobStore
     from app.version import ALGORITHM_VERSION
 
     day = since_date(since)
@@ -132,15 +132,17 @@ def reprocess(
             celery.close()
     else:
         run_local(JobContext.from_settings(settings), jobs, workers, lines)
-    done = outcomes(factory, rows)
-    report: dict[str, Any] = reprocess_report(done, actor, engine.value)
+    done, report = report_of(factory, BlobStore(settings.blob_dir), rows, actor, engine.value)
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    report_path.with_suffix(".csv").write_text(report_csv(done), encoding="utf-8")
+    report_path.with_suffix(".csv").write_text(
+        report_csv(done, report["decisions"]), encoding="utf-8"
+    )
     page = report_html(
         done,
         report,
         f"Measurements of record re-measured under {report['algorithm_version']}",
         ("measurements", "re_measured", "skipped", "failed", "changed", "flipped"),
+        report["decisions"],
     )
     report_path.with_suffix(".html").write_text(page, encoding="utf-8")
     for row in done:

@@ -168,10 +168,12 @@ def _run(session: SessionDep, run_id: str) -> Job:
     summary="A reprocessing run: progress, then the change report",
     responses=problems(401, 403, 404),
 )
-def get_reprocess(run_id: str, _: Reprocessor, session: SessionDep) -> ReprocessRunPublic:
+def get_reprocess(
+    run_id: str, _: Reprocessor, session: SessionDep, blobs: BlobsDep
+) -> ReprocessRunPublic:
     """Progress 0..1 while its re-measurements run; once over, the counts, the summary line and
     a row per measurement of record with every difference and flipped decision."""
-    state = run_state(session, _run(session, run_id))
+    state = run_state(session, blobs, _run(session, run_id))
     session.commit()
     return ReprocessRunPublic.model_validate(state)
 
@@ -188,10 +190,11 @@ def get_reprocess_report(
     run_id: str,
     _: Reprocessor,
     session: SessionDep,
+    blobs: BlobsDep,
     format: Annotated[Literal["csv", "html"], Query()] = "html",
 ) -> Response:
     """One line per difference (CSV) or one page (HTML); 409 while the run is not over."""
-    state = run_state(session, _run(session, run_id))
+    state = run_state(session, blobs, _run(session, run_id))
     session.commit()
     if state["status"] != "succeeded":
         raise ConflictError(
@@ -200,11 +203,12 @@ def get_reprocess_report(
         )
     rows = [Reprocessed.from_dict(r) for r in state["rows"]]
     if format == "csv":
-        return Response(report_csv(rows), media_type="text/csv")
+        return Response(report_csv(rows, state["decisions"]), media_type="text/csv")
     page = report_html(
         rows,
         state,
         f"Measurements of record re-measured under {state['algorithm_version']}",
         ("measurements", "re_measured", "skipped", "failed", "changed", "flipped"),
+        state["decisions"],
     )
     return Response(page, media_type="text/html")

@@ -10,6 +10,7 @@ reports every difference and flipped decision, and a second run re-measures noth
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import time
@@ -21,12 +22,15 @@ from sqlalchemy import func, select
 
 from app.batch.reprocess import queue_reprocessing
 from app.db import repo
-from app.db.models import Job, Measurement, Timepoint
+from app.db.models import Job, LesionMeasurement, Measurement, Timepoint
 from app.version import ALGORITHM_VERSION
 from app.vocab import JobKind, MeasurementOrigin
+from phantoms import SMALL_ABDOMEN, BodyPose, make_phantom, write_dicom_series, write_label_nifti
 from tests.app._cli import liverburden
 from tests.app._http_steps import measured_baseline
+from tests.app._outputs_setup import upload_and_measure
 from tests.app.conftest import SeriesFiles, Service, running_service, session_factory_for
+from tests.app.subjects.test_tracking_service import _lesions
 
 OLD_VERSION = "0.1.0"
 
@@ -115,9 +119,20 @@ def test_an_older_measurement_is_re_measured_kept_beside_and_held_back(
         assert old.result["burden_fraction"] == 0.30  # never overwritten
     assert _record_id(service, old_id) == old_id  # the service still serves the old numbers
     rows = list(csv.DictReader(io.StringIO((tmp_path / "run1.csv").read_text(encoding="utf-8"))))
-    assert {r["what"] for r in rows} == set(found)
+    assert {r["what"] for r in rows if r["status"] == "re-measured"} == set(found)
     page = (tmp_path / "run1.html").read_text(encoding="utf-8")
     assert '<td class="flip">eligibility.burden_gt_25pct</td>' in page and "1 re-measured" in page
+    # the subject's decisions adopting would flip: the 25 % criterion no longer met
+    flips = {f["what"]: f for f in report["decisions"]["RP-1"]}
+    criterion = flips["eligibility.symptoms_or_liver_progression_or_burden_gt_25pct"]
+    assert criterion["now"] is True and criterion["adopted"] is not True
+    assert report["subjects_flipped"] == 1
+    assert "Decisions adopting this version would flip" in page
+    assert any(r["status"] == "decision" for r in rows)
+    # ... previewed, never kept: no adoption, no audit event, the lesions as they were
+    assert _lesion_sources(service) == {old_id}
+    admin = service.client("admin")
+    assert admin.get("/v1/audit/events", params={"action": "algorithm.adopted"}).json() == []
 
     again, second = _run(service, tmp_path / "run2.json")
     assert again.returncode == 0, again.stderr
@@ -328,9 +343,14 @@ def test_the_service_reprocesses_on_its_workers_with_progress_and_a_change_repor
     assert state["progress"] == 1.0 and state["requested_by"] != ""
     (row,) = state["rows"]
     assert row["measurement_id"] == old_id and row["flips"] == ["eligibility.burden_gt_25pct"]
+    assert {f["what"] for f in state["decisions"]["RP-1"]} == {
+        "eligibility.imaging_eligible",
+        "eligibility.symptoms_or_liver_progression_or_burden_gt_25pct",
+    }
     csv_text = admin.get(f"{location}/report", params={"format": "csv"})
     assert csv_text.headers["content-type"].startswith("text/csv")
-    assert {r["what"] for r in csv.DictReader(io.StringIO(csv_text.text))} == {
+    lines = csv.DictReader(io.StringIO(csv_text.text))
+    assert {r["what"] for r in lines if r["status"] == "re-measured"} == {
         "burden_fraction",
         "eligibility.burden_gt_25pct",
         "L1.long_axis_mm",
@@ -383,3 +403,49 @@ def test_a_run_not_over_has_no_report_and_bad_requests_are_refused(
 def _first_job(service: Service) -> str:
     with session_factory_for(service.settings)() as s:
         return str(s.scalars(select(Job.id).where(Job.kind == JobKind.MEASUREMENT)).first())
+
+
+def test_the_change_report_names_the_responses_adopting_would_flip(
+    backend_service: Service, tmp_path: Path
+) -> None:
+    """Baseline and week 8 (lesions at 0.6x: PR). The older version's week-8 readings are made
+    those of stable disease; reprocessing previews the adoption: week 8's response and the best
+    overall response flip SD -> PR, and nothing of the preview is kept."""
+    c = backend_service.client()
+    assert c.post("/v1/subjects", json={"subject_id": "RP-9", "arm": "A"}).status_code == 201
+    visits = [
+        ("baseline", "2026-01-05", True, 1.0, None),
+        ("week8", "2026-03-02", False, 0.6, BodyPose((3.0, -5.0, 6.0), (5.0, -4.0, 3.0))),
+    ]
+    tps = []
+    for n, (label, date, baseline, scale, pose) in enumerate(visits):
+        spec = dataclasses.replace(SMALL_ABDOMEN, lesions=_lesions(scale), pose=pose, seed=n + 1)
+        phantom = make_phantom(spec)
+        files = write_dicom_series(phantom, tmp_path / label / "ct")
+        labels = write_label_nifti(phantom, tmp_path / label / "labels.nii.gz")
+        tp = upload_and_measure(c, files, labels, "RP-9", label, date, baseline, lesion_count=None)
+        tps.append(tp.timepoint_id)
+    assessed = c.get("/v1/subjects/RP-9/assessment").json()
+    assert assessed["timepoints"][1]["overall_response"] == "PR"
+    with session_factory_for(backend_service.settings)() as s:
+        for m in s.scalars(select(Measurement)).all():
+            m.algorithm_version = OLD_VERSION  # both made by an earlier version ...
+        base = {
+            r.lesion_pk: r.diameter_mm
+            for r in s.scalars(select(LesionMeasurement))
+            if r.timepoint_id == tps[0]
+        }
+        for r in s.scalars(select(LesionMeasurement)).all():
+            if r.timepoint_id == tps[1] and r.diameter_mm is not None:
+                r.diameter_mm = base[r.lesion_pk]  # ... which read week 8 as unchanged
+        s.commit()
+    assert c.get("/v1/subjects/RP-9/assessment").json()["timepoints"][1]["overall_response"] == "SD"
+
+    done, report = _run(backend_service, tmp_path / "flips.json", "--subject", "RP-9")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "2 re-measured, 0 skipped, 0 failed, 0 changed"
+    flips = {f["what"]: (f["now"], f["adopted"]) for f in report["decisions"]["RP-9"]}
+    assert flips["response.week8.overall"] == ("SD", "PR"), flips
+    assert flips["best_overall_response"] == ("SD", "PR"), flips
+    # the preview kept nothing: the service still reads week 8 as stable disease
+    assert c.get("/v1/subjects/RP-9/assessment").json()["timepoints"][1]["overall_response"] == "SD"
