@@ -1,27 +1,33 @@
-"""Re-measuring what the service holds: studies per second with 1 and 2 local workers.
+"""Reprocessing what the service holds: studies per second with 1 and 2 local workers and with
+2 Celery workers (issue 18).
 
 Run by hand (never in the test suite)::
 
-    python benchmarks/reprocess.py [--studies 200] [--repeat 2] [--slices 40 --size 128]
+    python benchmarks/reprocess.py [--studies 200] [--slices 40 --size 128] [--broker URL]
 
 1. A fresh temporary ``LIVERBURDEN_HOME`` (the embedded default: SQLite and the blob folder) and
    ``liverburden serve`` on a loopback port; ``--studies`` phantom studies (benchmarks/load.py's,
    one liver lesion each, written once into benchmarks/_work) stored through the real path: REST
    upload, a subject with its baseline, the label map, the measurement job.
-2. ``liverburden recheck --workers 1`` and ``--workers 2`` (the server stopped), interleaved
-   ``--repeat`` times, each a fresh process timed from outside: studies per second of each, and
-   the ratio 2 workers / 1 worker (issue 18's goal: >= 1.7 in steady state). Every run must find
-   every measurement the same (an unchanged version): anything else fails the benchmark.
-
-The Celery engine and storing new results are not built yet (issue 18).
+2. For each engine -- ``--engine local --workers 1``, ``--engine local --workers 2``, ``--engine
+   celery`` with two ``liverburden worker --concurrency 1`` processes (Redis at ``--broker``) --
+   the stored measurements are made to look like an earlier version's (their version column; the
+   previous engine's re-measurements and jobs deleted), then ``liverburden reprocess`` runs as a
+   fresh process timed from outside. Every run must re-measure every study and change nothing (the
+   same code measured them): anything else fails the benchmark.
+3. Two figures per engine: studies/s of the whole command (start-up, queueing, the change report
+   and its adoption preview included) and in steady state (studies / the span from the first job
+   started to the last job finished, from the job rows). The ratio 2 workers / 1 worker (goal
+   >= 1.7 in steady state) is printed for both.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
-import statistics
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -34,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks.batch import Workers, flush_redis  # noqa: E402
 from benchmarks.edc import Serve, cli, home_env, make_key  # noqa: E402
 from benchmarks.load import phantoms  # noqa: E402
 
@@ -77,11 +84,38 @@ def _store(url: str, key: str, studies: int, slices: int, size: int) -> None:
             print(f"  stored {n + 1}/{studies}", file=sys.stderr, flush=True)
 
 
-def _recheck(home: Path, workers: int, out: Path) -> tuple[float, dict[str, object]]:
+_OLD = "0.0.0-benchmark"
+
+
+def _as_older(home: Path) -> None:
+    """Every requested measurement looks like an earlier version's; earlier re-runs are gone."""
+    db = sqlite3.connect(home / "liverburden.db")
+    try:
+        with db:
+            db.execute("DELETE FROM measurements WHERE origin = 'reprocess'")
+            db.execute("DELETE FROM jobs WHERE kind IN ('reprocess', 'reprocess_run')")
+            db.execute("UPDATE measurements SET algorithm_version = ?", (_OLD,))
+    finally:
+        db.close()
+
+
+def _steady_span_s(home: Path) -> float:
+    """From the first re-measurement started to the last one finished (the job rows)."""
+    db = sqlite3.connect(home / "liverburden.db")
+    try:
+        first, last = db.execute(
+            "SELECT MIN(started_at), MAX(finished_at) FROM jobs WHERE kind = 'reprocess'"
+        ).fetchone()
+    finally:
+        db.close()
+    return (dt.datetime.fromisoformat(last) - dt.datetime.fromisoformat(first)).total_seconds()
+
+
+def _reprocess(home: Path, args: list[str], env: dict[str, str], out: Path) -> float:
     t0 = time.perf_counter()
     done = subprocess.run(
-        [*cli(), "recheck", "--workers", str(workers), "--out", str(out)],
-        env=home_env(home),
+        [*cli(), "reprocess", *args, "--report", str(out)],
+        env=env,
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -89,17 +123,35 @@ def _recheck(home: Path, workers: int, out: Path) -> tuple[float, dict[str, obje
     )
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
-        raise RuntimeError(f"recheck failed: {done.stderr.strip()[-500:]}")
-    report = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
-    return seconds, report
+        raise RuntimeError(f"reprocess {args} failed: {done.stderr.strip()[-800:]}")
+    return seconds
+
+
+def _run(
+    home: Path, name: str, args: list[str], env: dict[str, str], studies: int
+) -> dict[str, float]:
+    _as_older(home)
+    out = home.parent / f"{name}.json"
+    seconds = _reprocess(home, args, env, out)
+    report = json.loads(out.read_text(encoding="utf-8"))
+    if (report["re_measured"], report["failed"], report["changed"]) != (studies, 0, 0):
+        raise RuntimeError(f"{name}: expected {studies} re-measured, none failed or changed")
+    span = _steady_span_s(home)
+    print(
+        f"  {name}: {seconds:.1f} s whole ({studies / seconds:.2f} studies/s), steady "
+        f"{span:.1f} s ({studies / span:.2f} studies/s)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return {"whole_s": round(seconds, 2), "steady_s": round(span, 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--studies", type=int, default=200)
-    parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--slices", type=int, default=40)
     parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/7")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lb-reprocess-") as tmp:
         home = Path(tmp) / "home"
@@ -109,29 +161,44 @@ def main(argv: list[str] | None = None) -> int:
         with Serve(home) as server:
             _store(server.url, key, args.studies, args.slices, args.size)
         stored_s = time.perf_counter() - t0
-        seconds: dict[int, list[float]] = {1: [], 2: []}
-        for r in range(args.repeat):
-            for workers in (1, 2):
-                s, report = _recheck(home, workers, Path(tmp) / f"r{r}-w{workers}")
-                if report["same"] != args.studies:
-                    raise RuntimeError(f"not every measurement came back the same: {report}")
-                seconds[workers].append(s)
-    one, two = statistics.median(seconds[1]), statistics.median(seconds[2])
-    result = {
+        env = home_env(home)
+        runs = {
+            "local_1": _run(home, "local_1", ["--workers", "1"], env, args.studies),
+            "local_2": _run(home, "local_2", ["--workers", "2"], env, args.studies),
+        }
+        flush_redis(args.broker)
+        celery_env = home_env(home, LIVERBURDEN_BROKER_URL=args.broker)
+        workers = Workers(celery_env, 2, Path(tmp))
+        try:
+            workers.wait_ready(args.broker)
+            runs["celery_2"] = _run(
+                home, "celery_2", ["--engine", "celery"], celery_env, args.studies
+            )
+        finally:
+            workers.stop()
+    result: dict[str, object] = {
         "studies": args.studies,
         "grid": [args.slices, args.size, args.size],
         "store_s": round(stored_s, 1),
-        "recheck_1_worker_s": round(one, 2),
-        "recheck_2_workers_s": round(two, 2),
-        "studies_per_s_1": round(args.studies / one, 2),
-        "studies_per_s_2": round(args.studies / two, 2),
-        "ratio_2_over_1": round(one / two, 3),
         "cpus": os.cpu_count(),
+        **{
+            f"{name}_{kind}_studies_per_s": round(args.studies / r[f"{kind}_s"], 2)
+            for name, r in runs.items()
+            for kind in ("whole", "steady")
+        },
     }
+    for kind in ("whole", "steady"):
+        result[f"ratio_local_2_over_1_{kind}"] = round(
+            runs["local_1"][f"{kind}_s"] / runs["local_2"][f"{kind}_s"], 3
+        )
+        result[f"ratio_celery_2_over_local_1_{kind}"] = round(
+            runs["local_1"][f"{kind}_s"] / runs["celery_2"][f"{kind}_s"], 3
+        )
     print(
-        f"{args.studies} studies ({args.slices}x{args.size}x{args.size}): 1 worker "
-        f"{result['studies_per_s_1']} studies/s, 2 workers {result['studies_per_s_2']} studies/s, "
-        f"ratio {result['ratio_2_over_1']} (goal >= 1.7)"
+        f"{args.studies} studies ({args.slices}x{args.size}x{args.size}): 2 local workers / 1 = "
+        f"{result['ratio_local_2_over_1_steady']} steady, {result['ratio_local_2_over_1_whole']} "
+        f"whole; 2 Celery workers / 1 local = {result['ratio_celery_2_over_local_1_steady']} "
+        "steady (goal >= 1.7)"
     )
     print(json.dumps(result))
     return 0
