@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.auth import audit
 from app.db import repo
 from app.db.models import Measurement, Subject, Timepoint, Voidable, utcnow
-from app.errors import AlreadyExistsError, InvalidRequestError
+from app.errors import AlreadyExistsError, ConflictError, InvalidRequestError
 
 __all__ = [
     "choose_record",
@@ -180,6 +180,12 @@ def choose_record(
         raise InvalidRequestError(
             f"measurement {measurement_id} is not a measurement of timepoint {tp.label!r} (or was "
             "voided); expected one of its measurements"
+        )
+    if chosen.id not in {m.id for m in repo.timepoint_measurements(session, tp)}:
+        raise ConflictError(
+            f"measurement {measurement_id} was reprocessed under algorithm version "
+            f"{chosen.algorithm_version}, which is not adopted; expected a measurement the "
+            "service serves (an admin adopts a version first)"
         )
     before = repo.measurement_of_record(session, tp)
     tp.record_measurement_id = chosen.id

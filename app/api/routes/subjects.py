@@ -241,7 +241,7 @@ def void_subject(
 @router.put(
     "/v1/subjects/{subject_id}/timepoints/{timepoint_id}/record",
     summary="Pick a timepoint's measurement of record",
-    responses=problems(401, 403, 404, 422),
+    responses=problems(401, 403, 404, 409, 422),
 )
 def put_record(
     subject_id: str, timepoint_id: str, body: RecordChoice, principal: Manage, session: SessionDep

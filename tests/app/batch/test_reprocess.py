@@ -118,6 +118,13 @@ def test_an_older_measurement_is_re_measured_kept_beside_and_held_back(
         assert new.request_sha256 == old.request_sha256 and new.input_sha256 == old.input_sha256
         assert old.result["burden_fraction"] == 0.30  # never overwritten
     assert _record_id(service, old_id) == old_id  # the service still serves the old numbers
+    tp_id = service.client().get("/v1/subjects/RP-1/timepoints").json()[0]["timepoint_id"]
+    picked = service.client().put(
+        f"/v1/subjects/RP-1/timepoints/{tp_id}/record",
+        json={"measurement_id": new_id, "reason": "try the new numbers"},
+    )
+    assert picked.status_code == 409 and "not adopted" in picked.json()["detail"]
+    assert _record_id(service, old_id) == old_id  # a reader cannot bypass the adoption
     rows = list(csv.DictReader(io.StringIO((tmp_path / "run1.csv").read_text(encoding="utf-8"))))
     assert {r["what"] for r in rows if r["status"] == "re-measured"} == set(found)
     page = (tmp_path / "run1.html").read_text(encoding="utf-8")
