@@ -46,6 +46,7 @@ __all__ = [
     "ArmSummary",
     "TrialReport",
     "TrialSubject",
+    "VersionLine",
     "arm_summaries",
     "at_risk",
     "best_hepatic_change_pct",
@@ -105,6 +106,15 @@ class ArmSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class VersionLine:
+    """One algorithm version the trial's records rest on (or that an admin adopted)."""
+
+    algorithm_version: str
+    timepoints: int
+    adopted: str = ""  #: ``by WHO on YYYY-MM-DD: why``, empty when never adopted
+
+
+@dataclass(frozen=True, slots=True)
 class TrialReport:
     """The trial view's content."""
 
@@ -113,6 +123,9 @@ class TrialReport:
     generated_at: dt.datetime
     algorithm_version: str
     hashes: tuple[tuple[str, str], ...] = field(default=())
+    #: Where the numbers come from: per algorithm version, the timepoints whose measurement of
+    #: record it made and, when an admin adopted it (reprocessing), when, by whom and why.
+    versions: tuple[VersionLine, ...] = field(default=())
 
     def generated_text(self) -> str:
         """When the view was made, in UTC, as text."""
@@ -402,6 +415,19 @@ def render_trial_html(report: TrialReport) -> str:
         "conventions; recist/endpoint.py). Kaplan-Meier estimates and confidence intervals by "
         "lifelines.</p>",
     ]
+    if report.versions:
+        parts.append(
+            "<p>The algorithm versions the measurements of record come from (a version's "
+            "re-measurements count once an admin adopted it):</p>"
+        )
+        parts.append(
+            _table(
+                ("Algorithm version", "Timepoints", "Adopted"),
+                [[v.algorithm_version, str(v.timepoints), v.adopted] for v in report.versions],
+                frozenset(),
+                "versions",
+            )
+        )
     if report.hashes:
         rows = "".join(
             f"<tr><td>{escape(k)}</td><td><code>{escape(v)}</code></td></tr>"

@@ -151,7 +151,10 @@ def timepoint_measurements(session: Session, timepoint: Timepoint) -> list[Measu
     """A timepoint's measurements that are not voided, the latest first.
 
     Re-measurements by ``liverburden reprocess`` take part once their algorithm version is
-    adopted (:class:`~app.db.models.Adoption`); until then they are held back.
+    adopted (:class:`~app.db.models.Adoption`); until then they are held back. Once taking
+    part, a re-measurement supersedes the earlier measurements of the same request (same
+    timepoint, series, segmentation and label choices): those leave the list, so that a
+    measurement without a liver does not bring its lesions twice.
     """
     stmt = (
         select(Measurement)
@@ -164,7 +167,16 @@ def timepoint_measurements(session: Session, timepoint: Timepoint) -> list[Measu
             Measurement.algorithm_version.in_(select(Adoption.algorithm_version)),
         )
     )
-    return list(session.execute(stmt).scalars())
+    rows = list(session.execute(stmt).scalars())  # the latest first
+    superseded: set[str] = set()
+    out = []
+    for m in rows:
+        if m.request_sha256 in superseded:
+            continue
+        if m.origin == MeasurementOrigin.REPROCESS:
+            superseded.add(m.request_sha256)
+        out.append(m)
+    return out
 
 
 def measurement_of_record(session: Session, timepoint: Timepoint) -> Measurement | None:

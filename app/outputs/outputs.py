@@ -24,16 +24,18 @@ import datetime as dt
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import audit
 from app.db import repo
-from app.db.models import Measurement, Subject, Timepoint
+from app.db.models import Adoption, Measurement, Subject, Timepoint
 from app.errors import InvalidRequestError, NotFoundError
 from app.measure.labels import masks_from_labels
 from app.measure.sources import load_measurement_source
@@ -76,6 +78,7 @@ from reporting.adtte import HpfsRow, build_adtte
 from reporting.trial_report import (
     TrialReport,
     TrialSubject,
+    VersionLine,
     best_hepatic_change_pct,
     render_trial_html,
     render_trial_pdf,
@@ -489,6 +492,24 @@ def _trial_subject(session: Session, subject: Subject) -> tuple[TrialSubject, di
     return row, basis
 
 
+def _version_lines(session: Session) -> tuple[VersionLine, ...]:
+    """Per algorithm version: the live timepoints whose record it made, and its adoption."""
+    counts: Counter[str] = Counter()
+    for subject in repo.live_subjects(session):
+        for tp in repo.subject_timepoints(session, subject):
+            record = repo.measurement_of_record(session, tp)
+            if record is not None:
+                counts[record.algorithm_version] += 1
+    adopted = {
+        a.algorithm_version: f"by {a.adopted_by} on {a.adopted_at:%Y-%m-%d}: {a.reason}"
+        for a in session.scalars(select(Adoption))
+    }
+    return tuple(
+        VersionLine(version, counts.get(version, 0), adopted.get(version, ""))
+        for version in sorted(set(counts) | set(adopted))
+    )
+
+
 def trial_report(
     session: Session,
     fmt: ReportFormat,
@@ -512,6 +533,7 @@ def trial_report(
         generated_at or dt.datetime.now(dt.UTC).replace(microsecond=0),
         ALGORITHM_VERSION,
         hashes,
+        _version_lines(session),
     )
     content = (
         render_trial_pdf(report) if fmt == "pdf" else render_trial_html(report).encode("utf-8")
