@@ -225,8 +225,14 @@ def run_local(
 ) -> None:
     """Run the jobs here: in this process, or on ``workers`` local processes.
 
-    ``progress`` is called with each job id as it finishes (in any order).
+    ``progress`` is called with each job id as it finishes (in any order). The measurement
+    pipeline is imported first (forked pool processes inherit it, as the Celery workers' pool
+    does), so that no re-measurement pays for the imports.
     """
+    if job_ids:
+        from app.measure.pipeline import preload
+
+        preload()
     if workers <= 1 or len(job_ids) <= 1:
         for job_id in job_ids:
             run_job(job_id, ctx)
