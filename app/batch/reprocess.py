@@ -17,11 +17,9 @@ interrupted run is taken up again rather than doubled.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -32,21 +30,25 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.auth import audit
 from app.batch.decisions import preview_adoption
 from app.batch.recheck import compare, measurements_to_check
+from app.batch.report import report_csv, report_html
 from app.db import repo
 from app.db.models import Job, Measurement, Timepoint, utcnow
 from app.db.session import session_scope
 from app.jobs.engine import JobContext, run_job
 from app.measure.result import MeasurementResult
 from app.measure.sources import inputs_unchanged
+from app.outputs.subject import canonical_sha256
 from app.store.blobs import BlobStore
 from app.version import ALGORITHM_VERSION
 from app.vocab import JobKind, JobStatus
 
 __all__ = [
     "Reprocessed",
+    "jobs_to_run",
     "outcomes",
     "queue_in",
     "queue_reprocessing",
+    "report_files",
     "report_of",
     "reprocess_report",
     "run_local",
@@ -247,6 +249,25 @@ def run_local(
                 progress(futures[future])
 
 
+def _over(session: Session, job_ids: Iterable[str]) -> set[str]:
+    """Those of ``job_ids`` that are over (succeeded or failed)."""
+    ids = list(job_ids)
+    if not ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Job.id).where(
+                Job.id.in_(ids), Job.status.in_((JobStatus.SUCCEEDED, JobStatus.FAILED))
+            )
+        )
+    )
+
+
+def jobs_to_run(rows: Sequence[Reprocessed]) -> list[str]:
+    """The jobs the queued rows wait for, each once, in row order."""
+    return list(dict.fromkeys(r.job_id for r in rows if r.status == QUEUED and r.job_id))
+
+
 def wait_for(
     factory: sessionmaker[Session],
     job_ids: Sequence[str],
@@ -257,14 +278,7 @@ def wait_for(
     pending = set(job_ids)
     while pending:
         with session_scope(factory) as s:
-            over = set(
-                s.execute(
-                    select(Job.id).where(
-                        Job.id.in_(pending),
-                        Job.status.in_((JobStatus.SUCCEEDED, JobStatus.FAILED)),
-                    )
-                ).scalars()
-            )
+            over = _over(s, pending)
         for job_id in sorted(over):
             pending.discard(job_id)
             if progress is not None:
@@ -354,9 +368,7 @@ def start_run(
         kind=JobKind.REPROCESS_RUN,
         status=JobStatus.RUNNING,
         request=request,
-        request_sha256=hashlib.sha256(
-            json.dumps(request, sort_keys=True).encode("utf-8")
-        ).hexdigest(),
+        request_sha256=canonical_sha256(request),
         algorithm_version=ALGORITHM_VERSION,
         created_by=actor,
         message=f"{len(rows)} measurement(s) of record",
@@ -371,8 +383,7 @@ def start_run(
         run.id,
         {"algorithm_version": ALGORITHM_VERSION, "measurements": len(rows), **request},
     )
-    jobs = list(dict.fromkeys(r.job_id for r in rows if r.status == QUEUED and r.job_id))
-    return run, jobs
+    return run, jobs_to_run(rows)
 
 
 def _rows_of(run: Job) -> list[Reprocessed]:
@@ -385,17 +396,7 @@ def run_state(session: Session, blobs: BlobStore, run: Job) -> dict[str, Any]:
         return run.result
     rows = _rows_of(run)
     waiting = [r.job_id for r in rows if r.status == QUEUED and r.job_id]
-    over = (
-        set(
-            session.scalars(
-                select(Job.id).where(
-                    Job.id.in_(waiting), Job.status.in_((JobStatus.SUCCEEDED, JobStatus.FAILED))
-                )
-            )
-        )
-        if waiting
-        else set()
-    )
+    over = _over(session, waiting)
     finished = len(rows) - len(waiting) + len(over)
     run.progress = 1.0 if not rows else finished / len(rows)
     run.message = f"{finished} of {len(rows)} measurement(s) done"
@@ -452,3 +453,19 @@ def summary_line(report: dict[str, Any]) -> str:
         f"{report['re_measured']} re-measured, {report['skipped']} skipped, "
         f"{report['failed']} failed, {report['changed']} changed"
     )
+
+
+#: The report's counts, in the order the page shows them.
+_COUNTS = ("measurements", "re_measured", "skipped", "failed", "changed", "flipped")
+
+
+def report_files(rows: Sequence[Reprocessed], report: dict[str, Any]) -> tuple[str, str]:
+    """The change report's CSV and HTML page (the command's files and the route's answers)."""
+    page = report_html(
+        rows,
+        report,
+        f"Measurements of record re-measured under {report['algorithm_version']}",
+        _COUNTS,
+        report["decisions"],
+    )
+    return report_csv(rows, report["decisions"]), page

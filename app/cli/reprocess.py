@@ -83,10 +83,10 @@ def reprocess(
     """Re-measure every measurement of record under this algorithm version; the results are new
     measurements, served only once an admin adopts the version (``liverburden adopt``)."""
     from app.batch.recheck import measurements_to_check
-    from app.batch.report import report_csv, report_html
     from app.batch.reprocess import (
-        QUEUED,
+        jobs_to_run,
         queue_reprocessing,
+        report_files,
         report_of,
         run_local,
         summary_line,
@@ -110,7 +110,7 @@ def reprocess(
         except InvalidRequestError as exc:
             fail(str(exc))
     rows = queue_reprocessing(factory, ids, actor)
-    jobs = list(dict.fromkeys(r.job_id for r in rows if r.status == QUEUED and r.job_id))
+    jobs = jobs_to_run(rows)
     print(
         f"{len(ids)} measurement(s) of record; {len(jobs)} to re-measure under {ALGORITHM_VERSION}",
         file=sys.stderr,
@@ -124,7 +124,13 @@ def reprocess(
 
         try:
             for job_id in jobs:
-                send_job(celery, job_id, JobKind.REPROCESS)
+                try:
+                    send_job(celery, job_id, JobKind.REPROCESS)
+                except Exception as exc:  # kombu raises several classes; all mean "no broker"
+                    fail(
+                        f"the Celery broker stopped answering ({type(exc).__name__}); the jobs "
+                        "stay queued: run the command again to take them up"
+                    )
             if jobs:
                 check_workers_meanwhile(celery)  # a warning when no worker answers
             wait_for(factory, jobs, lines)
@@ -134,16 +140,8 @@ def reprocess(
         run_local(JobContext.from_settings(settings), jobs, workers, lines)
     done, report = report_of(factory, BlobStore(settings.blob_dir), rows, actor, engine.value)
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    report_path.with_suffix(".csv").write_text(
-        report_csv(done, report["decisions"]), encoding="utf-8"
-    )
-    page = report_html(
-        done,
-        report,
-        f"Measurements of record re-measured under {report['algorithm_version']}",
-        ("measurements", "re_measured", "skipped", "failed", "changed", "flipped"),
-        report["decisions"],
-    )
+    csv_text, page = report_files(done, report)
+    report_path.with_suffix(".csv").write_text(csv_text, encoding="utf-8")
     report_path.with_suffix(".html").write_text(page, encoding="utf-8")
     for row in done:
         if row.status == "failed":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
@@ -23,10 +23,8 @@ from app.api.schemas import (
 from app.auth import audit
 from app.auth.keys import Permission, Principal, create_key, list_keys, revoke_key
 from app.batch.adopt import adopt_version
-from app.batch.report import report_csv, report_html
-from app.batch.reprocess import Reprocessed, run_state, start_run
+from app.batch.reprocess import Reprocessed, report_files, run_state, start_run
 from app.db import repo
-from app.db.models import Job
 from app.errors import ConflictError, NotFoundError
 from app.vocab import JobKind, JobStatus
 
@@ -153,13 +151,16 @@ def post_reprocess(
     )
 
 
-def _run(session: SessionDep, run_id: str) -> Job:
+def _run_state(session: SessionDep, blobs: BlobsDep, run_id: str) -> dict[str, Any]:
+    """A run's state (its report once over, stored then: committed here)."""
     run = repo.get_job(session, run_id)
     if run.kind != JobKind.REPROCESS_RUN:
         raise NotFoundError(
             f"no reprocessing run {run_id!r}; expected an id POST /v1/reprocess gave"
         )
-    return run
+    state = run_state(session, blobs, run)
+    session.commit()
+    return state
 
 
 @router.get(
@@ -173,9 +174,7 @@ def get_reprocess(
 ) -> ReprocessRunPublic:
     """Progress 0..1 while its re-measurements run; once over, the counts, the summary line and
     a row per measurement of record with every difference and flipped decision."""
-    state = run_state(session, blobs, _run(session, run_id))
-    session.commit()
-    return ReprocessRunPublic.model_validate(state)
+    return ReprocessRunPublic.model_validate(_run_state(session, blobs, run_id))
 
 
 @router.get(
@@ -194,21 +193,13 @@ def get_reprocess_report(
     format: Annotated[Literal["csv", "html"], Query()] = "html",
 ) -> Response:
     """One line per difference (CSV) or one page (HTML); 409 while the run is not over."""
-    state = run_state(session, blobs, _run(session, run_id))
-    session.commit()
+    state = _run_state(session, blobs, run_id)
     if state["status"] != "succeeded":
         raise ConflictError(
             f"the run is not over ({state['progress']:.0%} done); expected its report once "
             "GET /v1/reprocess/{run_id} says succeeded"
         )
-    rows = [Reprocessed.from_dict(r) for r in state["rows"]]
+    csv_text, page = report_files([Reprocessed.from_dict(r) for r in state["rows"]], state)
     if format == "csv":
-        return Response(report_csv(rows, state["decisions"]), media_type="text/csv")
-    page = report_html(
-        rows,
-        state,
-        f"Measurements of record re-measured under {state['algorithm_version']}",
-        ("measurements", "re_measured", "skipped", "failed", "changed", "flipped"),
-        state["decisions"],
-    )
+        return Response(csv_text, media_type="text/csv")
     return Response(page, media_type="text/html")
