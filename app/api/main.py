@@ -34,8 +34,8 @@ from app.api.routes import (
     subjects,
     uploads,
 )
-from app.db import dispose_engine, get_engine, make_session_factory, upgrade_database
-from app.jobs.engine import JobContext, worker_id
+from app.db import dispose_engine, get_engine, upgrade_database
+from app.jobs.engine import JobContext
 from app.jobs.engines import make_job_engine
 from app.settings import Settings, get_settings
 from app.store.blobs import BlobStore
@@ -85,14 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.resolved_home.mkdir(parents=True, exist_ok=True)
         await run_in_threadpool(upgrade_database, url)
         engine = get_engine(url)
-        ctx = JobContext(
-            session_factory=make_session_factory(engine),
-            blobstore=BlobStore(settings.blob_dir),
-            scratch_dir=settings.resolved_home / "tmp",
-            worker_id=worker_id(),
+        ctx = JobContext.for_engine(
+            engine, BlobStore(settings.blob_dir), settings.resolved_home / "tmp"
         )
         app.state.session_factory = ctx.session_factory
-        app.state.read_session_factory = make_session_factory(engine, readonly=True)
+        app.state.read_session_factory = ctx.reads
         app.state.blobstore = ctx.blobstore
         jobs = make_job_engine(settings, ctx)
         await run_in_threadpool(jobs.start, settings.job_stale_s)

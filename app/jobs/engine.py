@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -70,17 +70,34 @@ class JobContext:
     blobstore: BlobStore
     scratch_dir: Path
     worker_id: str
+    #: Sessions for a job's reads (on SQLite they never queue for the write lock); None: the
+    #: write sessions serve.
+    read_factory: sessionmaker[Session] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobContext:
         """A context for the database and home folder of ``settings``."""
-        engine = get_engine(settings.resolved_database_url)
+        return cls.for_engine(
+            get_engine(settings.resolved_database_url),
+            BlobStore(settings.blob_dir),
+            settings.resolved_home / "tmp",
+        )
+
+    @classmethod
+    def for_engine(cls, engine: Engine, blobstore: BlobStore, scratch_dir: Path) -> JobContext:
+        """A context whose sessions (write and read-only) use ``engine``."""
         return cls(
             session_factory=make_session_factory(engine),
-            blobstore=BlobStore(settings.blob_dir),
-            scratch_dir=settings.resolved_home / "tmp",
+            blobstore=blobstore,
+            scratch_dir=scratch_dir,
             worker_id=worker_id(),
+            read_factory=make_session_factory(engine, readonly=True),
         )
+
+    @property
+    def reads(self) -> sessionmaker[Session]:
+        """The sessions for work that only reads."""
+        return self.read_factory or self.session_factory
 
 
 def claim_job(session: Session, job_id: str, worker_id: str) -> bool:
@@ -150,7 +167,8 @@ class _Progress:
     """Writes progress to the job row, at most every half second (also the heartbeat)."""
 
     def __init__(self, ctx: JobContext, job_id: str) -> None:
-        self.ctx, self.job_id, self.last = ctx, job_id, 0.0
+        # the claim has just written the heartbeat: the first write is due an interval later
+        self.ctx, self.job_id, self.last = ctx, job_id, time.monotonic()
 
     def __call__(self, fraction: float, message: str) -> None:
         now = time.monotonic()
@@ -269,7 +287,7 @@ def _plan_tracking(
 ) -> tracking.TrackingPlan | None:
     """Link the measured lesions into the subject's record (computed before the write)."""
     try:
-        with session_scope(ctx.session_factory) as s:
+        with session_scope(ctx.reads) as s:
             timepoint_id = str(repo.get_job(s, job_id).request["timepoint_id"])
             return tracking.plan(s, ctx.blobstore, timepoint_id, result, masks)
     except Exception:  # tracking must never cost the measurement itself
@@ -311,7 +329,7 @@ def run_job(job_id: str, ctx: JobContext | None = None) -> str:
     try:
         ctx.scratch_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="job-", dir=ctx.scratch_dir) as tmp:
-            with session_scope(ctx.session_factory) as s:
+            with session_scope(ctx.reads) as s:
                 job = repo.get_job(s, job_id)
                 # A re-measurement is held back until its version is adopted: nothing to link.
                 links = job.kind != JobKind.REPROCESS
