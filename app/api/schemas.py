@@ -83,6 +83,14 @@ class _In(BaseModel):
         return data
 
 
+class _Row(BaseModel):
+    """A public body whose fields are the stored row's attributes of the same names."""
+
+    @classmethod
+    def from_domain(cls, row: Subject | ApiKey | AuditEvent) -> Self:
+        return cls.model_validate(row, from_attributes=True)
+
+
 class SubjectCreate(_In):
     """A trial subject: its trial subject id (never a patient name or hospital ID) and arm."""
 
@@ -104,22 +112,13 @@ class SubjectPatch(_In):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class SubjectPublic(BaseModel):
+class SubjectPublic(_Row):
     """A subject as stored."""
 
     subject_id: str
     arm: str | None
     randomization_date: dt.date | None = None
     created_at: dt.datetime
-
-    @classmethod
-    def from_domain(cls, row: Subject) -> Self:
-        return cls(
-            subject_id=row.subject_id,
-            arm=row.arm,
-            randomization_date=row.randomization_date,
-            created_at=row.created_at,
-        )
 
 
 class TimepointCreate(_In):
@@ -444,12 +443,7 @@ class LesionsPut(_In):
     def to_domain(self) -> LesionTableEdit:
         return LesionTableEdit(
             reason=self.reason,
-            lesions=tuple(
-                LesionDefinition(
-                    lesion_id=x.lesion_id, organ=x.organ, lymph_node=x.lymph_node, role=x.role
-                )
-                for x in self.lesions
-            ),
+            lesions=tuple(LesionDefinition(**x.model_dump()) for x in self.lesions),
         )
 
 
@@ -533,15 +527,7 @@ class LesionChangeIn(_In):
         return self
 
     def to_domain(self) -> LesionChange:
-        return LesionChange(
-            lesion_id=self.lesion_id,
-            role=self.role,
-            measurement_lesion_id=self.measurement_lesion_id,
-            measurement_id=self.measurement_id,
-            status=self.status,
-            reject=self.reject,
-            equivocal=self.equivocal,
-        )
+        return LesionChange(**self.model_dump())
 
 
 class ConfirmIn(_In):
@@ -580,18 +566,12 @@ class TimepointLesionsPut(_In):
             reason=self.reason,
             measurements=tuple(
                 LesionValue(
-                    lesion_id=m.lesion_id,
-                    diameter_mm=m.diameter_mm,
+                    **m.model_dump(exclude={"fragments_mm"}),
                     fragments_mm=None if m.fragments_mm is None else tuple(m.fragments_mm),
-                    status=m.status,
-                    measurement_id=m.measurement_id,
-                    measurement_lesion_id=m.measurement_lesion_id,
                 )
                 for m in self.measurements
             ),
-            new_lesions=tuple(
-                NewLesion(organ=n.organ, equivocal=n.equivocal) for n in self.new_lesions
-            ),
+            new_lesions=tuple(NewLesion(**n.model_dump()) for n in self.new_lesions),
         )
 
 
@@ -636,7 +616,7 @@ class KeyCreate(_In):
     name: str = Field(default="", max_length=200)
 
 
-class KeyPublic(BaseModel):
+class KeyPublic(_Row):
     """An API key's public part (never the key or its hash)."""
 
     key_id: str
@@ -645,16 +625,6 @@ class KeyPublic(BaseModel):
     created_at: dt.datetime
     revoked_at: dt.datetime | None
 
-    @classmethod
-    def from_domain(cls, row: ApiKey) -> Self:
-        return cls(
-            key_id=row.key_id,
-            role=row.role,
-            name=row.name,
-            created_at=row.created_at,
-            revoked_at=row.revoked_at,
-        )
-
 
 class KeyCreated(KeyPublic):
     """A new key: ``key`` is shown this once and never stored."""
@@ -662,7 +632,7 @@ class KeyCreated(KeyPublic):
     key: str
 
 
-class AuditEventPublic(BaseModel):
+class AuditEventPublic(_Row):
     """One audit event with its chain hashes."""
 
     seq: int
@@ -674,20 +644,6 @@ class AuditEventPublic(BaseModel):
     details: dict[str, Any]
     prev_hash: str
     hash: str
-
-    @classmethod
-    def from_domain(cls, row: AuditEvent) -> Self:
-        return cls(
-            seq=row.seq,
-            ts=row.ts,
-            actor=row.actor,
-            action=row.action,
-            entity_type=row.entity_type,
-            entity_id=row.entity_id,
-            details=row.details,
-            prev_hash=row.prev_hash,
-            hash=row.hash,
-        )
 
 
 class AuditVerifyPublic(BaseModel):
