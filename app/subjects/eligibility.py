@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from app.db import repo
 from app.db.models import Subject, Timepoint
 from app.errors import NotFoundError
+from app.measure.result import MeasurementResult
 from app.subjects.lesions import assessment_input
 from recist.assessment import assess
 from recist.errors import RecistError
@@ -121,33 +122,34 @@ def _yes_no(value: bool | None) -> str:
 
 
 def imaging_criteria(
-    result: dict[str, Any], progression: bool | None, symptomatic: bool | None
+    result: MeasurementResult, progression: bool | None, symptomatic: bool | None
 ) -> list[dict[str, Any]]:
     """The four imaging criteria of a baseline measurement's ``result`` (see the module)."""
-    flags = result.get("eligibility", {})
-    liver_lesions = [les for les in result.get("lesions", []) if les.get("hepatic", True)]
-    largest = max((float(les["long_axis_mm"]) for les in liver_lesions), default=None)
-    share = result.get("hepatic_share")
-    fraction = result.get("burden_fraction")
-    gt25 = flags.get("burden_gt_25pct")
+    flags = result.eligibility
+    # a lesion measured before ``hepatic`` was recorded is a liver lesion
+    liver_lesions = [les for les in result.lesions if les.hepatic is not False]
+    largest = max((les.long_axis_mm for les in liver_lesions), default=None)
+    share = result.hepatic_share
+    fraction = result.burden_fraction
+    gt25 = flags.burden_gt_25pct
     return [
         {
             "criterion": "measurable_liver_metastasis",
-            "met": flags.get("measurable_liver_lesion"),
+            "met": flags.measurable_liver_lesion,
             "detail": "no liver lesion"
             if largest is None
             else f"largest liver lesion {largest:.1f} mm (measurable: >= 10 mm, RECIST 1.1)",
         },
         {
             "criterion": "burden_dominant_in_liver",
-            "met": flags.get("burden_dominant_in_liver"),
+            "met": flags.burden_dominant_in_liver,
             "detail": "hepatic share unknown (measured before it was recorded, or no tumour)"
             if share is None
             else f"{100 * share:.1f} % of the tumour volume is in the liver (must exceed 50 %)",
         },
         {
             "criterion": "burden_le_70pct",
-            "met": flags.get("burden_le_70pct"),
+            "met": flags.burden_le_70pct,
             "detail": "burden unknown (no liver measured)"
             if fraction is None
             else f"liver tumour burden {100 * fraction:.2f} % (at most 70 %)",
@@ -177,8 +179,8 @@ def eligibility(
         raise NotFoundError(
             f"no measurement of the baseline timepoint of subject {subject.subject_id} yet"
         )
-    result = measurement.result
-    flags = result.get("eligibility", {})
+    result = MeasurementResult.from_json(measurement.result)
+    flags = result.eligibility
     pre = [tp for tp in timepoints if tp.date <= baseline.date]
     progression = liver_progression(session, subject, pre[-2:]) if len(pre) >= 2 else None
     criteria = imaging_criteria(result, progression, symptomatic)
@@ -186,13 +188,13 @@ def eligibility(
         "subject_id": subject.subject_id,
         "timepoint_id": baseline.id,
         "measurement_id": measurement.id,
-        "burden_fraction": result.get("burden_fraction"),
-        "burden_le_70pct": flags.get("burden_le_70pct"),
-        "burden_gt_25pct": flags.get("burden_gt_25pct"),
-        "measurable_liver_lesion": flags.get("measurable_liver_lesion"),
+        "burden_fraction": result.burden_fraction,
+        "burden_le_70pct": flags.burden_le_70pct,
+        "burden_gt_25pct": flags.burden_gt_25pct,
+        "measurable_liver_lesion": flags.measurable_liver_lesion,
         "liver_progression_by_recist": progression,
-        "burden_dominant_in_liver": flags.get("burden_dominant_in_liver"),
-        "hepatic_share": result.get("hepatic_share"),
+        "burden_dominant_in_liver": flags.burden_dominant_in_liver,
+        "hepatic_share": result.hepatic_share,
         "symptomatic": symptomatic,
         "criteria": criteria,
         "imaging_eligible": all_of([c["met"] for c in criteria]),
@@ -205,6 +207,7 @@ def burden_summary(session: Session, subject: Subject) -> dict[str, Any]:
     rows = []
     for tp in repo.subject_timepoints(session, subject):
         m = repo.measurement_of_record(session, tp)
+        result = None if m is None else MeasurementResult.from_json(m.result)
         rows.append(
             {
                 "timepoint_id": tp.id,
@@ -212,9 +215,9 @@ def burden_summary(session: Session, subject: Subject) -> dict[str, Any]:
                 "date": tp.date.isoformat(),
                 "baseline": tp.baseline,
                 "measurement_id": m.id if m else None,
-                "liver_volume_ml": m.result.get("liver_volume_ml") if m else None,
-                "tumor_volume_ml": m.result.get("tumor_volume_ml") if m else None,
-                "burden_fraction": m.result.get("burden_fraction") if m else None,
+                "liver_volume_ml": result.liver_volume_ml if result else None,
+                "tumor_volume_ml": result.tumor_volume_ml if result else None,
+                "burden_fraction": result.burden_fraction if result else None,
                 "algorithm_version": m.algorithm_version if m else None,
             }
         )

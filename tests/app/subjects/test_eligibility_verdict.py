@@ -8,26 +8,29 @@ from typing import Any
 
 import pytest
 
+from app.measure.result import Eligibility, MeasurementResult
 from app.subjects.eligibility import all_of, any_of, imaging_criteria
 from tests.app._outputs_setup import upload_and_measure
+from tests.app._results import lesion, made_result
 from tests.app.conftest import Service
 from tests.app.measure.test_extrahepatic import _case
 
 
 def _result(
     measurable: bool | None, dominant: bool | None, le70: bool | None, gt25: bool | None
-) -> dict[str, Any]:
-    return {
-        "burden_fraction": None if le70 is None else (0.3 if gt25 else 0.1),
-        "hepatic_share": None if dominant is None else (0.9 if dominant else 0.2),
-        "eligibility": {
-            "measurable_liver_lesion": measurable,
-            "burden_dominant_in_liver": dominant,
-            "burden_le_70pct": le70,
-            "burden_gt_25pct": gt25,
-        },
-        "lesions": [{"long_axis_mm": 17.8, "hepatic": True}],
-    }
+) -> MeasurementResult:
+    flags = Eligibility(
+        measurable_liver_lesion=measurable,
+        burden_dominant_in_liver=dominant,
+        burden_le_70pct=le70,
+        burden_gt_25pct=gt25,
+    )
+    return made_result(
+        None if le70 is None else (0.3 if gt25 else 0.1),
+        (lesion(1, 17.8),),
+        flags=flags,
+        hepatic_share=None if dominant is None else (0.9 if dominant else 0.2),
+    )
 
 
 # (measurable, dominant, <=70 %, >25 %, symptomatic, liver progression) -> verdict

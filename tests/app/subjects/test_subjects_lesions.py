@@ -10,6 +10,7 @@ import pytest
 
 from app.db.models import Measurement
 from app.db.session import session_scope
+from tests.app._results import lesion, made_result
 from tests.app.conftest import Service
 
 CONTRACT_INPUT: dict[str, Any] = {
@@ -179,21 +180,9 @@ def test_bad_lesion_measurements(service: Service, body: dict[str, Any], status:
 
 def _fake_measurement(service: Service, tp: str, burden: float, lesions: list[float]) -> str:
     """A stored measurement of a timepoint (as a finished job would write it)."""
-    result = {
-        "burden_fraction": burden,
-        "liver_volume_ml": 1000.0,
-        "tumor_volume_ml": 1000.0 * burden,
-        "eligibility": {
-            "burden_le_70pct": burden <= 0.7,
-            "burden_gt_25pct": burden > 0.25,
-            "measurable_liver_lesion": any(d >= 10 for d in lesions),
-        },
-        "lesions": [
-            {"lesion_id": f"L{i}", "long_axis_mm": d, "short_axis_mm": d / 2}
-            for i, d in enumerate(lesions, start=1)
-        ],
-        "algorithm_version": "0.1.0",
-    }
+    result = made_result(
+        burden, tuple(lesion(i, d) for i, d in enumerate(lesions, start=1))
+    ).to_json()
     with session_scope(service.server.session_factory) as s:
         m = Measurement(
             timepoint_id=tp,
