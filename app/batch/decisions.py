@@ -40,9 +40,9 @@ def _eligibility(session: Session, subject: Subject, out: dict[str, Any]) -> Non
     except AppError:
         out["eligibility.imaging_eligible"] = UNAVAILABLE
         return
-    out["eligibility.imaging_eligible"] = doc["imaging_eligible"]
-    for c in doc["criteria"]:
-        out[f"eligibility.{c['criterion']}"] = c["met"]
+    out["eligibility.imaging_eligible"] = doc.imaging_eligible
+    for c in doc.criteria:
+        out[f"eligibility.{c.criterion}"] = c.met
 
 
 def _responses(session: Session, subject: Subject, out: dict[str, Any]) -> None:

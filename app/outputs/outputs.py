@@ -465,7 +465,7 @@ def subject_report(
 def _trial_subject(session: Session, subject: Subject) -> tuple[TrialSubject, dict[str, Any]]:
     """One subject of the trial view, and what its numbers rest on (for the input hash)."""
     try:
-        read: dict[str, Any] | None = eligibility(session, subject)
+        read: dict[str, Any] | None = eligibility(session, subject).to_json()
     except NotFoundError:
         read = None
     assessment = optional_assessment(session, subject)

@@ -24,6 +24,7 @@ measured on both.
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -37,6 +38,8 @@ from recist.assessment import assess
 from recist.errors import RecistError
 
 __all__ = [
+    "Criterion",
+    "EligibilityRead",
     "all_of",
     "any_of",
     "burden_summary",
@@ -46,6 +49,39 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """One imaging inclusion criterion: met, not met or unknown (``None``), and why."""
+
+    criterion: str
+    met: bool | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class EligibilityRead:
+    """The EDC's eligibility read of a subject (contracts/http.md), from its baseline."""
+
+    subject_id: str
+    timepoint_id: str
+    measurement_id: str
+    burden_fraction: float | None
+    burden_le_70pct: bool | None
+    burden_gt_25pct: bool | None
+    measurable_liver_lesion: bool | None
+    liver_progression_by_recist: bool | None
+    burden_dominant_in_liver: bool | None
+    hepatic_share: float | None
+    symptomatic: bool | None
+    criteria: tuple[Criterion, ...]
+    imaging_eligible: bool | None
+    algorithm_version: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The read as the route answers it."""
+        return asdict(self) | {"criteria": [asdict(c) for c in self.criteria]}
 
 
 def liver_progression(session: Session, subject: Subject, scans: list[Timepoint]) -> bool | None:
@@ -123,7 +159,7 @@ def _yes_no(value: bool | None) -> str:
 
 def imaging_criteria(
     result: MeasurementResult, progression: bool | None, symptomatic: bool | None
-) -> list[dict[str, Any]]:
+) -> tuple[Criterion, ...]:
     """The four imaging criteria of a baseline measurement's ``result`` (see the module)."""
     flags = result.eligibility
     # a lesion measured before ``hepatic`` was recorded is a liver lesion
@@ -132,40 +168,40 @@ def imaging_criteria(
     share = result.hepatic_share
     fraction = result.burden_fraction
     gt25 = flags.burden_gt_25pct
-    return [
-        {
-            "criterion": "measurable_liver_metastasis",
-            "met": flags.measurable_liver_lesion,
-            "detail": "no liver lesion"
+    return (
+        Criterion(
+            "measurable_liver_metastasis",
+            flags.measurable_liver_lesion,
+            "no liver lesion"
             if largest is None
             else f"largest liver lesion {largest:.1f} mm (measurable: >= 10 mm, RECIST 1.1)",
-        },
-        {
-            "criterion": "burden_dominant_in_liver",
-            "met": flags.burden_dominant_in_liver,
-            "detail": "hepatic share unknown (measured before it was recorded, or no tumour)"
+        ),
+        Criterion(
+            "burden_dominant_in_liver",
+            flags.burden_dominant_in_liver,
+            "hepatic share unknown (measured before it was recorded, or no tumour)"
             if share is None
             else f"{100 * share:.1f} % of the tumour volume is in the liver (must exceed 50 %)",
-        },
-        {
-            "criterion": "burden_le_70pct",
-            "met": flags.burden_le_70pct,
-            "detail": "burden unknown (no liver measured)"
+        ),
+        Criterion(
+            "burden_le_70pct",
+            flags.burden_le_70pct,
+            "burden unknown (no liver measured)"
             if fraction is None
             else f"liver tumour burden {100 * fraction:.2f} % (at most 70 %)",
-        },
-        {
-            "criterion": "symptoms_or_liver_progression_or_burden_gt_25pct",
-            "met": any_of([symptomatic, progression, gt25]),
-            "detail": f"symptoms: {_yes_no(symptomatic)}; liver progression by RECIST 1.1: "
+        ),
+        Criterion(
+            "symptoms_or_liver_progression_or_burden_gt_25pct",
+            any_of([symptomatic, progression, gt25]),
+            f"symptoms: {_yes_no(symptomatic)}; liver progression by RECIST 1.1: "
             f"{_yes_no(progression)}; burden > 25 %: {_yes_no(gt25)}",
-        },
-    ]
+        ),
+    )
 
 
 def eligibility(
     session: Session, subject: Subject, symptomatic: bool | None = None
-) -> dict[str, Any]:
+) -> EligibilityRead:
     """The eligibility read; 404-type error when no baseline or no measurement exists yet.
 
     ``symptomatic``: the EDC's own answer (uncontrolled symptoms), ``None`` when not given.
@@ -184,22 +220,22 @@ def eligibility(
     pre = [tp for tp in timepoints if tp.date <= baseline.date]
     progression = liver_progression(session, subject, pre[-2:]) if len(pre) >= 2 else None
     criteria = imaging_criteria(result, progression, symptomatic)
-    return {
-        "subject_id": subject.subject_id,
-        "timepoint_id": baseline.id,
-        "measurement_id": measurement.id,
-        "burden_fraction": result.burden_fraction,
-        "burden_le_70pct": flags.burden_le_70pct,
-        "burden_gt_25pct": flags.burden_gt_25pct,
-        "measurable_liver_lesion": flags.measurable_liver_lesion,
-        "liver_progression_by_recist": progression,
-        "burden_dominant_in_liver": flags.burden_dominant_in_liver,
-        "hepatic_share": result.hepatic_share,
-        "symptomatic": symptomatic,
-        "criteria": criteria,
-        "imaging_eligible": all_of([c["met"] for c in criteria]),
-        "algorithm_version": measurement.algorithm_version,
-    }
+    return EligibilityRead(
+        subject_id=subject.subject_id,
+        timepoint_id=baseline.id,
+        measurement_id=measurement.id,
+        burden_fraction=result.burden_fraction,
+        burden_le_70pct=flags.burden_le_70pct,
+        burden_gt_25pct=flags.burden_gt_25pct,
+        measurable_liver_lesion=flags.measurable_liver_lesion,
+        liver_progression_by_recist=progression,
+        burden_dominant_in_liver=flags.burden_dominant_in_liver,
+        hepatic_share=result.hepatic_share,
+        symptomatic=symptomatic,
+        criteria=criteria,
+        imaging_eligible=all_of([c.met for c in criteria]),
+        algorithm_version=measurement.algorithm_version,
+    )
 
 
 def burden_summary(session: Session, subject: Subject) -> dict[str, Any]:

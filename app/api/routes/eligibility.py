@@ -37,7 +37,9 @@ def get_eligibility(
     """Every imaging inclusion criterion (met, not met, unknown) and the combined verdict, from
     the baseline's measurement of record."""
     subject = repo.get_subject(session, subject_id)
-    return EligibilityPublic(**eligibility(session, subject, symptomatic))
+    return EligibilityPublic.model_validate(
+        eligibility(session, subject, symptomatic), from_attributes=True
+    )
 
 
 @router.get(

@@ -54,14 +54,14 @@ CASES = [
 def test_verdict_for_each_combination(inputs: tuple[Any, ...], verdict: bool | None) -> None:
     measurable, dominant, le70, gt25, symptomatic, progression = inputs
     criteria = imaging_criteria(_result(measurable, dominant, le70, gt25), progression, symptomatic)
-    assert [c["criterion"] for c in criteria] == [
+    assert [c.criterion for c in criteria] == [
         "measurable_liver_metastasis",
         "burden_dominant_in_liver",
         "burden_le_70pct",
         "symptoms_or_liver_progression_or_burden_gt_25pct",
     ]
-    assert all(isinstance(c["detail"], str) and c["detail"] for c in criteria)
-    assert all_of([c["met"] for c in criteria]) is verdict
+    assert all(isinstance(c.detail, str) and c.detail for c in criteria)
+    assert all_of([c.met for c in criteria]) is verdict
 
 
 def test_three_valued_logic() -> None:
