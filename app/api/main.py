@@ -34,6 +34,7 @@ from app.api.routes import (
     subjects,
     uploads,
 )
+from app.batch.reprocess import finish_runs_in_workers
 from app.db import dispose_engine, get_engine, upgrade_database
 from app.jobs.engine import JobContext
 from app.jobs.engines import make_job_engine
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = ctx.session_factory
         app.state.read_session_factory = ctx.reads
         app.state.blobstore = ctx.blobstore
+        finish_runs_in_workers()  # a reprocessing run ends with its last re-measurement
         jobs = make_job_engine(settings, ctx)
         await run_in_threadpool(jobs.start, settings.job_stale_s)
         app.state.jobs = jobs

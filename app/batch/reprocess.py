@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth import audit
@@ -34,7 +34,7 @@ from app.batch.report import report_csv, report_html
 from app.db import repo
 from app.db.models import Job, Measurement, Timepoint, utcnow
 from app.db.session import session_scope
-from app.jobs.engine import JobContext, run_job
+from app.jobs.engine import JobContext, after_jobs_of, run_job
 from app.measure.result import MeasurementResult
 from app.measure.sources import inputs_unchanged
 from app.outputs.subject import canonical_sha256
@@ -44,6 +44,8 @@ from app.vocab import JobKind, JobStatus
 
 __all__ = [
     "Reprocessed",
+    "finish_runs",
+    "finish_runs_in_workers",
     "jobs_to_run",
     "outcomes",
     "queue_in",
@@ -391,16 +393,20 @@ def _rows_of(run: Job) -> list[Reprocessed]:
 
 
 def run_state(session: Session, blobs: BlobStore, run: Job) -> dict[str, Any]:
-    """A run's progress; once every job is over, its report (stored in the run's row)."""
+    """A run's progress; once every job is over, its report (stored in the run's row).
+
+    The first to see the run over (the worker that ends its last re-measurement, or a read of
+    the run) writes the report and audits it; anyone else at the same time reads theirs.
+    """
     if run.status == JobStatus.SUCCEEDED and run.result is not None:
         return run.result
     rows = _rows_of(run)
     waiting = [r.job_id for r in rows if r.status == QUEUED and r.job_id]
     over = _over(session, waiting)
-    finished = len(rows) - len(waiting) + len(over)
-    run.progress = 1.0 if not rows else finished / len(rows)
-    run.message = f"{finished} of {len(rows)} measurement(s) done"
     if len(over) < len(waiting):
+        finished = len(rows) - len(waiting) + len(over)
+        run.progress = finished / len(rows)
+        run.message = f"{finished} of {len(rows)} measurement(s) done"
         return {"run_id": run.id, "status": JobStatus.RUNNING, "progress": run.progress}
     done = [_outcome(session, r) for r in rows]
     decisions = decisions_in(session, blobs, done, run.created_by)
@@ -411,7 +417,21 @@ def run_state(session: Session, blobs: BlobStore, run: Job) -> dict[str, Any]:
         **reprocess_report(done, run.created_by, "service", decisions),
     }
     report["summary"] = summary_line(report)
-    run.status, run.result, run.finished_at = JobStatus.SUCCEEDED, report, utcnow()
+    finished_now = session.execute(
+        update(Job)
+        .where(Job.id == run.id, Job.status == JobStatus.RUNNING)
+        .values(
+            status=JobStatus.SUCCEEDED,
+            result=report,
+            progress=1.0,
+            message=f"{len(rows)} of {len(rows)} measurement(s) done",
+            finished_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(run)
+    if getattr(finished_now, "rowcount", 0) != 1:  # finished by someone else: theirs stands
+        return run.result or report
     audit.record(
         session,
         run.created_by,
@@ -421,6 +441,43 @@ def run_state(session: Session, blobs: BlobStore, run: Job) -> dict[str, Any]:
         {k: report[k] for k in ("re_measured", "skipped", "failed", "changed", "flipped")},
     )
     return report
+
+
+def finish_runs(factory: sessionmaker[Session], blobs: BlobStore) -> list[str]:
+    """Finish every running run whose re-measurements are all over; return their ids.
+
+    Nothing to do while any re-measurement is queued or running (the last one to end calls
+    again), so that the many jobs of a large run cost one cheap query each.
+    """
+    with session_scope(factory) as s:
+        busy = s.scalar(
+            select(Job.id)
+            .where(
+                Job.kind == JobKind.REPROCESS,
+                Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
+            )
+            .limit(1)
+        )
+        if busy is not None:
+            return []
+        runs = s.scalars(
+            select(Job).where(Job.kind == JobKind.REPROCESS_RUN, Job.status == JobStatus.RUNNING)
+        ).all()
+        for run in runs:
+            run_state(s, blobs, run)
+        return [run.id for run in runs]
+
+
+def _finish_runs_after(ctx: JobContext, job_id: str) -> None:
+    finished = finish_runs(ctx.session_factory, ctx.blobstore)
+    if finished:
+        logger.info("re-measurement %s was the last: run(s) %s finished", job_id, finished)
+
+
+def finish_runs_in_workers() -> None:
+    """Have this process's job workers finish the runs (:func:`finish_runs`) as their last
+    re-measurement ends (for the server, ``liverburden worker`` and ``liverburden reprocess``)."""
+    after_jobs_of(JobKind.REPROCESS, _finish_runs_after)
 
 
 def reprocess_report(

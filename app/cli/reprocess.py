@@ -84,6 +84,7 @@ def reprocess(
     measurements, served only once an admin adopts the version (``liverburden adopt``)."""
     from app.batch.recheck import measurements_to_check
     from app.batch.reprocess import (
+        finish_runs_in_workers,
         jobs_to_run,
         queue_reprocessing,
         report_files,
@@ -137,6 +138,7 @@ def reprocess(
         finally:
             celery.close()
     else:
+        finish_runs_in_workers()  # the service's runs waiting for these jobs end with them
         run_local(JobContext.from_settings(settings), jobs, workers, lines)
     done, report = report_of(factory, BlobStore(settings.blob_dir), rows, actor, engine.value)
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

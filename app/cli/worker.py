@@ -56,6 +56,9 @@ def worker(
             "LIVERBURDEN_DATABASE_URL"
         )
     import app.jobs.celery.tasks  # noqa: F401 - registers the tasks on celery_app
+    from app.batch.reprocess import finish_runs_in_workers
+
+    finish_runs_in_workers()  # a reprocessing run ends with its last re-measurement
 
     argv = [
         "worker",

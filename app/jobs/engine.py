@@ -20,6 +20,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ __all__ = [
     "JobContext",
     "JobEngine",
     "LocalJobEngine",
+    "after_jobs_of",
     "claim_job",
     "pending_measurement_jobs",
     "requeue_stale_jobs",
@@ -60,6 +62,9 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 _PROGRESS_INTERVAL_S = 0.5
+
+#: Per job kind, what runs in the worker once a job of that kind is over (see after_jobs_of).
+_AFTER: dict[str, list[Callable[[JobContext, str], None]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,19 +318,46 @@ def _track(s: Session, plan: tracking.TrackingPlan, m: Measurement, actor: str) 
         )
 
 
+def after_jobs_of(kind: JobKind, hook: Callable[[JobContext, str], None]) -> None:
+    """Run ``hook(ctx, job_id)`` in the worker each time a job of ``kind`` is over (succeeded or
+    failed), after its row is committed. For the packages above this one (a reprocessing run is
+    finished by the worker that ends its last re-measurement); a hook that fails is logged and
+    changes nothing of the job. Registering the same hook again does nothing.
+    """
+    hooks = _AFTER.setdefault(kind, [])
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+def _after(ctx: JobContext, kind: str, job_id: str) -> None:
+    for hook in _AFTER.get(kind, ()):
+        try:
+            hook(ctx, job_id)
+        except Exception:
+            logger.exception("job %s: what follows a %s job failed", job_id, kind)
+
+
 def run_job(job_id: str, ctx: JobContext | None = None) -> str:
     """Run one job if it is still queued (idempotent); return its final status.
 
     Domain errors (bad input) fail the job with their message and problem type; anything else
     fails it with a generic message (the details go to the server log only).
     """
-    from app.measure.pipeline import measure_series
-
     ctx = ctx or JobContext.from_settings(get_settings())
     with session_scope(ctx.session_factory) as s:
         if not claim_job(s, job_id, ctx.worker_id):
             return repo.get_job(s, job_id).status
+        kind = repo.get_job(s, job_id).kind
     logger.info("job %s claimed by %s", job_id, ctx.worker_id)
+    status = _measure(ctx, job_id)
+    _after(ctx, kind, job_id)
+    return status
+
+
+def _measure(ctx: JobContext, job_id: str) -> str:
+    """Measure a claimed job and store its result (or its failure); return its final status."""
+    from app.measure.pipeline import measure_series
+
     try:
         ctx.scratch_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="job-", dir=ctx.scratch_dir) as tmp:

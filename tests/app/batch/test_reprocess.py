@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.batch.reprocess import queue_reprocessing
+from app.batch.reprocess import queue_reprocessing, run_state
 from app.db import repo
-from app.db.models import Job, LesionMeasurement, Measurement, Timepoint
+from app.db.models import AuditEvent, Job, LesionMeasurement, Measurement, Timepoint
+from app.store.blobs import BlobStore
 from app.version import ALGORITHM_VERSION
 from app.vocab import JobKind, MeasurementOrigin
 from phantoms import SMALL_ABDOMEN, BodyPose, make_phantom, write_dicom_series, write_label_nifti
@@ -371,6 +372,76 @@ def test_the_service_reprocesses_on_its_workers_with_progress_and_a_change_repor
     )
     actions = [e["action"] for e in admin.get("/v1/audit/events", params={"limit": 1000}).json()]
     assert actions.count("reprocess.started") == 2 and actions.count("reprocess.finished") == 2
+
+
+def wait_for_run_row(settings: Any, run_id: str, timeout_s: float = 120.0) -> Job:
+    """The run's row once it is over, read from the database (never through the run's route)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with session_factory_for(settings)() as s:
+            run = s.get(Job, run_id)
+            assert run is not None
+            if run.status != "running" or time.monotonic() > deadline:
+                return run
+        time.sleep(0.2)
+
+
+def finished_events(settings: Any, run_id: str) -> int:
+    """How many times the run's end was audited."""
+    with session_factory_for(settings)() as s:
+        return len(
+            s.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.action == "reprocess.finished", AuditEvent.entity_id == run_id
+                )
+            ).all()
+        )
+
+
+def test_a_run_ends_with_its_last_re_measurement_even_if_nobody_reads_it(
+    measured: tuple[Service, str],
+) -> None:
+    """The worker that ends the last re-measurement writes the change report and audits it;
+    reading the run afterwards gives that report and audits nothing more."""
+    service, old_id = measured
+    _as_if_older(service, old_id)
+    admin = service.client("admin")
+    started = admin.post("/v1/reprocess", json={"subject_ids": ["RP-1"]})
+    run_id = started.json()["run_id"]
+    run = wait_for_run_row(service.settings, run_id)
+    assert run.status == "succeeded" and run.progress == 1.0
+    assert run.result["summary"] == "1 re-measured, 0 skipped, 0 failed, 1 changed"
+    assert run.result["rows"][0]["flips"] == ["eligibility.burden_gt_25pct"]
+    assert finished_events(service.settings, run_id) == 1
+    read = admin.get(started.headers["Location"]).json()
+    assert read["summary"] == run.result["summary"] and read["rows"] == run.result["rows"]
+    assert finished_events(service.settings, run_id) == 1
+
+
+def test_a_run_two_see_over_at_once_is_finished_and_audited_once(
+    measured: tuple[Service, str],
+) -> None:
+    """One who read the run while it ran finishes it after another did: the other's report
+    stands and the end is audited once."""
+    service, old_id = measured
+    _as_if_older(service, old_id)
+    idle = service.settings.model_copy(update={"workers": 0})
+    with running_service(idle) as quiet:
+        run_id = quiet.client("admin").post("/v1/reprocess", json={}).json()["run_id"]
+        factory = session_factory_for(quiet.settings)
+        with factory() as late:
+            stale = late.get(Job, run_id)  # seen running
+            assert stale is not None and stale.status == "running"
+            late.commit()
+            done, _ = _run(quiet, quiet.settings.resolved_home / "cli.json")
+            assert done.returncode == 0, done.stderr
+            first = wait_for_run_row(quiet.settings, run_id)  # the command's worker ended it
+            assert first.status == "succeeded"
+            assert stale.status == "running"  # this session still believes it runs
+            again = run_state(late, BlobStore(quiet.settings.blob_dir), stale)
+            late.commit()
+        assert again == first.result
+        assert finished_events(quiet.settings, run_id) == 1
 
 
 def test_a_run_not_over_has_no_report_and_bad_requests_are_refused(

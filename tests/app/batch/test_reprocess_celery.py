@@ -22,6 +22,7 @@ from app.settings import Settings
 from app.vocab import JobKind, MeasurementOrigin
 from tests.app import celery_fixtures
 from tests.app._http_steps import measured_baseline
+from tests.app.batch.test_reprocess import finished_events, wait_for_run_row
 from tests.app.celery_fixtures import WorkerPool, claimed_pid, pids_of, worker_env
 from tests.app.conftest import SeriesFiles, running_service, session_factory_for
 from tests.conftest import REPO_ROOT
@@ -96,3 +97,35 @@ def test_reprocessing_on_the_celery_workers(
     second = _reprocess(settings, tmp_path / "run2.json")
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip().splitlines()[-1] == "0 re-measured, 1 skipped, 0 failed, 0 changed"
+
+
+def test_a_service_run_ends_on_the_worker_that_ends_its_last_re_measurement(
+    celery_settings_each_engine: Settings,
+    workers: WorkerPool,
+    ct_series: SeriesFiles,
+) -> None:
+    """POST /v1/reprocess on a service whose jobs go to Celery: nobody reads the run, the
+    worker finishes it (the change report stored, its end audited once)."""
+    settings = celery_settings_each_engine
+    (worker,) = workers.start(1)
+    with running_service(settings) as service:
+        old_id = measured_baseline(
+            service.client(), "RPC-2", ct_series.files, ct_series.labels, "2024-05-06"
+        )
+        factory = session_factory_for(settings)
+        with factory() as s:
+            m = s.get(Measurement, old_id)
+            assert m is not None
+            m.algorithm_version = "0.1.0"
+            m.result = {**m.result, "burden_fraction": 0.5, "algorithm_version": "0.1.0"}
+            s.commit()
+        started = service.client("admin").post("/v1/reprocess", json={})
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        run = wait_for_run_row(settings, run_id)
+        assert run.status == "succeeded", run.message
+        assert run.result["summary"] == "1 re-measured, 0 skipped, 0 failed, 1 changed"
+        assert finished_events(settings, run_id) == 1
+        with factory() as s:
+            (job,) = s.scalars(select(Job).where(Job.kind == JobKind.REPROCESS)).all()
+            assert claimed_pid(job.claimed_by) in pids_of(worker)
