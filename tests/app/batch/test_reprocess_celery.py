@@ -24,7 +24,7 @@ from tests.app import celery_fixtures
 from tests.app._http_steps import measured_baseline
 from tests.app.batch.test_reprocess import finished_events, wait_for_run_row
 from tests.app.celery_fixtures import WorkerPool, claimed_pid, pids_of, worker_env
-from tests.app.conftest import SeriesFiles, running_service, session_factory_for
+from tests.app.conftest import SeriesFiles, Service, running_service, session_factory_for
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.redis
@@ -62,6 +62,20 @@ def _reprocess(settings: Settings, report: Path) -> subprocess.CompletedProcess[
     )
 
 
+def _older_baseline(service: Service, subject: str, ct_series: SeriesFiles) -> str:
+    """A baseline measured on the workers, then made to look like version 0.1.0's."""
+    old_id = measured_baseline(
+        service.client(), subject, ct_series.files, ct_series.labels, "2024-05-06"
+    )
+    with session_factory_for(service.settings)() as s:
+        m = s.get(Measurement, old_id)
+        assert m is not None
+        m.algorithm_version = "0.1.0"
+        m.result = {**m.result, "burden_fraction": 0.5, "algorithm_version": "0.1.0"}
+        s.commit()
+    return old_id
+
+
 def test_reprocessing_on_the_celery_workers(
     celery_settings_each_engine: Settings,
     workers: WorkerPool,
@@ -71,16 +85,8 @@ def test_reprocessing_on_the_celery_workers(
     settings = celery_settings_each_engine
     (worker,) = workers.start(1)
     with running_service(settings) as service:
-        old_id = measured_baseline(
-            service.client(), "RPC-1", ct_series.files, ct_series.labels, "2024-05-06"
-        )
+        _older_baseline(service, "RPC-1", ct_series)
     factory = session_factory_for(settings)
-    with factory() as s:
-        m = s.get(Measurement, old_id)
-        assert m is not None
-        m.algorithm_version = "0.1.0"
-        m.result = {**m.result, "burden_fraction": 0.5, "algorithm_version": "0.1.0"}
-        s.commit()
 
     first = _reprocess(settings, tmp_path / "run1.json")
     assert first.returncode == 0, first.stderr
@@ -109,16 +115,8 @@ def test_a_service_run_ends_on_the_worker_that_ends_its_last_re_measurement(
     settings = celery_settings_each_engine
     (worker,) = workers.start(1)
     with running_service(settings) as service:
-        old_id = measured_baseline(
-            service.client(), "RPC-2", ct_series.files, ct_series.labels, "2024-05-06"
-        )
+        _older_baseline(service, "RPC-2", ct_series)
         factory = session_factory_for(settings)
-        with factory() as s:
-            m = s.get(Measurement, old_id)
-            assert m is not None
-            m.algorithm_version = "0.1.0"
-            m.result = {**m.result, "burden_fraction": 0.5, "algorithm_version": "0.1.0"}
-            s.commit()
         started = service.client("admin").post("/v1/reprocess", json={})
         assert started.status_code == 202, started.text
         run_id = started.json()["run_id"]
