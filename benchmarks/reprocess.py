@@ -3,14 +3,16 @@
 
 Run by hand (never in the test suite)::
 
-    python benchmarks/reprocess.py [--studies 200] [--slices 40 --size 128] [--broker URL]
+    python benchmarks/reprocess.py [--studies 200] [--slices 40 --size 128] [--repeat 3]
+                                   [--broker URL]
 
 1. A fresh temporary ``LIVERBURDEN_HOME`` (the embedded default: SQLite and the blob folder) and
    ``liverburden serve`` on a loopback port; ``--studies`` phantom studies (benchmarks/load.py's,
    one liver lesion each, written once into benchmarks/_work) stored through the real path: REST
    upload, a subject with its baseline, the label map, the measurement job.
-2. For each engine -- ``--engine local --workers 1``, ``--engine local --workers 2``, ``--engine
-   celery`` with two ``liverburden worker --concurrency 1`` processes (Redis at ``--broker``) --
+2. ``--repeat`` rounds; in each, for each engine -- ``--engine local --workers 1``, ``--engine
+   local --workers 2``, ``--engine celery`` with two ``liverburden worker --concurrency 1``
+   processes (Redis at ``--broker``; idle while the local engines run) --
    the stored measurements are made to look like an earlier version's (their version column; the
    previous engine's re-measurements and jobs deleted), then ``liverburden reprocess`` runs as a
    fresh process timed from outside. Every run must re-measure every study and change nothing (the
@@ -18,7 +20,7 @@ Run by hand (never in the test suite)::
 3. Two figures per engine: studies/s of the whole command (start-up, queueing, the change report
    and its adoption preview included) and in steady state (studies / the span from the first job
    started to the last job finished, from the job rows). The ratio 2 workers / 1 worker (goal
-   >= 1.7 in steady state) is printed for both.
+   >= 1.7 in steady state) is printed for both, from the medians over the rounds.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -151,8 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--studies", type=int, default=200)
     parser.add_argument("--slices", type=int, default=40)
     parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (medians are printed)")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/7")
     args = parser.parse_args(argv)
+    engines = {
+        "local_1": ["--workers", "1"],
+        "local_2": ["--workers", "2"],
+        "celery_2": ["--engine", "celery"],
+    }
     with tempfile.TemporaryDirectory(prefix="lb-reprocess-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
@@ -161,23 +170,25 @@ def main(argv: list[str] | None = None) -> int:
         with Serve(home) as server:
             _store(server.url, key, args.studies, args.slices, args.size)
         stored_s = time.perf_counter() - t0
-        env = home_env(home)
-        runs = {
-            "local_1": _run(home, "local_1", ["--workers", "1"], env, args.studies),
-            "local_2": _run(home, "local_2", ["--workers", "2"], env, args.studies),
-        }
         flush_redis(args.broker)
-        celery_env = home_env(home, LIVERBURDEN_BROKER_URL=args.broker)
-        workers = Workers(celery_env, 2, Path(tmp))
+        env = home_env(home, LIVERBURDEN_BROKER_URL=args.broker)
+        # no sweep: it would send the local engines' queued jobs to the idle workers
+        workers = Workers({**env, "LIVERBURDEN_CELERY_SWEEP_INTERVAL_S": "0"}, 2, Path(tmp))
+        rounds: dict[str, list[dict[str, float]]] = {name: [] for name in engines}
         try:
             workers.wait_ready(args.broker)
-            runs["celery_2"] = _run(
-                home, "celery_2", ["--engine", "celery"], celery_env, args.studies
-            )
+            for _ in range(args.repeat):  # interleaved: each round runs every engine once
+                for name, engine_args in engines.items():
+                    rounds[name].append(_run(home, name, engine_args, env, args.studies))
         finally:
             workers.stop()
+    runs = {
+        name: {kind: statistics.median(r[kind] for r in done) for kind in ("whole_s", "steady_s")}
+        for name, done in rounds.items()
+    }
     result: dict[str, object] = {
         "studies": args.studies,
+        "repeat": args.repeat,
         "grid": [args.slices, args.size, args.size],
         "store_s": round(stored_s, 1),
         "cpus": os.cpu_count(),

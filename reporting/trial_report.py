@@ -44,6 +44,7 @@ from volumetrics import BURDEN_HIGH_FRACTION, BURDEN_MAX_FRACTION
 
 __all__ = [
     "ArmSummary",
+    "RunLine",
     "TrialReport",
     "TrialSubject",
     "VersionLine",
@@ -115,6 +116,19 @@ class VersionLine:
 
 
 @dataclass(frozen=True, slots=True)
+class RunLine:
+    """A reprocessing run of the service, and where its change report is."""
+
+    run_id: str
+    started: str  #: ``YYYY-MM-DD HH:MM UTC``
+    requested_by: str
+    algorithm_version: str
+    outcome: str  #: the summary line once over, else how far it got
+    subjects_flipped: int | None  #: ``None`` while it runs
+    report_url: str  #: the change report's page (an admin's key reads it)
+
+
+@dataclass(frozen=True, slots=True)
 class TrialReport:
     """The trial view's content."""
 
@@ -126,6 +140,8 @@ class TrialReport:
     #: Where the numbers come from: per algorithm version, the timepoints whose measurement of
     #: record it made and, when an admin adopted it (reprocessing), when, by whom and why.
     versions: tuple[VersionLine, ...] = field(default=())
+    #: The service's reprocessing runs, newest first, each with its change report's address.
+    runs: tuple[RunLine, ...] = field(default=())
 
     def generated_text(self) -> str:
         """When the view was made, in UTC, as text."""
@@ -391,6 +407,21 @@ def _verdict_table(headers: tuple[str, ...], rows: list[list[str]], table_id: st
     return html
 
 
+def _runs_table(runs: Sequence[RunLine]) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(r.started)}</td><td>{escape(r.algorithm_version)}</td>"
+        f"<td>{escape(r.requested_by)}</td><td>{escape(r.outcome)}</td>"
+        f"<td>{'' if r.subjects_flipped is None else r.subjects_flipped}</td>"
+        f'<td><a href="{escape(r.report_url)}">change report</a></td></tr>'
+        for r in runs
+    )
+    return (
+        '<table id="runs"><thead><tr><th>Started</th><th>Algorithm version</th>'
+        "<th>Requested by</th><th>Outcome</th><th>Subjects with a flipped decision</th>"
+        f"<th>Report</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
 def render_trial_html(report: TrialReport) -> str:
     """Return the trial view as one self-contained HTML5 page (inline style and images)."""
     study = escape(report.study_id)
@@ -428,6 +459,12 @@ def render_trial_html(report: TrialReport) -> str:
                 "versions",
             )
         )
+    if report.runs:
+        parts.append(
+            "<p>Reprocessing runs (re-measurements under a new algorithm version; what adopting "
+            "it would change is in each run's change report):</p>"
+        )
+        parts.append(_runs_table(report.runs))
     if report.hashes:
         rows = "".join(
             f"<tr><td>{escape(k)}</td><td><code>{escape(v)}</code></td></tr>"

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import audit
 from app.db import repo
-from app.db.models import Adoption, Measurement, Subject, Timepoint
+from app.db.models import Adoption, Job, Measurement, Subject, Timepoint
 from app.errors import InvalidRequestError, NotFoundError
 from app.measure.labels import masks_from_labels
 from app.measure.sources import load_measurement_source
@@ -57,6 +57,7 @@ from app.store.blobs import BlobStore
 from app.subjects.eligibility import eligibility
 from app.subjects.endpoints import subject_hpfs
 from app.version import ALGORITHM_VERSION
+from app.vocab import JobKind
 from dicomio.frames import part10_bytes
 from recist.errors import RecistError
 from reporting import (
@@ -76,6 +77,7 @@ from reporting import (
 )
 from reporting.adtte import HpfsRow, build_adtte
 from reporting.trial_report import (
+    RunLine,
     TrialReport,
     TrialSubject,
     VersionLine,
@@ -510,6 +512,25 @@ def _version_lines(session: Session) -> tuple[VersionLine, ...]:
     )
 
 
+def _run_lines(session: Session) -> tuple[RunLine, ...]:
+    """The service's reprocessing runs, newest first."""
+    runs = session.scalars(
+        select(Job).where(Job.kind == JobKind.REPROCESS_RUN).order_by(Job.created_at.desc(), Job.id)
+    )
+    return tuple(
+        RunLine(
+            run_id=run.id,
+            started=f"{run.created_at:%Y-%m-%d %H:%M} UTC",
+            requested_by=run.created_by,
+            algorithm_version=run.algorithm_version or "",
+            outcome=(run.result or {}).get("summary") or f"{run.status}: {run.message}",
+            subjects_flipped=(run.result or {}).get("subjects_flipped"),
+            report_url=f"/v1/reprocess/{run.id}/report",
+        )
+        for run in runs
+    )
+
+
 def trial_report(
     session: Session,
     fmt: ReportFormat,
@@ -534,6 +555,7 @@ def trial_report(
         ALGORITHM_VERSION,
         hashes,
         _version_lines(session),
+        _run_lines(session),
     )
     content = (
         render_trial_pdf(report) if fmt == "pdf" else render_trial_html(report).encode("utf-8")

@@ -361,7 +361,7 @@ def test_the_service_reprocesses_on_its_workers_with_progress_and_a_change_repor
         "eligibility.burden_gt_25pct",
         "L1.long_axis_mm",
     }
-    page = admin.get(f"{location}/report")
+    page = admin.get(f"{location}/report")  # the page the trial view links to (below)
     assert page.headers["content-type"].startswith("text/html")
     assert '<td class="flip">eligibility.burden_gt_25pct</td>' in page.text
     # the service kept serving the old numbers: held back until adopted
@@ -372,6 +372,13 @@ def test_the_service_reprocesses_on_its_workers_with_progress_and_a_change_repor
     )
     actions = [e["action"] for e in admin.get("/v1/audit/events", params={"limit": 1000}).json()]
     assert actions.count("reprocess.started") == 2 and actions.count("reprocess.finished") == 2
+    # the trial view lists both runs, newest first, each linking its change report
+    trial = service.client().get("/v1/trial/report").text
+    runs = trial[trial.index('id="runs"') :]
+    runs = runs[: runs.index("</table>")]
+    assert runs.index(again.headers["Location"]) < runs.index(location)
+    assert "<td>1 re-measured, 0 skipped, 0 failed, 1 changed</td><td>1</td>" in runs
+    assert f'<a href="{location}/report">change report</a>' in runs
 
 
 def wait_for_run_row(settings: Any, run_id: str, timeout_s: float = 120.0) -> Job:
