@@ -81,11 +81,11 @@ def home_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def make_key(home: Path, role: str) -> str:
+def make_key(home: Path, role: str, **env: str) -> str:
     """A new API key of ``role`` made by ``liverburden keys create`` (its last stdout line)."""
     out = subprocess.run(
         [*cli(), "keys", "create", "--role", role, "--name", f"benchmark {role}"],
-        env=home_env(home),
+        env=home_env(home, **env),
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -4,9 +4,10 @@
 Run by hand (never in the test suite)::
 
     python benchmarks/reprocess.py [--studies 200] [--slices 40 --size 128] [--repeat 3]
-                                   [--broker URL]
+                                   [--broker URL] [--database-url postgresql+psycopg://...]
 
-1. A fresh temporary ``LIVERBURDEN_HOME`` (the embedded default: SQLite and the blob folder) and
+1. A fresh temporary ``LIVERBURDEN_HOME`` (the embedded default: SQLite and the blob folder; or,
+   with ``--database-url``, a new database made on that PostgreSQL server for the run) and
    ``liverburden serve`` on a loopback port; ``--studies`` phantom studies (benchmarks/load.py's,
    one liver lesion each, written once into benchmarks/_work) stored through the real path: REST
    upload, a subject with its baseline, the label map, the measurement job.
@@ -26,18 +27,21 @@ Run by hand (never in the test suite)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -90,28 +94,45 @@ def _store(url: str, key: str, studies: int, slices: int, size: int) -> None:
 _OLD = "0.0.0-benchmark"
 
 
-def _as_older(home: Path) -> None:
+def _as_older(db: Engine) -> None:
     """Every requested measurement looks like an earlier version's; earlier re-runs are gone."""
-    db = sqlite3.connect(home / "liverburden.db")
-    try:
-        with db:
-            db.execute("DELETE FROM measurements WHERE origin = 'reprocess'")
-            db.execute("DELETE FROM jobs WHERE kind IN ('reprocess', 'reprocess_run')")
-            db.execute("UPDATE measurements SET algorithm_version = ?", (_OLD,))
-    finally:
-        db.close()
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM jobs WHERE kind IN ('reprocess', 'reprocess_run')"))
+        conn.execute(text("DELETE FROM measurements WHERE origin = 'reprocess'"))
+        conn.execute(text("UPDATE measurements SET algorithm_version = :v"), {"v": _OLD})
 
 
-def _steady_span_s(home: Path) -> float:
+def _when(value: str | dt.datetime) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
+def _steady_span_s(db: Engine) -> float:
     """From the first re-measurement started to the last one finished (the job rows)."""
-    db = sqlite3.connect(home / "liverburden.db")
+    with db.connect() as conn:
+        first, last = conn.execute(
+            text("SELECT MIN(started_at), MAX(finished_at) FROM jobs WHERE kind = 'reprocess'")
+        ).one()
+    return (_when(last) - _when(first)).total_seconds()
+
+
+@contextlib.contextmanager
+def _database(url: str | None, home: Path) -> Iterator[str]:
+    """The database URL to use: ``url``'s server with a new database made for this run (dropped
+    after), or the embedded default's SQLite file in ``home``."""
+    if url is None:
+        yield f"sqlite:///{home / 'liverburden.db'}"
+        return
+    name = f"lb_bench_reprocess_{os.getpid()}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        first, last = db.execute(
-            "SELECT MIN(started_at), MAX(finished_at) FROM jobs WHERE kind = 'reprocess'"
-        ).fetchone()
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
     finally:
-        db.close()
-    return (dt.datetime.fromisoformat(last) - dt.datetime.fromisoformat(first)).total_seconds()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def _reprocess(home: Path, args: list[str], env: dict[str, str], out: Path) -> float:
@@ -131,15 +152,15 @@ def _reprocess(home: Path, args: list[str], env: dict[str, str], out: Path) -> f
 
 
 def _run(
-    home: Path, name: str, args: list[str], env: dict[str, str], studies: int
+    home: Path, db: Engine, name: str, args: list[str], env: dict[str, str], studies: int
 ) -> dict[str, float]:
-    _as_older(home)
+    _as_older(db)
     out = home.parent / f"{name}.json"
     seconds = _reprocess(home, args, env, out)
     report = json.loads(out.read_text(encoding="utf-8"))
     if (report["re_measured"], report["failed"], report["changed"]) != (studies, 0, 0):
         raise RuntimeError(f"{name}: expected {studies} re-measured, none failed or changed")
-    span = _steady_span_s(home)
+    span = _steady_span_s(db)
     print(
         f"  {name}: {seconds:.1f} s whole ({studies / seconds:.2f} studies/s), steady "
         f"{span:.1f} s ({studies / span:.2f} studies/s)",
@@ -156,22 +177,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=3, help="rounds (medians are printed)")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/7")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="a PostgreSQL server (a database is made there for the run); default SQLite",
+    )
     args = parser.parse_args(argv)
     engines = {
         "local_1": ["--workers", "1"],
         "local_2": ["--workers", "2"],
         "celery_2": ["--engine", "celery"],
     }
-    with tempfile.TemporaryDirectory(prefix="lb-reprocess-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="lb-reprocess-") as tmp,
+        _database(args.database_url, Path(tmp) / "home") as url,
+    ):
         home = Path(tmp) / "home"
         home.mkdir()
-        key = make_key(home, "radiologist")
+        db_env = {"LIVERBURDEN_DATABASE_URL": url}
+        key = make_key(home, "radiologist", **db_env)
         t0 = time.perf_counter()
-        with Serve(home) as server:
+        with Serve(home, **db_env) as server:
             _store(server.url, key, args.studies, args.slices, args.size)
         stored_s = time.perf_counter() - t0
         flush_redis(args.broker)
-        env = home_env(home, LIVERBURDEN_BROKER_URL=args.broker)
+        env = home_env(home, LIVERBURDEN_BROKER_URL=args.broker, **db_env)
+        db = create_engine(url)
         # no sweep: it would send the local engines' queued jobs to the idle workers
         workers = Workers({**env, "LIVERBURDEN_CELERY_SWEEP_INTERVAL_S": "0"}, 2, Path(tmp))
         rounds: dict[str, list[dict[str, float]]] = {name: [] for name in engines}
@@ -179,14 +210,16 @@ def main(argv: list[str] | None = None) -> int:
             workers.wait_ready(args.broker)
             for _ in range(args.repeat):  # interleaved: each round runs every engine once
                 for name, engine_args in engines.items():
-                    rounds[name].append(_run(home, name, engine_args, env, args.studies))
+                    rounds[name].append(_run(home, db, name, engine_args, env, args.studies))
         finally:
             workers.stop()
+            db.dispose()
     runs = {
         name: {kind: statistics.median(r[kind] for r in done) for kind in ("whole_s", "steady_s")}
         for name, done in rounds.items()
     }
     result: dict[str, object] = {
+        "database": "postgresql" if args.database_url else "sqlite",
         "studies": args.studies,
         "repeat": args.repeat,
         "grid": [args.slices, args.size, args.size],
