@@ -443,13 +443,18 @@ def run_state(session: Session, blobs: BlobStore, run: Job) -> dict[str, Any]:
     return report
 
 
-def finish_runs(factory: sessionmaker[Session], blobs: BlobStore) -> list[str]:
+def finish_runs(
+    factory: sessionmaker[Session],
+    blobs: BlobStore,
+    reads: sessionmaker[Session] | None = None,
+) -> list[str]:
     """Finish every running run whose re-measurements are all over; return their ids.
 
     Nothing to do while any re-measurement is queued or running (the last one to end calls
-    again), so that the many jobs of a large run cost one cheap query each.
+    again), so that the many jobs of a large run cost one cheap query each, in a read-only
+    session (``reads``, when given: on SQLite it does not queue for the write lock).
     """
-    with session_scope(factory) as s:
+    with session_scope(reads or factory) as s:
         busy = s.scalar(
             select(Job.id)
             .where(
@@ -458,8 +463,9 @@ def finish_runs(factory: sessionmaker[Session], blobs: BlobStore) -> list[str]:
             )
             .limit(1)
         )
-        if busy is not None:
-            return []
+    if busy is not None:
+        return []
+    with session_scope(factory) as s:
         runs = s.scalars(
             select(Job).where(Job.kind == JobKind.REPROCESS_RUN, Job.status == JobStatus.RUNNING)
         ).all()
@@ -469,7 +475,7 @@ def finish_runs(factory: sessionmaker[Session], blobs: BlobStore) -> list[str]:
 
 
 def _finish_runs_after(ctx: JobContext, job_id: str) -> None:
-    finished = finish_runs(ctx.session_factory, ctx.blobstore)
+    finished = finish_runs(ctx.session_factory, ctx.blobstore, ctx.reads)
     if finished:
         logger.info("re-measurement %s was the last: run(s) %s finished", job_id, finished)
 
