@@ -1,0 +1,1 @@
+"""liverburden: the imaging measurement service of the trial's core lab (see README.md)."""

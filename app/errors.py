@@ -181,7 +181,7 @@ INTERNAL = Problem(500, "internal-error", "Internal server error")
 
 
 def problem_for(exc: BaseException) -> Problem:
-    """The row of :data:`PROBLEMS` for ``exc`` (its most specific mapped class), else 500."""
+    """Return the row of :data:`PROBLEMS` for ``exc`` (its most specific mapped class), else 500."""
     for cls in type(exc).__mro__:
         found = PROBLEMS.get(cls)
         if found is not None:
@@ -190,7 +190,7 @@ def problem_for(exc: BaseException) -> Problem:
 
 
 def problem_body(problem: Problem, detail: str, **extra: Any) -> dict[str, Any]:
-    """An RFC 9457 problem document."""
+    """Return an RFC 9457 problem document."""
     body: dict[str, Any] = {
         "type": problem.type,
         "title": problem.title,

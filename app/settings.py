@@ -33,9 +33,12 @@ STUDY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 
 
 def renamed_setting(prefix: str, name: str, old_name: str) -> AliasChoices:
-    """Where a renamed setting is read: its field name (keyword arguments), its environment
-    variable, and the variable of its old name, still honoured so that a deployment's
-    configuration keeps working after the rename (durations gained their unit, ``*_s``)."""
+    """Return where a renamed setting is read.
+
+    Its field name (keyword arguments), its environment variable, and the variable of its old
+    name, still honoured so that a deployment's configuration keeps working after the rename
+    (durations gained their unit, ``*_s``).
+    """
     return AliasChoices(name, f"{prefix}{name}".upper(), f"{prefix}{old_name}".upper())
 
 
@@ -129,5 +132,5 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read once from the environment."""
+    """Return the process's settings, read once from the environment."""
     return Settings()

@@ -1,5 +1,7 @@
-"""The service's shared words: who holds a key (:class:`Role`), what a route needs
-(:class:`Permission`), and a job's kind and state (:class:`JobKind`, :class:`JobStatus`). Only
+"""The service's shared words: roles, permissions, job kinds and states.
+
+Who holds a key (:class:`Role`), what a route needs (:class:`Permission`), and a job's kind and
+state (:class:`JobKind`, :class:`JobStatus`). Only
 :mod:`enum` is imported, so the command line can name roles without loading the database layer;
 :mod:`app.auth.keys` holds the one table of which role may do what.
 """

@@ -123,7 +123,7 @@ def revoke_key(session: Session, key_id: str, actor: str) -> ApiKey:
 
 
 def authenticate(session: Session, authorization: str | None) -> Principal:
-    """The principal of an ``Authorization: Bearer <key>`` header; 401-type error otherwise."""
+    """Return the principal of an ``Authorization: Bearer <key>`` header (else a 401-type error)."""
     if not authorization:
         raise AuthenticationError("missing Authorization header; expected 'Bearer <api key>'")
     scheme, _, token = authorization.partition(" ")

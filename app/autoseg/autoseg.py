@@ -242,7 +242,7 @@ def auto_segment_liver(
 def _base_labels(
     base: _Base, tmp: Path, volume: dicomio.ImageVolume
 ) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.bool_] | None, tuple[str, ...]]:
-    """The base label array on the series grid, and its liver (labels 1 and 2) if it has one.
+    """Return the base label array on the series grid, and its liver (labels 1 and 2) if it has one.
 
     A base without label 1 (say a lesion-only map) gets the lesion merged in but constrains
     nothing.

@@ -33,7 +33,7 @@ _MAX_LABEL = 65535
 
 
 def read_ct(folder: Path, series_uid: str) -> dicomio.ImageVolume:
-    """The series in ``folder`` with its pixels in HU; refuses anything but CT."""
+    """Read the series in ``folder`` with its pixels in HU; refuses anything but CT."""
     volume = dicomio.read_series(folder, series_uid, pixels=True)
     modality = volume.info.modality.upper()
     if modality and modality != "CT":
@@ -48,7 +48,10 @@ def read_ct(folder: Path, series_uid: str) -> dicomio.ImageVolume:
 def seed_index(
     geometry: dicomio.Geometry, point_lps_mm: Sequence[float], field: str
 ) -> npt.NDArray[np.float64]:
-    """The fractional (z, y, x) voxel index of an LPS point; :class:`SeedError` off the image."""
+    """Return the fractional (z, y, x) voxel index of an LPS point.
+
+    Raises :class:`SeedError` when the point is off the image.
+    """
     index = np.asarray(geometry.lps_to_index(np.asarray(point_lps_mm, dtype=np.float64)))
     shape = np.asarray(geometry.shape_zyx)
     rounded = np.floor(index + 0.5)

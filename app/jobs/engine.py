@@ -81,7 +81,7 @@ class JobContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobContext:
-        """A context for the database and home folder of ``settings``."""
+        """Make a context for the database and home folder of ``settings``."""
         return cls.for_engine(
             get_engine(settings.resolved_database_url),
             BlobStore(settings.blob_dir),
@@ -90,7 +90,7 @@ class JobContext:
 
     @classmethod
     def for_engine(cls, engine: Engine, blobstore: BlobStore, scratch_dir: Path) -> JobContext:
-        """A context whose sessions (write and read-only) use ``engine``."""
+        """Make a context whose sessions (write and read-only) use ``engine``."""
         return cls(
             session_factory=make_session_factory(engine),
             blobstore=blobstore,
@@ -319,10 +319,11 @@ def _track(s: Session, plan: tracking.TrackingPlan, m: Measurement, actor: str) 
 
 
 def after_jobs_of(kind: JobKind, hook: Callable[[JobContext, str], None]) -> None:
-    """Run ``hook(ctx, job_id)`` in the worker each time a job of ``kind`` is over (succeeded or
-    failed), after its row is committed. For the packages above this one (a reprocessing run is
-    finished by the worker that ends its last re-measurement); a hook that fails is logged and
-    changes nothing of the job. Registering the same hook again does nothing.
+    """Run ``hook(ctx, job_id)`` in the worker each time a job of ``kind`` is over.
+
+    Over: succeeded or failed, its row committed. For the packages above this one (a
+    reprocessing run is finished by the worker that ends its last re-measurement); a hook that
+    fails is logged and changes nothing of the job. Registering the same hook again does nothing.
     """
     hooks = _AFTER.setdefault(kind, [])
     if hook not in hooks:
@@ -450,13 +451,19 @@ class LocalJobEngine:
 class JobEngine(Protocol):
     """What the service needs from an engine: enqueue ids, start (recover), shut down."""
 
-    def enqueue(self, job_id: str) -> None: ...
+    def enqueue(self, job_id: str) -> None:
+        """Have the job run (it is queued in the database already)."""
+        ...
 
-    def start(self, stale_after_s: float) -> None: ...
+    def start(self, stale_after_s: float) -> None:
+        """Start; take up again the jobs of workers silent for ``stale_after_s``."""
+        ...
 
-    def shutdown(self) -> None: ...
+    def shutdown(self) -> None:
+        """Stop taking jobs; let the running ones end."""
+        ...
 
 
 def worker_id() -> str:
-    """This process's name in ``jobs.claimed_by``: ``host:pid``."""
+    """Return this process's name in ``jobs.claimed_by``: ``host:pid``."""
     return f"{socket.gethostname()}:{os.getpid()}"

@@ -74,13 +74,13 @@ class MeasuredMasks:
         return out
 
     def full_tumor(self) -> BoolArray:
-        """The tumour mask on the whole series grid."""
+        """Return the tumour mask on the whole series grid."""
         out: BoolArray = np.zeros(self.shape_zyx, dtype=bool)
         out[self._box()] = self.tumor
         return out
 
     def full_liver(self) -> BoolArray | None:
-        """The liver mask on the whole series grid, ``None`` for a measurement without liver."""
+        """Return the liver mask on the whole series grid (``None``: measured without a liver)."""
         if self.liver is None:
             return None
         out: BoolArray = np.zeros(self.shape_zyx, dtype=bool)
@@ -88,7 +88,7 @@ class MeasuredMasks:
         return out
 
     def to_bytes(self) -> bytes:
-        """The blob: a compressed ``.npz`` (no pickled objects)."""
+        """Return the blob: a compressed ``.npz`` (no pickled objects)."""
         arrays: dict[str, npt.NDArray[np.generic]] = {
             "format": np.array(MASKS_FORMAT, dtype=np.int32),
             "shape_zyx": np.array(self.shape_zyx, dtype=np.int64),
@@ -138,8 +138,10 @@ class MeasuredMasks:
 
 
 def load_kept_masks(blobs: BlobStore, masks_sha256: str | None) -> MeasuredMasks | None:
-    """The masks a measurement kept (``measurements.masks_sha256``); ``None`` when it kept none
-    (made before masks were kept) or its blob is gone, so callers fall back to the segmentation.
+    """Load the masks a measurement kept (``measurements.masks_sha256``).
+
+    ``None`` when it kept none (made before masks were kept) or its blob is gone, so callers fall
+    back to the segmentation.
 
     Raises
     ------

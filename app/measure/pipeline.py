@@ -123,7 +123,7 @@ def _whole(shape: tuple[int, int, int]) -> dicomio.Region:
 
 
 def _bridges_in(region: dicomio.Region, missing: Sequence[int]) -> list[int]:
-    """The series' missing slices that lie inside ``region``, as indices of the region."""
+    """Return the series' missing slices that lie inside ``region``, as indices of the region."""
     z = region[0]
     return [g - z.start for g in missing if z.start <= g < z.stop]
 
@@ -208,7 +208,7 @@ def _lesion_record(
     thickness_mm: float | None,
     segment_name: str | None,
 ) -> LesionResult:
-    """A lesion before it is numbered (``lesion_id`` empty) and placed in an organ."""
+    """Make a lesion before it is numbered (``lesion_id`` empty) and placed in an organ."""
     return LesionResult(
         lesion_id="",
         volume_ml=volume_ml,

@@ -109,7 +109,7 @@ def measure_row(
 
 
 def row_to_request(row: BatchRow, key: str | None) -> dict[str, Any]:
-    """A batch row as the JSON ``jobs.request`` of its job."""
+    """Return a batch row as the JSON ``jobs.request`` of its job."""
     return {
         "row_id": row.row_id,
         "subject_id": row.subject_id,
@@ -124,7 +124,7 @@ def row_to_request(row: BatchRow, key: str | None) -> dict[str, Any]:
 
 
 def row_from_request(request: dict[str, Any]) -> BatchRow:
-    """The batch row stored in a job's ``request``."""
+    """Return the batch row stored in a job's ``request``."""
     return BatchRow(
         row_id=str(request["row_id"]),
         subject_id=str(request.get("subject_id") or ""),

@@ -70,7 +70,7 @@ class MeasurementSource:
 
 
 def _series_digest(hashes: Sequence[str]) -> str:
-    """The series hash of a measurement result (SHA-256 over the sorted file hashes)."""
+    """Return the series hash of a measurement result (SHA-256 over the sorted file hashes)."""
     h = hashlib.sha256()
     for part in sorted(hashes):
         h.update(part.encode("utf-8"))
@@ -79,8 +79,11 @@ def _series_digest(hashes: Sequence[str]) -> str:
 
 
 def inputs_unchanged(session: Session, measurement: Measurement) -> bool:
-    """Whether the stored series still hashes as it did when ``measurement`` was made (instances
-    may have been added since); a result that recorded no series hash counts as unchanged."""
+    """Tell whether the stored series still hashes as it did when ``measurement`` was made.
+
+    Instances may have been added since; a result that recorded no series hash counts as
+    unchanged.
+    """
     recorded = (measurement.result.get("inputs") or {}).get("series_sha256")
     if not isinstance(recorded, str):
         return True
@@ -121,8 +124,10 @@ def _materialise(
 def measure_request(
     session: Session, blobs: BlobStore, request: Mapping[str, Any], folder: Path
 ) -> MeasureRequest:
-    """What a measurement job asks for (its stored request), as the pipeline's request: the
-    stored series and segmentation linked into ``folder``, the job's label choices."""
+    """Turn a measurement job's stored request into the pipeline's request.
+
+    The stored series and segmentation are linked into ``folder``, with the job's label choices.
+    """
     from app.measure.pipeline import MeasureRequest
 
     series = repo.get_series(session, request["series_instance_uid"])

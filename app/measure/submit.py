@@ -93,8 +93,10 @@ def _seg_ref(seg: dict[str, Any]) -> str:
 
 
 def _identical_job(session: Session, request_sha: str) -> Job | None:
-    """The newest queued, running or succeeded measurement job of this request and version
-    (a job whose measurement was voided is not one: the request measures again)."""
+    """Return the newest queued, running or succeeded measurement job of this request and version.
+
+    A job whose measurement was voided is not one: the request measures again.
+    """
     return session.execute(
         select(Job)
         .outerjoin(Measurement, Measurement.id == Job.measurement_id)
@@ -113,7 +115,7 @@ def _identical_job(session: Session, request_sha: str) -> Job | None:
 def _queue(
     session: Session, request: dict[str, Any], request_sha: str, actor: str, force: bool
 ) -> tuple[Job, bool]:
-    """The identical job to join and False, else a new queued job and True."""
+    """Return the identical job to join and False, else a new queued job and True."""
     conflict: IntegrityError | None = None
     for _ in range(_INSERT_ROUNDS):
         if not force:
@@ -150,7 +152,7 @@ def _queue(
 def _check_series_in_timepoint_study(
     session: Session, series: Series, timepoint: Timepoint
 ) -> None:
-    """A timepoint that names its study is measured on that study's series only."""
+    """Refuse a series outside the study its timepoint names (measured on that study only)."""
     if timepoint.study_instance_uid is None:
         return
     study = session.get(Study, series.study_pk)

@@ -106,7 +106,7 @@ def _box_affine(masks: MeasuredMasks, pad_vox: Sequence[int]) -> Matrix:
 
 
 def _sitk_image(array: npt.NDArray[Any], affine: Matrix) -> Any:
-    """A SimpleITK image of a ``(z, y, x)`` array placed by a voxel-index-to-LPS affine."""
+    """Make a SimpleITK image of a ``(z, y, x)`` array placed by a voxel-index-to-LPS affine."""
     sitk = _sitk()
     img = sitk.GetImageFromArray(array)
     a = affine[:3, :3]
@@ -172,9 +172,11 @@ def _grid_mm(earlier: MeasuredMasks, later: MeasuredMasks) -> float:
 
 
 def _distance_map(masks: MeasuredMasks, organ: str, grid_mm: float) -> tuple[Any, Any]:
-    """The feature image aligned: the organ's signed distance map (mm, negative inside, clipped),
-    plus the tumours' when the organ is the liver, on an isotropic grid; and the organ's mask on
-    that grid (what the alignment starts from: the centres of mass).
+    """Make the feature image aligned, and the organ's mask, on an isotropic grid.
+
+    The feature is the organ's signed distance map (mm, negative inside, clipped), plus the
+    tumours' when the organ is the liver; the mask is what the alignment starts from (the
+    centres of mass).
 
     The tumours make the liver's own symmetries (a smooth, nearly ellipsoidal organ turns about
     its axes at little cost) count: they are landmarks inside it. Their changes in size between
@@ -241,7 +243,7 @@ def _distance_map(masks: MeasuredMasks, organ: str, grid_mm: float) -> tuple[Any
 
 
 def _to_matrix(transform: Any) -> Matrix:
-    """The 4x4 matrix of a SimpleITK transform that maps earlier points to later points."""
+    """Return the 4x4 matrix of a SimpleITK transform that maps earlier points to later points."""
     origin = np.asarray(transform.TransformPoint((0.0, 0.0, 0.0)))
     out = np.eye(4)
     for c in range(3):
@@ -315,7 +317,7 @@ def centroids_mm(masks: MeasuredMasks, count: int) -> Matrix:
 def _earlier_on_later_grid(
     earlier: MeasuredMasks, later: MeasuredMasks, alignment: Alignment
 ) -> npt.NDArray[np.int32]:
-    """The earlier visit's lesion numbers moved onto the later visit's kept box.
+    """Move the earlier visit's lesion numbers onto the later visit's kept box.
 
     Only the part of the later box the earlier lesions can land in is resampled (the corners of
     their box, grown by a voxel for nearest-neighbour rounding, mapped across): elsewhere

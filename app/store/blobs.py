@@ -77,13 +77,13 @@ class BlobStore:
         self._incoming = self.root / ".incoming"
 
     def relpath(self, sha256: str) -> str:
-        """The relative path of a digest (``ab/cdef...``); refuses anything but 64 hex digits."""
+        """Return the relative path of a digest (``ab/cdef...``); only 64 hex digits are one."""
         if not _HEX64.match(sha256):
             raise ValueError("expected a SHA-256 digest of 64 lower-case hex digits")
         return f"{sha256[:2]}/{sha256[2:]}"
 
     def path(self, sha256: str) -> Path:
-        """The absolute path of a digest's blob (which may not exist)."""
+        """Return the absolute path of a digest's blob (which may not exist)."""
         return self.root / self.relpath(sha256)
 
     def exists(self, sha256: str) -> bool:
@@ -166,9 +166,12 @@ class BlobStore:
 
     @contextmanager
     def spool(self, stream: IO[bytes], name: str, max_bytes: int) -> Iterator[Path]:
-        """``stream`` as the file ``name`` in a temporary folder on the blob store's file system,
-        removed afterwards: a file to check before it is stored. A full disk is a 507, as for a
-        blob; more than ``max_bytes`` a 413 (:class:`UploadTooLargeError`)."""
+        """Spool ``stream`` to the file ``name`` in a temporary folder, removed afterwards.
+
+        The folder is on the blob store's file system: a file to check before it is stored. A
+        full disk is a 507, as for a blob; more than ``max_bytes`` a 413
+        (:class:`UploadTooLargeError`).
+        """
         self._incoming.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".tmp-", dir=self._incoming) as folder:
             path = Path(folder) / name
@@ -182,12 +185,12 @@ class BlobStore:
             yield path
 
     def link_as(self, sha256: str, dst: Path) -> Path:
-        """The stored file ``sha256`` at ``dst``: a hard link (a copy across file systems)."""
+        """Place the stored file ``sha256`` at ``dst``: a hard link (a copy across file systems)."""
         link_file(self.path(sha256), dst)
         return dst
 
     def link_series(self, sha256s: Sequence[str], folder: Path) -> Path:
-        """Stored instances as a series folder: ``000001.dcm``, ``000002.dcm``, ... in order."""
+        """Lay stored instances out as a series folder: ``000001.dcm``, ``000002.dcm``, ..."""
         folder.mkdir(parents=True, exist_ok=True)
         for n, sha in enumerate(sha256s, start=1):
             self.link_as(sha, folder / f"{n:06d}.dcm")

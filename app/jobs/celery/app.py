@@ -105,12 +105,12 @@ class CelerySettings(BaseSettings):
 
 
 def get_celery_settings() -> CelerySettings:
-    """The broker tuning of this process's environment (read on each call; it is cheap)."""
+    """Return the broker tuning of this process's environment (read on each call; it is cheap)."""
     return CelerySettings()
 
 
 def celery_config(settings: Settings, tuning: CelerySettings | None = None) -> dict[str, Any]:
-    """The Celery configuration for ``settings``.
+    """Return the Celery configuration for ``settings``.
 
     Raises
     ------
@@ -155,7 +155,7 @@ def celery_config(settings: Settings, tuning: CelerySettings | None = None) -> d
 
 
 def make_celery(settings: Settings | None = None) -> Celery:
-    """A Celery app for ``settings``; with ``None`` the process's settings, read on first use."""
+    """Make a Celery app for ``settings`` (``None``: the process's, read on first use)."""
     app = Celery("liverburden", include=["app.jobs.celery.tasks"], set_as_current=False)
     if settings is None:
         app.add_defaults(lambda: celery_config(get_settings()))

@@ -144,6 +144,7 @@ class Sweeper:
         self._thread = threading.Thread(target=self._run, name="lb-sweep", daemon=True)
 
     def start(self) -> Sweeper:
+        """Start sweeping in a thread of this process; return this sweeper."""
         self._thread.start()
         logger.info(
             "job sweep every %g s (resend after %g s queued)",
@@ -164,5 +165,6 @@ class Sweeper:
                 self.engine.pool.dispose()  # no connection of this process is left to a fork
 
     def stop(self) -> None:
+        """Stop sweeping (a sweep under way ends first, for up to ten seconds)."""
         self._stop.set()
         self._thread.join(timeout=10)

@@ -78,7 +78,7 @@ _sweep: dict[str, Any] = {}  # the main process's Sweeper (app.jobs.celery.sweep
 
 @worker_init.connect  # type: ignore[untyped-decorator]
 def _warm_up(**_: Any) -> None:
-    """The worker's main process starts: import the measurement pipeline before forking the pool.
+    """Import the measurement pipeline as the worker's main process starts, before the pool.
 
     The pool processes inherit the imported modules, so a process's first task measures at once
     instead of importing numpy, SimpleITK, pydicom and highdicom first.
@@ -96,7 +96,7 @@ def _warm_up(**_: Any) -> None:
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _after_fork(**_: Any) -> None:
-    """A pool process starts: forget the parent's context and its pooled connections, build its own.
+    """Forget the parent's context and pooled connections as a pool process starts; build its own.
 
     The context (session factory, blob store, worker id) is built here rather than by the first
     task; it opens no connection yet (the first task does).
@@ -111,7 +111,7 @@ def _after_fork(**_: Any) -> None:
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _start_sweep(**_: Any) -> None:
-    """The worker is ready: start sending again the jobs whose message was lost."""
+    """Start sending again the jobs whose message was lost, once the worker is ready."""
     from app.jobs.celery.app import make_celery
     from app.jobs.celery.sweep import Sweeper
 
