@@ -82,12 +82,12 @@ PATIENT_KEYWORDS: tuple[str, ...] = ("PatientName", "PatientID", "PatientBirthDa
 
 
 def read_header(blobs: BlobStore, sha256: str) -> HeaderJson:
-    """A stored instance's header (no pixel data)."""
+    """Return a stored instance's header (no pixel data)."""
     return read_header_json(blobs.path(sha256))
 
 
 def attrs_of(header: HeaderJson, keywords: Iterable[str]) -> dict[str, Any]:
-    """The DICOM JSON of the ``keywords`` present in ``header`` (invalid values dropped)."""
+    """Return the DICOM JSON of the ``keywords`` present in ``header`` (invalid values dropped)."""
     return header.attributes(keywords)
 
 
@@ -170,7 +170,7 @@ def ensure_instance_attrs(
 
 
 def patient_attrs(session: Session, blobs: BlobStore, study: Study) -> dict[str, Any]:
-    """The patient attributes of a study, read from its first stored instance (never cached)."""
+    """Return a study's patient attributes, read from its first stored instance (never cached)."""
     first = _first_instances(session, Series.study_pk, [study.id]).get(study.id)
     if first is None:
         return {}

@@ -64,8 +64,10 @@ def _uid(value: str, keyword: str, name: str) -> str:
 
 
 def _instance_number(value: int | None, name: str) -> int | None:
-    """The Instance Number, or None when it is outside the range of an IS (kept out of the index;
-    the instance itself is stored as sent)."""
+    """Return the Instance Number, or None when it is outside the range of an IS.
+
+    Such a number is kept out of the index; the instance itself is stored as sent.
+    """
     if value is None or value in _IS_RANGE:
         return value
     logger.warning("%s: Instance Number outside the range of an IS; not indexed", name)
@@ -104,7 +106,7 @@ def _hash_stream(fp: IO[bytes]) -> tuple[str, int]:
 
 
 def _stored_sha(session: Session, sop_uid: str) -> str | None:
-    """The stored digest of an instance, in a read transaction that is ended before returning."""
+    """Return the stored digest of an instance (its read transaction ended before returning)."""
     stmt = select(Instance.sha256).where(Instance.sop_instance_uid == sop_uid)
     try:
         return session.execute(stmt).scalar_one_or_none()
@@ -158,9 +160,11 @@ def _series(session: Session, header: InstanceHeader, study: Study) -> Series:
 
 
 def _refuse_incomplete(blobstore: BlobStore, sha: str, created: bool, name: str) -> None:
-    """Refuse a stored file that ends inside a data element (truncated, or a length that runs
-    past the end): the stream header read stops before Pixel Data, dicomio's file reader checks
-    every element and the pixel data's length. A blob this call created is removed again."""
+    """Refuse a stored file that ends inside a data element (truncated, or a length past the end).
+
+    The stream header read stops before Pixel Data; dicomio's file reader checks every element
+    and the pixel data's length. A blob this call created is removed again.
+    """
     path = blobstore.path(sha)
     try:
         read_instance_header(path, require_complete=True)

@@ -23,8 +23,11 @@ __all__ = ["check_label_map"]
 def check_label_map(
     session: Session, blobs: BlobStore, series_uid: str, label_file: Path, scratch_dir: Path
 ) -> None:
-    """Raise :class:`dicomio.errors.LabelError` (or another DICOM input error) unless
-    ``label_file`` fits the stored series ``series_uid``."""
+    """Refuse a label map that does not fit the stored series ``series_uid``.
+
+    Raises :class:`dicomio.errors.LabelError` (or another DICOM input error) unless
+    ``label_file`` fits.
+    """
     series = repo.get_series(session, series_uid)
     shas = [inst.sha256 for inst in repo.series_instances(session, series)]
     scratch_dir.mkdir(parents=True, exist_ok=True)

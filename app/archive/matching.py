@@ -1,8 +1,8 @@
-"""QIDO-RS query parameters and attribute matching.
+r"""QIDO-RS query parameters and attribute matching.
 
 Query keys name an attribute by keyword (``StudyDate``) or tag (``00080020``). Matching follows
 PS3.4 C.2.2.2: an empty value or ``*`` matches everything (universal matching); UIDs match
-exactly, or any of a list separated by ``,`` or ``\\`` (UID list matching); dates and times
+exactly, or any of a list separated by ``,`` or ``\`` (UID list matching); dates and times
 match a range ``a-b``, ``a-`` or ``-b`` (range matching) or exactly; other strings match exactly
 or with the wildcards ``*`` and ``?`` (person names ignoring case); numbers compare as numbers. A
 multi-valued attribute matches when one of its values does. ``limit``, ``offset`` and
@@ -33,12 +33,12 @@ _RESERVED = {"limit", "offset", "includefield", "fuzzymatching"}
 
 
 def tag_key(tag: int) -> str:
-    """The DICOM JSON key of a tag (8 upper-case hex digits)."""
+    """Return the DICOM JSON key of a tag (8 upper-case hex digits)."""
     return f"{tag:08X}"
 
 
 def attribute_tag(attribute_id: str) -> int:
-    """The tag of an attribute given by keyword or 8-hex-digit tag; InvalidRequestError if none."""
+    """Return the tag of an attribute named by keyword or by 8 hex digits; else a 422 error."""
     text = attribute_id.strip()
     if _TAG_RE.match(text):
         return int(text, 16)

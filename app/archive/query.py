@@ -103,7 +103,7 @@ class _Row:
 
 
 def _uid_values(query: QidoQuery, key: str) -> list[str] | None:
-    """The UIDs a query's UID key names (for SQL), or None when it does not narrow."""
+    """Return the UIDs a query's UID key names (for SQL), or None when it does not narrow."""
     for f in query.filters:
         if f.key == key and f.value.strip() not in ("", "*"):
             return [u.strip() for u in f.value.replace("\\", ",").split(",") if u.strip()]

@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 
 def json_value(attrs: dict[str, Any] | None, tag: str) -> str | None:
-    """The first value of ``tag`` in DICOM JSON ``attrs`` as text; ``None`` when absent or empty."""
+    """Return the first value of ``tag`` in DICOM JSON ``attrs`` as text (``None``: none)."""
     element = (attrs or {}).get(tag)
     if not isinstance(element, dict):
         return None
@@ -55,7 +55,7 @@ def json_value(attrs: dict[str, Any] | None, tag: str) -> str | None:
 
 
 def dicom_date(raw: str | None) -> dt.date | None:
-    """A DA value (``YYYYMMDD``) as a date; ``None`` when missing or not a date."""
+    """Return a DA value (``YYYYMMDD``) as a date; ``None`` when missing or not a date."""
     if raw is None or len(raw) < 8 or not raw[:8].isdigit():
         return None
     try:
@@ -72,7 +72,7 @@ def patient_id_digest(patient_id: str | None) -> str | None:
 
 
 def _first_header(session: Session, blobs: BlobStore, series_pks: list[int]) -> HeaderJson | None:
-    """The header of the first stored instance of these series (read once), if readable."""
+    """Return the header of the first stored instance of these series (read once), if readable."""
     if not series_pks:
         return None
     first = session.execute(
@@ -109,8 +109,10 @@ def list_studies(
 def describe_studies(
     session: Session, blobs: BlobStore, study_uids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    """The listing entry (as :func:`list_studies` gives it) of each stored study of
-    ``study_uids``, by Study Instance UID: what an upload tells the user it stored."""
+    """Return the listing entry of each stored study of ``study_uids``, by Study Instance UID.
+
+    Entries as :func:`list_studies` gives them: what an upload tells the user it stored.
+    """
     if not study_uids:
         return {}
     stmt = select(Study).where(Study.study_instance_uid.in_(list(study_uids)))

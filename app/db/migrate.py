@@ -37,7 +37,7 @@ HEAD_REVISION = "0009"
 
 
 def alembic_config(url: str) -> Config:
-    """A programmatic Alembic configuration for ``url`` (no ini file needed)."""
+    """Return a programmatic Alembic configuration for ``url`` (no ini file needed)."""
     from alembic.config import Config
 
     cfg = Config()
@@ -69,7 +69,7 @@ def migration_lock(url: str) -> Iterator[None]:
 
 
 def current_revision(url: str) -> str | None:
-    """The schema revision recorded in the database; ``None`` when none is (or it is unreadable)."""
+    """Return the schema revision recorded in the database (``None``: none, or unreadable)."""
     parsed = make_url(url)
     on_disk = parsed.get_backend_name() == "sqlite" and parsed.database not in (
         None,

@@ -64,12 +64,12 @@ HASH = String(64)  # SHA-256 hex digest
 
 
 def new_id() -> str:
-    """A new public identifier (UUID4, 36 characters)."""
+    """Return a new public identifier (UUID4, 36 characters)."""
     return str(uuid.uuid4())
 
 
 def utcnow() -> dt.datetime:
-    """The current time, timezone-aware UTC."""
+    """Return the current time, timezone-aware UTC."""
     return dt.datetime.now(dt.UTC)
 
 

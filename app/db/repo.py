@@ -42,7 +42,7 @@ __all__ = [
 
 
 def get_subject(session: Session, subject_id: str) -> Subject:
-    """The subject with this trial subject id."""
+    """Return the subject with this trial subject id."""
     found = session.execute(
         select(Subject).where(Subject.subject_id == subject_id)
     ).scalar_one_or_none()
@@ -54,7 +54,7 @@ def get_subject(session: Session, subject_id: str) -> Subject:
 
 
 def get_timepoint(session: Session, timepoint_id: str, subject: Subject | None = None) -> Timepoint:
-    """A timepoint by id (of ``subject`` when given)."""
+    """Return a timepoint by id (of ``subject`` when given)."""
     found = session.get(Timepoint, timepoint_id)
     if found is None or (subject is not None and found.subject_pk != subject.id):
         raise NotFoundError(f"no timepoint {timepoint_id!r} for this subject")
@@ -64,7 +64,7 @@ def get_timepoint(session: Session, timepoint_id: str, subject: Subject | None =
 
 
 def subject_timepoints(session: Session, subject: Subject) -> list[Timepoint]:
-    """A subject's timepoints that are not voided, by date (then label)."""
+    """Return a subject's timepoints that are not voided, by date (then label)."""
     stmt = (
         select(Timepoint)
         .where(Timepoint.subject_pk == subject.id, Timepoint.voided_at.is_(None))
@@ -74,7 +74,7 @@ def subject_timepoints(session: Session, subject: Subject) -> list[Timepoint]:
 
 
 def get_series(session: Session, series_instance_uid: str) -> Series:
-    """A stored series by its UID."""
+    """Return a stored series by its UID."""
     found = session.execute(
         select(Series).where(Series.series_instance_uid == series_instance_uid)
     ).scalar_one_or_none()
@@ -86,7 +86,7 @@ def get_series(session: Session, series_instance_uid: str) -> Series:
 
 
 def series_instances(session: Session, series: Series) -> list[Instance]:
-    """The instances of a series, by instance number then SOP Instance UID."""
+    """Return the instances of a series, by instance number then SOP Instance UID."""
     stmt = (
         select(Instance)
         .where(Instance.series_pk == series.id)
@@ -96,7 +96,7 @@ def series_instances(session: Session, series: Series) -> list[Instance]:
 
 
 def get_instance(session: Session, sop_instance_uid: str) -> Instance:
-    """A stored instance by its SOP Instance UID."""
+    """Return a stored instance by its SOP Instance UID."""
     found = session.execute(
         select(Instance).where(Instance.sop_instance_uid == sop_instance_uid)
     ).scalar_one_or_none()
@@ -106,7 +106,7 @@ def get_instance(session: Session, sop_instance_uid: str) -> Instance:
 
 
 def get_segmentation(session: Session, segmentation_upload_id: str) -> Segmentation:
-    """An uploaded label map by id."""
+    """Return an uploaded label map by id."""
     found = session.get(Segmentation, segmentation_upload_id)
     if found is None:
         raise NotFoundError(f"no segmentation upload {segmentation_upload_id!r}")
@@ -114,7 +114,7 @@ def get_segmentation(session: Session, segmentation_upload_id: str) -> Segmentat
 
 
 def get_job(session: Session, job_id: str) -> Job:
-    """A job by id."""
+    """Return a job by id."""
     found = session.get(Job, job_id)
     if found is None:
         raise NotFoundError(f"no job {job_id!r}")
@@ -122,7 +122,7 @@ def get_job(session: Session, job_id: str) -> Job:
 
 
 def get_measurement(session: Session, measurement_id: str) -> Measurement:
-    """A measurement by id."""
+    """Return a measurement by id."""
     found = session.get(Measurement, measurement_id)
     if found is None:
         raise NotFoundError(f"no measurement {measurement_id!r}")
@@ -142,13 +142,13 @@ def has_liver(result: Mapping[str, Any]) -> bool:
 
 
 def adopted_versions(session: Session) -> list[str]:
-    """The algorithm versions an admin adopted (``liverburden adopt``), oldest adoption first."""
+    """Return the algorithm versions adopted (``liverburden adopt``), oldest adoption first."""
     stmt = select(Adoption.algorithm_version).order_by(Adoption.adopted_at, Adoption.id)
     return list(session.execute(stmt).scalars())
 
 
 def timepoint_measurements(session: Session, timepoint: Timepoint) -> list[Measurement]:
-    """A timepoint's measurements that are not voided, the latest first.
+    """Return a timepoint's measurements that are not voided, the latest first.
 
     Re-measurements by ``liverburden reprocess`` take part once their algorithm version is
     adopted (:class:`~app.db.models.Adoption`); until then they are held back. Once taking
@@ -180,7 +180,7 @@ def timepoint_measurements(session: Session, timepoint: Timepoint) -> list[Measu
 
 
 def measurement_of_record(session: Session, timepoint: Timepoint) -> Measurement | None:
-    """The measurement a timepoint's burden and outputs come from (contracts/trial-record.md).
+    """Return the measurement a timepoint's burden and outputs come from (trial-record.md).
 
     The one a radiologist picked (``PUT .../record``) while it is not voided; else the latest
     measurement with a liver (latest created, highest version breaks ties), so a later measurement
@@ -213,8 +213,11 @@ def live_subjects(session: Session) -> list[Subject]:
 
 
 def measurements_in_use(session: Session, timepoint: Timepoint) -> list[Measurement]:
-    """What a timepoint's record rests on: its measurement of record (if any) first, then its
-    measurements without a liver (they add lesions), oldest first; none voided."""
+    """Return the measurements a timepoint's record rests on.
+
+    Its measurement of record (if any) first, then its measurements without a liver (they add
+    lesions), oldest first; none voided.
+    """
     record = measurement_of_record(session, timepoint)
     return ([] if record is None else [record]) + [
         m

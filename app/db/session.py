@@ -130,7 +130,7 @@ def make_session_factory(engine: Engine, *, readonly: bool = False) -> sessionma
 
 @contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session committed on success and rolled back on any exception."""
+    """Return a session committed on success and rolled back on any exception."""
     session = factory()
     try:
         yield session
