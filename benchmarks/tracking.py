@@ -245,7 +245,7 @@ def accuracy(timelines: int, seed: int) -> list[dict[str, Any]]:
         )
     ]
     out = []
-    for shift, rot, n in sweeps:
+    for shift, rot, n in sweeps if timelines > 0 else []:
         rng = np.random.default_rng(seed)
         t0 = time.perf_counter()
         right = sum(one_timeline(rng, shift, rot) for _ in range(n))
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"part 2: random timelines (seed {args.seed})", flush=True)
     sweeps = accuracy(args.timelines, args.seed)
     print(json.dumps({"timing": timing, "accuracy": sweeps}))
-    ok = timing["link_over_measure"] < 1.0 and sweeps[0]["share"] == 1.0
+    ok = timing["link_over_measure"] < 1.0 and (not sweeps or sweeps[0]["share"] == 1.0)
     return 0 if ok else 1
 
 
