@@ -62,13 +62,17 @@ class BatchEngineError(RuntimeError):
 class ProgressSink(Protocol):
     """What the command's progress display offers."""
 
-    def advance(self, record: dict[str, Any]) -> None: ...
+    def advance(self, record: dict[str, Any]) -> None:
+        """Count one finished row."""
+        ...
 
-    def stop(self) -> None: ...
+    def stop(self) -> None:
+        """End the display."""
+        ...
 
 
 def _request_sha(row: BatchRow, key: str | None) -> str:
-    """The key itself; for a row whose inputs cannot be hashed, a digest of the row (unique)."""
+    """Return the key itself (a row whose inputs cannot be hashed: a unique digest of the row)."""
     if key is not None:
         return key
     text = json.dumps(row_to_request(row, None), sort_keys=True) + f"|{time.time_ns()}"
@@ -76,7 +80,7 @@ def _request_sha(row: BatchRow, key: str | None) -> str:
 
 
 def _find_job(session: Session, key: str) -> Job | None:
-    """The newest succeeded, else running or queued, batch job of this key."""
+    """Return the newest succeeded, else running or queued, batch job of this key."""
     jobs = session.execute(
         select(Job)
         .where(
@@ -93,7 +97,7 @@ def _find_job(session: Session, key: str) -> Job | None:
 
 
 def _failed_record(row: BatchRow, key: str | None, job: Job) -> dict[str, Any]:
-    """The line of a row whose job failed without a result (its worker died too often)."""
+    """Return the line of a row whose job failed without a result (its worker died too often)."""
     return {
         "row_id": row.row_id,
         "subject_id": row.subject_id,
@@ -106,6 +110,7 @@ def _failed_record(row: BatchRow, key: str | None, job: Job) -> dict[str, Any]:
 
 
 def connect_broker(app: Any) -> None:
+    """Check that the broker answers (else :class:`BatchEngineError`, a one-line reason)."""
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=2, interval_start=0.5, interval_step=0.5)

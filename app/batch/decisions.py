@@ -95,8 +95,9 @@ def decision_flips(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
 def preview_adoption(
     session: Session, blobs: BlobStore, version: str, subject_ids: Sequence[str], actor: str
 ) -> dict[str, list[dict[str, Any]]] | None:
-    """Per subject, the decisions adopting ``version`` would flip (nothing kept); ``None`` when
-    there is nothing to adopt (adopted already, nothing reprocessed under it).
+    """Return per subject the decisions adopting ``version`` would flip (nothing kept).
+
+    ``None`` when there is nothing to adopt (adopted already, nothing reprocessed under it).
 
     Runs :func:`app.batch.adopt.adopt_version` in a savepoint that is rolled back.
     """

@@ -97,7 +97,7 @@ def read_manifest(path: Path) -> list[BatchRow]:
 
 
 def _other_labels(value: str, lineno: int) -> tuple[tuple[str, str | None], ...]:
-    """The optional ``other_tumor_label`` column: ``L=ORGAN|L2=ORGAN2`` (organ optional)."""
+    """Return the optional ``other_tumor_label`` column: ``L=ORGAN|L2=ORGAN2`` (organ optional)."""
     out: list[tuple[str, str | None]] = []
     for item in (v.strip() for v in value.split("|")):
         if not item:
@@ -174,9 +174,11 @@ class ResultsLog:
             self._fh.write("\n")
 
     def previous(self, key: str | None) -> dict[str, Any] | None:
+        """Return the succeeded record of ``key`` from an earlier run, if any."""
         return self.done.get(key) if key else None
 
     def append(self, record: dict[str, Any]) -> None:
+        """Append a record as one JSON line, flushed and synced to disk."""
         self._fh.write(json.dumps(record, sort_keys=False) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
@@ -184,6 +186,7 @@ class ResultsLog:
             self.done[record["batch_key"]] = record
 
     def close(self) -> None:
+        """Close the file."""
         self._fh.close()
 
     def __enter__(self) -> ResultsLog:
@@ -194,7 +197,7 @@ class ResultsLog:
 
 
 def skipped_record(row: BatchRow, key: str, previous: dict[str, Any]) -> dict[str, Any]:
-    """The line written for a row whose identical inputs were already measured."""
+    """Return the line written for a row whose identical inputs were already measured."""
     return {
         **previous,
         "row_id": row.row_id,

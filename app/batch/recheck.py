@@ -77,7 +77,7 @@ class Recheck:
     version: str = field(default=ALGORITHM_VERSION)
 
     def as_dict(self) -> dict[str, Any]:
-        """The row of the JSON report."""
+        """Return the row of the JSON report."""
         return asdict(self)
 
 
@@ -91,8 +91,10 @@ def _differ(what: str, stored: Any, now: Any, flag: bool, out: list[dict[str, An
 def compare(
     stored: Mapping[str, Any], now: MeasurementResult
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every difference between a stored measure JSON and the same inputs measured now, exactly
-    (no tolerance: the pipeline is deterministic), and the names of the decisions that flipped.
+    """Return every difference between a stored measure JSON and its inputs measured now.
+
+    Exactly (no tolerance: the pipeline is deterministic), with the names of the decisions that
+    flipped.
 
     Lesions are compared by their ids (``L1`` ... by size): a lesion only on one side is a
     difference of ``lesion_count`` and of its own entry.
@@ -272,7 +274,7 @@ def recheck(
 
 
 def report_json(rows: Sequence[Recheck], actor: str) -> dict[str, Any]:
-    """The report: counts, who asked, under which version, and every row."""
+    """Return the report: counts, who asked, under which version, and every row."""
     return {
         "algorithm_version": ALGORITHM_VERSION,
         "requested_by": actor,

@@ -21,23 +21,40 @@ class ComparedRow(Protocol):
     """A measurement measured again, as the reports read it."""
 
     @property
-    def measurement_id(self) -> str: ...
+    def measurement_id(self) -> str:
+        """The measurement of record measured again."""
+
     @property
-    def subject_id(self) -> str: ...
+    def subject_id(self) -> str:
+        """Its subject."""
+
     @property
-    def timepoint(self) -> str: ...
+    def timepoint(self) -> str:
+        """Its timepoint's label."""
+
     @property
-    def timepoint_date(self) -> str: ...
+    def timepoint_date(self) -> str:
+        """Its timepoint's date (ISO)."""
+
     @property
-    def stored_version(self) -> str: ...
+    def stored_version(self) -> str:
+        """The algorithm version that made it."""
+
     @property
-    def version(self) -> str: ...
+    def version(self) -> str:
+        """The algorithm version that measured it again."""
+
     @property
-    def status(self) -> str: ...
+    def status(self) -> str:
+        """What happened (re-measured, skipped, failed, ...)."""
+
     @property
-    def differences(self) -> tuple[dict[str, Any], ...]: ...
+    def differences(self) -> tuple[dict[str, Any], ...]:
+        """Each number or decision that differs."""
+
     @property
-    def error(self) -> str | None: ...
+    def error(self) -> str | None:
+        """Why it failed, if it did."""
 
 
 #: Per subject, each decision that adopting the version would flip (app.batch.decisions).
@@ -45,8 +62,11 @@ Decisions = Mapping[str, Sequence[Mapping[str, Any]]]
 
 
 def report_csv(rows: Sequence[ComparedRow], decisions: Decisions | None = None) -> str:
-    """One line per difference (a measurement without differences: one line with its status);
-    then a line per flipped subject decision (status ``decision``, no measurement)."""
+    """Return the change report as CSV.
+
+    One line per difference (a measurement without differences: one line with its status); then
+    a line per flipped subject decision (status ``decision``, no measurement).
+    """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(
@@ -110,7 +130,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 
 
 def _differences(r: ComparedRow) -> str:
-    """A row's differences as their own small table: what, stored value, new value."""
+    """Return a row's differences as their own small table: what, stored value, new value."""
     if not r.differences:
         return ""
     cells = []
@@ -129,7 +149,7 @@ def _differences(r: ComparedRow) -> str:
 
 
 def _decisions(decisions: Decisions | None) -> str:
-    """The subjects' decisions that adopting would flip, as one table (empty without any)."""
+    """Return the subjects' decisions that adopting would flip, as one table (empty without any)."""
     if decisions is None:
         return ""
     cells = [
@@ -154,9 +174,11 @@ def report_html(
     counts: Sequence[str],
     decisions: Decisions | None = None,
 ) -> str:
-    """The report as one self-contained page: ``title``, the ``counts`` (keys of ``report``),
-    who asked, then a row per measurement with its status (coloured) and, under it, a small
-    table of its differences (a flipped decision in red)."""
+    """Return the report as one self-contained page.
+
+    ``title``, the ``counts`` (keys of ``report``), who asked, then a row per measurement with its
+    status (coloured) and, under it, a small table of its differences (a flipped decision in red).
+    """
     actor = str(report["requested_by"])
     summary = ", ".join(f"{report[k]} {k.replace('_', '-')}" for k in counts)
     body = []

@@ -95,12 +95,12 @@ class Reprocessed:
         return self.status == REMEASURED and bool(self.differences)
 
     def as_dict(self) -> dict[str, Any]:
-        """The row of the JSON report."""
+        """Return the row of the JSON report."""
         return {**asdict(self), "changed": self.changed}
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> Reprocessed:
-        """A row of :meth:`as_dict` read back (a run's rows kept in its job row)."""
+        """Return a row of :meth:`as_dict` read back (a run's rows kept in its job row)."""
         return cls(
             measurement_id=str(row["measurement_id"]),
             subject_id=str(row["subject_id"]),
@@ -118,7 +118,7 @@ class Reprocessed:
 
 
 def _row(session: Session, m: Measurement) -> Reprocessed:
-    """The row of ``m``, queued until found otherwise."""
+    """Return the row of ``m``, queued until found otherwise."""
     tp = session.get(Timepoint, m.timepoint_id)
     assert tp is not None  # a foreign key
     return Reprocessed(
@@ -127,7 +127,7 @@ def _row(session: Session, m: Measurement) -> Reprocessed:
 
 
 def _done_under_this_version(session: Session, m: Measurement) -> Measurement | None:
-    """The newest live measurement of the same request under this version (``m`` itself, too)."""
+    """Return the newest live measurement of the same request under this version (maybe ``m``)."""
     return session.execute(
         select(Measurement)
         .where(
@@ -142,7 +142,7 @@ def _done_under_this_version(session: Session, m: Measurement) -> Measurement | 
 
 
 def _in_flight(session: Session, m: Measurement) -> Job | None:
-    """A re-measurement of ``m`` that an earlier run queued and did not see finish."""
+    """Return a re-measurement of ``m`` that an earlier run queued and did not see finish."""
     return session.execute(
         select(Job)
         .where(
@@ -188,7 +188,7 @@ def _queue_one(session: Session, m: Measurement, actor: str) -> Reprocessed:
 def queue_reprocessing(
     factory: sessionmaker[Session], measurement_ids: Sequence[str], actor: str
 ) -> list[Reprocessed]:
-    """A reprocess job for each measurement not yet done under this version (committed).
+    """Return a reprocess job for each measurement not yet done under this version (committed).
 
     Rows with status ``queued`` name the job to run; the others are final (skipped, failed).
     """
@@ -266,7 +266,7 @@ def _over(session: Session, job_ids: Iterable[str]) -> set[str]:
 
 
 def jobs_to_run(rows: Sequence[Reprocessed]) -> list[str]:
-    """The jobs the queued rows wait for, each once, in row order."""
+    """Return the jobs the queued rows wait for, each once, in row order."""
     return list(dict.fromkeys(r.job_id for r in rows if r.status == QUEUED and r.job_id))
 
 
@@ -290,7 +290,7 @@ def wait_for(
 
 
 def _outcome(session: Session, row: Reprocessed) -> Reprocessed:
-    """A row once its job is over: re-measured or failed; a skipped row compared too."""
+    """Return a row once its job is over: re-measured or failed; a skipped row compared too."""
     if row.status == SKIPPED and row.new_measurement_id == row.measurement_id:
         return row  # measured under this version already: nothing to compare
     if row.status == QUEUED and row.job_id is not None:
@@ -315,7 +315,7 @@ def outcomes(factory: sessionmaker[Session], rows: Sequence[Reprocessed]) -> lis
 def decisions_in(
     session: Session, blobs: BlobStore, rows: Sequence[Reprocessed], actor: str
 ) -> dict[str, list[dict[str, Any]]] | None:
-    """What adopting this version would flip for the subjects of ``rows`` (nothing kept)."""
+    """Return what adopting this version would flip for the subjects of ``rows`` (nothing kept)."""
     subjects = list(dict.fromkeys(r.subject_id for r in rows))
     if not subjects:
         return None
@@ -329,7 +329,7 @@ def report_of(
     actor: str,
     engine: str,
 ) -> tuple[list[Reprocessed], dict[str, Any]]:
-    """The rows as they ended and the JSON report, with the decisions adopting would flip."""
+    """Return the rows as they ended and the JSON report, with the decisions adopting would flip."""
     done = outcomes(factory, rows)
     with factory() as s:
         try:
@@ -348,8 +348,9 @@ def start_run(
     since: dt.date | None,
     actor: str,
 ) -> tuple[Job, list[str]]:
-    """Queue a reprocessing of the service's measurements of record as one run (the caller
-    commits, then hands the returned job ids to its engine).
+    """Queue a reprocessing of the service's measurements of record as one run.
+
+    The caller commits, then hands the returned job ids to its engine.
 
     The run is a job row of kind ``reprocess_run`` holding its rows; its progress and change
     report are read from its re-measurement jobs (:func:`run_state`).
@@ -393,7 +394,7 @@ def _rows_of(run: Job) -> list[Reprocessed]:
 
 
 def run_state(session: Session, blobs: BlobStore, run: Job) -> dict[str, Any]:
-    """A run's progress; once every job is over, its report (stored in the run's row).
+    """Return a run's progress; once every job is over, its report (stored in the run's row).
 
     The first to see the run over (the worker that ends its last re-measurement, or a read of
     the run) writes the report and audits it; anyone else at the same time reads theirs.
@@ -481,8 +482,10 @@ def _finish_runs_after(ctx: JobContext, job_id: str) -> None:
 
 
 def finish_runs_in_workers() -> None:
-    """Have this process's job workers finish the runs (:func:`finish_runs`) as their last
-    re-measurement ends (for the server, ``liverburden worker`` and ``liverburden reprocess``)."""
+    """Have this process's job workers finish the runs as their last re-measurement ends.
+
+    :func:`finish_runs`, for the server, ``liverburden worker`` and ``liverburden reprocess``.
+    """
     after_jobs_of(JobKind.REPROCESS, _finish_runs_after)
 
 
@@ -492,8 +495,11 @@ def reprocess_report(
     engine: str,
     decisions: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """The JSON report: the counts of the summary line, who asked, the version, every row, and
-    per subject the decisions adopting the version would flip (``None``: nothing to adopt)."""
+    """Return the JSON report.
+
+    The counts of the summary line, who asked, the version, every row, and per subject the
+    decisions adopting the version would flip (``None``: nothing to adopt).
+    """
     return {
         "decisions": decisions,
         "subjects_flipped": sum(bool(f) for f in (decisions or {}).values()),
@@ -511,7 +517,7 @@ def reprocess_report(
 
 
 def summary_line(report: dict[str, Any]) -> str:
-    """The command's last line (contracts/trial-record.md, Reprocessing)."""
+    """Return the command's last line (contracts/trial-record.md, Reprocessing)."""
     return (
         f"{report['re_measured']} re-measured, {report['skipped']} skipped, "
         f"{report['failed']} failed, {report['changed']} changed"
@@ -523,7 +529,7 @@ _COUNTS = ("measurements", "re_measured", "skipped", "failed", "changed", "flipp
 
 
 def report_files(rows: Sequence[Reprocessed], report: dict[str, Any]) -> tuple[str, str]:
-    """The change report's CSV and HTML page (the command's files and the route's answers)."""
+    """Return the change report's CSV and HTML page (the command's files, the route's answers)."""
     page = report_html(
         rows,
         report,

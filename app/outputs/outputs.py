@@ -131,7 +131,7 @@ class Output:
 
 
 def _safe(name: str) -> str:
-    """A file-name-safe form of an identifier."""
+    """Return a file-name-safe form of an identifier."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "output"
 
 
@@ -307,7 +307,7 @@ def _trial_subjects(session: Session) -> Iterator[tuple[Subject, Assessment | No
 
 
 def trial_left_out(session: Session) -> list[dict[str, str]]:
-    """The subjects trial-wide outputs leave out, each with the reason (what to fix)."""
+    """Return the subjects trial-wide outputs leave out, each with the reason (what to fix)."""
     return [
         {"subject_id": subject.subject_id, "reason": reason}
         for subject, assessment, reason in _trial_subjects(session)
@@ -346,8 +346,11 @@ def trial_sdtm(session: Session, domain: str, fmt: SdtmFormat, study_id: str, ac
 
 
 def trial_adtte(session: Session, fmt: SdtmFormat, study_id: str, actor: str) -> Output:
-    """ADaM ADTTE of the hepatic progression-free interval: one ``HPFS`` row per live subject;
-    subjects without a start, or whose record cannot be assessed, are left out (listed)."""
+    """Return the ADaM ADTTE of the hepatic progression-free interval.
+
+    One ``HPFS`` row per live subject; subjects without a start, or whose record cannot be
+    assessed, are left out (listed).
+    """
     rows: list[HpfsRow] = []
     skipped: list[str] = []
     reasons: dict[str, str] = {}
@@ -377,8 +380,11 @@ def trial_adtte(session: Session, fmt: SdtmFormat, study_id: str, actor: str) ->
 
 
 def subject_fhir(session: Session, subject_id: str, actor: str) -> Output:
-    """FHIR R4 Bundle: mCODE tumour sizes and the burden of every measured timepoint, and the
-    RECIST 1.1 responses (mCODE Cancer Disease Status) when the subject can be assessed."""
+    """Return the subject's FHIR R4 Bundle.
+
+    mCODE tumour sizes and the burden of every measured timepoint, and the RECIST 1.1 responses
+    (mCODE Cancer Disease Status) when the subject can be assessed.
+    """
     subject = repo.get_subject(session, subject_id)
     items = subject_measurements(session, subject)
     assessment = optional_assessment(session, subject)
@@ -441,7 +447,7 @@ def subject_report(
     with_key_images: bool = True,
     generated_at: dt.datetime | None = None,
 ) -> Output:
-    """The subject report (timepoints, responses, key images, plots, provenance), HTML or PDF."""
+    """Return the subject report, HTML or PDF (responses, key images, plots, provenance)."""
     subject = repo.get_subject(session, subject_id)
     assessment = subject_assessment(session, subject)
     items = subject_measurements(session, subject)
@@ -513,7 +519,7 @@ def _version_lines(session: Session) -> tuple[VersionLine, ...]:
 
 
 def _run_lines(session: Session) -> tuple[RunLine, ...]:
-    """The service's reprocessing runs, newest first."""
+    """Return the service's reprocessing runs, newest first."""
     runs = session.scalars(
         select(Job).where(Job.kind == JobKind.REPROCESS_RUN).order_by(Job.created_at.desc(), Job.id)
     )
@@ -539,8 +545,10 @@ def trial_report(
     *,
     generated_at: dt.datetime | None = None,
 ) -> Output:
-    """The trial view (eligibility, H-PFS by arm with Kaplan-Meier, best hepatic response,
-    baseline burden) of every live subject, HTML or PDF."""
+    """Return the trial view of every live subject, HTML or PDF.
+
+    Eligibility, H-PFS by arm with Kaplan-Meier, best hepatic response, baseline burden.
+    """
     rows: list[TrialSubject] = []
     basis: dict[str, Any] = {}
     for subject in repo.live_subjects(session):

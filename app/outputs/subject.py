@@ -52,12 +52,12 @@ _NAMESPACE = uuid.UUID("0d6f8a52-3c1e-5b7a-9e44-6f1d2a8c7b30")
 
 
 def derived_uid(*parts: str) -> str:
-    """A DICOM UID derived from ``parts`` (PS3.5 B.2: ``2.25.`` + a UUID as an integer)."""
+    """Return a DICOM UID derived from ``parts`` (PS3.5 B.2: ``2.25.`` + a UUID as an integer)."""
     return f"2.25.{uuid.uuid5(_NAMESPACE, '|'.join(parts)).int}"
 
 
 def lesion_uid(subject_id: str, lesion_id: str) -> str:
-    """The Tracking UID of a lesion of the subject's lesion table (or ``"Liver"``)."""
+    """Return the Tracking UID of a lesion of the subject's lesion table (or ``"Liver"``)."""
     return derived_uid("lesion", subject_id, lesion_id)
 
 
@@ -84,6 +84,7 @@ class Assessment:
 
     @property
     def input_sha256(self) -> str:
+        """The SHA-256 of the canonical JSON of the input."""
         return canonical_sha256(self.input)
 
     def has_date(self, date: dt.date) -> bool:
@@ -120,8 +121,11 @@ def measurement_lesion_uids(
 
 
 def _links(session: Session, measurement: Measurement) -> list[tuple[str, str, str | None]]:
-    """``(measured lesion id, record lesion id, reading status)`` of each reading linked to the
-    measurement; a split lesion's fragments (``"L3+L4"``) one each."""
+    """Return each reading linked to the measurement.
+
+    As ``(measured lesion id, record lesion id, reading status)``; a split lesion's fragments
+    (``"L3+L4"``) one each.
+    """
     stmt = (
         select(LesionMeasurement.source_lesion_id, Lesion.lesion_id, LesionMeasurement.status)
         .join(Lesion, Lesion.id == LesionMeasurement.lesion_pk)
@@ -138,8 +142,10 @@ def _links(session: Session, measurement: Measurement) -> list[tuple[str, str, s
 
 
 def measurement_lesion_names(session: Session, measurement: Measurement) -> dict[str, str]:
-    """Measured lesion id (``"L1"``) -> the record lesion it was read as (``"T1"``, ``"NEW1"``);
-    each fragment of a split lesion names its record lesion; lesions not linked are left out."""
+    """Map each measured lesion id (``"L1"``) to the record lesion it was read as (``"T1"``).
+
+    Each fragment of a split lesion names its record lesion; lesions not linked are left out.
+    """
     names: dict[str, str] = {}
     for measured, record_id, status in _links(session, measurement):
         if status != "merged":  # an absorbed lesion: the continuing one names the coalesced
@@ -150,7 +156,7 @@ def measurement_lesion_names(session: Session, measurement: Measurement) -> dict
 def timepoint_measurements(
     session: Session, subject: Subject, items: list[SubjectMeasurement]
 ) -> tuple[TimepointMeasurement, ...]:
-    """The reporting records of the subject's measurements (visit = timepoint label)."""
+    """Return the reporting records of the subject's measurements (visit = timepoint label)."""
     return tuple(
         TimepointMeasurement.from_json(
             item.timepoint.date,
@@ -164,7 +170,7 @@ def timepoint_measurements(
 
 
 def subject_assessment(session: Session, subject: Subject) -> Assessment:
-    """The subject's RECIST 1.1 assessment from its baseline on.
+    """Return the subject's RECIST 1.1 assessment from its baseline on.
 
     Raises
     ------
@@ -184,7 +190,7 @@ def subject_assessment(session: Session, subject: Subject) -> Assessment:
 
 
 def optional_assessment(session: Session, subject: Subject) -> Assessment | None:
-    """The assessment, or ``None`` when the subject cannot be assessed yet."""
+    """Return the assessment, or ``None`` when the subject cannot be assessed yet."""
     try:
         return subject_assessment(session, subject)
     except (InvalidRequestError, RecistError) as exc:
@@ -195,7 +201,7 @@ def optional_assessment(session: Session, subject: Subject) -> Assessment | None
 def subject_data(
     session: Session, subject: Subject, items: list[SubjectMeasurement], assessment: Assessment
 ) -> SubjectData:
-    """The :class:`~reporting.SubjectData` of a subject (its assessment and measurements)."""
+    """Return the :class:`~reporting.SubjectData` of a subject (its assessment and measurements)."""
     timepoints = repo.subject_timepoints(session, subject)
     visits = {tp.date.isoformat(): tp.label for tp in timepoints}
     baseline = next((tp for tp in timepoints if tp.baseline), None)
