@@ -402,10 +402,10 @@ def run_state(session: Session, blobs: BlobStore, run: Job) -> dict[str, Any]:
     if run.status == JobStatus.SUCCEEDED and run.result is not None:
         return run.result
     rows = _rows_of(run)
-    waiting = [r.job_id for r in rows if r.status == QUEUED and r.job_id]
+    waiting = set(jobs_to_run(rows))  # a job two rows share (taken up again) counts once here
     over = _over(session, waiting)
-    if len(over) < len(waiting):
-        finished = len(rows) - len(waiting) + len(over)
+    if over != waiting:
+        finished = sum(r.job_id not in waiting or r.job_id in over for r in rows)
         run.progress = finished / len(rows)
         run.message = f"{finished} of {len(rows)} measurement(s) done"
         return {"run_id": run.id, "status": JobStatus.RUNNING, "progress": run.progress}
